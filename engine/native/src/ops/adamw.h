@@ -1,0 +1,37 @@
+// AdamW with decoupled weight decay (Loshchilov & Hutter), one fused step over a flat parameter
+// array, plus the sum of squares used for global gradient-norm clipping.
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + weight_decay * p )
+// This file is not the schedule, the clipping policy or the parameter grouping (train code).
+//
+// Shape legend: n parameters (any shape, treated flat).
+#pragma once
+
+#include <cstdint>
+
+#include "../core/tensor.h"
+
+namespace strata {
+
+struct AdamWStep {
+  Tensor param;  // (n) updated
+  Tensor grad;   // (n) read; multiplied by grad_scale first (e.g. the clipping factor)
+  Tensor m;      // (n) first moment, updated
+  Tensor v;      // (n) second moment, updated
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float grad_scale = 1.0f;
+  int64_t step = 1;  // t >= 1, for bias correction
+};
+struct SumSquaresArgs {
+  Tensor x;       // (n)
+  double* result = nullptr;  // host pointer: receives sum of x^2 (accumulated in double)
+};
+
+void adamw_step(Backend& backend, const AdamWStep& args);
+void sum_squares(Backend& backend, const SumSquaresArgs& args);
+
+}  // namespace strata
