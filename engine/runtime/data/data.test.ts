@@ -107,7 +107,7 @@ describe('tokenizing and splitting', () => {
     expect(split.train).toHaveLength(8);
     const single = splitDocuments(['line one\nline two\nline three\nline four\n'], 0.3, 'y');
     expect(single.heldout).toEqual(['line four\n']);
-    expect(single.train[0] + single.heldout[0]).toBe('line one\nline two\nline three\nline four\n');
+    expect(single.train[0]! + single.heldout[0]!).toBe('line one\nline two\nline three\nline four\n');
     expect(() => splitDocuments([], 0.1, 'z.jsonl')).toThrow(/z.jsonl: the dataset has no documents/);
   });
 
