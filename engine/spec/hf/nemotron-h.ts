@@ -251,7 +251,8 @@ export class HfExportError extends Error {
   }
 }
 
-interface PlacedBlock {
+/** A block and where it sits, for messages. */
+export interface PlacedBlock {
   block: Block;
   where: string; // `layer 7 (moe)` or `mtp layer 1 (moe)`
 }
@@ -261,8 +262,11 @@ function withoutEditorFields(block: Block): Record<string, unknown> {
   return rest;
 }
 
-/** The one parameter set of each kind, checking every layer of that kind agrees. */
-function uniformBlocks(model: ModelSpec): Map<BlockKind, PlacedBlock> {
+/**
+ * The one parameter set of each kind (main stack and MTP layers), checking that every layer of
+ * that kind agrees (ids and labels aside). `format` names the target in the message.
+ */
+export function uniformBlocks(model: ModelSpec, format = 'nemotron_h configs'): Map<BlockKind, PlacedBlock> {
   const placed: PlacedBlock[] = flattenStack(model.stack).map((l) => ({ block: l.block, where: `layer ${l.index} (${l.block.kind})` }));
   model.mtp?.blocks.forEach((block, j) => placed.push({ block, where: `mtp layer ${j} (${block.kind})` }));
   const first = new Map<BlockKind, PlacedBlock>();
@@ -277,7 +281,7 @@ function uniformBlocks(model: ModelSpec): Map<BlockKind, PlacedBlock> {
     if (deepEqualJson(a, b)) continue;
     const field = Object.keys(b).find((k) => !deepEqualJson(a[k], b[k])) ?? 'kind';
     throw new HfExportError(
-      `${p.where}: ${field} ${JSON.stringify(b[field])} differs from ${seen.where}'s ${JSON.stringify(a[field])}; nemotron_h configs give every ${p.block.kind} layer the same parameters`,
+      `${p.where}: ${field} ${JSON.stringify(b[field])} differs from ${seen.where}'s ${JSON.stringify(a[field])}; ${format} give every ${p.block.kind} layer the same parameters`,
       field,
     );
   }
