@@ -59,8 +59,8 @@ export interface LogEvent extends EventBase {
 }
 export interface DoneEvent extends EventBase {
   type: 'done';
-  /** True when the job stopped because it was cancelled. */
-  cancelled?: boolean;
+  /** 'stopped' when the job was cancelled before finishing. */
+  reason?: string;
 }
 export interface ErrorEvent extends EventBase {
   type: 'error';
@@ -116,7 +116,7 @@ export function describeEvent(event: EngineEvent): string {
     case 'error':
       return `error: ${(event as ErrorEvent).message}`;
     case 'done':
-      return (event as DoneEvent).cancelled ? 'cancelled' : 'done';
+      return (event as DoneEvent).reason === 'stopped' ? 'stopped' : 'done';
     default:
       return `${event.type} ${JSON.stringify(event)}`;
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { documentFromModel } from '../spec/document.js';
-import { createRun, findRun, listRuns, readEvents, readEventsTail, readRunDocument, summarizeRun, updateRunMeta } from './runs.js';
+import { adoptRun, createRun, findRun, listRuns, readEvents, readEventsTail, readRunDocument, summarizeRun, updateRunMeta } from './runs.js';
 
 const doc = documentFromModel({
   name: 'Tiny Test',
@@ -21,14 +21,24 @@ describe('run folders', () => {
     const r = root();
     const a = createRun(r, doc, 'train', { data: 'corpus/byte' });
     const b = createRun(r, doc, 'train');
-    expect(a.id).toMatch(/^\d{8}-\d{6}-train-tiny-test$/);
-    expect(b.id).toBe(`${a.id}-2`);
+    expect(a.runId).toMatch(/^\d{8}-\d{6}-train-tiny-test$/);
+    expect(b.runId).toBe(`${a.runId}-2`);
     expect(readRunDocument(a.dir).model.name).toBe('Tiny Test');
-    expect(JSON.parse(readFileSync(join(a.dir, 'run.json'), 'utf8'))).toMatchObject({ kind: 'train', data: 'corpus/byte', model: 'Tiny Test' });
+    expect(JSON.parse(readFileSync(join(a.dir, 'run.json'), 'utf8'))).toMatchObject({ kind: 'train', data: 'corpus/byte', model: 'Tiny Test', device: 'cpu', steps: 200 });
     updateRunMeta(a.dir, { parent: 'x' });
     expect(summarizeRun(a.dir).parent).toBe('x');
-    expect(findRun(r, a.id, '/')).toBe(a.dir);
+    expect(findRun(r, a.runId, '/')).toBe(a.dir);
     expect(() => findRun(r, 'nope', r)).toThrow(/nope: no run folder with run.json/);
+  });
+
+  it('adopts a folder the app host prepared, keeping its run.json', () => {
+    const dir = join(root(), 'host-run-1');
+    const fresh = adoptRun(dir, doc, 'eval');
+    expect(fresh).toMatchObject({ runId: 'host-run-1', kind: 'eval', steps: null });
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ runId: 'host-run-1', name: 'Named by host', kind: 'train', device: 'cpu', model: 'Tiny Test', createdAt: '2024-01-01T00:00:00Z', steps: 7 }));
+    adoptRun(dir, doc, 'train', { data: 'task mqar' });
+    expect(summarizeRun(dir)).toMatchObject({ name: 'Named by host', steps: 7, data: 'task mqar' });
+    expect(readRunDocument(dir).model.name).toBe('Tiny Test');
   });
 
   it('reads events, ignoring only a torn last line', () => {
@@ -52,9 +62,9 @@ describe('run folders', () => {
     expect(running).toMatchObject({ status: 'running', lastStep: 5000, lastLoss: 10 / 5000, lastEvalLoss: 0.5 });
     const old = new Date(Date.now() - 3600_000);
     utimesSync(events, old, old);
-    expect(summarizeRun(run.dir).status).toBe('incomplete');
-    appendFileSync(events, line({ type: 'done', t: 5002, cancelled: true }));
-    expect(summarizeRun(run.dir).status).toBe('cancelled');
+    expect(summarizeRun(run.dir).status).toBe('interrupted');
+    appendFileSync(events, line({ type: 'done', t: 5002, reason: 'stopped' }));
+    expect(summarizeRun(run.dir).status).toBe('stopped');
     appendFileSync(events, line({ type: 'error', t: 5003, message: 'NaN in layer 3 (mamba2) out_proj' }));
     expect(summarizeRun(run.dir)).toMatchObject({ status: 'error', error: 'NaN in layer 3 (mamba2) out_proj' });
   });
@@ -62,14 +72,14 @@ describe('run folders', () => {
   it('lists runs newest first and skips folders that are not runs', () => {
     const r = root();
     const first = createRun(r, doc, 'train');
-    updateRunMeta(first.dir, { created: '2020-01-01T00:00:00.000Z' });
+    updateRunMeta(first.dir, { createdAt: '2020-01-01T00:00:00.000Z' });
     const second = createRun(r, doc, 'eval');
     createRun(r, doc, 'profile');
     writeFileSync(join(r, 'stray.txt'), 'x');
     const runs = listRuns(r);
     expect(runs).toHaveLength(3);
-    expect(runs[2]!.id).toBe(first.id);
-    expect(runs.map((x) => x.id)).toContain(second.id);
+    expect(runs[2]!.runId).toBe(first.runId);
+    expect(runs.map((x) => x.runId)).toContain(second.runId);
     expect(listRuns(join(r, 'missing'))).toEqual([]);
   });
 });

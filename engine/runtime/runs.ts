@@ -1,6 +1,7 @@
 // Run folders: one folder per job (train, eval, generate, profile, export) holding everything
 // needed to show, compare or resume it, so runs can be listed from their folders alone:
-//   run.json         what the run is (id, kind, name, model, created, data, parent run)
+//   run.json         what the run is (runId, name, kind, device, model, createdAt, steps; the same
+//                    fields the app host writes, electron/host/run-folders.ts), plus data, parent
 //   document.json    the document as run
 //   events.jsonl     the job's JSON events (written by the engine as they happen)
 //   data/            train.stok / heldout.stok the job read
@@ -10,21 +11,25 @@
 //
 // Not here: starting jobs (engine.ts), the event types (events.ts).
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { StrataDocument } from '../spec/document.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { type EngineEvent, type EvalEvent, parseEventLine, type StepEvent } from './events.js';
 
 export type RunKind = 'train' | 'eval' | 'generate' | 'profile' | 'export';
-export type RunStatus = 'running' | 'done' | 'cancelled' | 'error' | 'incomplete';
+/** As the app shows it: stopped = cancelled by the user; interrupted = ended without a final event. */
+export type RunStatus = 'running' | 'done' | 'stopped' | 'error' | 'interrupted';
 
 export interface RunMeta {
-  id: string;
+  runId: string;
   kind: RunKind;
   name: string;
   model: string;
+  device: 'cpu' | 'cuda';
   /** ISO 8601 creation time. */
-  created: string;
+  createdAt: string;
+  /** Planned steps of a training run, else null. */
+  steps: number | null;
   /** Short description of the data (e.g. "corpus/byte", "task mqar"). */
   data?: string;
   /** The run this one continues or evaluates. */
@@ -73,8 +78,45 @@ export function createRun(root: string, doc: StrataDocument, kind: RunKind, extr
   for (let n = 2; existsSync(join(root, id)); n++) id = `${base}-${n}`;
   const dir = join(root, id);
   mkdirSync(join(dir, RUN_FILES.checkpoints), { recursive: true });
-  const meta: RunMeta = { ...extra, id, kind, name: extra.name ?? doc.model.name, model: doc.model.name, created: now.toISOString() };
+  const meta: RunMeta = {
+    ...extra,
+    runId: id,
+    kind,
+    name: extra.name ?? doc.model.name,
+    model: doc.model.name,
+    device: doc.pipeline.training.device,
+    createdAt: now.toISOString(),
+    steps: kind === 'train' ? doc.pipeline.training.steps : null,
+  };
   writeFileAtomic(join(dir, RUN_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+  writeFileAtomic(join(dir, RUN_FILES.document), `${JSON.stringify(doc, null, 2)}\n`);
+  return { ...meta, dir, status: 'running', lastStep: null, lastLoss: null, lastEvalLoss: null, error: null };
+}
+
+/**
+ * Uses a given folder as the run folder (the app host creates it and its run.json before starting
+ * the CLI with --run-dir): keeps an existing run.json, adding `extra` fields, or writes a new one
+ * whose runId is the folder name; always writes document.json (the document as run).
+ */
+export function adoptRun(dir: string, doc: StrataDocument, kind: RunKind, extra: Partial<RunMeta> = {}): RunSummary {
+  mkdirSync(join(dir, RUN_FILES.checkpoints), { recursive: true });
+  const metaPath = join(dir, RUN_FILES.meta);
+  let meta: RunMeta;
+  if (existsSync(metaPath)) {
+    meta = { ...readRunMeta(dir), ...extra };
+  } else {
+    meta = {
+      ...extra,
+      runId: basename(dir),
+      kind,
+      name: extra.name ?? doc.model.name,
+      model: doc.model.name,
+      device: doc.pipeline.training.device,
+      createdAt: new Date().toISOString(),
+      steps: kind === 'train' ? doc.pipeline.training.steps : null,
+    };
+  }
+  writeFileAtomic(metaPath, `${JSON.stringify(meta, null, 2)}\n`);
   writeFileAtomic(join(dir, RUN_FILES.document), `${JSON.stringify(doc, null, 2)}\n`);
   return { ...meta, dir, status: 'running', lastStep: null, lastLoss: null, lastEvalLoss: null, error: null };
 }
@@ -93,7 +135,7 @@ export function readRunMeta(dir: string): RunMeta {
   } catch (error) {
     throw new Error(`${path}: cannot read run metadata (${(error as Error).message})`);
   }
-  if (!meta || typeof meta !== 'object' || typeof (meta as RunMeta).id !== 'string') throw new Error(`${path}: field "id" is missing`);
+  if (!meta || typeof meta !== 'object' || typeof (meta as RunMeta).runId !== 'string') throw new Error(`${path}: field "runId" is missing`);
   return meta as RunMeta;
 }
 
@@ -154,7 +196,7 @@ export function readEventsTail(dir: string, maxBytes = 64 * 1024): EngineEvent[]
 export function summarizeRun(dir: string): RunSummary {
   const meta = readRunMeta(dir);
   const tail = readEventsTail(dir);
-  let status: RunStatus = 'incomplete';
+  let status: RunStatus = 'interrupted';
   let lastStep: number | null = null;
   let lastLoss: number | null = null;
   let lastEvalLoss: number | null = null;
@@ -166,13 +208,13 @@ export function summarizeRun(dir: string): RunSummary {
     } else if (event.type === 'eval') {
       lastEvalLoss = (event as EvalEvent).loss;
     } else if (event.type === 'done') {
-      status = event.cancelled ? 'cancelled' : 'done';
+      status = event.reason === 'stopped' ? 'stopped' : 'done';
     } else if (event.type === 'error') {
       status = 'error';
       error = String(event.message ?? 'unknown error');
     }
   }
-  if (status === 'incomplete' && isFresh(join(dir, RUN_FILES.events))) status = 'running';
+  if (status === 'interrupted' && isFresh(join(dir, RUN_FILES.events))) status = 'running';
   return { ...meta, dir, status, lastStep, lastLoss, lastEvalLoss, error };
 }
 
@@ -193,7 +235,7 @@ export function listRuns(root: string): RunSummary[] {
       // an unreadable run.json: not a run this listing can describe
     }
   }
-  return runs.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1));
+  return runs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.runId < b.runId ? 1 : -1));
 }
 
 /** Resolves a run given by path or by id under `root`. */
