@@ -17,6 +17,8 @@
 //   format; attention/scan/conv 3 x), weights read twice (fprop, dgrad), activation traffic 3 x,
 //   fp32 gradients written, and the AdamW update reading and writing fp32 master, m, v and the
 //   gradient (28 bytes per parameter) plus writing the compute copy.
+// - max_batch_in_memory: how many sequences of `context` tokens fit next to the weights in device
+//   memory (KV cache + Mamba state; activations of decode are negligible).
 // - Arithmetic intensity = FLOPs / bytes; a layer is compute-bound when its compute time exceeds
 //   its memory time. MTP is excluded.
 //
@@ -25,7 +27,7 @@ import { type Block, type GemmPass, type ModelSpec, type PrecisionFormat, flatte
 import { type HardwareProfile, type RateSource, bandwidth, gemmRate, isNative, matmulRate } from '../hardware.js';
 import type { PrecisionTable } from '../precision.js';
 import { TRAINING_MULTIPLIER, blockDecodeFlops, blockForwardFlops, type FlopTerms } from './flops.js';
-import { formatBytes, kvBytesPerToken, stateBytesPerSequence, BF16_BYTES } from './memory.js';
+import { BF16_BYTES, countMemory, formatBytes, kvBytesPerToken, stateBytesPerSequence } from './memory.js';
 import { blockTensors, headTensor, tensorElements, tensorGemmFlops, type WeightTensor } from './tensors.js';
 
 export type Mode = 'prefill' | 'decode' | 'train';
@@ -59,6 +61,11 @@ export interface ModeEstimate {
 
 export interface RooflineReport {
   hardware: { id: string; name: string; rates: RateSource; native: PrecisionFormat[]; emulated: PrecisionFormat[]; ridge_intensity: number };
+  /**
+   * Most sequences of `context` tokens whose KV cache and Mamba state fit in device memory next
+   * to the weights (0 when the weights alone do not fit).
+   */
+  max_batch_in_memory: number;
   prefill: ModeEstimate;
   decode: ModeEstimate;
   train: ModeEstimate;
@@ -180,6 +187,9 @@ function estimate(model: ModelSpec, table: PrecisionTable, hw: HardwareProfile, 
 export function estimateRoofline(model: ModelSpec, table: PrecisionTable, hw: HardwareProfile, opts: RooflineOptions): RooflineReport {
   const full: Required<RooflineOptions> = { rates: 'datasheet', cacheBytes: BF16_BYTES, ssmStateBytes: 4, ...opts };
   const native = ALL_FORMATS.filter((f) => isNative(hw, f));
+  const memory = countMemory(model, { context: opts.context, batch: 1, precision: table, contexts: [opts.context], cacheBytes: full.cacheBytes, ssmStateBytes: full.ssmStateBytes });
+  const perSequence = memory.at_context[0]!.kv_cache_bytes + memory.at_context[0]!.state_bytes;
+  const free = hw.memory_bytes - memory.weights.total_bytes;
   return {
     hardware: {
       id: hw.id,
@@ -189,6 +199,7 @@ export function estimateRoofline(model: ModelSpec, table: PrecisionTable, hw: Ha
       emulated: ALL_FORMATS.filter((f) => !native.includes(f)),
       ridge_intensity: matmulRate(hw, full.rates) / bandwidth(hw, full.rates),
     },
+    max_batch_in_memory: free <= 0 ? 0 : perSequence === 0 ? Number.MAX_SAFE_INTEGER : Math.floor(free / perSequence),
     prefill: estimate(model, table, hw, 'prefill', full),
     decode: estimate(model, table, hw, 'decode', full),
     train: estimate(model, table, hw, 'train', full),

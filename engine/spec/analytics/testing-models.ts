@@ -1,0 +1,23 @@
+// Small hand-checkable designs shared by the analytics tests (test support only; nothing in the
+// product imports it). Each block's dimensions are chosen so the expected figures in the tests can
+// be derived by hand.
+import { type BlockInput, type ModelSpecInput, parseModel } from '../document.js';
+
+/** d 8: H 2 x P 4 (d_inner 8), N 4, G 1, conv 4 with bias, chunk 4. */
+export const smallMamba: BlockInput = { kind: 'mamba2', heads: 2, head_dim: 4, d_state: 4, groups: 1, conv_kernel: 4, chunk: 4 };
+
+/** d 8: 4 routed experts (top-2, relu2 ffn 6), 1 shared expert (ffn 4), sigmoid router with expert bias. */
+export const smallMoe: BlockInput = {
+  kind: 'moe',
+  experts: 4,
+  top_k: 2,
+  expert_ffn: 6,
+  activation: 'relu2',
+  shared_experts: 1,
+  shared_ffn: 4,
+  router: { type: 'sigmoid', expert_bias: true },
+};
+
+export function smallModel(overrides: Partial<ModelSpecInput> = {}) {
+  return parseModel({ name: 'small', vocab_size: 16, d_model: 8, stack: [smallMamba, smallMoe], ...overrides });
+}
