@@ -408,7 +408,6 @@ export function hfExportNotes(model: ModelSpec): string[] {
   if (model.pipeline_cuts.length) notes.push(`pipeline cuts at layers ${model.pipeline_cuts.join(', ')} are not part of a nemotron_h config`);
   if (model.mtp && (model.mtp.loss_weight !== 0.3 || !model.mtp.shared_weights))
     notes.push('MTP loss_weight and shared_weights are not part of a nemotron_h config');
-  if (model.stack.some((item) => item.kind === 'repeat')) notes.push('repeat groups are flattened into one layer list');
   const layers = flattenStack(model.stack).map((l) => l.block);
   const all = [...layers, ...(model.mtp?.blocks ?? [])];
   if (all.some((b) => b.id !== undefined || b.label !== undefined)) notes.push('block ids and labels are not kept');
