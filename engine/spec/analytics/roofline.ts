@@ -60,7 +60,15 @@ export interface ModeEstimate {
 }
 
 export interface RooflineReport {
-  hardware: { id: string; name: string; rates: RateSource; native: PrecisionFormat[]; emulated: PrecisionFormat[]; ridge_intensity: number };
+  hardware: {
+    id: string;
+    name: string;
+    memory_bytes: number;
+    rates: RateSource;
+    native: PrecisionFormat[];
+    emulated: PrecisionFormat[];
+    ridge_intensity: number;
+  };
   /**
    * Most sequences of `context` tokens whose KV cache and Mamba state fit in device memory next
    * to the weights (0 when the weights alone do not fit).
@@ -194,6 +202,7 @@ export function estimateRoofline(model: ModelSpec, table: PrecisionTable, hw: Ha
     hardware: {
       id: hw.id,
       name: hw.name,
+      memory_bytes: hw.memory_bytes,
       rates: full.rates,
       native,
       emulated: ALL_FORMATS.filter((f) => !native.includes(f)),
