@@ -6,14 +6,12 @@ import { parseDocument } from '../validate.js';
 import { templateDocument } from '../../../templates/index.js';
 import { averageCausalKeys, blockDecodeFlops, blockForwardFlops, countFlops, totalOf } from './flops.js';
 import { countParams } from './params.js';
-import { smallMamba, smallModel, smallMoe } from './testing-models.js';
+import { blockAt, smallMamba, smallModel } from './testing-models.js';
 
-const attention = parseModel({
-  name: 'a',
-  vocab_size: 16,
-  d_model: 16,
-  stack: [{ kind: 'attention', heads: 4, kv_heads: 2, head_dim: 4 }],
-}).stack[0]!;
+const attention = blockAt(
+  parseModel({ name: 'a', vocab_size: 16, d_model: 16, stack: [{ kind: 'attention', heads: 4, kv_heads: 2, head_dim: 4 }] }),
+  0,
+);
 
 describe('FLOPs', () => {
   it('averages causal keys over positions, with and without a sliding window', () => {
@@ -24,7 +22,7 @@ describe('FLOPs', () => {
   });
 
   it('counts a Mamba-2 layer: projections, chunked scan and conv', () => {
-    const [mamba] = smallModel().stack;
+    const mamba = blockAt(smallModel(), 0);
     if (mamba?.kind !== 'mamba2') throw new Error('expected mamba2');
     const t = blockForwardFlops(mamba, 8, 8);
     expect(t.gemm).toBe(2 * 8 * 26 + 2 * 8 * 8); // in_proj + out_proj = 544
@@ -45,7 +43,7 @@ describe('FLOPs', () => {
   });
 
   it('counts MoE as router + top-k experts + shared experts, and LatentMoE projections', () => {
-    const [, moe] = smallModel().stack;
+    const moe = blockAt(smallModel(), 1);
     if (moe?.kind !== 'moe') throw new Error('expected moe');
     expect(blockForwardFlops(moe, 8, 8).gemm).toBe(64 + 2 * 2 * 96 + 2 * 64); // 576
     const latent = { ...moe, latent: 4 };
@@ -63,7 +61,7 @@ describe('FLOPs', () => {
   });
 
   it('decode runs the Mamba recurrence instead of the chunked scan', () => {
-    const [mamba] = smallModel().stack;
+    const mamba = blockAt(smallModel(), 0);
     if (mamba?.kind !== 'mamba2') throw new Error('expected mamba2');
     const t = blockDecodeFlops(mamba, 8, 1000);
     expect(t.scan_intra).toBe(0);
@@ -71,7 +69,7 @@ describe('FLOPs', () => {
   });
 
   it('keeps Mamba cost per token flat in context while attention grows linearly', () => {
-    const [mamba] = smallModel({ stack: [{ ...smallMamba, chunk: 64 }] }).stack;
+    const mamba = blockAt(smallModel({ stack: [{ ...smallMamba, chunk: 64 }] }), 0);
     if (mamba?.kind !== 'mamba2') throw new Error('expected mamba2');
     expect(totalOf(blockForwardFlops(mamba, 8, 4096))).toBe(totalOf(blockForwardFlops(mamba, 8, 65536)));
     const a4 = blockForwardFlops(attention, 16, 4095).attention;

@@ -8,7 +8,7 @@ import { parseDocument } from '../validate.js';
 import { templateDocument } from '../../../templates/index.js';
 import { estimateRoofline, expectedCopiesTouched } from './roofline.js';
 import { blockTensors } from './tensors.js';
-import { smallModel } from './testing-models.js';
+import { blockAt, smallModel } from './testing-models.js';
 
 const T = 1e12;
 const h200 = hardwareProfile('h200');
@@ -64,8 +64,7 @@ describe('roofline', () => {
   });
 
   it('expects top-k of E experts touched for one token and all of them for many', () => {
-    const [, moe] = smallModel().stack;
-    const fc1 = blockTensors(moe!, 8).find((t) => t.name === 'experts.fc1')!;
+    const fc1 = blockTensors(blockAt(smallModel(), 1), 8).find((t) => t.name === 'experts.fc1')!;
     expect(expectedCopiesTouched(fc1, 1)).toBeCloseTo(2, 12);
     expect(expectedCopiesTouched(fc1, 2)).toBeCloseTo(4 * (1 - 0.25), 12);
     expect(expectedCopiesTouched(fc1, 10_000)).toBeCloseTo(4, 12);
