@@ -9,7 +9,7 @@
 // Not here: the conversions themselves (spec/hf, spec/megatron-args.ts), input loading (load-input.ts).
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { HfExportError, hfConfigFromModel, hfExportNotes } from '../../spec/hf/index.js';
+import { HfExportError, formatHfConfig, hfConfigFromModel, hfExportNotes } from '../../spec/hf/index.js';
 import { MegatronExportError, formatMegatronArgs, megatronArgsFromModel } from '../../spec/megatron-args.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
@@ -70,7 +70,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         text = `${JSON.stringify(doc, null, 2)}\n`;
         break;
       case 'hf':
-        text = `${JSON.stringify(hfConfigFromModel(doc.model), null, 2)}\n`;
+        text = formatHfConfig(hfConfigFromModel(doc.model));
         notes.push(...hfExportNotes(doc.model));
         break;
       case 'megatron': {

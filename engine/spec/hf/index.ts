@@ -12,7 +12,7 @@ import { type ImportResult, importNemotronH } from './nemotron-h.js';
 import { importLlama, importMixtral, importQwen3, importQwen3Moe } from './transformer-families.js';
 
 export { HfConfigError, type HfConfig } from './config-reader.js';
-export { HfExportError, hfConfigFromModel, hfExportNotes, NEMOTRON_H_LAYER_NAMES } from './nemotron-h.js';
+export { HfExportError, formatHfConfig, hfConfigFromModel, hfExportNotes, NEMOTRON_H_LAYER_NAMES } from './nemotron-h.js';
 export type { ImportResult } from './nemotron-h.js';
 
 type Importer = (config: HfConfig, file: string, name: string) => ImportResult;

@@ -415,3 +415,40 @@ export function hfExportNotes(model: ModelSpec): string[] {
     notes.push('router training settings (aux_loss_coeff, bias_update_rate) are not kept');
   return notes;
 }
+
+/** NemotronHConfig fields typed `float` (transformers rejects an integer there, e.g. `1` for 1.0). */
+export const NEMOTRON_H_FLOAT_FIELDS: ReadonlySet<string> = new Set([
+  'time_step_min',
+  'time_step_max',
+  'time_step_floor',
+  'time_step_limit',
+  'initializer_range',
+  'layer_norm_epsilon',
+  'routed_scaling_factor',
+]);
+
+function jsonValue(value: unknown, indent: string, asFloat: boolean): string {
+  if (typeof value === 'number' && asFloat && Number.isInteger(value)) return `${value}.0`;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    const inner = `${indent}  `;
+    return `[\n${value.map((v) => inner + jsonValue(v, inner, asFloat)).join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return '{}';
+    const inner = `${indent}  `;
+    return `{\n${entries
+      .map(([k, v]) => `${inner}${JSON.stringify(k)}: ${jsonValue(v, inner, indent === '' && NEMOTRON_H_FLOAT_FIELDS.has(k))}`)
+      .join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * config.json text of a nemotron_h config: JSON.stringify's layout, but float-typed fields are
+ * written with a decimal point (`1.0`) so Python reads them as floats.
+ */
+export function formatHfConfig(config: HfConfig): string {
+  return `${jsonValue(config, '', false)}\n`;
+}
