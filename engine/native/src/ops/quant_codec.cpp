@@ -43,11 +43,11 @@ int floor_log2(double a) {
 }
 
 /**
- * Rounds a finite magnitude a >= 0 onto the format's grid and saturates to max_finite.
- * The grid spacing (ulp) at a is 2^(max(floor(log2 a), emin) - mantissa_bits), which also covers
- * the subnormal range; a / ulp is exact, so its integer and fractional parts are exact.
+ * Rounds a finite magnitude a >= 0 onto the format's grid (extended without bound above the largest
+ * binade). The grid spacing (ulp) at a is 2^(max(floor(log2 a), emin) - mantissa_bits), which also
+ * covers the subnormal range; a / ulp is exact, so its integer and fractional parts are exact.
  */
-double round_magnitude(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
+double round_magnitude_unbounded(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
   if (a == 0.0) return 0.0;
   const int min_normal_exponent = 1 - spec.bias;
   int exponent = floor_log2(a);
@@ -63,7 +63,12 @@ double round_magnitude(double a, const MinifloatSpec& spec, Rounding rounding, u
     // P(up) = ceil(fraction * 2^32) / 2^32: unbiased up to 2^-32.
     if (static_cast<double>(random_bits) < fraction * 4294967296.0) chosen = lower + 1.0;
   }
-  const double rounded = chosen * ulp;
+  return chosen * ulp;
+}
+
+/** round_magnitude_unbounded, saturated to max_finite. */
+double round_magnitude(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
+  const double rounded = round_magnitude_unbounded(a, spec, rounding, random_bits);
   return rounded > spec.max_finite ? static_cast<double>(spec.max_finite) : rounded;
 }
 
@@ -172,6 +177,12 @@ float decode_element(uint8_t code, ElementFormat format) {
 
 float round_element(float value, ElementFormat format, Rounding rounding, uint32_t random_bits) {
   return decode_element(encode_element(value, format, rounding, random_bits), format);
+}
+
+bool saturates(float value, ElementFormat format) {
+  if (!std::isfinite(value)) return false;
+  const MinifloatSpec& spec = spec_of(format);
+  return round_magnitude_unbounded(std::fabs(static_cast<double>(value)), spec, Rounding::NearestEven, 0) > spec.max_finite;
 }
 
 // --- E8M0 ------------------------------------------------------------------------------------

@@ -72,6 +72,13 @@ float decode_element(uint8_t code, ElementFormat format);
 float round_element(float value, ElementFormat format, Rounding rounding = Rounding::NearestEven,
                     uint32_t random_bits = 0);
 
+/**
+ * True when a finite value lies beyond the format's range: nearest-even rounding on the grid extended
+ * past the largest binade would exceed max_finite, so saturation changes the result (E4M3: |v| > 464,
+ * E5M2: |v| >= 61440, E2M1: |v| >= 7). This is what the statistics count as "clipped".
+ */
+bool saturates(float value, ElementFormat format);
+
 // --- E8M0 (MX block scales) ------------------------------------------------------------------
 
 inline constexpr int kE8M0Bias = 127;
