@@ -72,7 +72,7 @@ export function formatBytes(format: PrecisionFormat, elements: number): number {
     case 'mxfp8':
       return elements + Math.ceil(elements / 32);
     case 'nvfp4':
-      return elements / 2 + Math.ceil(elements / 16) + 4;
+      return Math.ceil(elements / 2) + Math.ceil(elements / 16) + 4;
   }
 }
 

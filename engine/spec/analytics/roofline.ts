@@ -203,7 +203,7 @@ export function estimateRoofline(model: ModelSpec, table: PrecisionTable, hw: Ha
       id: hw.id,
       name: hw.name,
       memory_bytes: hw.memory_bytes,
-      rates: full.rates,
+      rates: full.rates === 'measured' && !hw.measured ? 'datasheet' : full.rates, // no measurement: datasheet
       native,
       emulated: ALL_FORMATS.filter((f) => !native.includes(f)),
       ridge_intensity: matmulRate(hw, full.rates) / bandwidth(hw, full.rates),
