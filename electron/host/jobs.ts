@@ -4,7 +4,6 @@
 // implementation (utilityProcess.fork) lives in electron/utility-launcher.ts.
 // Not here: what the jobs are (runs.ts, exports.ts).
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 
 export interface JobSpec {
   /** Absolute path of the Node script to run. */
@@ -16,8 +15,8 @@ export interface JobSpec {
 
 export interface JobProcess {
   readonly pid: number | undefined;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
+  readonly stdout: NodeJS.ReadableStream | null;
+  readonly stderr: NodeJS.ReadableStream | null;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   /** Asks for a clean stop (SIGINT: the CLI cancels and writes its final events). */
@@ -57,11 +56,11 @@ export const nodeChildLauncher: JobLauncher = {
 };
 
 /** Collects a stream's text, keeping only the last `limit` characters. */
-export function collectTail(stream: Readable | null, limit: number): () => string {
+export function collectTail(stream: NodeJS.ReadableStream | null, limit: number): () => string {
   let text = '';
   stream?.setEncoding('utf8');
-  stream?.on('data', (chunk: string) => {
-    text = (text + chunk).slice(-limit);
+  stream?.on('data', (chunk: string | Buffer) => {
+    text = (text + String(chunk)).slice(-limit);
   });
   return () => text;
 }
