@@ -67,6 +67,7 @@ export interface RooflineReport {
     rates: RateSource;
     native: PrecisionFormat[];
     emulated: PrecisionFormat[];
+    /** BF16 tensor rate (fp32 on the CPU) over bandwidth, FLOP/byte. */
     ridge_intensity: number;
   };
   /**

@@ -229,6 +229,6 @@ export function renderReport(report: AnalysisReport, sourceLine?: string): strin
       ]),
     ),
   );
-  out.push(`  ridge point ${r.hardware.ridge_intensity.toFixed(0)} FLOP/byte; up to ${r.max_batch_in_memory >= Number.MAX_SAFE_INTEGER ? 'any number of' : r.max_batch_in_memory} sequences of ${formatContext(report.context)} fit in memory`);
+  out.push(`  ridge point ${r.hardware.ridge_intensity.toFixed(0)} FLOP/byte at the BF16 rate (higher for native low-precision GEMMs); up to ${r.max_batch_in_memory >= Number.MAX_SAFE_INTEGER ? 'any number of' : r.max_batch_in_memory} sequences of ${formatContext(report.context)} fit in memory`);
   return `${out.join('\n')}\n`;
 }
