@@ -1,0 +1,68 @@
+// Shared layer plumbing (see layer.h): the profiler and its GEMM FLOP observer, initialization
+// helpers and the mixer factory. The mixers themselves live in one file per kind.
+#include "layer.h"
+
+#include "core/error.h"
+#include "ops/gemm.h"
+
+namespace strata::model {
+
+std::unique_ptr<Mixer> make_mamba2_mixer(const BlockConfig&, const ModelConfig&, const LayerPlace&, ParamStore&, Rng&);
+std::unique_ptr<Mixer> make_attention_mixer(const BlockConfig&, const ModelConfig&, const LayerPlace&, ParamStore&,
+                                            Rng&);
+std::unique_ptr<Mixer> make_moe_mixer(const BlockConfig&, const ModelConfig&, const LayerPlace&, ParamStore&, Rng&);
+std::unique_ptr<Mixer> make_mlp_mixer(const BlockConfig&, const ModelConfig&, const LayerPlace&, ParamStore&, Rng&);
+
+std::unique_ptr<Mixer> make_mixer(const BlockConfig& block, const ModelConfig& model, const LayerPlace& place,
+                                  ParamStore& params, Rng& rng) {
+  switch (block.kind) {
+    case BlockKind::Mamba2: return make_mamba2_mixer(block, model, place, params, rng);
+    case BlockKind::Attention: return make_attention_mixer(block, model, place, params, rng);
+    case BlockKind::Moe: return make_moe_mixer(block, model, place, params, rng);
+    case BlockKind::Mlp: return make_mlp_mixer(block, model, place, params, rng);
+  }
+  throw Error("unknown block kind");
+}
+
+void init_normal(const Param& p, Rng& rng, double std) {
+  const int64_t n = p.numel();
+  for (int64_t i = 0; i < n; i++) p.value.data[i] = static_cast<float>(rng.normal() * std);
+}
+
+void init_uniform(const Param& p, Rng& rng, double lo, double hi) {
+  const int64_t n = p.numel();
+  for (int64_t i = 0; i < n; i++) p.value.data[i] = static_cast<float>(rng.uniform(lo, hi));
+}
+
+void init_constant(const Param& p, float value) {
+  const int64_t n = p.numel();
+  for (int64_t i = 0; i < n; i++) p.value.data[i] = value;
+}
+
+Profiler::Profiler() {
+  set_gemm_observer([this](const GemmCall& call) { add_gemm_flops(2.0 * double(call.m) * double(call.n) * double(call.k)); });
+}
+
+Profiler::~Profiler() { set_gemm_observer(nullptr); }
+
+LayerProfile& Profiler::row(const std::string& label, int layer, const std::string& kind) {
+  for (auto& r : rows_) if (r->label == label) return *r;
+  auto r = std::make_unique<LayerProfile>();
+  r->label = label;
+  r->layer = layer;
+  r->kind = kind;
+  rows_.push_back(std::move(r));
+  return *rows_.back();
+}
+
+void Profiler::add_gemm_flops(double flops) {
+  if (!active_) return;
+  (backward_ ? active_->bwd_flops : active_->fwd_flops) += flops;
+}
+
+void Profiler::reset() {
+  rows_.clear();
+  active_ = nullptr;
+}
+
+}  // namespace strata::model

@@ -1,0 +1,134 @@
+// The interface every layer kind implements (mamba2, attention, moe, mlp: one file each with
+// forward and backward side by side), the per-step context they run in, and the profiler that
+// records per-layer forward/backward time, GEMM FLOPs and activation bytes.
+//
+// A mixer computes out = mixer(x) for x = RMSNorm(h) of one residual block (block.h adds the norm
+// and the residual). forward() saves what backward() needs inside the mixer object (llm.c style:
+// one micro-batch in flight), in tensors allocated from the step's activation arena and named
+// "layer.7.mamba2.ssd". Decoding uses a per-mixer cache: prefill runs forward() with a cache to
+// fill, step() advances one token. This file is not a graph executor and has no autograd.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "core/arena.h"
+#include "core/backend.h"
+#include "core/tensor.h"
+#include "params.h"
+#include "rng.h"
+
+namespace strata::model {
+
+/** Per-layer measurements of one run (forward, backward, GEMM FLOPs, activation bytes). */
+struct LayerProfile {
+  std::string label;  // "layer.7" or "mtp.1.block.0" or "head"
+  int layer = -1;
+  std::string kind;   // mamba2 | attention | moe | mlp | embedding | head | mtp
+  double fwd_ms = 0, bwd_ms = 0;
+  double fwd_flops = 0, bwd_flops = 0;
+  double act_bytes = 0;
+  int64_t calls = 0;
+};
+
+/** Collects LayerProfile rows; the GEMM observer attributes FLOPs to the active row. */
+class Profiler {
+ public:
+  Profiler();
+  ~Profiler();
+  Profiler(const Profiler&) = delete;
+  Profiler& operator=(const Profiler&) = delete;
+
+  /** Row for a label, created on first use. */
+  LayerProfile& row(const std::string& label, int layer, const std::string& kind);
+  void set_active(LayerProfile* row, bool backward) { active_ = row; backward_ = backward; }
+  void add_gemm_flops(double flops);
+  const std::vector<std::unique_ptr<LayerProfile>>& rows() const { return rows_; }
+  void reset();
+
+ private:
+  std::vector<std::unique_ptr<LayerProfile>> rows_;
+  LayerProfile* active_ = nullptr;
+  bool backward_ = false;
+};
+
+/** Scoped timer: adds elapsed milliseconds to a target on destruction. */
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(double* target_ms) : target_(target_ms), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer() {
+    if (target_) *target_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  double* target_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+/** What one forward/backward (or decode step) runs with. */
+struct StepContext {
+  Backend* backend = nullptr;
+  Arena* acts = nullptr;   // activations of this micro-batch / decode step
+  int64_t batch = 0;       // B
+  int64_t time = 0;        // T (1 for a decode step)
+  int64_t position = 0;    // absolute position of the first token (decode)
+  float loss_scale = 1.0f; // d(objective)/d(this micro-batch's summed losses), e.g. 1/grad_accum
+};
+
+/** Decode cache of one mixer (conv + SSM state for Mamba-2, KV cache for attention). */
+struct MixerCache {
+  Tensor conv_state;  // (B, K-1, conv_dim)
+  Tensor ssm_state;   // (B, H, P, N)
+  Tensor k_cache;     // (B, S, Hkv, P)
+  Tensor v_cache;     // (B, S, Hkv, P)
+  int64_t capacity = 0;
+};
+
+/** Where a mixer sits: main-stack layer index, or an MTP module block (layer -1, mtp role). */
+struct LayerPlace {
+  int layer = -1;        // main-stack index, -1 inside MTP modules
+  bool in_mtp = false;
+  std::string prefix;    // parameter prefix: "backbone.layers.3." or "mtp.layers.0.blocks.1."
+  std::string label;     // tensor/profile label: "layer.3.mamba2"
+  /** The tensor role for GEMM precision: the given role in the main stack, "mtp" inside MTP. */
+  const char* role(const char* main_role) const { return in_mtp ? "mtp" : main_role; }
+};
+
+class Mixer {
+ public:
+  virtual ~Mixer() = default;
+  virtual BlockKind kind() const = 0;
+
+  /**
+   * x: (B*T, D) normalized block input. Returns (B*T, D), allocated in ctx.acts. When `cache`
+   * is given (prefill from position 0), also fills the decode cache.
+   */
+  virtual Tensor forward(StepContext& ctx, const Tensor& x, MixerCache* cache) = 0;
+  /** dout: (B*T, D). Returns dx (B*T, D). Accumulates parameter gradients. */
+  virtual Tensor backward(StepContext& ctx, const Tensor& dout) = 0;
+
+  /** Allocates an empty decode cache for `batch` sequences of up to `capacity` positions. */
+  virtual void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity) {}
+  /** One token per sequence at ctx.position: x (B, D) -> (B, D). Default: forward with T = 1. */
+  virtual Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) { return forward(ctx, x, nullptr); }
+
+  /** MoE: the auxiliary loss of the last forward (already scaled by its coefficient). */
+  virtual double aux_loss() const { return 0; }
+  /** MoE: applies the aux-loss-free bias update from the loads accumulated since the last call. */
+  virtual void update_expert_bias() {}
+};
+
+/** Builds the mixer of a block and registers (and initializes) its parameters. */
+std::unique_ptr<Mixer> make_mixer(const BlockConfig& block, const ModelConfig& model, const LayerPlace& place,
+                                  ParamStore& params, Rng& init_rng);
+
+// Initialization helpers shared by the layer files.
+void init_normal(const Param& p, Rng& rng, double std);
+void init_uniform(const Param& p, Rng& rng, double lo, double hi);
+void init_constant(const Param& p, float value);
+
+}  // namespace strata::model

@@ -1,0 +1,333 @@
+// Mamba-2 mixer (HF nemotron_h / mamba_ssm parameterization), forward and backward side by side,
+// plus prefill into and single-token steps against a constant-size decode cache.
+//   zxbcdt = in_proj(x) split [z | xBC | dt];  xBC = SiLU(conv1d(xBC));  split xBC [x | B | C]
+//   y = SSD(x, dt, A, B, C, D);  g = gated grouped RMSNorm(y, z);  out = out_proj(g)
+// Parameters (prefix backbone.layers.{i}.mixer.): in_proj.weight [2Di+2GN+H, D], conv1d.weight
+// [Di+2GN, 1, K], conv1d.bias, dt_bias [H], A_log [H], D [H], norm.weight [Di], out_proj.weight
+// [D, Di] (+ in_proj.bias / out_proj.bias when `bias`). Not the residual block or its norm (block.h).
+#include <cmath>
+
+#include "core/error.h"
+#include "layer.h"
+#include "ops/conv1d.h"
+#include "ops/gated_rmsnorm.h"
+#include "ops/linear.h"
+#include "ops/ssd.h"
+#include "tensor_util.h"
+
+namespace strata::model {
+
+namespace {
+
+class Mamba2Mixer final : public Mixer {
+ public:
+  Mamba2Mixer(const Mamba2Config& c, const ModelConfig& model, const LayerPlace& place, ParamStore& params, Rng& rng)
+      : c_(c), d_model_(model.d_model), eps_(static_cast<float>(model.norm_eps)), place_(place) {
+    const std::string p = place.prefix + "mixer.";
+    const int L = place.layer;
+    const int64_t Di = c.d_inner(), C = c.conv_dim(), H = c.heads;
+    in_proj_ = &params.add(p + "in_proj.weight", {c.in_proj_dim(), d_model_}, place.role("mamba.in_proj"), L);
+    if (c.bias) in_proj_b_ = &params.add(p + "in_proj.bias", {c.in_proj_dim()}, "bias", L, false);
+    conv_w_ = &params.add(p + "conv1d.weight", {C, 1, c.conv_kernel}, "mamba.conv1d", L, false);
+    if (c.conv_bias) conv_b_ = &params.add(p + "conv1d.bias", {C}, "bias", L, false);
+    dt_bias_ = &params.add(p + "dt_bias", {H}, "mamba.dt_bias", L, false);
+    a_log_ = &params.add(p + "A_log", {H}, "mamba.A_log", L, false);
+    d_ = &params.add(p + "D", {H}, "mamba.D", L, false);
+    norm_ = &params.add(p + "norm.weight", {Di}, "norm", L, false);
+    out_proj_ = &params.add(p + "out_proj.weight", {d_model_, Di}, place.role("mamba.out_proj"), L);
+    if (c.bias) out_proj_b_ = &params.add(p + "out_proj.bias", {d_model_}, "bias", L, false);
+
+    init_normal(*in_proj_, rng, model.init_std);
+    double bound = 1.0 / std::sqrt(static_cast<double>(c.conv_kernel));  // PyTorch Conv1d default, fan_in = K
+    init_uniform(*conv_w_, rng, -bound, bound);
+    if (conv_b_) init_uniform(*conv_b_, rng, -bound, bound);
+    for (int64_t h = 0; h < H; h++) {
+      double u = rng.uniform();
+      double dt = std::exp(u * (std::log(c.dt_max) - std::log(c.dt_min)) + std::log(c.dt_min));
+      dt = std::max(dt, c.dt_init_floor);
+      dt_bias_->value.data[h] = static_cast<float>(dt + std::log(-std::expm1(-dt)));  // inverse softplus
+      a_log_->value.data[h] = static_cast<float>(std::log(rng.uniform(1.0, 16.0)));
+      d_->value.data[h] = 1.0f;
+    }
+    init_constant(*norm_, 1.0f);
+    init_normal(*out_proj_, rng, model.init_std);
+  }
+
+  BlockKind kind() const override { return BlockKind::Mamba2; }
+
+  Tensor forward(StepContext& ctx, const Tensor& x, MixerCache* cache) override {
+    Backend& be = *ctx.backend;
+    Arena& A = *ctx.acts;
+    require_host(be, "mamba2 layer");
+    const int64_t B = ctx.batch, T = ctx.time, M = B * T;
+    const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
+    const std::string& n = place_.label;
+    x_ = x;
+    zxbcdt_ = alloc(A, n + ".in_proj", {M, c_.in_proj_dim()});
+    linear_forward(be, zxbcdt_, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
+    z_ = alloc(A, n + ".z", {M, Di});
+    copy_columns(z_, zxbcdt_, 0);
+    xbc_raw_ = alloc(A, n + ".xbc_raw", {B, T, C});
+    copy_columns(view(xbc_raw_, {M, C}), zxbcdt_, Di);
+    dt_raw_ = alloc(A, n + ".dt_raw", {B, T, H});
+    copy_columns(view(dt_raw_, {M, H}), zxbcdt_, Di + C);
+
+    xbc_ = alloc(A, n + ".conv", {B, T, C});
+    Conv1dFwd conv;
+    conv.y = xbc_;
+    conv.x = xbc_raw_;
+    conv.w = conv_weight();
+    conv.bias = bias_of(conv_b_);
+    conv.silu = true;
+    conv1d_forward(be, conv);
+
+    xs_ = alloc(A, n + ".x", {B, T, H, P});
+    bs_ = alloc(A, n + ".B", {B, T, G, N});
+    cs_ = alloc(A, n + ".C", {B, T, G, N});
+    Tensor xbc2 = view(xbc_, {M, C});
+    copy_columns(view(xs_, {M, Di}), xbc2, 0);
+    copy_columns(view(bs_, {M, G * N}), xbc2, Di);
+    copy_columns(view(cs_, {M, G * N}), xbc2, Di + G * N);
+
+    const int64_t chunks = ssd_num_chunks(T, c_.chunk);
+    y_ = alloc(A, n + ".ssd", {B, T, H, P});
+    dt_ = alloc(A, n + ".dt", {B, T, H});
+    chunk_states_ = alloc(A, n + ".chunk_states", {B * chunks, H, P, N});
+    SsdFwd s;
+    s.y = y_;
+    s.dt = dt_;
+    s.chunk_states = chunk_states_;
+    if (cache) s.final_state = cache->ssm_state;
+    s.x = xs_;
+    s.dt_raw = dt_raw_;
+    s.dt_bias = dt_bias_->value;
+    s.a_log = a_log_->value;
+    s.b = bs_;
+    s.c = cs_;
+    s.d = d_->value;
+    s.params = ssd_params();
+    ssd_forward(be, s);
+
+    gated_ = alloc(A, n + ".gated_norm", {M, Di});
+    rstd_ = alloc(A, n + ".gated_norm.rstd", {M, G});
+    GatedRmsNormFwd g;
+    g.out = gated_;
+    g.rstd = rstd_;
+    g.y = view(y_, {M, Di});
+    g.z = z_;
+    g.w = norm_->value;
+    g.groups = G;
+    g.norm_before_gate = c_.norm_before_gate;
+    g.eps = eps_;
+    gated_rmsnorm_forward(be, g);
+
+    Tensor out = alloc(A, n + ".out_proj", {M, d_model_});
+    linear_forward(be, out, gated_, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
+
+    if (cache) save_conv_state(*cache, B, T, C);
+    return out;
+  }
+
+  Tensor backward(StepContext& ctx, const Tensor& dout) override {
+    Backend& be = *ctx.backend;
+    Arena& A = *ctx.acts;
+    const int64_t B = ctx.batch, T = ctx.time, M = B * T;
+    const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
+    const std::string& n = place_.label;
+
+    Tensor dgated = alloc(A, n + ".gated_norm.grad", {M, Di});
+    linear_backward(be, dgated, out_proj_->grad, bias_grad_of(out_proj_b_), dout, gated_, out_proj_->value,
+                    place_.role("mamba.out_proj"), place_.layer);
+
+    Tensor dy = alloc(A, n + ".ssd.grad", {B, T, H, P});
+    Tensor dz = alloc(A, n + ".z.grad", {M, Di});
+    GatedRmsNormBwd gb;
+    gb.dy = view(dy, {M, Di});
+    gb.dz = dz;
+    gb.dw = norm_->grad;
+    gb.dout = dgated;
+    gb.y = view(y_, {M, Di});
+    gb.z = z_;
+    gb.w = norm_->value;
+    gb.rstd = rstd_;
+    gb.groups = G;
+    gb.norm_before_gate = c_.norm_before_gate;
+    gated_rmsnorm_backward(be, gb);
+
+    Tensor dxs = alloc(A, n + ".x.grad", {B, T, H, P});
+    Tensor ddt_raw = alloc(A, n + ".dt_raw.grad", {B, T, H});
+    Tensor dbs = alloc(A, n + ".B.grad", {B, T, G, N});
+    Tensor dcs = alloc(A, n + ".C.grad", {B, T, G, N});
+    SsdBwd s;
+    s.dx = dxs;
+    s.ddt_raw = ddt_raw;
+    s.ddt_bias = dt_bias_->grad;
+    s.da_log = a_log_->grad;
+    s.db = dbs;
+    s.dc = dcs;
+    s.dd = d_->grad;
+    s.dy = dy;
+    s.x = xs_;
+    s.dt_raw = dt_raw_;
+    s.dt_bias = dt_bias_->value;
+    s.a_log = a_log_->value;
+    s.b = bs_;
+    s.c = cs_;
+    s.d = d_->value;
+    s.dt = dt_;
+    s.chunk_states = chunk_states_;
+    s.params = ssd_params();
+    ssd_backward(be, s);
+
+    Tensor dxbc = alloc(A, n + ".conv.grad", {B, T, C});
+    Tensor dxbc2 = view(dxbc, {M, C});
+    scatter_columns(dxbc2, view(dxs, {M, Di}), 0);
+    scatter_columns(dxbc2, view(dbs, {M, G * N}), Di);
+    scatter_columns(dxbc2, view(dcs, {M, G * N}), Di + G * N);
+
+    Tensor dxbc_raw = alloc(A, n + ".xbc_raw.grad", {B, T, C});
+    Conv1dBwd cb;
+    cb.dx = dxbc_raw;
+    cb.dw = view(conv_w_->grad, {C, c_.conv_kernel});
+    cb.dbias = bias_grad_of(conv_b_);
+    cb.dy = dxbc;
+    cb.x = xbc_raw_;
+    cb.w = conv_weight();
+    cb.bias = bias_of(conv_b_);
+    cb.silu = true;
+    conv1d_backward(be, cb);
+
+    Tensor dzxbcdt = alloc(A, n + ".in_proj.grad", {M, c_.in_proj_dim()});
+    scatter_columns(dzxbcdt, dz, 0);
+    scatter_columns(dzxbcdt, view(dxbc_raw, {M, C}), Di);
+    scatter_columns(dzxbcdt, view(ddt_raw, {M, H}), Di + C);
+
+    Tensor dx = alloc(A, n + ".input.grad", {M, d_model_});
+    linear_backward(be, dx, in_proj_->grad, bias_grad_of(in_proj_b_), dzxbcdt, x_, in_proj_->value,
+                    place_.role("mamba.in_proj"), place_.layer);
+    return dx;
+  }
+
+  void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity) override {
+    cache.conv_state = alloc(arena, place_.label + ".conv_state", {batch, c_.conv_kernel - 1 > 0 ? c_.conv_kernel - 1 : 1,
+                                                                      c_.conv_dim()});
+    cache.ssm_state = alloc(arena, place_.label + ".ssm_state", {batch, c_.heads, c_.head_dim, c_.d_state});
+    cache.capacity = capacity;
+  }
+
+  Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) override {
+    Backend& be = *ctx.backend;
+    Arena& A = *ctx.acts;
+    require_host(be, "mamba2 decode step");
+    STRATA_CHECK(c_.conv_kernel >= 2, place_.label, ": decode needs conv_kernel >= 2");
+    const int64_t B = ctx.batch;
+    const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
+    const std::string n = place_.label + ".step";
+    Tensor zxbcdt = alloc(A, n + ".in_proj", {B, c_.in_proj_dim()});
+    linear_forward(be, zxbcdt, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
+    Tensor z = alloc(A, n + ".z", {B, Di});
+    copy_columns(z, zxbcdt, 0);
+    Tensor xbc_raw = alloc(A, n + ".xbc_raw", {B, C});
+    copy_columns(xbc_raw, zxbcdt, Di);
+    Tensor dt_raw = alloc(A, n + ".dt_raw", {B, H});
+    copy_columns(dt_raw, zxbcdt, Di + C);
+
+    Tensor xbc = alloc(A, n + ".conv", {B, C});
+    Conv1dStep cs;
+    cs.y = xbc;
+    cs.state = cache.conv_state;
+    cs.x = xbc_raw;
+    cs.w = conv_weight();
+    cs.bias = bias_of(conv_b_);
+    cs.silu = true;
+    conv1d_step(be, cs);
+
+    Tensor xs = alloc(A, n + ".x", {B, H, P});
+    Tensor bs = alloc(A, n + ".B", {B, G, N});
+    Tensor cc = alloc(A, n + ".C", {B, G, N});
+    copy_columns(view(xs, {B, Di}), xbc, 0);
+    copy_columns(view(bs, {B, G * N}), xbc, Di);
+    copy_columns(view(cc, {B, G * N}), xbc, Di + G * N);
+
+    Tensor y = alloc(A, n + ".ssd", {B, H, P});
+    SsdStep ss;
+    ss.y = y;
+    ss.state = cache.ssm_state;
+    ss.x = xs;
+    ss.dt_raw = dt_raw;
+    ss.dt_bias = dt_bias_->value;
+    ss.a_log = a_log_->value;
+    ss.b = bs;
+    ss.c = cc;
+    ss.d = d_->value;
+    ss.params = ssd_params();
+    ssd_step(be, ss);
+
+    Tensor gated = alloc(A, n + ".gated_norm", {B, Di});
+    Tensor rstd = alloc(A, n + ".gated_norm.rstd", {B, G});
+    GatedRmsNormFwd g;
+    g.out = gated;
+    g.rstd = rstd;
+    g.y = view(y, {B, Di});
+    g.z = z;
+    g.w = norm_->value;
+    g.groups = G;
+    g.norm_before_gate = c_.norm_before_gate;
+    g.eps = eps_;
+    gated_rmsnorm_forward(be, g);
+
+    Tensor out = alloc(A, n + ".out_proj", {B, d_model_});
+    linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
+    return out;
+  }
+
+ private:
+  static Tensor bias_of(const Param* p) { return p ? p->value : Tensor(); }
+  static Tensor bias_grad_of(const Param* p) { return p ? p->grad : Tensor(); }
+  Tensor conv_weight() const { return view(conv_w_->value, {c_.conv_dim(), c_.conv_kernel}); }
+
+  SsdParams ssd_params() const {
+    SsdParams sp;
+    sp.chunk = c_.chunk;
+    sp.dt_limit = c_.has_dt_limit;
+    sp.dt_min = static_cast<float>(c_.dt_limit_lo);
+    sp.dt_max = static_cast<float>(c_.dt_limit_hi);
+    return sp;
+  }
+
+  // The conv state holds the last K-1 conv inputs (oldest first), zeros before the sequence start.
+  void save_conv_state(MixerCache& cache, int64_t B, int64_t T, int64_t C) {
+    const int64_t K1 = c_.conv_kernel - 1;
+    if (K1 <= 0) return;
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t j = 0; j < K1; j++) {
+        int64_t t = T - K1 + j;
+        float* dst = cache.conv_state.data + (b * K1 + j) * C;
+        if (t < 0) {
+          for (int64_t ch = 0; ch < C; ch++) dst[ch] = 0.0f;
+        } else {
+          const float* src = xbc_raw_.data + (b * T + t) * C;
+          for (int64_t ch = 0; ch < C; ch++) dst[ch] = src[ch];
+        }
+      }
+    }
+  }
+
+  Mamba2Config c_;
+  int64_t d_model_;
+  float eps_;
+  LayerPlace place_;
+  Param *in_proj_ = nullptr, *in_proj_b_ = nullptr, *conv_w_ = nullptr, *conv_b_ = nullptr, *dt_bias_ = nullptr,
+        *a_log_ = nullptr, *d_ = nullptr, *norm_ = nullptr, *out_proj_ = nullptr, *out_proj_b_ = nullptr;
+  // saved by forward for backward
+  Tensor x_, zxbcdt_, z_, xbc_raw_, dt_raw_, xbc_, xs_, bs_, cs_, y_, dt_, chunk_states_, gated_, rstd_;
+};
+
+}  // namespace
+
+std::unique_ptr<Mixer> make_mamba2_mixer(const BlockConfig& block, const ModelConfig& model, const LayerPlace& place,
+                                         ParamStore& params, Rng& rng) {
+  return std::make_unique<Mamba2Mixer>(block.mamba, model, place, params, rng);
+}
+
+}  // namespace strata::model

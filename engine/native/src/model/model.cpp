@@ -1,0 +1,452 @@
+// The language model (see model.h): embedding, blocks, final norm, head, cross-entropy, MTP
+// modules; forward/backward of a micro-batch, decoding and MTP drafting. Not the optimizer or the
+// run loop.
+#include "model.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "ops/cross_entropy.h"
+#include "ops/embedding.h"
+#include "ops/linear.h"
+#include "ops/rmsnorm.h"
+#include "tensor_util.h"
+
+namespace strata::model {
+
+namespace {
+
+void rmsnorm_fwd(Backend& be, const Tensor& y, const Tensor& rstd, const Tensor& x, const Param& w, float eps) {
+  RmsNormFwd f;
+  f.y = y;
+  f.rstd = rstd;
+  f.x = x;
+  f.w = w.value;
+  f.eps = eps;
+  rmsnorm_forward(be, f);
+}
+
+void rmsnorm_bwd(Backend& be, const Tensor& dx, const Tensor& dy, const Tensor& x, const Param& w, const Tensor& rstd,
+                 bool accumulate) {
+  RmsNormBwd b;
+  b.dx = dx;
+  b.dw = w.grad;
+  b.dy = dy;
+  b.x = x;
+  b.w = w.value;
+  b.rstd = rstd;
+  b.accumulate = accumulate;
+  rmsnorm_backward(be, b);
+}
+
+/** Per-row CE into losses/lse; returns the sum of losses; `valid` receives the counted rows. */
+double cross_entropy(Backend& be, Arena& A, const std::string& label, const Tensor& logits, const TensorI32& targets,
+                     Tensor& losses, Tensor& lse, int64_t& valid) {
+  const int64_t M = logits.rows();
+  losses = alloc(A, label + ".losses", {M});
+  lse = alloc(A, label + ".lse", {M});
+  CrossEntropyFwd f;
+  f.losses = losses;
+  f.lse = lse;
+  f.logits = logits;
+  f.targets = targets;
+  f.ignore_index = kIgnoreIndex;
+  cross_entropy_forward(be, f);
+  valid = count_valid_targets(be, targets, kIgnoreIndex);
+  double sum = 0;
+  for (int64_t i = 0; i < M; i++) sum += losses.data[i];
+  return sum;
+}
+
+Tensor cross_entropy_grad(Backend& be, Arena& A, const std::string& label, const Tensor& logits, const Tensor& lse,
+                          const TensorI32& targets, float grad_scale) {
+  Tensor d = alloc(A, label + ".grad", {logits.rows(), logits.cols()});
+  CrossEntropyBwd b;
+  b.dlogits = d;
+  b.logits = logits;
+  b.lse = lse;
+  b.targets = targets;
+  b.grad_scale = grad_scale;
+  b.ignore_index = kIgnoreIndex;
+  cross_entropy_backward(be, b);
+  return d;
+}
+
+}  // namespace
+
+Model::Model(const ModelConfig& config, Backend& backend, uint64_t seed)
+    : config_(config), backend_(&backend), params_(backend) {
+  require_host(backend, "model initialization");
+  Rng rng = Rng::derive(seed, 1);
+  const int64_t V = config.vocab_size, D = config.d_model;
+  embed_ = &params_.add("backbone.embeddings.weight", {V, D}, "embedding", -1);
+  init_normal(*embed_, rng, config.init_std);
+  for (int i = 0; i < config.n_layers(); i++) {
+    LayerPlace place;
+    place.layer = i;
+    place.prefix = "backbone.layers." + std::to_string(i) + ".";
+    place.label = "layer." + std::to_string(i) + "." + block_kind_name(config.layers[static_cast<size_t>(i)].kind);
+    layers_.push_back(std::make_unique<Block>(config.layers[static_cast<size_t>(i)], config, place, params_, rng));
+  }
+  norm_f_ = &params_.add("backbone.norm_f.weight", {D}, "norm", -1, false);
+  init_constant(*norm_f_, 1.0f);
+  if (!config.tie_embeddings) {
+    lm_head_ = &params_.add("lm_head.weight", {V, D}, "head", -1);
+    init_normal(*lm_head_, rng, config.init_std);
+  }
+  if (config.mtp.depth > 0) {
+    const int modules = config.mtp.shared_weights ? 1 : config.mtp.depth;
+    mtp_modules_.resize(static_cast<size_t>(modules));
+    for (int m = 0; m < modules; m++) {
+      MtpModule& mod = mtp_modules_[static_cast<size_t>(m)];
+      const std::string p = "mtp.layers." + std::to_string(m) + ".";
+      mod.enorm = &params_.add(p + "enorm.weight", {D}, "norm", -1, false);
+      mod.hnorm = &params_.add(p + "hnorm.weight", {D}, "norm", -1, false);
+      mod.eh_proj = &params_.add(p + "eh_proj.weight", {D, 2 * D}, "mtp", -1);
+      mod.final_norm = &params_.add(p + "final_layernorm.weight", {D}, "norm", -1, false);
+      init_constant(*mod.enorm, 1.0f);
+      init_constant(*mod.hnorm, 1.0f);
+      init_constant(*mod.final_norm, 1.0f);
+      init_normal(*mod.eh_proj, rng, config.init_std);
+      for (size_t j = 0; j < config.mtp.blocks.size(); j++) {
+        LayerPlace place;
+        place.in_mtp = true;
+        place.prefix = p + "blocks." + std::to_string(j) + ".";
+        place.label = "mtp." + std::to_string(m) + ".block." + std::to_string(j) + "." +
+                      block_kind_name(config.mtp.blocks[j].kind);
+        mod.blocks.push_back(std::make_unique<Block>(config.mtp.blocks[j], config, place, params_, rng));
+      }
+    }
+  }
+}
+
+Tensor Model::head_logits(StepContext& ctx, const Tensor& hf, const std::string& label, bool) {
+  Tensor logits = alloc(*ctx.acts, label + ".logits", {hf.rows(), int64_t{config_.vocab_size}});
+  linear_forward(*ctx.backend, logits, hf, head_weight().value, Tensor(), "head", -1);
+  return logits;
+}
+
+Tensor Model::run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile) {
+  Tensor h = x;
+  for (auto& b : module.blocks) h = b->forward(ctx, h, nullptr, profile ? profiler_ : nullptr);
+  return h;
+}
+
+void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s) {
+  Backend& be = *ctx.backend;
+  Arena& A = *ctx.acts;
+  MtpModule& mod = module_for_depth(k);
+  const int64_t M = hprev.rows(), D = config_.d_model;
+  const float eps = static_cast<float>(config_.norm_eps);
+  const std::string n = "mtp.depth." + std::to_string(k);
+  s.ids = ids;
+  s.hprev = hprev;
+  s.e = alloc(A, n + ".embedding", {M, D});
+  EmbeddingFwd ef;
+  ef.out = s.e;
+  ef.ids = ids;
+  ef.table = embed_->value;
+  embedding_forward(be, ef);
+  s.en = alloc(A, n + ".enorm", {M, D});
+  s.e_rstd = alloc(A, n + ".enorm.rstd", {M});
+  rmsnorm_fwd(be, s.en, s.e_rstd, s.e, *mod.enorm, eps);
+  s.hn = alloc(A, n + ".hnorm", {M, D});
+  s.h_rstd = alloc(A, n + ".hnorm.rstd", {M});
+  rmsnorm_fwd(be, s.hn, s.h_rstd, hprev, *mod.hnorm, eps);
+  s.cat = alloc(A, n + ".concat", {M, 2 * D});
+  scatter_columns(s.cat, s.en, 0);
+  scatter_columns(s.cat, s.hn, D);
+  s.x = alloc(A, n + ".eh_proj", {M, D});
+  linear_forward(be, s.x, s.cat, mod.eh_proj->value, Tensor(), "mtp", -1);
+  s.h_out = run_mtp_blocks(ctx, mod, s.x, true);
+  s.hf = alloc(A, n + ".final_layernorm", {M, D});
+  s.hf_rstd = alloc(A, n + ".final_layernorm.rstd", {M});
+  rmsnorm_fwd(be, s.hf, s.hf_rstd, s.h_out, *mod.final_norm, eps);
+  s.logits = head_logits(ctx, s.hf, n, true);
+}
+
+ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward) {
+  Backend& be = *backend_;
+  require_host(be, "model forward");
+  const int64_t B = batch.batch, T = batch.time, M = B * T, D = config_.d_model, V = config_.vocab_size;
+  STRATA_CHECK(static_cast<int64_t>(batch.tokens.size()) == B * (T + 1), "batch: expected ", B * (T + 1),
+               " tokens (B x (T+1)), got ", batch.tokens.size());
+  STRATA_CHECK(batch.mask.empty() || batch.mask.size() == batch.tokens.size(), "batch: mask length differs from tokens");
+  const float eps = static_cast<float>(config_.norm_eps);
+  StepContext ctx;
+  ctx.backend = &be;
+  ctx.acts = &acts;
+  ctx.batch = B;
+  ctx.time = T;
+  last_ctx_ = ctx;
+  main_ = MainSaved();
+  main_.batch = B;
+  main_.time = T;
+  main_.ids = alloc_i32(acts, "tokens.input", {M});
+  main_.targets = alloc_i32(acts, "tokens.target", {M});
+  auto counted = [&](int64_t index) { return batch.mask.empty() || batch.mask[static_cast<size_t>(index)] != 0; };
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t base = b * (T + 1);
+      int32_t id = batch.tokens[static_cast<size_t>(base + t)];
+      int32_t next = batch.tokens[static_cast<size_t>(base + t + 1)];
+      STRATA_CHECK(id >= 0 && id < V && next >= 0 && next < V, "batch: token id ", std::max(id, next),
+                   " is outside the model's vocab_size ", V);
+      main_.ids.data[b * T + t] = id;
+      main_.targets.data[b * T + t] = counted(base + t + 1) ? next : kIgnoreIndex;
+    }
+  }
+  Tensor h = alloc(acts, "embedding", {M, D});
+  {
+    LayerProfile* row = profiler_ ? &profiler_->row("embedding", -1, "embedding") : nullptr;
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    EmbeddingFwd ef;
+    ef.out = h;
+    ef.ids = main_.ids;
+    ef.table = embed_->value;
+    embedding_forward(be, ef);
+  }
+  for (auto& layer : layers_) h = layer->forward(ctx, h, nullptr, profiler_);
+  main_.h_final = h;
+
+  ForwardResult r;
+  Tensor losses;
+  {
+    LayerProfile* row = profiler_ ? &profiler_->row("head", -1, "head") : nullptr;
+    if (profiler_) profiler_->set_active(row, false);
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    main_.hf = alloc(acts, "norm_f", {M, D});
+    main_.hf_rstd = alloc(acts, "norm_f.rstd", {M});
+    rmsnorm_fwd(be, main_.hf, main_.hf_rstd, h, *norm_f_, eps);
+    main_.logits = head_logits(ctx, main_.hf, "head", false);
+    double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, losses, main_.lse, main_.valid);
+    r.main_loss = main_.valid > 0 ? sum / static_cast<double>(main_.valid) : 0.0;
+    if (profiler_) profiler_->set_active(nullptr, false);
+  }
+  r.main_tokens = main_.valid;
+  r.logits = main_.logits;
+  r.token_losses = losses;
+  r.targets.assign(main_.targets.data, main_.targets.data + M);
+  for (auto& layer : layers_) r.aux_loss += layer->mixer().aux_loss();
+
+  double mtp_total = 0;
+  mtp_in_last_forward_ = with_mtp && has_mtp();
+  mtp_saved_.clear();
+  if (mtp_in_last_forward_) {
+    const int depth = config_.mtp.depth;
+    mtp_saved_.resize(static_cast<size_t>(depth));
+    Tensor hprev = main_.h_final;
+    for (int k = 1; k <= depth; k++) {
+      MtpSaved& s = mtp_saved_[static_cast<size_t>(k - 1)];
+      const std::string n = "mtp.depth." + std::to_string(k);
+      TensorI32 ids = alloc_i32(acts, n + ".input", {M});
+      s.targets = alloc_i32(acts, n + ".target", {M});
+      for (int64_t b = 0; b < B; b++) {
+        const int64_t base = b * (T + 1);
+        for (int64_t t = 0; t < T; t++) {
+          ids.data[b * T + t] = t + k <= T ? batch.tokens[static_cast<size_t>(base + t + k)] : 0;
+          bool has_target = t + 1 + k <= T && counted(base + t + 1 + k);
+          s.targets.data[b * T + t] = has_target ? batch.tokens[static_cast<size_t>(base + t + 1 + k)] : kIgnoreIndex;
+        }
+      }
+      mtp_forward_depth(ctx, k, hprev, ids, s);
+      Tensor mtp_losses;
+      double sum = cross_entropy(be, acts, n + ".ce", s.logits, s.targets, mtp_losses, s.lse, s.valid);
+      double loss = s.valid > 0 ? sum / static_cast<double>(s.valid) : 0.0;
+      r.mtp_losses.push_back(loss);
+      mtp_total += config_.mtp.loss_weight / depth * loss;
+      for (auto& b : module_for_depth(k).blocks) r.aux_loss += b->mixer().aux_loss();
+      hprev = s.h_out;
+    }
+  }
+  r.objective = r.main_loss + mtp_total + r.aux_loss;
+  (void)for_backward;  // activations always stay saved until the arena is cleared
+  return r;
+}
+
+void Model::backward(Arena& acts, float loss_scale) {
+  Backend& be = *backend_;
+  StepContext ctx = last_ctx_;
+  ctx.acts = &acts;
+  ctx.loss_scale = loss_scale;
+  const int64_t M = main_.batch * main_.time, D = config_.d_model;
+
+  Tensor dh_final = alloc(acts, "layers.output.grad", {M, D});
+  {
+    LayerProfile* row = profiler_ ? &profiler_->row("head", -1, "head") : nullptr;
+    if (profiler_) profiler_->set_active(row, true);
+    ScopedTimer timer(row ? &row->bwd_ms : nullptr);
+    if (main_.valid > 0) {
+      Tensor dlogits = cross_entropy_grad(be, acts, "head.logits", main_.logits, main_.lse, main_.targets,
+                                          loss_scale / static_cast<float>(main_.valid));
+      Tensor dhf = alloc(acts, "norm_f.grad", {M, D});
+      linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, main_.hf, head_weight().value, "head", -1);
+      rmsnorm_bwd(be, dh_final, dhf, main_.h_final, *norm_f_, main_.hf_rstd, true);
+    }
+    if (profiler_) profiler_->set_active(nullptr, false);
+  }
+
+  if (mtp_in_last_forward_) {
+    const int depth = config_.mtp.depth;
+    const float weight = static_cast<float>(config_.mtp.loss_weight / depth);
+    Tensor dh_next;
+    for (int k = depth; k >= 1; k--) {
+      MtpSaved& s = mtp_saved_[static_cast<size_t>(k - 1)];
+      MtpModule& mod = module_for_depth(k);
+      const std::string n = "mtp.depth." + std::to_string(k);
+      // Shared blocks hold the saved activations of the last depth run; recompute the others.
+      if (config_.mtp.shared_weights && k != depth) run_mtp_blocks(ctx, mod, s.x, false);
+      Tensor dh_out = alloc(acts, n + ".output.grad", {M, D});
+      if (s.valid > 0 && weight > 0) {
+        Tensor dlogits = cross_entropy_grad(be, acts, n + ".logits", s.logits, s.lse, s.targets,
+                                            loss_scale * weight / static_cast<float>(s.valid));
+        Tensor dhf = alloc(acts, n + ".final_layernorm.grad", {M, D});
+        linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, s.hf, head_weight().value, "head", -1);
+        rmsnorm_bwd(be, dh_out, dhf, s.h_out, *mod.final_norm, s.hf_rstd, true);
+      }
+      if (dh_next.defined()) add_into(dh_out, dh_next);
+      Tensor dx = dh_out;
+      for (auto it = mod.blocks.rbegin(); it != mod.blocks.rend(); ++it) dx = (*it)->backward(ctx, dx, profiler_);
+      Tensor dcat = alloc(acts, n + ".concat.grad", {M, 2 * D});
+      linear_backward(be, dcat, mod.eh_proj->grad, Tensor(), dx, s.cat, mod.eh_proj->value, "mtp", -1);
+      Tensor den = alloc(acts, n + ".enorm.grad", {M, D});
+      Tensor dhn = alloc(acts, n + ".hnorm.grad", {M, D});
+      copy_columns(den, dcat, 0);
+      copy_columns(dhn, dcat, D);
+      Tensor de = alloc(acts, n + ".embedding.grad", {M, D});
+      rmsnorm_bwd(be, de, den, s.e, *mod.enorm, s.e_rstd, false);
+      EmbeddingBwd eb;
+      eb.dtable = embed_->grad;
+      eb.ids = s.ids;
+      eb.dout = de;
+      embedding_backward(be, eb);
+      Tensor dhprev = alloc(acts, n + ".hprev.grad", {M, D});
+      rmsnorm_bwd(be, dhprev, dhn, s.hprev, *mod.hnorm, s.h_rstd, false);
+      dh_next = dhprev;
+    }
+    add_into(dh_final, dh_next);
+  }
+
+  Tensor dh = dh_final;
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dh = (*it)->backward(ctx, dh, profiler_);
+  LayerProfile* row = profiler_ ? &profiler_->row("embedding", -1, "embedding") : nullptr;
+  ScopedTimer timer(row ? &row->bwd_ms : nullptr);
+  EmbeddingBwd eb;
+  eb.dtable = embed_->grad;
+  eb.ids = main_.ids;
+  eb.dout = dh;
+  embedding_backward(be, eb);
+}
+
+void Model::update_expert_biases() {
+  for (auto& layer : layers_) layer->mixer().update_expert_bias();
+  for (auto& mod : mtp_modules_) {
+    for (auto& b : mod.blocks) b->mixer().update_expert_bias();
+  }
+}
+
+std::unique_ptr<DecodeState> Model::start_decode(int64_t batch, int64_t capacity) {
+  auto state = std::make_unique<DecodeState>(*backend_);
+  state->batch = batch;
+  state->capacity = capacity;
+  state->caches.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); i++) {
+    layers_[i]->mixer().init_cache(state->arena, state->caches[i], batch, capacity);
+  }
+  return state;
+}
+
+void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t T,
+                    std::vector<float>& logits, std::vector<float>* hidden) {
+  Backend& be = *backend_;
+  const int64_t B = state.batch, M = B * T, D = config_.d_model, V = config_.vocab_size;
+  STRATA_CHECK(static_cast<int64_t>(tokens.size()) == M, "prefill: expected ", M, " tokens, got ", tokens.size());
+  STRATA_CHECK(T >= 1 && T <= state.capacity, "prefill: ", T, " tokens do not fit the cache capacity ", state.capacity);
+  StepContext ctx;
+  ctx.backend = &be;
+  ctx.acts = &scratch;
+  ctx.batch = B;
+  ctx.time = T;
+  TensorI32 ids = alloc_i32(scratch, "prefill.tokens", {M});
+  for (int64_t i = 0; i < M; i++) {
+    STRATA_CHECK(tokens[static_cast<size_t>(i)] >= 0 && tokens[static_cast<size_t>(i)] < V, "prefill: token id ",
+                 tokens[static_cast<size_t>(i)], " outside vocab_size ", V);
+    ids.data[i] = tokens[static_cast<size_t>(i)];
+  }
+  Tensor h = alloc(scratch, "prefill.embedding", {M, D});
+  EmbeddingFwd ef;
+  ef.out = h;
+  ef.ids = ids;
+  ef.table = embed_->value;
+  embedding_forward(be, ef);
+  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->forward(ctx, h, &state.caches[i], nullptr);
+  if (hidden) hidden->assign(h.data, h.data + M * D);
+  Tensor hf = alloc(scratch, "prefill.norm_f", {M, D});
+  rmsnorm_fwd(be, hf, alloc(scratch, "prefill.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  Tensor lg = head_logits(ctx, hf, "prefill.head", false);
+  logits.assign(lg.data, lg.data + M * V);
+  state.position = T;
+}
+
+void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens,
+                        std::vector<float>& logits, std::vector<float>* hidden) {
+  Backend& be = *backend_;
+  const int64_t B = state.batch, D = config_.d_model, V = config_.vocab_size;
+  STRATA_CHECK(static_cast<int64_t>(tokens.size()) == B, "decode_step: expected ", B, " tokens, got ", tokens.size());
+  STRATA_CHECK(state.position < state.capacity, "decode_step: position ", state.position, " reached the capacity ",
+               state.capacity);
+  StepContext ctx;
+  ctx.backend = &be;
+  ctx.acts = &scratch;
+  ctx.batch = B;
+  ctx.time = 1;
+  ctx.position = state.position;
+  TensorI32 ids = alloc_i32(scratch, "step.tokens", {B});
+  for (int64_t b = 0; b < B; b++) {
+    STRATA_CHECK(tokens[static_cast<size_t>(b)] >= 0 && tokens[static_cast<size_t>(b)] < V, "decode_step: token id ",
+                 tokens[static_cast<size_t>(b)], " outside vocab_size ", V);
+    ids.data[b] = tokens[static_cast<size_t>(b)];
+  }
+  Tensor h = alloc(scratch, "step.embedding", {B, D});
+  EmbeddingFwd ef;
+  ef.out = h;
+  ef.ids = ids;
+  ef.table = embed_->value;
+  embedding_forward(be, ef);
+  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->step(ctx, h, state.caches[i]);
+  if (hidden) hidden->assign(h.data, h.data + B * D);
+  Tensor hf = alloc(scratch, "step.norm_f", {B, D});
+  rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  Tensor lg = head_logits(ctx, hf, "step.head", false);
+  logits.assign(lg.data, lg.data + B * V);
+  state.position++;
+}
+
+std::vector<int32_t> Model::mtp_draft(Arena& scratch, const std::vector<int32_t>& seq, const std::vector<float>& hidden) {
+  STRATA_CHECK(has_mtp(), "mtp_draft: the model has no MTP modules");
+  const int64_t T = static_cast<int64_t>(seq.size()) - 1, D = config_.d_model, V = config_.vocab_size;
+  STRATA_CHECK(T >= 1 && static_cast<int64_t>(hidden.size()) == T * D, "mtp_draft: need hidden states for ", T,
+               " positions");
+  StepContext ctx;
+  ctx.backend = backend_;
+  ctx.acts = &scratch;
+  ctx.batch = 1;
+  ctx.time = T;
+  Tensor hprev = alloc(scratch, "draft.hidden", {T, D});
+  std::copy(hidden.begin(), hidden.end(), hprev.data);
+  std::vector<int32_t> ext = seq, drafts;
+  for (int k = 1; k <= config_.mtp.depth; k++) {
+    TensorI32 ids = alloc_i32(scratch, "draft.input", {T});
+    for (int64_t t = 0; t < T; t++) ids.data[t] = ext[static_cast<size_t>(t + k)];
+    MtpSaved s;
+    mtp_forward_depth(ctx, k, hprev, ids, s);
+    const float* row = s.logits.data + (T - 1) * V;
+    int32_t best = static_cast<int32_t>(std::max_element(row, row + V) - row);
+    drafts.push_back(best);
+    ext.push_back(best);
+    hprev = s.h_out;
+  }
+  return drafts;
+}
+
+}  // namespace strata::model

@@ -1,0 +1,130 @@
+// The whole language model: token embedding, the flattened stack of residual blocks, final
+// RMSNorm, LM head (tied or untied), cross-entropy, and the MTP modules (DeepSeek-V3 / Megatron
+// style). Forward + backward of one micro-batch, forward-only evaluation, and decoding (prefill,
+// constant-size Mamba state + KV-cache steps, MTP drafting).
+//
+// MTP module k (1..depth; one shared module when shared_weights) at position t:
+//   h_k = blocks(eh_proj([RMSNorm_e(emb(x_{t+k})) ; RMSNorm_h(h_{k-1})]))   (Megatron order: emb first)
+//   logits_k = head(final_layernorm(h_k)) predicts x_{t+1+k};  h_0 = main stack output before norm_f.
+// Objective = CE_main + loss_weight / depth * sum_k CE_k + sum of MoE aux losses.
+// Parameter names: backbone.embeddings.weight, backbone.layers.{i}.*, backbone.norm_f.weight,
+// lm_head.weight (absent when tied), mtp.layers.{m}.{enorm,hnorm,eh_proj,final_layernorm}.weight,
+// mtp.layers.{m}.blocks.{j}.* (HF transformers ignores mtp.* on load).
+// This is not the optimizer, the data loader or the run loop (train/).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "block.h"
+#include "config.h"
+#include "core/arena.h"
+#include "core/backend.h"
+#include "params.h"
+
+namespace strata::model {
+
+constexpr int32_t kIgnoreIndex = -100;
+
+/** B sequences of T+1 tokens: inputs are tokens[0..T), targets tokens[1..T]. */
+struct Batch {
+  int64_t batch = 0;  // B
+  int64_t time = 0;   // T
+  std::vector<int32_t> tokens;  // B * (T + 1)
+  std::vector<uint8_t> mask;    // B * (T + 1) or empty; mask[i] = 1: token i counts as a target
+};
+
+struct ForwardResult {
+  double objective = 0;   // what gradients are of (for this micro-batch)
+  double main_loss = 0;   // mean CE of the main head over counted targets
+  int64_t main_tokens = 0;
+  std::vector<double> mtp_losses;  // mean CE per depth
+  double aux_loss = 0;
+  Tensor logits;        // (B*T, V) main-head logits (live until the arena is cleared)
+  Tensor token_losses;  // (B*T) per-position CE (0 where not counted)
+  std::vector<int32_t> targets;  // (B*T) target ids or kIgnoreIndex
+};
+
+/** Decode state for B sequences: one cache per main-stack layer. */
+struct DecodeState {
+  explicit DecodeState(Backend& backend) : arena(backend) {}
+  Arena arena;
+  std::vector<MixerCache> caches;
+  int64_t batch = 0, capacity = 0, position = 0;
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, Backend& backend, uint64_t seed);
+
+  const ModelConfig& config() const { return config_; }
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  Backend& backend() { return *backend_; }
+  Profiler* profiler() { return profiler_; }
+  void set_profiler(Profiler* p) { profiler_ = p; }
+
+  /** Forward of one micro-batch; with `for_backward` the activations stay saved for backward(). */
+  ForwardResult forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward);
+  /** Backward of the last forward(for_backward = true); gradients are scaled by loss_scale. */
+  void backward(Arena& acts, float loss_scale);
+  /** MoE aux-loss-free bias updates (call once per optimizer step). */
+  void update_expert_biases();
+
+  // ---- decoding ----
+  std::unique_ptr<DecodeState> start_decode(int64_t batch, int64_t capacity);
+  /**
+   * Runs `tokens` (B x T, from position 0) through the stack, filling the caches. Writes the
+   * logits of every position (B*T*V) and, when asked, the final hidden states before norm_f.
+   */
+  void prefill(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t T,
+               std::vector<float>& logits, std::vector<float>* hidden);
+  /** One token per sequence at state.position: writes logits (B*V) and optionally hidden (B*D). */
+  void decode_step(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, std::vector<float>& logits,
+                   std::vector<float>* hidden);
+  /**
+   * MTP greedy drafts for one sequence: seq = x_0..x_T (x_T is decided, not yet run), hidden =
+   * main-stack outputs for positions 0..T-1 (T x D). Returns `depth` drafts for x_{T+1}..x_{T+depth}.
+   */
+  std::vector<int32_t> mtp_draft(Arena& scratch, const std::vector<int32_t>& seq, const std::vector<float>& hidden);
+  bool has_mtp() const { return config_.mtp.depth > 0; }
+
+ private:
+  struct MtpModule {
+    Param *enorm = nullptr, *hnorm = nullptr, *eh_proj = nullptr, *final_norm = nullptr;
+    std::vector<std::unique_ptr<Block>> blocks;
+  };
+  struct MtpSaved {
+    TensorI32 ids, targets;
+    Tensor e, en, e_rstd, hprev, hn, h_rstd, cat, x, h_out, hf, hf_rstd, logits, lse;
+    int64_t valid = 0;
+  };
+  struct MainSaved {
+    TensorI32 ids, targets;
+    Tensor h_final, hf, hf_rstd, logits, lse;
+    int64_t valid = 0;
+    int64_t batch = 0, time = 0;
+  };
+
+  Param& head_weight() { return lm_head_ ? *lm_head_ : *embed_; }
+  MtpModule& module_for_depth(int k) { return mtp_modules_[config_.mtp.shared_weights ? 0 : k - 1]; }
+  Tensor run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile);
+  void mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
+  Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label, bool mtp);
+
+  ModelConfig config_;
+  Backend* backend_;
+  ParamStore params_;
+  Param *embed_ = nullptr, *norm_f_ = nullptr, *lm_head_ = nullptr;
+  std::vector<std::unique_ptr<Block>> layers_;
+  std::vector<MtpModule> mtp_modules_;
+  Profiler* profiler_ = nullptr;
+  // saved by forward for backward
+  MainSaved main_;
+  std::vector<MtpSaved> mtp_saved_;
+  bool mtp_in_last_forward_ = false;
+  StepContext last_ctx_;
+};
+
+}  // namespace strata::model

@@ -1,0 +1,147 @@
+// Parameter store (see params.h): allocation, lookup, HF-named safetensors import/export with
+// per-expert splitting. Not the optimizer and not initialization.
+#include "params.h"
+
+#include <cstring>
+#include <set>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "tensor_util.h"
+
+namespace strata::model {
+
+namespace {
+// "backbone.layers.3.mixer.experts.up_proj" -> ("backbone.layers.3.mixer.experts", "up_proj")
+std::pair<std::string, std::string> split_expert_name(const std::string& name) {
+  size_t dot = name.find_last_of('.');
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); i++) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+}  // namespace
+
+int64_t Param::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<std::string> Param::disk_names() const {
+  if (!split_experts) return {name};
+  auto [prefix, suffix] = split_expert_name(name);
+  std::vector<std::string> out;
+  for (int64_t e = 0; e < shape[0]; e++) out.push_back(prefix + "." + std::to_string(e) + "." + suffix + ".weight");
+  return out;
+}
+
+Param& ParamStore::add(const std::string& name, const std::vector<int64_t>& shape, const std::string& role, int layer,
+                       bool decay, bool trainable) {
+  STRATA_CHECK(find(name) == nullptr, "parameter ", name, " defined twice");
+  Param p;
+  p.name = name;
+  p.shape = shape;
+  p.role = role;
+  p.layer = layer;
+  p.decay = decay;
+  p.trainable = trainable;
+  std::vector<int64_t> flat_shape = shape;
+  if (flat_shape.size() > 4) throw Error("parameter " + name + ": rank above 4");
+  p.value = alloc(arena_, name, flat_shape);
+  p.grad = alloc(arena_, name + ".grad", flat_shape);
+  params_.push_back(std::move(p));
+  return params_.back();
+}
+
+Param* ParamStore::find(const std::string& name) {
+  for (auto& p : params_) if (p.name == name) return &p;
+  return nullptr;
+}
+const Param* ParamStore::find(const std::string& name) const {
+  for (const auto& p : params_) if (p.name == name) return &p;
+  return nullptr;
+}
+Param& ParamStore::get(const std::string& name) {
+  Param* p = find(name);
+  if (!p) throw Error("no parameter named " + name);
+  return *p;
+}
+
+std::vector<Param*> ParamStore::all() {
+  std::vector<Param*> out;
+  for (auto& p : params_) out.push_back(&p);
+  return out;
+}
+std::vector<const Param*> ParamStore::all() const {
+  std::vector<const Param*> out;
+  for (const auto& p : params_) out.push_back(&p);
+  return out;
+}
+
+int64_t ParamStore::count() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.numel();
+  return n;
+}
+int64_t ParamStore::trainable_count() const {
+  int64_t n = 0;
+  for (const auto& p : params_) if (p.trainable) n += p.numel();
+  return n;
+}
+
+void ParamStore::zero_grads() {
+  for (auto& p : params_) arena_.backend().fill_zero(p.grad.data, sizeof(float) * static_cast<size_t>(p.numel()));
+}
+
+io::SafetensorsFile ParamStore::to_safetensors(bool gradients, io::DType dtype) const {
+  require_host(arena_.backend(), "saving parameters");
+  io::SafetensorsFile file;
+  for (const auto& p : params_) {
+    const float* data = gradients ? p.grad.data : p.value.data;
+    if (!p.split_experts) {
+      file.tensors.push_back(io::tensor_from_floats(p.name, p.shape, data, dtype));
+      continue;
+    }
+    std::vector<int64_t> one(p.shape.begin() + 1, p.shape.end());
+    int64_t per = p.numel() / p.shape[0];
+    auto names = p.disk_names();
+    for (int64_t e = 0; e < p.shape[0]; e++) {
+      file.tensors.push_back(io::tensor_from_floats(names[static_cast<size_t>(e)], one, data + e * per, dtype));
+    }
+  }
+  return file;
+}
+
+void ParamStore::load_safetensors(const io::SafetensorsFile& file, const std::string& label,
+                                  const std::vector<std::string>& ignore_prefixes) {
+  require_host(arena_.backend(), "loading parameters");
+  std::set<std::string> used;
+  for (auto& p : params_) {
+    auto names = p.disk_names();
+    std::vector<int64_t> want = p.shape;
+    if (p.split_experts) want.erase(want.begin());
+    int64_t per = p.split_experts ? p.numel() / p.shape[0] : p.numel();
+    for (size_t e = 0; e < names.size(); e++) {
+      const io::StoredTensor& t = file.get(names[e], label);
+      if (t.shape != want) {
+        throw std::runtime_error(label + ": tensor " + names[e] + " has shape " + shape_text(t.shape) + ", expected " +
+                                 shape_text(want));
+      }
+      std::vector<float> values = t.to_float();
+      std::memcpy(p.value.data + static_cast<int64_t>(e) * per, values.data(), sizeof(float) * values.size());
+      used.insert(names[e]);
+    }
+  }
+  for (const auto& t : file.tensors) {
+    if (used.count(t.name)) continue;
+    bool ignored = false;
+    for (const auto& prefix : ignore_prefixes) ignored = ignored || t.name.rfind(prefix, 0) == 0;
+    if (!ignored) throw std::runtime_error(label + ": unexpected tensor " + t.name + " (not a parameter of this model)");
+  }
+}
+
+}  // namespace strata::model

@@ -1,0 +1,165 @@
+// Model numerics tests: gradient check of whole small models (each layer kind, LatentMoE, MTP)
+// against central finite differences of the objective, and decode (prefill + constant-size
+// Mamba state + KV-cache steps) against a full forward. Small dims, fast on 2 cores.
+// Not op-level tests (native-ops' op harness covers each op).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "core/arena.h"
+#include "core/backend.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/rng.h"
+#include "test_util.h"
+
+using namespace strata;
+using namespace strata::model;
+
+namespace {
+
+Batch random_batch(int64_t B, int64_t T, int vocab, uint64_t seed) {
+  Rng rng(seed);
+  Batch b;
+  b.batch = B;
+  b.time = T;
+  for (int64_t i = 0; i < B * (T + 1); i++) b.tokens.push_back(static_cast<int32_t>(rng.below(vocab)));
+  return b;
+}
+
+double objective(Model& m, const Batch& b) {
+  Arena acts(m.backend());
+  return m.forward(acts, b, true, false).objective;
+}
+
+// Compares analytic gradients with central differences on the largest-gradient entries of every
+// trainable parameter (plus one random entry), in double-accumulated fp32 losses.
+void gradient_check(const std::string& doc_text, const char* name, double h = 3e-3) {
+  DocumentConfig doc = read_document_text(doc_text, name);
+  Model m(doc.model, cpu_backend(), 7);
+  Batch batch = random_batch(2, 9, doc.model.vocab_size, 99);
+  m.params().zero_grads();
+  {
+    Arena acts(m.backend());
+    m.forward(acts, batch, true, true);
+    m.backward(acts, 1.0f);
+  }
+  Rng pick(5);
+  int checked = 0, bad = 0;
+  for (Param* p : m.params().all()) {
+    if (!p->trainable) continue;
+    const int64_t n = p->numel();
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) order[static_cast<size_t>(i)] = i;
+    std::partial_sort(order.begin(), order.begin() + std::min<int64_t>(2, n), order.end(),
+                      [&](int64_t a, int64_t b) { return std::fabs(p->grad.data[a]) > std::fabs(p->grad.data[b]); });
+    std::vector<int64_t> idx(order.begin(), order.begin() + std::min<int64_t>(2, n));
+    idx.push_back(static_cast<int64_t>(pick.below(static_cast<uint64_t>(n))));
+    for (int64_t i : idx) {
+      float saved = p->value.data[i];
+      p->value.data[i] = saved + static_cast<float>(h);
+      double up = objective(m, batch);
+      p->value.data[i] = saved - static_cast<float>(h);
+      double down = objective(m, batch);
+      p->value.data[i] = saved;
+      double fd = (up - down) / (2 * h);
+      double g = p->grad.data[i];
+      double tol = 3e-2 * std::max(std::fabs(fd), std::fabs(g)) + 3e-4;
+      checked++;
+      if (std::fabs(fd - g) > tol) {
+        bad++;
+        std::fprintf(stderr, "  %s: %s[%lld] analytic %.6g finite-difference %.6g\n", name, p->name.c_str(),
+                     static_cast<long long>(i), g, fd);
+      }
+    }
+  }
+  CHECK(bad == 0, "%s: %d of %d gradient entries disagree with finite differences", name, bad, checked);
+}
+
+void decode_matches_forward(const std::string& doc_text, const char* name) {
+  DocumentConfig doc = read_document_text(doc_text, name);
+  Model m(doc.model, cpu_backend(), 11);
+  const int64_t B = 2, T = 11, prefill_len = 4;
+  Batch batch = random_batch(B, T, doc.model.vocab_size, 3);
+  const int64_t V = doc.model.vocab_size;
+  std::vector<float> full;
+  {
+    Arena acts(m.backend());
+    ForwardResult r = m.forward(acts, batch, false, false);
+    full.assign(r.logits.data, r.logits.data + B * T * V);
+  }
+  auto state = m.start_decode(B, T);
+  std::vector<int32_t> prompt;
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t t = 0; t < prefill_len; t++) prompt.push_back(batch.tokens[static_cast<size_t>(b * (T + 1) + t)]);
+  }
+  double worst = 0;
+  {
+    Arena scratch(m.backend());
+    std::vector<float> logits;
+    m.prefill(*state, scratch, prompt, prefill_len, logits, nullptr);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t t = 0; t < prefill_len; t++) {
+        for (int64_t v = 0; v < V; v++) {
+          worst = std::max(worst, double(std::fabs(logits[(b * prefill_len + t) * V + v] - full[(b * T + t) * V + v])));
+        }
+      }
+    }
+  }
+  for (int64_t t = prefill_len; t < T; t++) {
+    Arena scratch(m.backend());
+    std::vector<int32_t> tok;
+    for (int64_t b = 0; b < B; b++) tok.push_back(batch.tokens[static_cast<size_t>(b * (T + 1) + t)]);
+    std::vector<float> logits;
+    m.decode_step(*state, scratch, tok, logits, nullptr);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t v = 0; v < V; v++) worst = std::max(worst, double(std::fabs(logits[b * V + v] - full[(b * T + t) * V + v])));
+    }
+  }
+  std::printf("  %s: max |decode - forward| logit difference %.3g\n", name, worst);
+  CHECK(worst < 2e-4, "%s: decode logits differ from the full forward by %g", name, worst);
+}
+
+std::string stack(std::initializer_list<const char*> blocks) {
+  std::string s = "[";
+  for (const char* b : blocks) s += (s.size() > 1 ? "," : "") + std::string(b);
+  return s + "]";
+}
+
+}  // namespace
+
+int main() {
+  using strata::test::tiny_document;
+  namespace t = strata::test;
+  const std::string big_init = R"(,"init_std":0.2)";
+  return t::run_tests({
+      {"gradcheck_mamba2", [&] { gradient_check(tiny_document(stack({t::kMambaBlock}), 48, 16, big_init), "mamba2"); }},
+      {"gradcheck_attention",
+       [&] { gradient_check(tiny_document(stack({t::kAttentionBlock}), 48, 16, big_init), "attention"); }},
+      {"gradcheck_attention_rope_qknorm",
+       [&] { gradient_check(tiny_document(stack({t::kRopeAttentionBlock}), 48, 16, big_init), "attention_rope"); }},
+      {"gradcheck_mlp", [&] { gradient_check(tiny_document(stack({t::kMlpBlock}), 48, 16, big_init), "mlp"); }},
+      {"gradcheck_moe", [&] { gradient_check(tiny_document(stack({t::kMoeBlock}), 48, 16, big_init), "moe"); }},
+      {"gradcheck_latent_moe",
+       [&] { gradient_check(tiny_document(stack({t::kLatentMoeBlock}), 48, 16, big_init), "latent_moe"); }},
+      {"gradcheck_tied_mtp_shared",
+       [&] {
+         std::string mtp = std::string(R"(,"init_std":0.2,"tie_embeddings":true,"mtp":{"kind":"mtp","depth":2,"blocks":[)") +
+                           t::kAttentionBlock + "," + t::kMlpBlock + "]}";
+         gradient_check(tiny_document(stack({t::kMambaBlock}), 48, 16, mtp), "mtp_shared");
+       }},
+      {"gradcheck_mtp_unshared",
+       [&] {
+         std::string mtp = std::string(R"(,"init_std":0.2,"mtp":{"kind":"mtp","depth":2,"shared_weights":false,"blocks":[)") +
+                           t::kMambaBlock + "]}";
+         gradient_check(tiny_document(stack({t::kMlpBlock}), 48, 16, mtp), "mtp_unshared");
+       }},
+      {"decode_matches_forward_hybrid",
+       [&] {
+         decode_matches_forward(
+             tiny_document(stack({t::kMambaBlock, t::kAttentionBlock, t::kMoeBlock, t::kRopeAttentionBlock, t::kMlpBlock}),
+                           48, 16, R"(,"init_std":0.1)"),
+             "hybrid");
+       }},
+  });
+}
