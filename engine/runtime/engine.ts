@@ -91,6 +91,7 @@ export interface EvalResult {
   [field: string]: unknown;
 }
 export interface GenerateResult {
+  /** The generated ids only (the prompt is not repeated); ends with stop_id when it was reached. */
   ids: number[];
   tokens_per_s?: number;
   [field: string]: unknown;

@@ -1,0 +1,95 @@
+// `strata eval INPUT [options]`: evaluates weights on held-out data and prints loss, perplexity and
+// bits per byte (text data) or answer accuracy (synthetic tasks). INPUT is a training run folder
+// (its newest checkpoint and its held-out data) or a design (fresh initialization, or --checkpoint).
+// Each evaluation gets its own run folder (kind eval) with the engine's events.
+//
+// Not here: the metrics themselves (native engine), data preparation (runtime/data/prepare.ts).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { applyOverrides, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import { prepareData } from '../../runtime/data/prepare.js';
+import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
+import { RUN_FILES } from '../../runtime/runs.js';
+import { parseCommandArgs } from '../args.js';
+import { CliError, EXIT_INTERNAL } from '../errors.js';
+import type { CliIO } from '../io.js';
+import { EXIT_CANCELLED } from './train.js';
+
+const HELP = `usage: strata eval INPUT [options]
+
+INPUT is a training run folder, a Strata document, a template name, or an HF config.json.
+  --checkpoint PATH    weights to evaluate (default: the run's newest checkpoint; fresh init for a design)
+  --data PATH          evaluate on this file's held-out part ('corpus' = bundled corpus)
+  --task NAME          evaluate on a synthetic task (mqar, needle, copy)
+  --batches N          number of batches (default: the document's evaluation setting)
+  --run-dir DIR / --runs DIR / --name NAME   where the eval run folder goes
+  --json               print the engine's JSON events, one per line
+`;
+
+function formatMetric(value: unknown, digits: number): string {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs('eval', argv, {
+    checkpoint: { type: 'string' },
+    data: { type: 'string' },
+    task: { type: 'string' },
+    batches: { type: 'string' },
+    'run-dir': { type: 'string' },
+    runs: { type: 'string' },
+    name: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliError(`eval: expected one INPUT, got ${positionals.length} (see strata eval --help)`);
+  const target = loadTarget(positionals[0]!, io);
+  const doc = applyOverrides('eval', target.doc, { data: values.data, task: values.task }, io);
+  const batches = intOption('eval', 'batches', values.batches) ?? doc.pipeline.evaluations[0]?.batches ?? 8;
+  let checkpoint: string | undefined;
+  if (values.checkpoint) {
+    checkpoint = resolve(io.cwd, values.checkpoint);
+    if (!existsSync(checkpoint)) throw new CliError(`eval: --checkpoint ${values.checkpoint}: no such file or folder`);
+  } else if (target.checkpoint) {
+    checkpoint = target.checkpoint.path;
+  } else if (target.runDir) {
+    throw new CliError(`${target.where}: the run has no checkpoint yet`);
+  }
+  const engine = requireEngine();
+  const runFolder = openRunFolder(doc, 'eval', io, {
+    runDir: values['run-dir'],
+    runs: values.runs,
+    name: values.name,
+    extra: { data: describeData(doc), ...(target.runMeta ? { parent: target.runMeta.runId } : {}) },
+  });
+  const sameData = target.runDir && values.data === undefined && values.task === undefined;
+  let heldout = sameData ? join(target.runDir!, RUN_FILES.data, 'heldout.stok') : '';
+  if (!heldout || !existsSync(heldout)) {
+    try {
+      heldout = (await prepareData(doc.pipeline, doc.model.vocab_size, { outDir: join(runFolder.dir, RUN_FILES.data), baseDir: io.cwd })).heldout;
+    } catch (error) {
+      throw new CliError(`${target.where}: ${(error as Error).message}`);
+    }
+  }
+  const json = Boolean(values.json);
+  const printer = eventPrinter(io, { json });
+  const job = engine.eval({ document: doc, run_dir: runFolder.dir, data: heldout, ...(checkpoint ? { checkpoint } : {}), batches }, printer.onEvent);
+  const outcome = await superviseJob(job, printer, io, { json, runDir: runFolder.dir });
+  if (outcome.error) {
+    if (!json) io.stderr(`strata: eval: ${outcome.error.message}\n`);
+    return EXIT_INTERNAL;
+  }
+  if (outcome.cancelled) return EXIT_CANCELLED;
+  const r = outcome.result!;
+  // The engine's own eval event was already printed as one line; otherwise print the result.
+  if (!json && !outcome.events.some((e) => e.type === 'eval')) {
+    const lines = [`loss ${formatMetric(r.loss, 4)}`, `ppl ${formatMetric(r.ppl, 3)}`, `bpb ${formatMetric(r.bpb, 4)}`];
+    if (typeof r.accuracy === 'number') lines.push(`accuracy ${(r.accuracy * 100).toFixed(2)}%`);
+    io.stdout(`${lines.join('\n')}\n`);
+  }
+  return 0;
+}
