@@ -145,3 +145,9 @@ export function slotIndexAt(slots: LayerGraph['slots'], y: number, movingId?: st
   }
   return index;
 }
+
+/** Inner position a block dragged to `y` (relative to its group) should move to. */
+export function innerIndexAt(group: RepeatGroup, y: number, movingId: string): number {
+  const others = group.blocks.filter((b) => b.id !== movingId);
+  return others.filter((_, i) => GROUP_HEADER + i * (BLOCK_HEIGHT + GAP) + BLOCK_HEIGHT / 2 < y + BLOCK_HEIGHT / 2).length;
+}

@@ -1,9 +1,12 @@
 // The editor's domain edits, each one undoable step on the document slice: add/delete/move
 // blocks, connect (reorder), repeat groups, field edits from the inspector, precision painting
-// and presets, copy/paste. They read the selection slice to know what to act on. Plain functions
+// and presets, copy/paste, pattern expansion and shrink-to-trainable-size. They read the selection slice to know what to act on. Plain functions
 // (no React), so keyboard shortcuts, menus and tests call the same code.
 import { z } from 'zod';
-import { type BlockKind, type PrecisionFormat, StackItem, type StrataDocument } from '../../engine/spec/document.js';
+import { BLOCK_KINDS, type Block, type BlockKind, ModelSpec, type PrecisionFormat, StackItem, type StrataDocument } from '../../engine/spec/document.js';
+import { type BlockTemplates, PatternError, modelFromPattern, patternFromModel } from '../../engine/spec/megatron-pattern.js';
+import { TOKENIZER_VOCAB } from '../../engine/spec/validate.js';
+import { type ShrinkResult, shrinkModel } from '../model/shrink.js';
 import { type PresetName, paintRule, presetPolicy } from '../../engine/spec/precision.js';
 import { blockForInsert } from '../model/block-defaults.js';
 import { type PathPart, setIn } from '../model/paths.js';
@@ -220,4 +223,58 @@ export function pasteItems(text: string): number {
 /** Replaces the whole model (pattern expansion, shrink, import) as one undo step. */
 export function replaceModel(recipe: (model: StrataDocument['model']) => StrataDocument['model']): void {
   changeModel(recipe);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pattern and shrink
+// ---------------------------------------------------------------------------------------------
+
+/** One template block per kind for pattern expansion: the model's first block of that kind. */
+function blockTemplates(model: StrataDocument['model']): BlockTemplates {
+  const templates: Record<string, Block> = {};
+  for (const kind of BLOCK_KINDS) {
+    const block = blockForInsert(model, kind, 0);
+    templates[kind] = block;
+  }
+  return templates as BlockTemplates;
+}
+
+/**
+ * Rebuilds the stack from a Megatron pattern (`MEMEM*EMEMEM*E`, `|` cuts, `/` MTP): each letter
+ * becomes a copy of the design's existing block of that kind (or a default one), runs are folded
+ * into repeat groups. Returns null on success or the pattern error's message.
+ */
+export function applyPattern(pattern: string): string | null {
+  const model = doc().model;
+  const trimmed = pattern.replace(/\s+/g, '');
+  if (trimmed === patternFromModel(model)) return null;
+  try {
+    const { stack: _stack, pipeline_cuts: _cuts, mtp, ...fields } = model;
+    const built = ModelSpec.parse(
+      modelFromPattern(trimmed, {
+        ...fields,
+        blocks: blockTemplates(model),
+        mtp: mtp ? { loss_weight: mtp.loss_weight, shared_weights: mtp.shared_weights } : undefined,
+      }),
+    );
+    changeModel(() => built);
+    useSelectionStore.getState().select([]);
+    return null;
+  } catch (error) {
+    if (error instanceof PatternError) return error.message;
+    if (error instanceof z.ZodError) return error.issues.map((i) => i.message).join('; ');
+    throw error;
+  }
+}
+
+/** Shrinks the design to `targetParams` (keeping its pattern) as one undo step. */
+export function shrinkDesign(targetParams: number): ShrinkResult {
+  const current = doc();
+  const result = shrinkModel(current.model, {
+    targetParams,
+    vocabSize: TOKENIZER_VOCAB[current.pipeline.tokenizer.kind],
+    maxContext: current.pipeline.training.seq_len,
+  });
+  changeModel(() => result.model);
+  return result;
 }

@@ -1,0 +1,139 @@
+// The layer-stack editor: the model's stack as a React Flow graph (one node per block, repeat
+// groups as containers that collapse to one line), with the palette and pattern field. Click to
+// select (Shift/Ctrl adds), drag a node up or down to reorder, connect an output to an input to
+// make that layer follow, drop palette items to insert. Only nodes whose inputs changed get new
+// objects (layer-graph.ts), and off-screen nodes are not rendered, so 100+ layer designs stay
+// smooth. Not the node visuals (renderer/nodes/).
+import {
+  Background,
+  type Connection,
+  Controls,
+  MiniMap,
+  type NodeChange,
+  ReactFlow,
+  type ReactFlowInstance,
+  applyNodeChanges,
+} from '@xyflow/react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { BlockKind } from '../../engine/spec/document.js';
+import { AttentionNode } from '../nodes/AttentionNode.js';
+import { Mamba2Node } from '../nodes/Mamba2Node.js';
+import { MlpNode } from '../nodes/MlpNode.js';
+import { MoeNode } from '../nodes/MoeNode.js';
+import { RepeatGroupNode } from '../nodes/RepeatGroupNode.js';
+import { addBlock, connect, moveTo } from '../state/document-actions.js';
+import { validationOf } from '../state/selectors.js';
+import { useDocumentStore, useSelectionStore, useViewStore } from '../state/stores.js';
+import { BLOCK_HEIGHT, type LayerNode, type NodeCache, buildLayerGraph, innerIndexAt, slotIndexAt } from './layer-graph.js';
+import { PALETTE_MIME, Palette } from './Palette.js';
+import { PatternField } from './PatternField.js';
+
+const nodeTypes = {
+  mamba2: Mamba2Node,
+  attention: AttentionNode,
+  moe: MoeNode,
+  mlp: MlpNode,
+  repeat: RepeatGroupNode,
+};
+
+export function LayerEditor() {
+  const doc = useDocumentStore((s) => s.doc);
+  const selectedIds = useSelectionStore((s) => s.ids);
+  const cache = useRef<NodeCache>(new Map());
+  const flow = useRef<ReactFlowInstance<LayerNode> | null>(null);
+  const stack = doc.model.stack;
+  const byNode = validationOf(doc).byNode;
+  const selected = useMemo(() => new Set(selectedIds), [selectedIds]);
+  const graph = useMemo(() => buildLayerGraph(stack, byNode, selected, cache.current), [stack, byNode, selected]);
+  // Local node state lets React Flow draw drags; the document changes on drop.
+  const [nodes, setNodes] = useState<LayerNode[]>(graph.nodes);
+  useEffect(() => setNodes(graph.nodes), [graph]);
+
+  const onNodesChange = useCallback((changes: NodeChange<LayerNode>[]) => {
+    setNodes((current) => applyNodeChanges(changes.filter((c) => c.type === 'position' || c.type === 'dimensions'), current));
+  }, []);
+
+  const onNodeDragStop = useCallback(
+    (_: unknown, node: LayerNode) => {
+      if (node.parentId) {
+        const group = stack.find((i) => i.id === node.parentId);
+        if (group?.kind === 'repeat') moveTo(node.id, innerIndexAt(group, node.position.y, node.id));
+      } else {
+        moveTo(node.id, slotIndexAt(graph.slots, node.position.y + BLOCK_HEIGHT / 2, node.id));
+      }
+      setNodes(graph.nodes); // snap back to the layout if nothing moved
+    },
+    [stack, graph],
+  );
+
+  const onConnect = useCallback((c: Connection) => {
+    if (c.source && c.target) connect(c.source, c.target);
+  }, []);
+
+  const onDrop = useCallback(
+    (event: React.DragEvent) => {
+      const kind = event.dataTransfer.getData(PALETTE_MIME) as BlockKind;
+      if (!kind || !flow.current) return;
+      event.preventDefault();
+      const point = flow.current.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      addBlock(kind, slotIndexAt(graph.slots, point.y));
+    },
+    [graph],
+  );
+
+  return (
+    <div className="layer-editor">
+      <div className="layer-editor-bar">
+        <button type="button" onClick={() => useViewStore.getState().setScreen('pipeline')}>
+          Back to pipeline
+        </button>
+        <PatternField />
+      </div>
+      <div className="layer-editor-body">
+        <Palette />
+        <div
+          className="canvas"
+          role="region"
+          aria-label="Layer stack editor"
+          onDragOver={(e) => {
+            if (e.dataTransfer.types.includes(PALETTE_MIME)) {
+              e.preventDefault();
+              e.dataTransfer.dropEffect = 'copy';
+            }
+          }}
+          onDrop={onDrop}
+        >
+          <ReactFlow<LayerNode>
+            nodes={nodes}
+            edges={graph.edges}
+            nodeTypes={nodeTypes}
+            onInit={(instance) => {
+              flow.current = instance;
+            }}
+            onNodesChange={onNodesChange}
+            onNodeDragStop={onNodeDragStop}
+            onConnect={onConnect}
+            onNodeClick={(event, node) => {
+              const s = useSelectionStore.getState();
+              if (event.shiftKey || event.metaKey || event.ctrlKey) s.toggle(node.id);
+              else s.select([node.id]);
+            }}
+            onPaneClick={() => useSelectionStore.getState().select([])}
+            deleteKeyCode={null}
+            selectionKeyCode={null}
+            multiSelectionKeyCode={null}
+            onlyRenderVisibleElements
+            minZoom={0.1}
+            fitView
+            fitViewOptions={{ maxZoom: 1, nodes: nodes.slice(0, 12) }}
+            proOptions={{ hideAttribution: true }}
+          >
+            <Background />
+            <Controls showInteractive={false} />
+            <MiniMap pannable zoomable ariaLabel="Layer stack overview" />
+          </ReactFlow>
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,143 @@
+// The layer strip (like Figure 1 of the Nemotron 3 paper): one cell per layer, coloured by block
+// kind, with its resolved forward precision. Click a cell or drag across cells to paint the
+// chosen precision (each paint appends one precision rule for that layer range); apply a preset
+// policy; hovering a cell shows the layer's parameters, FLOPs and memory. Cells are memoized so
+// painting re-renders only the cells whose precision changed.
+import { memo, useCallback, useEffect, useState } from 'react';
+import { BLOCK_KIND_INFO } from '../model/block-defaults.js';
+import { PRECISION_FORMATS, type BlockKind, type PrecisionFormat } from '../../engine/spec/document.js';
+import { PRESETS, PRESET_NAMES, type PresetName } from '../../engine/spec/precision.js';
+import { formatBytesBinary, formatCount, formatFlops } from '../../engine/spec/analytics/text.js';
+import { applyPreset, paintPrecision, removePrecisionRule } from '../state/document-actions.js';
+import { analysisOf } from '../state/analytics.js';
+import { layerFormatsOf, layersOf } from '../state/selectors.js';
+import { useDocumentStore, usePrefsStore } from '../state/stores.js';
+
+interface CellProps {
+  index: number;
+  kind: BlockKind;
+  formats: string;
+  detail: string;
+  inRange: boolean;
+  onDown: (index: number) => void;
+  onEnter: (index: number) => void;
+  onKeyPaint: (index: number) => void;
+}
+
+const Cell = memo(function Cell({ index, kind, formats, detail, inRange, onDown, onEnter, onKeyPaint }: CellProps) {
+  const main = formats.split('/')[0] ?? '';
+  return (
+    <button
+      type="button"
+      className={`strip-cell kind-${kind} fmt-${main}${inRange ? ' painting' : ''}`}
+      aria-label={`Layer ${index}: ${kind}, ${formats}`}
+      title={`Layer ${index} (${BLOCK_KIND_INFO[kind].title}) ${formats}\n${detail}`}
+      onPointerDown={(e) => {
+        e.preventDefault();
+        onDown(index);
+      }}
+      onPointerEnter={() => onEnter(index)}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          onKeyPaint(index);
+        }
+      }}
+    >
+      <span className="strip-letter" aria-hidden="true">
+        {BLOCK_KIND_INFO[kind].letter}
+      </span>
+      <span className="strip-format" aria-hidden="true">
+        {main.replace('fp8_', '')}
+      </span>
+    </button>
+  );
+});
+
+export function LayerStrip() {
+  const model = useDocumentStore((s) => s.doc.model);
+  const context = usePrefsStore((s) => s.context);
+  const hardware = usePrefsStore((s) => s.hardware);
+  const [paint, setPaint] = useState<PrecisionFormat>('nvfp4');
+  const [preset, setPreset] = useState<PresetName>('nemotron3-nvfp4');
+  const [drag, setDrag] = useState<{ from: number; to: number } | null>(null);
+  const layers = layersOf(model.stack);
+  const formats = layerFormatsOf(model);
+  const analysis = analysisOf(model, context, hardware);
+
+  const onDown = useCallback((index: number) => setDrag({ from: index, to: index }), []);
+  const onEnter = useCallback((index: number) => setDrag((d) => (d ? { ...d, to: index } : d)), []);
+  const onKeyPaint = useCallback((index: number) => paintPrecision(index, index, paint), [paint]);
+
+  useEffect(() => {
+    if (!drag) return;
+    const finish = () => {
+      paintPrecision(drag.from, drag.to, paint);
+      setDrag(null);
+    };
+    window.addEventListener('pointerup', finish);
+    return () => window.removeEventListener('pointerup', finish);
+  }, [drag, paint]);
+
+  const lo = drag ? Math.min(drag.from, drag.to) : -1;
+  const hi = drag ? Math.max(drag.from, drag.to) : -1;
+  const rules = model.precision.rules;
+  return (
+    <section className="layer-strip" aria-label="Layer strip">
+      <div className="strip-controls">
+        <label>
+          <span>Paint</span>
+          <select aria-label="Paint precision" value={paint} onChange={(e) => setPaint(e.target.value as PrecisionFormat)}>
+            {PRECISION_FORMATS.map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          <span>Preset</span>
+          <select aria-label="Precision preset" value={preset} onChange={(e) => setPreset(e.target.value as PresetName)} title={PRESETS[preset].description}>
+            {PRESET_NAMES.map((n) => (
+              <option key={n} value={n}>
+                {PRESETS[n].title}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={() => applyPreset(preset)}>
+          Apply preset
+        </button>
+        <span className="muted">
+          policy: {model.precision.preset ?? 'custom'}, default {model.precision.default}, {rules.length} rule(s)
+        </span>
+        {rules.length && rules.at(-1)?.note === 'painted' ? (
+          <button type="button" onClick={() => removePrecisionRule(rules.length - 1)}>
+            Remove last painted rule
+          </button>
+        ) : null}
+      </div>
+      <div className="strip-cells" role="group" aria-label="Layers">
+        {layers.map((layer) => {
+          const row = analysis.ok ? analysis.report.layers[layer.index] : undefined;
+          const detail = row
+            ? `${formatCount(row.params)} params (${formatCount(row.active_params)} active), ${formatFlops(row.forward_flops_per_token)}/token, weights ${formatBytesBinary(row.weight_bytes)}${row.kv_cache_bytes_per_token ? `, KV ${formatBytesBinary(row.kv_cache_bytes_per_token)}/token` : ''}${row.state_bytes_per_sequence ? `, state ${formatBytesBinary(row.state_bytes_per_sequence)}` : ''}`
+            : '';
+          return (
+            <Cell
+              key={layer.index}
+              index={layer.index}
+              kind={layer.block.kind}
+              formats={(formats[layer.index] ?? []).join('/')}
+              detail={detail}
+              inRange={layer.index >= lo && layer.index <= hi}
+              onDown={onDown}
+              onEnter={onEnter}
+              onKeyPaint={onKeyPaint}
+            />
+          );
+        })}
+      </div>
+    </section>
+  );
+}
