@@ -162,6 +162,12 @@ describe('other families', () => {
     expect(importError({ ...fixture('llama-tiny.json'), hidden_act: 'gelu' }).field).toBe('hidden_act');
   });
 
+  it('passes validation warnings on as notes', () => {
+    const nano = fixture('nemotron-3-nano-30b-a3b.json');
+    const result = importHfConfig({ ...nano, moe_latent_size: 4096 });
+    expect(result.notes.join(' ')).toContain('latent 4096 is not smaller than d_model 2688');
+  });
+
   it('notes RoPE scaling it cannot model', () => {
     const result = importHfConfig({ ...fixture('llama-tiny.json'), rope_parameters: { rope_theta: 5e5, rope_type: 'llama3', factor: 8 } });
     expect(result.notes.join(' ')).toContain('rope_type "llama3" is not modeled');

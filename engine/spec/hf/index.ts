@@ -85,5 +85,6 @@ export function importHfConfig(json: unknown, options: { file?: string; name?: s
     const first = parsed.errors[0]!;
     throw new HfConfigError(`${file}: ${parsed.errors.map((e) => e.message).join('; ')}`, file, first.field);
   }
-  return { model: parsed.model, notes: result.notes, understood: result.understood };
+  const warnings = parsed.warnings.map((w) => w.message);
+  return { model: parsed.model, notes: [...result.notes, ...warnings], understood: result.understood };
 }
