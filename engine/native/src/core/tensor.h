@@ -62,8 +62,12 @@ struct TensorOf {
 
   std::string shape_string() const {
     std::string s = "(";
-    for (int i = 0; i < ndim; ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-    return s + ")";
+    for (int i = 0; i < ndim; ++i) {
+      if (i) s += ',';
+      s += std::to_string(shape[i]);
+    }
+    s += ')';
+    return s;
   }
 };
 
@@ -81,7 +85,10 @@ void check_shape(const char* op, const char* field, const TensorOf<Element>& t,
   if (!ok) {
     std::string want = "(";
     i = 0;
-    for (int64_t d : expected) want += (i++ ? "," : "") + std::to_string(d);
+    for (int64_t d : expected) {
+      if (i++) want += ',';
+      want += std::to_string(d);
+    }
     throw Error(detail::concat(op, ": ", field, " '", t.name, "' has shape ", t.shape_string(),
                                ", expected ", want, ")"));
   }

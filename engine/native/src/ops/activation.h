@@ -9,6 +9,7 @@
 // Shape legend: M rows, F features (output width).
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

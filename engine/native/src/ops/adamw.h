@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

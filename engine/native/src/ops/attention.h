@@ -10,6 +10,7 @@
 //   out[b,t,h] = sum_{s<=t, t-s<window} softmax_s(scale * q[b,t,h].k[b,s,h/(H/Hkv)]) v[b,s,...]
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -7,6 +7,7 @@
 // Shape legend: B batch, T time, C channels, K kernel width.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -7,6 +7,7 @@
 // Shape legend: M rows (B*T), V vocab.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

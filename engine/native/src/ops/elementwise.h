@@ -4,6 +4,7 @@
 // This file is not a general broadcasting library.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -4,6 +4,7 @@
 // Shape legend: M tokens (B*T), V vocab, D width.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

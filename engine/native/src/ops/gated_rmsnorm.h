@@ -8,6 +8,7 @@
 // Shape legend: M rows (B*T), Di inner width (H*P), G groups.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -5,6 +5,7 @@
 // Shape legend: M rows (B*T tokens), I in features, O out features.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 #include "gemm.h"
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -7,6 +7,7 @@
 // Shape legend: M rows (B*T, or B*T*H for QK-norm), D normalized width.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

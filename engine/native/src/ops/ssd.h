@@ -17,6 +17,7 @@
 //               L chunk length, C = ceil(T / L) chunks.
 #pragma once
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace strata {

@@ -1,0 +1,216 @@
+// CPU kernels of causal GQA attention, flash-style: queries in tiles of kQueryTile rows stream key
+// tiles of kKeyTile with an online softmax (running max and sum); only a kQueryTile x kKeyTile score
+// tile exists at a time. The backward recomputes each probability tile from the saved log-sum-exp:
+//   p = exp(scale q.k - lse), dv += p dout, dp = dout.v, ds = p (dp - dout.out),
+//   dq += scale ds k, dk += scale ds q.
+// Forward runs in parallel over (batch, head, query tile); backward over (batch, kv head), so each
+// thread owns its dk / dv rows. Also the KV-cache decode step and RoPE.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../ops/attention.h"
+#include "cpu_backend.h"
+
+namespace strata {
+namespace {
+
+constexpr int64_t kQueryTile = 16;
+constexpr int64_t kKeyTile = 64;
+
+inline float resolve_scale(float scale, int64_t p) { return scale > 0.0f ? scale : 1.0f / std::sqrt(float(p)); }
+
+// First key position a query at t may see.
+inline int64_t first_key(int64_t t, int64_t window) { return window > 0 ? std::max<int64_t>(0, t - window + 1) : 0; }
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+struct AttnLayout {
+  int64_t b, t, h, hkv, p;
+  int64_t qi(int64_t bb, int64_t tt, int64_t hh) const { return ((bb * t + tt) * h + hh) * p; }
+  int64_t ki(int64_t bb, int64_t tt, int64_t kh) const { return ((bb * t + tt) * hkv + kh) * p; }
+  int64_t li(int64_t bb, int64_t hh, int64_t tt) const { return (bb * h + hh) * t + tt; }
+};
+
+}  // namespace
+
+void CpuBackend::attention_forward(const AttentionFwd& a) {
+  const AttnLayout l{a.q.size(0), a.q.size(1), a.q.size(2), a.k.size(2), a.q.size(3)};
+  const float scale = resolve_scale(a.scale, l.p);
+  const int64_t group = l.h / l.hkv;
+  const int64_t q_tiles = (l.t + kQueryTile - 1) / kQueryTile;
+#pragma omp parallel
+  {
+    std::vector<float> acc(kQueryTile * l.p);
+    float scores[kQueryTile][kKeyTile];
+    float row_max[kQueryTile], row_sum[kQueryTile];
+#pragma omp for collapse(3) schedule(dynamic)
+    for (int64_t b = 0; b < l.b; ++b) {
+      for (int64_t h = 0; h < l.h; ++h) {
+        for (int64_t qt = 0; qt < q_tiles; ++qt) {
+          const int64_t kh = h / group;
+          const int64_t t0 = qt * kQueryTile, rows = std::min(kQueryTile, l.t - t0);
+          std::fill(acc.begin(), acc.end(), 0.0f);
+          for (int64_t r = 0; r < rows; ++r) {
+            row_max[r] = -std::numeric_limits<float>::infinity();
+            row_sum[r] = 0.0f;
+          }
+          const int64_t key_begin = first_key(t0, a.window), key_end = t0 + rows;  // exclusive
+          for (int64_t s0 = key_begin / kKeyTile * kKeyTile; s0 < key_end; s0 += kKeyTile) {
+            const int64_t cols = std::min(kKeyTile, key_end - s0);
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t t = t0 + r;
+              const float* q = a.q.data + l.qi(b, t, h);
+              float tile_max = -std::numeric_limits<float>::infinity();
+              for (int64_t j = 0; j < cols; ++j) {
+                const int64_t s = s0 + j;
+                float v = -std::numeric_limits<float>::infinity();
+                if (s <= t && s >= first_key(t, a.window)) v = scale * dot(q, a.k.data + l.ki(b, s, kh), l.p);
+                scores[r][j] = v;
+                tile_max = std::max(tile_max, v);
+              }
+              if (tile_max == -std::numeric_limits<float>::infinity()) continue;  // nothing visible
+              const float new_max = std::max(row_max[r], tile_max);
+              const float correction = std::exp(row_max[r] - new_max);
+              float* o = acc.data() + r * l.p;
+              for (int64_t d = 0; d < l.p; ++d) o[d] *= correction;
+              float sum = row_sum[r] * correction;
+              for (int64_t j = 0; j < cols; ++j) {
+                if (scores[r][j] == -std::numeric_limits<float>::infinity()) continue;
+                const float pr = std::exp(scores[r][j] - new_max);
+                sum += pr;
+                const float* v = a.v.data + l.ki(b, s0 + j, kh);
+                for (int64_t d = 0; d < l.p; ++d) o[d] += pr * v[d];
+              }
+              row_sum[r] = sum;
+              row_max[r] = new_max;
+            }
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            float* out = a.out.data + l.qi(b, t0 + r, h);
+            const float inv = 1.0f / row_sum[r];
+            for (int64_t d = 0; d < l.p; ++d) out[d] = acc[r * l.p + d] * inv;
+            a.lse.data[l.li(b, h, t0 + r)] = row_max[r] + std::log(row_sum[r]);
+          }
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_backward(const AttentionBwd& a) {
+  const AttnLayout l{a.q.size(0), a.q.size(1), a.q.size(2), a.k.size(2), a.q.size(3)};
+  const float scale = resolve_scale(a.scale, l.p);
+  const int64_t group = l.h / l.hkv;
+#pragma omp parallel
+  {
+    std::vector<float> delta(l.t);
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t b = 0; b < l.b; ++b) {
+      for (int64_t kh = 0; kh < l.hkv; ++kh) {
+        for (int64_t s = 0; s < l.t; ++s) {
+          std::fill_n(a.dk.data + l.ki(b, s, kh), l.p, 0.0f);
+          std::fill_n(a.dv.data + l.ki(b, s, kh), l.p, 0.0f);
+        }
+        for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
+          for (int64_t t = 0; t < l.t; ++t) {
+            delta[t] = dot(a.dout.data + l.qi(b, t, h), a.out.data + l.qi(b, t, h), l.p);
+            std::fill_n(a.dq.data + l.qi(b, t, h), l.p, 0.0f);
+          }
+          for (int64_t t0 = 0; t0 < l.t; t0 += kQueryTile) {
+            const int64_t rows = std::min(kQueryTile, l.t - t0);
+            for (int64_t s0 = first_key(t0, a.window) / kKeyTile * kKeyTile; s0 < t0 + rows; s0 += kKeyTile) {
+              const int64_t cols = std::min(kKeyTile, t0 + rows - s0);
+              for (int64_t r = 0; r < rows; ++r) {
+                const int64_t t = t0 + r;
+                const float* q = a.q.data + l.qi(b, t, h);
+                const float* dout = a.dout.data + l.qi(b, t, h);
+                float* dq = a.dq.data + l.qi(b, t, h);
+                const float lse = a.lse.data[l.li(b, h, t)];
+                const int64_t lo = std::max(s0, first_key(t, a.window)), hi = std::min(s0 + cols - 1, t);
+                for (int64_t s = lo; s <= hi; ++s) {
+                  const float* k = a.k.data + l.ki(b, s, kh);
+                  const float* v = a.v.data + l.ki(b, s, kh);
+                  const float pr = std::exp(scale * dot(q, k, l.p) - lse);
+                  const float ds = pr * (dot(dout, v, l.p) - delta[t]) * scale;
+                  float* dk = a.dk.data + l.ki(b, s, kh);
+                  float* dv = a.dv.data + l.ki(b, s, kh);
+                  for (int64_t d = 0; d < l.p; ++d) {
+                    dv[d] += pr * dout[d];
+                    dk[d] += ds * q[d];
+                    dq[d] += ds * k[d];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_decode(const AttentionDecode& a) {
+  const int64_t bsz = a.q.size(0), h_len = a.q.size(1), p = a.q.size(2);
+  const int64_t cap = a.k_cache.size(1), hkv = a.k_cache.size(2), group = h_len / hkv;
+  const float scale = resolve_scale(a.scale, p);
+  for (int64_t b = 0; b < bsz; ++b) {
+    for (int64_t kh = 0; kh < hkv; ++kh) {
+      std::copy_n(a.k_new.data + (b * hkv + kh) * p, p, a.k_cache.data + ((b * cap + a.position) * hkv + kh) * p);
+      std::copy_n(a.v_new.data + (b * hkv + kh) * p, p, a.v_cache.data + ((b * cap + a.position) * hkv + kh) * p);
+    }
+  }
+  const int64_t begin = first_key(a.position, a.window);
+#pragma omp parallel for collapse(2) schedule(static) if (bsz * h_len >= 4)
+  for (int64_t b = 0; b < bsz; ++b) {
+    for (int64_t h = 0; h < h_len; ++h) {
+      const int64_t kh = h / group;
+      const float* q = a.q.data + (b * h_len + h) * p;
+      float* out = a.out.data + (b * h_len + h) * p;
+      std::fill_n(out, p, 0.0f);
+      float running_max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
+      for (int64_t s = begin; s <= a.position; ++s) {
+        const float* k = a.k_cache.data + ((b * cap + s) * hkv + kh) * p;
+        const float* v = a.v_cache.data + ((b * cap + s) * hkv + kh) * p;
+        const float score = scale * dot(q, k, p);
+        const float new_max = std::max(running_max, score);
+        const float correction = std::exp(running_max - new_max), pr = std::exp(score - new_max);
+        sum = sum * correction + pr;
+        for (int64_t d = 0; d < p; ++d) out[d] = out[d] * correction + pr * v[d];
+        running_max = new_max;
+      }
+      for (int64_t d = 0; d < p; ++d) out[d] /= sum;
+    }
+  }
+}
+
+void CpuBackend::rope(const RopeArgs& a) {
+  const int64_t bsz = a.x.size(0), t_len = a.x.size(1), heads = a.x.size(2), p = a.x.size(3);
+  const int64_t rotated = static_cast<int64_t>(p * static_cast<double>(a.fraction)) / 2 * 2;
+  const int64_t half = rotated / 2;
+  if (half == 0) return;
+  const double sign = a.inverse ? -1.0 : 1.0;
+#pragma omp parallel for schedule(static) if (t_len >= 64)
+  for (int64_t t = 0; t < t_len; ++t) {
+    const double pos = static_cast<double>(a.position_offset + t);
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = pos * std::pow(static_cast<double>(a.theta), -2.0 * i / rotated);
+      const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(sign * std::sin(angle));
+      for (int64_t b = 0; b < bsz; ++b) {
+        for (int64_t h = 0; h < heads; ++h) {
+          float* x = a.x.data + ((b * t_len + t) * heads + h) * p;
+          const float x1 = x[i], x2 = x[i + half];
+          x[i] = x1 * c - x2 * s;
+          x[i + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,329 @@
+// CPU GEMM kernel: C = alpha * op(A) op(B) + beta * C in float32, row-major, the classic
+// Goto/BLIS structure: B is packed into KC x NR column panels, A into MR x KC row panels, and a
+// register-blocked micro-kernel computes MR x NR tiles with FMA. Blocks: KC = 256 (a panel pair
+// stays in L1/L2), MC = 96 rows of A per packed block (L2), NC = 3072 columns of B per block (L3).
+// Micro-kernels (chosen once at run time): AVX-512F 6x32, AVX2+FMA 6x16, portable scalar 6x16.
+// OpenMP threads each own a slab of C. Accumulation order over K is fixed per kernel, so results
+// are deterministic for a given kernel and thread count.
+// This file is not the precision hook (ops/gemm.cpp) and does no quantization.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "../ops/gemm.h"
+#include "cpu_backend.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define STRATA_X86 1
+#include <immintrin.h>
+#endif
+
+namespace strata {
+namespace {
+
+constexpr int64_t kMr = 6;
+constexpr int64_t kKc = 256;
+constexpr int64_t kMc = 96;  // multiple of kMr
+constexpr int64_t kNc = 3072;
+constexpr double kParallelFlops = 4.0e6;  // smaller GEMMs run on the calling thread
+
+// Micro-kernel contract: c_tile (MR x nr_full, row stride ldc) += alpha * a_panel @ b_panel, where
+// a_panel is kc x MR (MR values per k step) and b_panel is kc x NR. Only rows < mr and columns < nr
+// of C are touched (edge tiles).
+using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+                             int64_t ldc, float alpha, int64_t mr, int64_t nr);
+
+struct KernelChoice {
+  const char* name;
+  MicroKernel kernel;
+  int64_t nr;
+};
+
+void micro_kernel_scalar(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
+                         float alpha, int64_t mr, int64_t nr) {
+  constexpr int64_t kNr = 16;
+  float acc[kMr][kNr] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* a = a_panel + p * kMr;
+    const float* b = b_panel + p * kNr;
+    for (int64_t r = 0; r < kMr; ++r) {
+      for (int64_t j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
+    }
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * acc[r][j];
+  }
+}
+
+#if STRATA_X86
+__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a_panel,
+                                                           const float* b_panel, float* c, int64_t ldc,
+                                                           float alpha, int64_t mr, int64_t nr) {
+  constexpr int64_t kNr = 16;
+  __m256 acc[kMr][2];
+  for (int64_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    __m256 b0 = _mm256_loadu_ps(b_panel + p * kNr);
+    __m256 b1 = _mm256_loadu_ps(b_panel + p * kNr + 8);
+    const float* a = a_panel + p * kMr;
+    for (int64_t r = 0; r < kMr; ++r) {
+      __m256 a_r = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(a_r, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a_r, b1, acc[r][1]);
+    }
+  }
+  __m256 scale = _mm256_set1_ps(alpha);
+  if (mr == kMr && nr == kNr) {
+    for (int64_t r = 0; r < kMr; ++r) {
+      float* row = c + r * ldc;
+      _mm256_storeu_ps(row, _mm256_fmadd_ps(acc[r][0], scale, _mm256_loadu_ps(row)));
+      _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(acc[r][1], scale, _mm256_loadu_ps(row + 8)));
+    }
+    return;
+  }
+  alignas(32) float tile[kMr][kNr];
+  for (int64_t r = 0; r < kMr; ++r) {
+    _mm256_store_ps(tile[r], acc[r][0]);
+    _mm256_store_ps(tile[r] + 8, acc[r][1]);
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * tile[r][j];
+  }
+}
+
+__attribute__((target("avx512f"))) void micro_kernel_avx512(int64_t kc, const float* a_panel,
+                                                            const float* b_panel, float* c, int64_t ldc,
+                                                            float alpha, int64_t mr, int64_t nr) {
+  constexpr int64_t kNr = 32;
+  __m512 acc[kMr][2];
+  for (int64_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512 b0 = _mm512_loadu_ps(b_panel + p * kNr);
+    __m512 b1 = _mm512_loadu_ps(b_panel + p * kNr + 16);
+    const float* a = a_panel + p * kMr;
+    for (int64_t r = 0; r < kMr; ++r) {
+      __m512 a_r = _mm512_set1_ps(a[r]);
+      acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
+    }
+  }
+  __m512 scale = _mm512_set1_ps(alpha);
+  if (mr == kMr && nr == kNr) {
+    for (int64_t r = 0; r < kMr; ++r) {
+      float* row = c + r * ldc;
+      _mm512_storeu_ps(row, _mm512_fmadd_ps(acc[r][0], scale, _mm512_loadu_ps(row)));
+      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(acc[r][1], scale, _mm512_loadu_ps(row + 16)));
+    }
+    return;
+  }
+  alignas(64) float tile[kMr][kNr];
+  for (int64_t r = 0; r < kMr; ++r) {
+    _mm512_store_ps(tile[r], acc[r][0]);
+    _mm512_store_ps(tile[r] + 16, acc[r][1]);
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * tile[r][j];
+  }
+}
+#endif
+
+std::vector<KernelChoice> supported_kernels() {
+  std::vector<KernelChoice> kernels;
+#if STRATA_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) kernels.push_back({"avx512", micro_kernel_avx512, 32});
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    kernels.push_back({"avx2-fma", micro_kernel_avx2, 16});
+  }
+#endif
+  kernels.push_back({"scalar", micro_kernel_scalar, 16});
+  return kernels;
+}
+
+const std::vector<KernelChoice>& kernels_on_this_cpu() {
+  static const std::vector<KernelChoice> kernels = supported_kernels();
+  return kernels;
+}
+
+// Index into kernels_on_this_cpu(): the best kernel, unless STRATA_GEMM_KERNEL names another one.
+std::atomic<size_t>& active_kernel_index() {
+  static std::atomic<size_t> index{[] {
+    const auto& kernels = kernels_on_this_cpu();
+    if (const char* wanted = std::getenv("STRATA_GEMM_KERNEL")) {
+      for (size_t i = 0; i < kernels.size(); ++i) {
+        if (std::string(wanted) == kernels[i].name) return i;
+      }
+    }
+    return size_t{0};
+  }()};
+  return index;
+}
+
+const KernelChoice& active_kernel() { return kernels_on_this_cpu()[active_kernel_index().load()]; }
+
+// Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into MR-row panels (zero padded).
+void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* packed) {
+  int64_t panels = (mc + kMr - 1) / kMr;
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    float* out = packed + panel * kMr * kc;
+    int64_t rows = std::min(kMr, mc - panel * kMr);
+    int64_t row0 = i0 + panel * kMr;
+    if (!call.trans_a) {
+      for (int64_t r = 0; r < kMr; ++r) {
+        const float* src = r < rows ? call.a + (row0 + r) * call.lda + p0 : nullptr;
+        for (int64_t p = 0; p < kc; ++p) out[p * kMr + r] = src ? src[p] : 0.0f;
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = call.a + (p0 + p) * call.lda + row0;
+        for (int64_t r = 0; r < kMr; ++r) out[p * kMr + r] = r < rows ? src[r] : 0.0f;
+      }
+    }
+  }
+}
+
+// Packs k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels (zero padded).
+void pack_b(const GemmCall& call, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t nr_block,
+            float* packed) {
+  int64_t panels = (nc + nr_block - 1) / nr_block;
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    float* out = packed + panel * nr_block * kc;
+    int64_t cols = std::min(nr_block, nc - panel * nr_block);
+    int64_t col0 = j0 + panel * nr_block;
+    if (!call.trans_b) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = call.b + (p0 + p) * call.ldb + col0;
+        float* dst = out + p * nr_block;
+        int64_t j = 0;
+        for (; j < cols; ++j) dst[j] = src[j];
+        for (; j < nr_block; ++j) dst[j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < nr_block; ++j) {
+        const float* src = j < cols ? call.b + (col0 + j) * call.ldb + p0 : nullptr;
+        for (int64_t p = 0; p < kc; ++p) out[p * nr_block + j] = src ? src[p] : 0.0f;
+      }
+    }
+  }
+}
+
+// Scales (or zeroes) C[i0:i1, j0:j1] by beta before accumulation.
+void apply_beta(const GemmCall& call, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  for (int64_t i = i0; i < i1; ++i) {
+    float* row = call.c + i * call.ldc + j0;
+    if (call.beta == 0.0f) {
+      std::memset(row, 0, sizeof(float) * (j1 - j0));
+    } else if (call.beta != 1.0f) {
+      for (int64_t j = 0; j < j1 - j0; ++j) row[j] *= call.beta;
+    }
+  }
+}
+
+// The blocked algorithm on the sub-problem C[i0:i1, j0:j1], single-threaded, with this thread's
+// packing buffers.
+void gemm_block(const GemmCall& call, const KernelChoice& kernel, int64_t i_begin, int64_t i_end, int64_t j_begin,
+                int64_t j_end) {
+  if (i_begin >= i_end || j_begin >= j_end) return;
+  apply_beta(call, i_begin, i_end, j_begin, j_end);
+  if (call.k == 0 || call.alpha == 0.0f) return;
+  const int64_t nr = kernel.nr;
+  thread_local std::vector<float> packed_a;
+  thread_local std::vector<float> packed_b;
+  const int64_t n_len = j_end - j_begin, m_len = i_end - i_begin;
+  const int64_t nc_max = std::min(kNc, (n_len + nr - 1) / nr * nr);
+  const int64_t kc_max = std::min(kKc, call.k);
+  const int64_t mc_max = std::min(kMc, (m_len + kMr - 1) / kMr * kMr);
+  packed_b.resize(static_cast<size_t>(kc_max * nc_max));
+  packed_a.resize(static_cast<size_t>(kc_max * mc_max));
+  float* pa = packed_a.data();
+  float* pb = packed_b.data();
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kNc) {
+    const int64_t nc = std::min(kNc, j_end - j0);
+    const int64_t n_panels = (nc + nr - 1) / nr;
+    for (int64_t p0 = 0; p0 < call.k; p0 += kKc) {
+      const int64_t kc = std::min(kKc, call.k - p0);
+      pack_b(call, p0, kc, j0, nc, nr, pb);
+      for (int64_t i0 = i_begin; i0 < i_end; i0 += kMc) {
+        const int64_t mc = std::min(kMc, i_end - i0);
+        const int64_t m_panels = (mc + kMr - 1) / kMr;
+        pack_a(call, i0, mc, p0, kc, pa);
+        for (int64_t jp = 0; jp < n_panels; ++jp) {
+          for (int64_t ip = 0; ip < m_panels; ++ip) {
+            const int64_t rows = std::min(kMr, mc - ip * kMr);
+            const int64_t cols = std::min(nr, nc - jp * nr);
+            float* c_tile = call.c + (i0 + ip * kMr) * call.ldc + j0 + jp * nr;
+            kernel.kernel(kc, pa + ip * kMr * kc, pb + jp * nr * kc, c_tile, call.ldc, call.alpha, rows, cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* cpu_gemm_kernel_name() { return active_kernel().name; }
+
+std::vector<std::string> cpu_gemm_kernels() {
+  std::vector<std::string> names;
+  for (const KernelChoice& k : kernels_on_this_cpu()) names.emplace_back(k.name);
+  return names;
+}
+
+void set_cpu_gemm_kernel(const std::string& name) {
+  const auto& kernels = kernels_on_this_cpu();
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    if (name == kernels[i].name) {
+      active_kernel_index().store(i);
+      return;
+    }
+  }
+  throw Error("set_cpu_gemm_kernel: kernel '" + name + "' is not supported on this CPU");
+}
+
+// Threads split C into disjoint slabs (columns when N is the larger side, else rows), each slab
+// aligned to the micro-tile and computed start to finish by one thread: no barriers inside the
+// GEMM, which keeps it fast on machines that are shared with other work.
+void CpuBackend::gemm(const GemmCall& call) {
+  if (call.m == 0 || call.n == 0) return;
+  const KernelChoice& kernel = active_kernel();
+  int threads = 1;
+#ifdef _OPENMP
+  const double flops = 2.0 * call.m * call.n * call.k;
+  if (flops >= kParallelFlops) threads = omp_get_max_threads();
+#endif
+  const bool split_columns = call.n >= call.m;
+  const int64_t unit = split_columns ? kernel.nr : kMr;
+  const int64_t extent = split_columns ? call.n : call.m;
+  const int64_t units = (extent + unit - 1) / unit;
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, units)));
+  if (threads == 1) {
+    gemm_block(call, kernel, 0, call.m, 0, call.n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    const int64_t begin = std::min(extent, units * tid / threads * unit);
+    const int64_t end = std::min(extent, units * (tid + 1) / threads * unit);
+    if (split_columns) {
+      gemm_block(call, kernel, 0, call.m, begin, end);
+    } else {
+      gemm_block(call, kernel, begin, end, 0, call.n);
+    }
+  }
+}
+
+}  // namespace strata

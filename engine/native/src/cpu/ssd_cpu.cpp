@@ -1,0 +1,309 @@
+// CPU kernels of the Mamba-2 SSD scan. Forward: per (batch, head), chunk by chunk, the intra-chunk
+// quadratic form plus the contribution of the state entering the chunk, then the state passed to
+// the next chunk; the entering states are saved. Backward: the exact reverse of that computation,
+// chunk by chunk from the last, carrying the state gradient backwards (derivation in comments).
+// Decode step: the plain recurrence for one token.
+// Threads: forward over (batch, head); backward over (batch, group) because B and C gradients are
+// shared by the heads of a group; per-head parameter gradients are reduced in a fixed order.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../ops/ssd.h"
+#include "cpu_backend.h"
+
+namespace strata {
+namespace {
+
+inline float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
+inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+// dt = softplus(raw + bias), optionally clamped; *passes_gradient is false where the clamp is active.
+inline float dt_value(float raw, float bias, const SsdParams& params, bool* passes_gradient) {
+  float v = softplus(raw + bias);
+  bool inside = true;
+  if (params.dt_limit) {
+    if (v < params.dt_min) v = params.dt_min, inside = false;
+    else if (v > params.dt_max) v = params.dt_max, inside = false;
+  }
+  if (passes_gradient) *passes_gradient = inside;
+  return v;
+}
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Strided access into the (B,T,H,P) / (B,T,G,N) / (B,T,H) layouts.
+struct SsdLayout {
+  int64_t bsz, t_len, heads, p, groups, n, chunk, chunks;
+  int64_t heads_per_group() const { return heads / groups; }
+  int64_t xi(int64_t b, int64_t t, int64_t h) const { return ((b * t_len + t) * heads + h) * p; }
+  int64_t bci(int64_t b, int64_t t, int64_t g) const { return ((b * t_len + t) * groups + g) * n; }
+  int64_t ti(int64_t b, int64_t t, int64_t h) const { return (b * t_len + t) * heads + h; }
+  int64_t si(int64_t b, int64_t c, int64_t h) const { return ((b * chunks + c) * heads + h) * p * n; }
+  int64_t fi(int64_t b, int64_t h) const { return (b * heads + h) * p * n; }
+};
+
+SsdLayout layout_of(const Tensor& x, const Tensor& bm, int64_t chunk) {
+  SsdLayout l{x.size(0), x.size(1), x.size(2), x.size(3), bm.size(2), bm.size(3), chunk, 0};
+  l.chunks = ssd_num_chunks(l.t_len, chunk);
+  return l;
+}
+
+}  // namespace
+
+void CpuBackend::ssd_forward(const SsdFwd& a) {
+  const SsdLayout l = layout_of(a.x, a.b, a.params.chunk);
+  const int64_t pn = l.p * l.n, L = l.chunk;
+#pragma omp parallel
+  {
+    std::vector<float> state(pn), cum(L);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < l.bsz; ++b) {
+      for (int64_t h = 0; h < l.heads; ++h) {
+        const int64_t g = h / l.heads_per_group();
+        const float A = -std::exp(a.a_log.data[h]);
+        const float D = a.d.defined() ? a.d.data[h] : 0.0f;
+        for (int64_t t = 0; t < l.t_len; ++t) {
+          a.dt.data[l.ti(b, t, h)] = dt_value(a.dt_raw.data[l.ti(b, t, h)], a.dt_bias.data[h], a.params, nullptr);
+        }
+        if (a.initial_state.defined()) {
+          std::copy_n(a.initial_state.data + l.fi(b, h), pn, state.begin());
+        } else {
+          std::fill(state.begin(), state.end(), 0.0f);
+        }
+        for (int64_t c = 0; c < l.chunks; ++c) {
+          const int64_t t0 = c * L, len = std::min(L, l.t_len - t0);
+          std::copy(state.begin(), state.end(), a.chunk_states.data + l.si(b, c, h));
+          for (int64_t i = 0; i < len; ++i) cum[i] = (i ? cum[i - 1] : 0.0f) + a.dt.data[l.ti(b, t0 + i, h)] * A;
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t t = t0 + i;
+            const float* x_t = a.x.data + l.xi(b, t, h);
+            const float* c_t = a.c.data + l.bci(b, t, g);
+            float* y_t = a.y.data + l.xi(b, t, h);
+            const float entering = std::exp(cum[i]);
+            for (int64_t p = 0; p < l.p; ++p) y_t[p] = D * x_t[p] + entering * dot(state.data() + p * l.n, c_t, l.n);
+            for (int64_t s = 0; s <= i; ++s) {
+              const float coef = dot(c_t, a.b.data + l.bci(b, t0 + s, g), l.n) * std::exp(cum[i] - cum[s]) *
+                                 a.dt.data[l.ti(b, t0 + s, h)];
+              const float* x_s = a.x.data + l.xi(b, t0 + s, h);
+              for (int64_t p = 0; p < l.p; ++p) y_t[p] += coef * x_s[p];
+            }
+          }
+          // state leaving the chunk: exp(cum_last) h0 + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
+          const float last = cum[len - 1];
+          const float decay = std::exp(last);
+          for (float& v : state) v *= decay;
+          for (int64_t s = 0; s < len; ++s) {
+            const float w = std::exp(last - cum[s]) * a.dt.data[l.ti(b, t0 + s, h)];
+            const float* x_s = a.x.data + l.xi(b, t0 + s, h);
+            const float* b_s = a.b.data + l.bci(b, t0 + s, g);
+            for (int64_t p = 0; p < l.p; ++p) {
+              const float wx = w * x_s[p];
+              float* row = state.data() + p * l.n;
+              for (int64_t k = 0; k < l.n; ++k) row[k] += wx * b_s[k];
+            }
+          }
+        }
+        if (a.final_state.defined()) std::copy(state.begin(), state.end(), a.final_state.data + l.fi(b, h));
+      }
+    }
+  }
+}
+
+// Backward of one chunk for one head, given dh_end (gradient of the state leaving the chunk).
+// With S_ts = (C_t.B_s) exp(cum_t - cum_s) dt_s (s <= t) and q_ts = (dy_t.x_s) S_ts:
+//   y_t = sum_s S_ts x_s + exp(cum_t) h0 C_t + D x_t
+//   dx_s += sum_t S_ts dy_t;   dC_t += sum_s (dy_t.x_s) exp(cum_t-cum_s) dt_s B_s (and dB_s sym.)
+//   ddt_s += sum_t (dy_t.x_s) (C_t.B_s) exp(cum_t-cum_s);   dcum_t += q_ts, dcum_s -= q_ts
+//   inter: dC_t += exp(cum_t) h0^T dy_t; dh0 += exp(cum_t) dy_t C_t^T; dcum_t += dy_t.(exp(cum_t) h0 C_t)
+//   state: h_end = exp(cum_L) h0 + sum_s w_s dt_s x_s B_s^T, w_s = exp(cum_L - cum_s):
+//     dh0 += exp(cum_L) dh_end; dcum_L += exp(cum_L) <dh_end, h0>; with u_s = dh_end B_s, v_s = x_s.u_s:
+//     dx_s += w_s dt_s u_s; dB_s += w_s dt_s dh_end^T x_s; ddt_s += w_s v_s; dcum_L += w_s dt_s v_s,
+//     dcum_s -= w_s dt_s v_s
+//   cum_t = sum_{r<=t} dt_r A: da_r = sum_{t>=r} dcum_t; ddt_r += da_r A; dA += da_r dt_r.
+void CpuBackend::ssd_backward(const SsdBwd& a) {
+  const SsdLayout l = layout_of(a.x, a.b, a.params.chunk);
+  const int64_t pn = l.p * l.n, L = l.chunk, hpg = l.heads_per_group();
+  std::fill_n(a.db.data, a.db.numel(), 0.0f);
+  std::fill_n(a.dc.data, a.dc.numel(), 0.0f);
+  // per (batch, head) partial sums of the per-head parameter gradients, reduced below in order
+  std::vector<double> dA_part(l.bsz * l.heads, 0.0), dD_part(l.bsz * l.heads, 0.0), ddt_bias_part(l.bsz * l.heads, 0.0);
+#pragma omp parallel
+  {
+    std::vector<float> dh(pn), dh0(pn), cum(L), dcum(L), ddt(L), u(l.p);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < l.bsz; ++b) {
+      for (int64_t g = 0; g < l.groups; ++g) {
+        for (int64_t h = g * hpg; h < (g + 1) * hpg; ++h) {
+          const float A = -std::exp(a.a_log.data[h]);
+          const float D = a.d.defined() ? a.d.data[h] : 0.0f;
+          double dA = 0.0, dD = 0.0, ddt_bias = 0.0;
+          if (a.dfinal_state.defined()) {
+            std::copy_n(a.dfinal_state.data + l.fi(b, h), pn, dh.begin());
+          } else {
+            std::fill(dh.begin(), dh.end(), 0.0f);
+          }
+          for (int64_t c = l.chunks - 1; c >= 0; --c) {
+            const int64_t t0 = c * L, len = std::min(L, l.t_len - t0);
+            const float* h0 = a.chunk_states.data + l.si(b, c, h);
+            auto dt_at = [&](int64_t i) { return a.dt.data[l.ti(b, t0 + i, h)]; };
+            auto x_at = [&](int64_t i) { return a.x.data + l.xi(b, t0 + i, h); };
+            auto dy_at = [&](int64_t i) { return a.dy.data + l.xi(b, t0 + i, h); };
+            auto dx_at = [&](int64_t i) { return a.dx.data + l.xi(b, t0 + i, h); };
+            auto b_at = [&](int64_t i) { return a.b.data + l.bci(b, t0 + i, g); };
+            auto c_at = [&](int64_t i) { return a.c.data + l.bci(b, t0 + i, g); };
+            auto db_at = [&](int64_t i) { return a.db.data + l.bci(b, t0 + i, g); };
+            auto dc_at = [&](int64_t i) { return a.dc.data + l.bci(b, t0 + i, g); };
+            for (int64_t i = 0; i < len; ++i) cum[i] = (i ? cum[i - 1] : 0.0f) + dt_at(i) * A;
+            std::fill_n(dcum.begin(), len, 0.0f);
+            std::fill_n(ddt.begin(), len, 0.0f);
+            std::fill(dh0.begin(), dh0.end(), 0.0f);
+            // skip term and the contribution of the entering state
+            for (int64_t i = 0; i < len; ++i) {
+              const float* dy_t = dy_at(i);
+              const float* x_t = x_at(i);
+              const float* c_t = c_at(i);
+              float* dx_t = dx_at(i);
+              float* dc_t = dc_at(i);
+              const float e = std::exp(cum[i]);
+              float dy_dot_x = 0.0f, dy_dot_inter = 0.0f;
+              for (int64_t p = 0; p < l.p; ++p) {
+                dx_t[p] = D * dy_t[p];
+                dy_dot_x += dy_t[p] * x_t[p];
+                const float* h0_row = h0 + p * l.n;
+                dy_dot_inter += dy_t[p] * dot(h0_row, c_t, l.n);
+                const float edy = e * dy_t[p];
+                float* dh0_row = dh0.data() + p * l.n;
+                for (int64_t k = 0; k < l.n; ++k) {
+                  dc_t[k] += edy * h0_row[k];
+                  dh0_row[k] += edy * c_t[k];
+                }
+              }
+              dD += dy_dot_x;
+              dcum[i] += e * dy_dot_inter;
+            }
+            // intra-chunk quadratic form
+            for (int64_t i = 0; i < len; ++i) {
+              const float* dy_t = dy_at(i);
+              const float* c_t = c_at(i);
+              float* dc_t = dc_at(i);
+              for (int64_t s = 0; s <= i; ++s) {
+                const float* x_s = x_at(s);
+                const float* b_s = b_at(s);
+                const float decay = std::exp(cum[i] - cum[s]);
+                const float cb = dot(c_t, b_s, l.n);
+                const float coef = cb * decay * dt_at(s);  // S_ts
+                const float ds = dot(dy_t, x_s, l.p);      // dS_ts
+                float* dx_s = dx_at(s);
+                for (int64_t p = 0; p < l.p; ++p) dx_s[p] += coef * dy_t[p];
+                const float dcb = ds * decay * dt_at(s);
+                float* db_s = db_at(s);
+                for (int64_t k = 0; k < l.n; ++k) {
+                  dc_t[k] += dcb * b_s[k];
+                  db_s[k] += dcb * c_t[k];
+                }
+                ddt[s] += ds * cb * decay;
+                const float q = ds * coef;
+                dcum[i] += q;
+                dcum[s] -= q;
+              }
+            }
+            // state leaving the chunk
+            const float last = cum[len - 1];
+            const float e_last = std::exp(last);
+            dcum[len - 1] += e_last * dot(dh.data(), h0, pn);
+            for (int64_t k = 0; k < pn; ++k) dh0[k] += e_last * dh[k];
+            for (int64_t s = 0; s < len; ++s) {
+              const float* x_s = x_at(s);
+              const float* b_s = b_at(s);
+              float* dx_s = dx_at(s);
+              float* db_s = db_at(s);
+              const float w = std::exp(last - cum[s]);
+              const float wdt = w * dt_at(s);
+              float v = 0.0f;
+              for (int64_t p = 0; p < l.p; ++p) {
+                const float* dh_row = dh.data() + p * l.n;
+                u[p] = dot(dh_row, b_s, l.n);
+                v += x_s[p] * u[p];
+                dx_s[p] += wdt * u[p];
+                const float wx = wdt * x_s[p];
+                for (int64_t k = 0; k < l.n; ++k) db_s[k] += wx * dh_row[k];
+              }
+              ddt[s] += w * v;
+              dcum[len - 1] += wdt * v;
+              dcum[s] -= wdt * v;
+            }
+            // cumulative sum -> per-step decay a_r = dt_r A
+            float da = 0.0f;
+            for (int64_t r = len - 1; r >= 0; --r) {
+              da += dcum[r];
+              ddt[r] += da * A;
+              dA += static_cast<double>(da) * dt_at(r);
+            }
+            // dt = clamp(softplus(raw + bias)) -> raw
+            for (int64_t r = 0; r < len; ++r) {
+              const int64_t idx = l.ti(b, t0 + r, h);
+              bool passes = true;
+              dt_value(a.dt_raw.data[idx], a.dt_bias.data[h], a.params, &passes);
+              const float g_raw = passes ? ddt[r] * sigmoid(a.dt_raw.data[idx] + a.dt_bias.data[h]) : 0.0f;
+              a.ddt_raw.data[idx] = g_raw;
+              ddt_bias += g_raw;
+            }
+            std::swap(dh, dh0);
+          }
+          if (a.dinitial_state.defined()) std::copy(dh.begin(), dh.end(), a.dinitial_state.data + l.fi(b, h));
+          dA_part[b * l.heads + h] = dA;
+          dD_part[b * l.heads + h] = dD;
+          ddt_bias_part[b * l.heads + h] = ddt_bias;
+        }
+      }
+    }
+  }
+  for (int64_t h = 0; h < l.heads; ++h) {
+    const float A = -std::exp(a.a_log.data[h]);
+    double dA = 0.0, dD = 0.0, ddt_bias = 0.0;
+    for (int64_t b = 0; b < l.bsz; ++b) {
+      dA += dA_part[b * l.heads + h];
+      dD += dD_part[b * l.heads + h];
+      ddt_bias += ddt_bias_part[b * l.heads + h];
+    }
+    a.da_log.data[h] += static_cast<float>(dA * A);  // dA/dA_log = A
+    a.ddt_bias.data[h] += static_cast<float>(ddt_bias);
+    if (a.d.defined() && a.dd.defined()) a.dd.data[h] += static_cast<float>(dD);
+  }
+}
+
+void CpuBackend::ssd_step(const SsdStep& a) {
+  const int64_t bsz = a.x.size(0), heads = a.x.size(1), p_len = a.x.size(2);
+  const int64_t groups = a.b.size(1), n = a.b.size(2), hpg = heads / groups;
+#pragma omp parallel for collapse(2) schedule(static) if (bsz * heads >= 4)
+  for (int64_t b = 0; b < bsz; ++b) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t g = h / hpg;
+      const float dt = dt_value(a.dt_raw.data[b * heads + h], a.dt_bias.data[h], a.params, nullptr);
+      const float decay = std::exp(dt * -std::exp(a.a_log.data[h]));
+      const float D = a.d.defined() ? a.d.data[h] : 0.0f;
+      const float* x = a.x.data + (b * heads + h) * p_len;
+      const float* bv = a.b.data + (b * groups + g) * n;
+      const float* cv = a.c.data + (b * groups + g) * n;
+      float* state = a.state.data + (b * heads + h) * p_len * n;
+      float* y = a.y.data + (b * heads + h) * p_len;
+      for (int64_t p = 0; p < p_len; ++p) {
+        float* row = state + p * n;
+        const float dtx = dt * x[p];
+        float acc = 0.0f;
+        for (int64_t k = 0; k < n; ++k) {
+          row[k] = decay * row[k] + dtx * bv[k];
+          acc += row[k] * cv[k];
+        }
+        y[p] = acc + D * x[p];
+      }
+    }
+  }
+}
+
+}  // namespace strata

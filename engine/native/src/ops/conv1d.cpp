@@ -1,0 +1,50 @@
+// Checked entry points of the depthwise causal conv1d (forward, backward, decode step).
+#include "conv1d.h"
+
+namespace strata {
+
+namespace {
+void check_weights(const char* op, const Tensor& w, const Tensor& bias, int64_t c) {
+  STRATA_CHECK(w.ndim == 2 && w.size(0) == c && w.size(1) >= 1, op, ": w '", w.name, "' ", w.shape_string(),
+               " must be (C=", c, ",K)");
+  if (bias.defined()) check_shape(op, "bias", bias, {c});
+}
+}  // namespace
+
+void conv1d_forward(Backend& backend, const Conv1dFwd& a) {
+  require_support(backend, OpKind::Conv1d, "conv1d_forward");
+  const char* op = "conv1d_forward";
+  STRATA_CHECK(a.x.ndim == 3, op, ": x '", a.x.name, "' must be (B,T,C), got ", a.x.shape_string());
+  const int64_t b = a.x.size(0), t = a.x.size(1), c = a.x.size(2);
+  check_weights(op, a.w, a.bias, c);
+  check_shape(op, "y", a.y, {b, t, c});
+  backend.conv1d_forward(a);
+}
+
+void conv1d_backward(Backend& backend, const Conv1dBwd& a) {
+  require_support(backend, OpKind::Conv1d, "conv1d_backward");
+  const char* op = "conv1d_backward";
+  STRATA_CHECK(a.x.ndim == 3, op, ": x '", a.x.name, "' must be (B,T,C), got ", a.x.shape_string());
+  const int64_t b = a.x.size(0), t = a.x.size(1), c = a.x.size(2);
+  check_weights(op, a.w, a.bias, c);
+  check_shape(op, "dy", a.dy, {b, t, c});
+  check_shape(op, "dx", a.dx, {b, t, c});
+  if (a.dw.defined()) check_shape(op, "dw", a.dw, {c, a.w.size(1)});
+  if (a.dbias.defined()) check_shape(op, "dbias", a.dbias, {c});
+  backend.conv1d_backward(a);
+}
+
+void conv1d_step(Backend& backend, const Conv1dStep& a) {
+  require_support(backend, OpKind::Conv1d, "conv1d_step");
+  const char* op = "conv1d_step";
+  STRATA_CHECK(a.x.ndim == 2, op, ": x '", a.x.name, "' must be (B,C), got ", a.x.shape_string());
+  const int64_t b = a.x.size(0), c = a.x.size(1);
+  check_weights(op, a.w, a.bias, c);
+  const int64_t k = a.w.size(1);
+  STRATA_CHECK(k >= 2, op, ": kernel width must be at least 2 for a rolling state, got ", k);
+  check_shape(op, "state", a.state, {b, k - 1, c});
+  check_shape(op, "y", a.y, {b, c});
+  backend.conv1d_step(a);
+}
+
+}  // namespace strata

@@ -1,0 +1,94 @@
+// gemm(): argument checks, the precision hook and the profiling observer around the backend's GEMM.
+// This file has no kernel; the CPU kernel is cpu/gemm_cpu.cpp.
+#include "gemm.h"
+
+#include <mutex>
+#include <shared_mutex>
+
+#include "../core/error.h"
+
+namespace strata {
+
+const char* gemm_pass_name(GemmPass pass) {
+  switch (pass) {
+    case GemmPass::Fprop: return "fprop";
+    case GemmPass::Dgrad: return "dgrad";
+    case GemmPass::Wgrad: return "wgrad";
+    case GemmPass::Other: return "other";
+  }
+  return "other";
+}
+
+namespace {
+std::shared_mutex hook_mutex;
+GemmInputTransform& input_transform() {
+  static GemmInputTransform transform;
+  return transform;
+}
+GemmObserver& observer() {
+  static GemmObserver instance;
+  return instance;
+}
+
+void check_call(const GemmCall& call) {
+  const char* role = call.tag.role ? call.tag.role : "";
+  STRATA_CHECK(call.m >= 0 && call.n >= 0 && call.k >= 0, "gemm[", role, "]: negative size m=", call.m,
+               " n=", call.n, " k=", call.k);
+  STRATA_CHECK(call.c != nullptr || call.m * call.n == 0, "gemm[", role, "]: output C is missing");
+  STRATA_CHECK(call.k == 0 || call.m * call.n == 0 || (call.a != nullptr && call.b != nullptr), "gemm[",
+               role, "]: input A or B is missing");
+  int64_t a_cols = call.trans_a ? call.m : call.k;
+  int64_t b_cols = call.trans_b ? call.k : call.n;
+  STRATA_CHECK(call.lda >= a_cols, "gemm[", role, "]: lda ", call.lda, " < ", a_cols);
+  STRATA_CHECK(call.ldb >= b_cols, "gemm[", role, "]: ldb ", call.ldb, " < ", b_cols);
+  STRATA_CHECK(call.ldc >= call.n, "gemm[", role, "]: ldc ", call.ldc, " < n ", call.n);
+}
+}  // namespace
+
+GemmCall gemm_call(int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
+                   bool trans_b, float* c, float beta, GemmTag tag) {
+  GemmCall call;
+  call.m = m;
+  call.n = n;
+  call.k = k;
+  call.a = a;
+  call.trans_a = trans_a;
+  call.lda = trans_a ? m : k;
+  call.b = b;
+  call.trans_b = trans_b;
+  call.ldb = trans_b ? k : n;
+  call.c = c;
+  call.ldc = n;
+  call.beta = beta;
+  call.tag = tag;
+  return call;
+}
+
+void gemm(Backend& backend, const GemmCall& original) {
+  require_support(backend, OpKind::Gemm, "gemm");
+  check_call(original);
+  GemmCall call = original;
+  {
+    std::shared_lock<std::shared_mutex> lock(hook_mutex);
+    if (input_transform()) {
+      input_transform()(call);
+      check_call(call);
+    }
+  }
+  backend.gemm(call);
+  std::shared_lock<std::shared_mutex> lock(hook_mutex);
+  if (observer()) observer()(original);
+}
+
+void set_gemm_input_transform(GemmInputTransform transform) {
+  std::unique_lock<std::shared_mutex> lock(hook_mutex);
+  input_transform() = std::move(transform);
+}
+void clear_gemm_input_transform() { set_gemm_input_transform(nullptr); }
+
+void set_gemm_observer(GemmObserver instance) {
+  std::unique_lock<std::shared_mutex> lock(hook_mutex);
+  observer() = std::move(instance);
+}
+
+}  // namespace strata
