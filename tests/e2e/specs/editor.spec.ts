@@ -2,37 +2,14 @@
 // the UI exposes (renderer/): open a template from the gallery, type a layer pattern, add a
 // Mamba-2 block from the palette and connect it, watch total parameters change, paint a layer's
 // precision on the layer strip, undo and redo, save, reload and get the same design back.
-import type { Page } from 'playwright-core';
-import { assert, eventually, parseQuantity, spec, textOf } from '../harness.js';
-
-/** Loads the app and opens a template from the gallery. */
-async function openTemplate(page: Page, url: string, title: RegExp): Promise<void> {
-  await page.goto(url);
-  await page.getByRole('button', { name: title }).first().click();
-  await page.getByLabel('Total parameters').waitFor();
-}
-
-/** Opens the layer-stack editor (double-click the model step of the pipeline). */
-async function openLayerEditor(page: Page): Promise<void> {
-  if (await page.getByLabel('Layer pattern').isVisible().catch(() => false)) return;
-  await page.getByRole('group', { name: /^Model step/ }).dblclick();
-  await page.getByLabel('Layer pattern').waitFor();
-}
-
-async function setPattern(page: Page, pattern: string): Promise<void> {
-  const field = page.getByLabel('Layer pattern');
-  await field.fill(pattern);
-  await field.press('Enter');
-  await eventually(() => textOf(field), (v) => v === pattern, `pattern field shows ${pattern}`);
-}
-
-const totalParameters = async (page: Page) => parseQuantity(await textOf(page.getByLabel('Total parameters')));
-const pattern = (page: Page) => textOf(page.getByLabel('Layer pattern'));
-const layerCells = (page: Page) => page.getByRole('group', { name: 'Layers' }).getByRole('button', { name: /^Layer \d+:/ });
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { answerPathPrompt, layerCells, openLayerEditor, openTemplate, pattern, setPattern, totalParameters } from '../app-actions.js';
+import { assert, eventually, spec, textOf } from '../harness.js';
 
 export const specs = [
   spec('open a template, type a pattern, add a Mamba-2 block and connect it', async ({ page, url, screenshot }) => {
-    await openTemplate(page, url, /Open template Tiny hybrid/);
+    await openTemplate(page, url, 'tiny-hybrid');
     await openLayerEditor(page);
     await screenshot('editor');
 
@@ -62,7 +39,7 @@ export const specs = [
   }),
 
   spec('paint a layer precision, undo and redo', async ({ page, url, screenshot }) => {
-    await openTemplate(page, url, /Open template Tiny hybrid/);
+    await openTemplate(page, url, 'tiny-hybrid');
     const cell = layerCells(page).nth(1);
     const original = (await cell.getAttribute('aria-label')) ?? '';
     assert(!/nvfp4/i.test(original), `layer 1 does not start in NVFP4 (${original})`);
@@ -78,7 +55,7 @@ export const specs = [
   }),
 
   spec('save, reload and get the same design', async ({ page, url, workspaceDir }) => {
-    await openTemplate(page, url, /Open template Tiny hybrid/);
+    await openTemplate(page, url, 'tiny-hybrid');
     await openLayerEditor(page);
     await setPattern(page, 'MEM*E');
     await page.getByLabel('Paint precision').selectOption('mxfp8');
@@ -86,16 +63,15 @@ export const specs = [
     const labels = async () => layerCells(page).evaluateAll((cells) => cells.map((c) => c.getAttribute('aria-label')));
     const designBefore = { pattern: await pattern(page), cells: await labels(), total: await textOf(page.getByLabel('Total parameters')) };
 
-    const file = `${workspaceDir}/saved-design.strata.json`;
-    await page.getByRole('button', { name: /^Save/ }).first().click();
-    await page.getByLabel(/path/i).fill(file);
-    await page.getByLabel(/path/i).press('Enter');
-    await page.getByText(/saved/i).first().waitFor();
+    const file = join(workspaceDir, 'saved-design.strata.json');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await answerPathPrompt(page, 'Save design', file);
+    const onDisk = await eventually(async () => JSON.parse(await readFile(file, 'utf8')) as { format?: string }, (d) => d.format === 'strata', 'the design is written to disk');
+    assert(onDisk.format === 'strata', 'a Strata document on disk');
 
     await page.reload();
-    await page.getByRole('button', { name: /^Open/ }).first().click();
-    await page.getByLabel(/path/i).fill(file);
-    await page.getByLabel(/path/i).press('Enter');
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await answerPathPrompt(page, 'Open design', file);
     await openLayerEditor(page);
     await eventually(() => pattern(page), (v) => v === designBefore.pattern, 'the reopened design has the saved pattern');
     const after = { pattern: await pattern(page), cells: await labels(), total: await textOf(page.getByLabel('Total parameters')) };

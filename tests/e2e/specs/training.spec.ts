@@ -2,13 +2,13 @@
 // short CPU training on the bundled engine, see the progress bar and the loss curve move, stop the
 // run and see it stopped in the runs list. Needs the native engine and `strata train`.
 import { assert, eventually, spec } from '../harness.js';
+import { openTemplate } from '../app-actions.js';
 
 export const specs = [
   spec(
     'train tiny-hybrid: progress and loss curve move, then stop',
     async ({ page, url, screenshot }) => {
-      await page.goto(url);
-      await page.getByRole('button', { name: /Open template Tiny hybrid/ }).first().click();
+      await openTemplate(page, url, 'tiny-hybrid');
       await page.getByRole('button', { name: 'Start training' }).click();
 
       const progress = page.getByRole('progressbar', { name: 'Run progress' });
