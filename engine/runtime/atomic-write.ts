@@ -1,9 +1,10 @@
 // Atomic file writes for everything the runtime persists (token files, run documents, exported
 // tokenizers): the bytes go to a temporary file in the target's folder, which is then renamed over
 // the target, so a reader never sees a half-written file and a crash leaves the old file intact.
+// copyFileAtomic does the same for checkpoints copied into or out of run folders.
 //
 // Not here: appending to logs (events.jsonl is append-only and written by the engine).
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 let tempCounter = 0;
@@ -29,6 +30,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   closeSync(fd);
   try {
     renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Copies `source` to `target` atomically (copy to a temporary file beside the target, then rename). */
+export function copyFileAtomic(source: string, target: string): void {
+  const folder = dirname(target);
+  mkdirSync(folder, { recursive: true });
+  const temp = join(folder, `.${basename(target)}.${process.pid}.${tempCounter++}.tmp`);
+  try {
+    copyFileSync(source, temp);
+    renameSync(temp, target);
   } catch (error) {
     rmSync(temp, { force: true });
     throw error;
