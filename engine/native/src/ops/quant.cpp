@@ -371,6 +371,28 @@ double QuantStats::clipped_share() const {
   return finite > 0 ? static_cast<double>(clipped) / static_cast<double>(finite) : 0.0;
 }
 
+void accumulate(QuantStats& into, const QuantStats& from) {
+  if (from.scale_blocks > 0) {
+    into.scale_min = into.scale_blocks > 0 ? std::min(into.scale_min, from.scale_min) : from.scale_min;
+    into.scale_max = into.scale_blocks > 0 ? std::max(into.scale_max, from.scale_max) : from.scale_max;
+    const double blocks = static_cast<double>(into.scale_blocks + from.scale_blocks);
+    into.scale_mean = (into.scale_mean * static_cast<double>(into.scale_blocks) +
+                       from.scale_mean * static_cast<double>(from.scale_blocks)) / blocks;
+  }
+  into.scale_blocks += from.scale_blocks;
+  into.zero_scale_blocks += from.zero_scale_blocks;
+  into.elements += from.elements;
+  into.nonfinite += from.nonfinite;
+  into.nonzero += from.nonzero;
+  into.underflow += from.underflow;
+  into.clipped += from.clipped;
+  into.amax = std::max(into.amax, from.amax);
+  into.signal_energy += from.signal_energy;
+  into.error_energy += from.error_energy;
+  for (int b = 0; b < kHistogramBins; ++b) into.log2_histogram[b] += from.log2_histogram[b];
+  into.histogram_zeros += from.histogram_zeros;
+}
+
 Encoded quantize(const float* in, int64_t rows, int64_t cols, const QuantConfig& config, QuantStats* stats) {
   check_config(config, rows, cols);
   if (!is_encoded_format(config.format)) {

@@ -120,6 +120,13 @@ struct QuantStats {
   double clipped_share() const;
 };
 
+/**
+ * Adds `from` into `into` (counts, energies and histograms summed, amax and scale extremes combined,
+ * scale means weighted by blocks): the statistics of several quantizations seen as one, e.g. every
+ * expert of a MoE layer or the q, k, v projections of one attention layer.
+ */
+void accumulate(QuantStats& into, const QuantStats& from);
+
 /** The stored form of an FP8 / MXFP8 / NVFP4 tensor (bf16 and fp32 are not block formats). */
 struct Encoded {
   Format format = Format::Fp8E4M3;

@@ -1,0 +1,176 @@
+// GEMM precision hook: per-operand recipe settings, quantized operand copies, inspection records and
+// their event lines. See quant_gemm.h for the recipe; this file is the mechanics.
+#include "quant_gemm.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace strata::quant {
+namespace {
+
+uint64_t role_hash(const char* role) {
+  uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a
+  for (const char* p = role ? role : ""; *p; ++p) h = (h ^ static_cast<unsigned char>(*p)) * 0x100000001B3ull;
+  return h;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.9g", v);
+  return buffer;
+}
+
+}  // namespace
+
+uint64_t operand_seed(uint64_t base, int64_t step, const GemmTag& tag, Operand operand) {
+  const uint64_t per_step = counter_random64(base ^ role_hash(tag.role), static_cast<uint64_t>(step));
+  const uint64_t site = (static_cast<uint64_t>(tag.layer + 1) << 16) ^ (static_cast<uint64_t>(tag.mtp_depth) << 8) ^
+                        (static_cast<uint64_t>(tag.pass) << 4) ^ static_cast<uint64_t>(operand);
+  return counter_random64(per_step, site);
+}
+
+const char* operand_name(Operand operand) {
+  switch (operand) {
+    case Operand::Activation: return "activation";
+    case Operand::Weight: return "weight";
+    case Operand::Gradient: return "gradient";
+  }
+  return "?";
+}
+
+QuantConfig operand_config(Format pass_format, GemmPass pass, Operand operand, bool reduction_is_contiguous) {
+  QuantConfig config;
+  config.format = pass_format;
+  if (pass_format == Format::Fp8E5M2 && pass != GemmPass::Fprop && operand != Operand::Gradient) {
+    config.format = Format::Fp8E4M3;  // HYBRID: only the gradient operand is E5M2
+  }
+  if (config.format == Format::Mxfp8 || config.format == Format::Nvfp4) {
+    config.layout = reduction_is_contiguous ? BlockLayout::AlongRow : BlockLayout::AlongColumn;
+  }
+  if (config.format == Format::Nvfp4) {
+    if (operand == Operand::Weight) config.layout = BlockLayout::Tile2d;
+    if (operand == Operand::Gradient) config.rounding = Rounding::Stochastic;
+    if (pass == GemmPass::Wgrad) config.hadamard = true;
+  }
+  return config;
+}
+
+std::string inspection_event_json(const InspectionRecord& r, double t_seconds) {
+  const QuantStats& s = r.stats;
+  std::string out = "{\"type\":\"precision\",\"t\":" + json_number(t_seconds) + ",\"step\":" + std::to_string(r.step) +
+                    ",\"layer\":" + std::to_string(r.layer) + ",\"role\":" + json_string(r.role) + ",\"pass\":\"" +
+                    gemm_pass_name(r.pass) + "\",\"operand\":\"" + operand_name(r.operand) + "\",\"format\":\"" +
+                    format_name(r.format) + "\",\"gemms\":" + std::to_string(r.gemms) +
+                    ",\"elements\":" + std::to_string(s.elements) + ",\"amax\":" + json_number(s.amax) +
+                    ",\"rel_err\":" + json_number(s.rel_err()) + ",\"snr_db\":" + json_number(s.snr_db()) +
+                    ",\"underflow\":" + json_number(s.underflow_share()) +
+                    ",\"clipped\":" + json_number(s.clipped_share()) + ",\"nonfinite\":" + std::to_string(s.nonfinite) +
+                    ",\"scale_min\":" + json_number(s.scale_min) + ",\"scale_max\":" + json_number(s.scale_max) +
+                    ",\"scale_mean\":" + json_number(s.scale_mean) +
+                    ",\"zero_scale_blocks\":" + std::to_string(s.zero_scale_blocks) + ",\"histogram\":[";
+  for (int b = 0; b < kHistogramBins; ++b) {
+    if (b) out += ',';
+    out += std::to_string(s.log2_histogram[b]);
+  }
+  out += "],\"histogram_min_exp\":" + std::to_string(kHistogramMinExponent) +
+         ",\"histogram_zeros\":" + std::to_string(s.histogram_zeros) + "}";
+  return out;
+}
+
+GemmPrecision::GemmPrecision(FormatResolver resolver, uint64_t seed) : resolver_(std::move(resolver)), seed_(seed) {}
+
+GemmPrecision::~GemmPrecision() { uninstall(); }
+
+void GemmPrecision::install() {
+  set_gemm_input_transform([this](GemmCall& call) { transform(call); });
+  installed_ = true;
+}
+
+void GemmPrecision::uninstall() {
+  if (installed_) clear_gemm_input_transform();
+  installed_ = false;
+}
+
+void GemmPrecision::begin_step(int64_t step, bool inspect) {
+  step_ = step;
+  inspect_ = inspect;
+}
+
+std::vector<InspectionRecord> GemmPrecision::take_inspections() {
+  std::lock_guard<std::mutex> lock(records_mutex_);
+  std::vector<InspectionRecord> out;
+  out.reserve(records_.size());
+  for (auto& [key, record] : records_) out.push_back(std::move(record));
+  records_.clear();
+  return out;
+}
+
+const float* GemmPrecision::quantize_operand(const float* data, int64_t rows, int64_t cols, int64_t ld,
+                                             const QuantConfig& config, const GemmTag& tag, Operand operand,
+                                             std::vector<float>& buffer) {
+  buffer.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(buffer.data() + r * cols, data + r * ld, sizeof(float) * cols);
+  if (!inspect_) {
+    fake_quantize(buffer.data(), buffer.data(), rows, cols, config);
+    return buffer.data();
+  }
+  QuantStats stats;
+  fake_quantize(buffer.data(), buffer.data(), rows, cols, config, &stats);
+  const std::string role = tag.role ? tag.role : "";
+  std::lock_guard<std::mutex> lock(records_mutex_);
+  InspectionRecord& record =
+      records_[Key{tag.layer, role, static_cast<int>(tag.pass), static_cast<int>(operand)}];
+  if (record.gemms == 0) {
+    record.step = step_;
+    record.layer = tag.layer;
+    record.role = role;
+    record.pass = tag.pass;
+    record.operand = operand;
+    record.format = config.format;
+  }
+  ++record.gemms;
+  accumulate(record.stats, stats);
+  return buffer.data();
+}
+
+void GemmPrecision::transform(GemmCall& call) {
+  const GemmPass pass = call.tag.pass;
+  if (pass == GemmPass::Other || call.m * call.n * call.k == 0) return;
+  const Format format = resolver_(call.tag);
+  if (format == Format::Fp32) return;
+  thread_local std::vector<float> buffer_a, buffer_b;
+  const Operand operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
+  const Operand operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;
+  // Stored shapes: A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K) when trans_b.
+  const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
+  const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+  QuantConfig config_a = operand_config(format, pass, operand_a, /*reduction_is_contiguous=*/!call.trans_a);
+  QuantConfig config_b = operand_config(format, pass, operand_b, /*reduction_is_contiguous=*/call.trans_b);
+  config_a.seed = operand_seed(seed_, step_, call.tag, operand_a);
+  config_b.seed = operand_seed(seed_, step_, call.tag, operand_b);
+  call.a = quantize_operand(call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a, buffer_a);
+  call.lda = a_cols;
+  call.b = quantize_operand(call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b, buffer_b);
+  call.ldb = b_cols;
+}
+
+}  // namespace strata::quant

@@ -1,0 +1,111 @@
+// Training under a precision policy: the hook that fake-quantizes (quantize-dequantize) both inputs
+// of every tagged GEMM (fprop, dgrad, wgrad) with the format the resolved policy gives that
+// (layer, role, pass), and collects per-layer, per-role inspection statistics on chosen steps.
+// Master weights, gradients and optimizer state stay fp32: only the GEMM inputs are replaced by
+// quantized copies, so the model's own tensors are never modified.
+//
+// Operands follow the linear-layer convention of ops/gemm.h:
+//   fprop  y  = x  W^T   A = activation, B = weight
+//   dgrad  dx = dy W     A = gradient,   B = weight
+//   wgrad  dW = dy^T x   A = gradient,   B = activation
+// Per operand (recipe facts: /work/shared/reference/formats.md):
+//   - blocks (MXFP8 1x32, NVFP4 1x16) run along the GEMM's reduction axis of the stored matrix;
+//   - NVFP4 weights use 16x16 tiles (fprop and dgrad see identical weight values);
+//   - NVFP4 wgrad: the 16-point random Hadamard transform (one fixed sign vector) on both inputs;
+//   - NVFP4 gradients round stochastically (counter-based, seeded per step / layer / role / pass /
+//     operand, so runs are reproducible); everything else rounds to nearest even;
+//   - fp8_e5m2 on dgrad / wgrad is TransformerEngine's HYBRID recipe (precision.ts): the gradient
+//     operand in E5M2, the other operand in E4M3; on fprop both operands are E5M2;
+//   - fp32 leaves the operand untouched; untagged GEMMs (GemmPass::Other) are never quantized.
+// The hook reads and copies operands on the host: it is for host-accessible backends (the CPU);
+// a CUDA backend needs device quantization kernels checked against quant.h.
+//
+// Not here: which format a GEMM gets (the caller's FormatResolver, from the resolved policy), the
+// quantizers themselves (quant.h), writing events (the training loop writes inspection_event_json).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gemm.h"
+#include "quant.h"
+
+namespace strata::quant {
+
+/** The format of one tagged GEMM pass (the policy's table cell); Fp32 means "leave as is". */
+using FormatResolver = std::function<Format(const GemmTag& tag)>;
+
+enum class Operand : uint8_t { Activation, Weight, Gradient };
+const char* operand_name(Operand operand);
+
+/** The quantizer settings the recipe uses for one operand of one pass (see the file header). */
+QuantConfig operand_config(Format pass_format, GemmPass pass, Operand operand, bool reduction_along_rows);
+
+/**
+ * The stochastic-rounding seed of one operand of one tagged GEMM in optimizer step `step`: a hash of
+ * (base, step, role, layer, MTP depth, pass, operand). Independent of call order and thread, so a
+ * run is reproducible from its seed.
+ */
+uint64_t operand_seed(uint64_t base, int64_t step, const GemmTag& tag, Operand operand);
+
+/** Statistics of one (layer, role, pass, operand) over every GEMM with that tag in an inspected step. */
+struct InspectionRecord {
+  int64_t step = 0;
+  int layer = -1;     // main-stack layer, -1 for head / MTP
+  std::string role;   // document tensor role ("mamba.out_proj", "head", "mtp", ...)
+  GemmPass pass = GemmPass::Fprop;
+  Operand operand = Operand::Activation;
+  Format format = Format::Bf16;  // the operand's format (HYBRID: E4M3 or E5M2 per operand)
+  int64_t gemms = 0;             // GEMM calls merged into this record
+  QuantStats stats;
+};
+
+/**
+ * One `precision` event line (no trailing newline):
+ * {"type":"precision","t":T,"step":S,"layer":L,"role":R,"pass":P,"operand":O,"format":F,"amax":..,
+ *  "rel_err":..,"snr_db":..|null,"underflow":share,"clipped":share,"scale_min":..,"scale_max":..,
+ *  "scale_mean":..,"elements":N,"histogram":[..],"histogram_min_exp":-48,"histogram_zeros":Z}
+ * `t` is seconds since the job started (the events contract).
+ */
+std::string inspection_event_json(const InspectionRecord& record, double t_seconds);
+
+class GemmPrecision {
+ public:
+  /** `seed` feeds stochastic rounding (combine it with the run seed for reproducible runs). */
+  GemmPrecision(FormatResolver resolver, uint64_t seed);
+  ~GemmPrecision();
+  GemmPrecision(const GemmPrecision&) = delete;
+  GemmPrecision& operator=(const GemmPrecision&) = delete;
+
+  /** Installs this object as the process-wide GEMM input transform (removed by the destructor). */
+  void install();
+  void uninstall();
+
+  /** Starts optimizer step `step`; with `inspect`, statistics of every quantized operand are kept. */
+  void begin_step(int64_t step, bool inspect);
+  /** The records of the inspected step(s) since the last call, ordered by layer, role, pass, operand. */
+  std::vector<InspectionRecord> take_inspections();
+
+  /** The transform itself (what install() registers); public for tests. */
+  void transform(GemmCall& call);
+
+ private:
+  using Key = std::tuple<int, std::string, int, int>;  // layer, role, pass, operand
+  const float* quantize_operand(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
+                                const GemmTag& tag, Operand operand, std::vector<float>& buffer);
+
+  FormatResolver resolver_;
+  uint64_t seed_;
+  int64_t step_ = 0;
+  bool inspect_ = false;
+  bool installed_ = false;
+  std::mutex records_mutex_;
+  std::map<Key, InspectionRecord> records_;
+};
+
+}  // namespace strata::quant

@@ -1,0 +1,228 @@
+// CTest executable for the GEMM precision hook (engine/native/src/ops/quant_gemm.h): per-operand
+// recipe settings, fprop / dgrad / wgrad through the real gemm() + CPU backend against GEMMs on
+// operands fake-quantized by hand (same seeds), fp32 master weights left untouched, the HYBRID FP8
+// recipe, reproducible stochastic rounding, and the inspection records and their event lines.
+// Tolerances: GEMM results are compared to a double-precision product of the same quantized
+// operands, to 1e-5 relative (fp32 accumulation over K <= 64).
+//
+// Not here: the quantizers' numerics (quant_test.cpp).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "ops/linear.h"
+#include "ops/quant_gemm.h"
+
+using namespace strata;
+using namespace strata::quant;
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                                  \
+    }                                                                                \
+  } while (0)
+
+std::vector<float> test_data(int64_t n, uint64_t seed, float scale) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = static_cast<double>(counter_random32(seed, static_cast<uint64_t>(i))) / 4294967296.0;
+    v[i] = static_cast<float>((u - 0.5) * 2.0 * scale);
+  }
+  return v;
+}
+
+std::vector<float> quantized(std::vector<float> v, int64_t rows, int64_t cols, const QuantConfig& config) {
+  fake_quantize(v.data(), v.data(), rows, cols, config);
+  return v;
+}
+
+/** max |got - want| / max |want| where want = op(A) op(B) in double. */
+double gemm_error(const std::vector<float>& got, const std::vector<float>& a, bool trans_a, const std::vector<float>& b,
+                  bool trans_b, int64_t m, int64_t n, int64_t k) {
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double want = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const double av = trans_a ? a[p * m + i] : a[i * k + p];
+        const double bv = trans_b ? b[j * k + p] : b[p * n + j];
+        want += av * bv;
+      }
+      worst = std::max(worst, std::fabs(got[i * n + j] - want));
+      scale = std::max(scale, std::fabs(want));
+    }
+  }
+  return scale > 0 ? worst / scale : worst;
+}
+
+void test_operand_configs() {
+  QuantConfig c = operand_config(Format::Nvfp4, GemmPass::Fprop, Operand::Weight, true);
+  CHECK(c.layout == BlockLayout::Tile2d && c.rounding == Rounding::NearestEven && !c.hadamard);
+  c = operand_config(Format::Nvfp4, GemmPass::Fprop, Operand::Activation, true);
+  CHECK(c.layout == BlockLayout::AlongRow && c.rounding == Rounding::NearestEven);
+  c = operand_config(Format::Nvfp4, GemmPass::Dgrad, Operand::Gradient, true);
+  CHECK(c.rounding == Rounding::Stochastic && !c.hadamard);
+  c = operand_config(Format::Nvfp4, GemmPass::Wgrad, Operand::Gradient, false);
+  CHECK(c.layout == BlockLayout::AlongColumn && c.hadamard && c.rounding == Rounding::Stochastic);
+  c = operand_config(Format::Nvfp4, GemmPass::Wgrad, Operand::Activation, false);
+  CHECK(c.hadamard && c.rounding == Rounding::NearestEven);
+  c = operand_config(Format::Mxfp8, GemmPass::Dgrad, Operand::Weight, false);
+  CHECK(c.layout == BlockLayout::AlongColumn && c.mx_scale_rule == MxScaleRule::RoundUp);
+  CHECK(operand_config(Format::Fp8E5M2, GemmPass::Dgrad, Operand::Weight, true).format == Format::Fp8E4M3);
+  CHECK(operand_config(Format::Fp8E5M2, GemmPass::Wgrad, Operand::Activation, true).format == Format::Fp8E4M3);
+  CHECK(operand_config(Format::Fp8E5M2, GemmPass::Wgrad, Operand::Gradient, true).format == Format::Fp8E5M2);
+  CHECK(operand_config(Format::Fp8E5M2, GemmPass::Fprop, Operand::Weight, true).format == Format::Fp8E5M2);
+}
+
+void test_linear_layer_under_nvfp4() {
+  CpuBackend backend;
+  const int64_t m = 32, in = 48, out = 40;
+  std::vector<float> x = test_data(m * in, 1, 1.0f), w = test_data(out * in, 2, 0.1f), dy = test_data(m * out, 3, 0.01f);
+  const std::vector<float> w_master = w;
+  std::vector<float> y(m * out), dx(m * in), dw(out * in, 0.0f);
+  const uint64_t seed = 99;
+  GemmPrecision precision([](const GemmTag& tag) { return std::string(tag.role) == "mlp.fc1" ? Format::Nvfp4 : Format::Bf16; },
+                          seed);
+  precision.install();
+  precision.begin_step(7, /*inspect=*/true);
+  Tensor xt(x.data(), {m, in}, "x"), wt(w.data(), {out, in}, "w"), yt(y.data(), {m, out}, "y"), dyt(dy.data(), {m, out}, "dy");
+  Tensor dxt(dx.data(), {m, in}, "dx"), dwt(dw.data(), {out, in}, "dw");
+  linear_forward(backend, yt, xt, wt, Tensor(), "mlp.fc1", 3);
+  linear_backward(backend, dxt, dwt, Tensor(), dyt, xt, wt, "mlp.fc1", 3);
+  precision.uninstall();
+  CHECK(std::memcmp(w.data(), w_master.data(), w.size() * 4) == 0);  // master weights untouched
+
+  const GemmTag dgrad{GemmPass::Dgrad, "mlp.fc1", 3, 0}, wgrad{GemmPass::Wgrad, "mlp.fc1", 3, 0};
+  // fprop: y = Q(x rows) Q(W 16x16)^T
+  const auto qw = quantized(w, out, in, operand_config(Format::Nvfp4, GemmPass::Fprop, Operand::Weight, true));
+  const auto qx = quantized(x, m, in, operand_config(Format::Nvfp4, GemmPass::Fprop, Operand::Activation, true));
+  CHECK(gemm_error(y, qx, false, qw, true, m, out, in) < 1e-5);
+  // dgrad: dx = Q_sr(dy rows) Q(W 16x16); the weight quantizes to the same values as in fprop
+  QuantConfig dy_config = operand_config(Format::Nvfp4, GemmPass::Dgrad, Operand::Gradient, true);
+  dy_config.seed = operand_seed(seed, 7, dgrad, Operand::Gradient);
+  const auto qw_dgrad = quantized(w, out, in, operand_config(Format::Nvfp4, GemmPass::Dgrad, Operand::Weight, false));
+  CHECK(std::memcmp(qw_dgrad.data(), qw.data(), qw.size() * 4) == 0);
+  CHECK(gemm_error(dx, quantized(dy, m, out, dy_config), false, qw, false, m, in, out) < 1e-5);
+  // wgrad: dW = (H^T Q_sr(H dy))^T (H^T Q(H x)) along the token axis
+  QuantConfig g_config = operand_config(Format::Nvfp4, GemmPass::Wgrad, Operand::Gradient, false);
+  g_config.seed = operand_seed(seed, 7, wgrad, Operand::Gradient);
+  QuantConfig a_config = operand_config(Format::Nvfp4, GemmPass::Wgrad, Operand::Activation, false);
+  a_config.seed = operand_seed(seed, 7, wgrad, Operand::Activation);
+  CHECK(gemm_error(dw, quantized(dy, m, out, g_config), true, quantized(x, m, in, a_config), false, out, in, m) < 1e-5);
+  // ...which is an unbiased, close estimate of the exact dW.
+  CHECK(gemm_error(dw, dy, true, x, false, out, in, m) < 0.35);
+
+  const std::vector<InspectionRecord> records = precision.take_inspections();
+  CHECK(records.size() == 6);  // 3 passes x 2 operands
+  for (const InspectionRecord& r : records) {
+    CHECK(r.step == 7 && r.layer == 3 && r.role == "mlp.fc1" && r.gemms == 1 && r.format == Format::Nvfp4);
+    CHECK(r.stats.rel_err() > 0 && r.stats.rel_err() < 0.3);
+    const std::string line = inspection_event_json(r, 1.5);
+    CHECK(line.rfind("{\"type\":\"precision\",\"t\":1.5,\"step\":7,\"layer\":3,\"role\":\"mlp.fc1\",\"pass\":\"", 0) == 0);
+    CHECK(line.find("\"histogram\":[") != std::string::npos && line.back() == '}');
+  }
+  CHECK(precision.take_inspections().empty());
+}
+
+void test_hybrid_fp8_and_untouched_passes() {
+  CpuBackend backend;
+  const int64_t m = 16, in = 32, out = 24;
+  std::vector<float> x = test_data(m * in, 4, 1.0f), w = test_data(out * in, 5, 0.1f), dy = test_data(m * out, 6, 1e-3f);
+  std::vector<float> dx(m * in), dw(out * in, 0.0f);
+  GemmPrecision precision([](const GemmTag&) { return Format::Fp8E5M2; }, 1);
+  precision.install();
+  precision.begin_step(0, /*inspect=*/true);
+  Tensor xt(x.data(), {m, in}, "x"), wt(w.data(), {out, in}, "w"), dyt(dy.data(), {m, out}, "dy");
+  Tensor dxt(dx.data(), {m, in}, "dx"), dwt(dw.data(), {out, in}, "dw");
+  linear_backward(backend, dxt, dwt, Tensor(), dyt, xt, wt, "attention.o", 0);
+  precision.uninstall();
+  const auto e5 = [&](const std::vector<float>& v, int64_t r, int64_t c) {
+    QuantConfig q;
+    q.format = Format::Fp8E5M2;
+    return quantized(v, r, c, q);
+  };
+  const auto e4 = [&](const std::vector<float>& v, int64_t r, int64_t c) {
+    QuantConfig q;
+    q.format = Format::Fp8E4M3;
+    return quantized(v, r, c, q);
+  };
+  CHECK(gemm_error(dx, e5(dy, m, out), false, e4(w, out, in), false, m, in, out) < 1e-5);
+  CHECK(gemm_error(dw, e5(dy, m, out), true, e4(x, m, in), false, out, in, m) < 1e-5);
+  int e4m3_records = 0, e5m2_records = 0;
+  for (const InspectionRecord& r : precision.take_inspections()) {
+    e4m3_records += r.format == Format::Fp8E4M3;
+    e5m2_records += r.format == Format::Fp8E5M2 && r.operand == Operand::Gradient;
+  }
+  CHECK(e4m3_records == 2 && e5m2_records == 2);
+
+  // Untagged GEMMs and fp32 cells are never touched; without inspection no records are kept.
+  GemmPrecision fp32_only([](const GemmTag&) { return Format::Fp32; }, 1);
+  fp32_only.begin_step(1, true);
+  GemmCall call = gemm_call(m, out, in, x.data(), false, w.data(), true, nullptr, 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+  fp32_only.transform(call);
+  CHECK(call.a == x.data() && call.b == w.data());
+  GemmPrecision nvfp4([](const GemmTag&) { return Format::Nvfp4; }, 1);
+  nvfp4.begin_step(1, false);
+  call.tag.pass = GemmPass::Other;
+  nvfp4.transform(call);
+  CHECK(call.a == x.data());
+  call.tag.pass = GemmPass::Fprop;
+  nvfp4.transform(call);
+  CHECK(call.a != x.data() && call.lda == in);
+  CHECK(nvfp4.take_inspections().empty());
+}
+
+void test_stochastic_rounding_reproducible() {
+  const GemmTag tag{GemmPass::Dgrad, "mamba.out_proj", 2, 0};
+  CHECK(operand_seed(5, 10, tag, Operand::Gradient) == operand_seed(5, 10, tag, Operand::Gradient));
+  CHECK(operand_seed(5, 10, tag, Operand::Gradient) != operand_seed(5, 11, tag, Operand::Gradient));
+  CHECK(operand_seed(5, 10, tag, Operand::Gradient) != operand_seed(6, 10, tag, Operand::Gradient));
+  GemmTag other_layer = tag;
+  other_layer.layer = 3;
+  CHECK(operand_seed(5, 10, tag, Operand::Gradient) != operand_seed(5, 10, other_layer, Operand::Gradient));
+  // The same step twice gives identical dgrad results; the next step differs.
+  CpuBackend backend;
+  const int64_t m = 16, in = 32, out = 32;
+  std::vector<float> w = test_data(out * in, 7, 0.1f), dy = test_data(m * out, 8, 1e-2f);
+  std::vector<float> first(m * in), again(m * in), next(m * in);
+  GemmPrecision precision([](const GemmTag&) { return Format::Nvfp4; }, 5);
+  precision.install();
+  const auto run = [&](int64_t step, std::vector<float>& dx) {
+    precision.begin_step(step, false);
+    gemm(backend, gemm_call(m, in, out, dy.data(), false, w.data(), false, dx.data(), 0.0f, tag));
+  };
+  run(10, first);
+  run(10, again);
+  run(11, next);
+  precision.uninstall();
+  CHECK(std::memcmp(first.data(), again.data(), first.size() * 4) == 0);
+  CHECK(std::memcmp(first.data(), next.data(), first.size() * 4) != 0);
+}
+
+}  // namespace
+
+int main() {
+  const std::pair<const char*, std::function<void()>> tests[] = {
+      {"operand configs", test_operand_configs},
+      {"linear layer under nvfp4", test_linear_layer_under_nvfp4},
+      {"hybrid fp8 and untouched passes", test_hybrid_fp8_and_untouched_passes},
+      {"stochastic rounding reproducible", test_stochastic_rounding_reproducible},
+  };
+  for (const auto& [name, run] : tests) {
+    const int before = g_failures;
+    run();
+    std::printf("%s %s\n", g_failures == before ? "ok  " : "FAIL", name);
+  }
+  std::printf("%d check(s) failed\n", g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
