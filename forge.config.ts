@@ -11,7 +11,7 @@ export default {
     name: 'strata-studio',
     executableName: 'strata-studio',
     // The native engine addon cannot load from inside the asar archive.
-    asar: { unpack: '**/engine/native/build/**/*.node' },
+    asar: { unpack: '**/build/native/**/{*.node,strata-engine}' },
   },
   rebuildConfig: {},
   makers: [],

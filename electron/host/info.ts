@@ -57,7 +57,12 @@ export function createHostInfoService(options: HostInfoOptions): HostInfoService
   return {
     async info() {
       gpu ??= probeGpu();
-      const addon = await findNativeAddon(join(options.rootDir, 'engine', 'native', 'build'));
+      // build/native/ is where engine/native/build.mjs puts the addon (STRATA_ENGINE_ADDON overrides).
+      const addon = process.env.STRATA_ENGINE_ADDON
+        ? existsSync(process.env.STRATA_ENGINE_ADDON)
+          ? process.env.STRATA_ENGINE_ADDON
+          : null
+        : await findNativeAddon(join(options.rootDir, 'build', 'native'));
       const cli = existsSync(options.cliScript);
       return {
         mode: options.mode,
