@@ -1,0 +1,64 @@
+// Tests of the export service: it stages documents for the CLI, passes a run folder for run
+// exports, maps Megatron options to flags, lists the files written, and turns a failing exporter
+// into an `engine` error with the CLI's message. The CLI is a fixture process following the
+// documented command lines (test-fixtures/export-writer.mjs).
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { documentFromModel } from '../../engine/spec/document.js';
+import { createExportService } from './exports.js';
+import { nodeChildLauncher } from './jobs.js';
+
+const FIXTURE_CLI = resolve(import.meta.dirname, 'test-fixtures/export-writer.mjs');
+const doc = (name: string) => documentFromModel({ name, vocab_size: 264, d_model: 32, stack: [{ kind: 'mlp', ffn: 64 }] });
+
+function setup() {
+  const work = mkdtempSync(join(tmpdir(), 'strata-export-'));
+  const runsDir = join(work, 'runs');
+  const service = createExportService({ cliScript: FIXTURE_CLI, cwd: work, runsDir, workspaceDir: work, launcher: nodeChildLauncher });
+  return { work, runsDir, service };
+}
+
+describe('ExportService', () => {
+  it('exports a document to HF through a staged file and lists what was written', async () => {
+    const { work, service } = setup();
+    const result = await service.exportHf({ doc: doc('tiny') }, 'hf-out');
+    expect(result.outDir).toBe(join(work, 'hf-out'));
+    expect(result.files).toEqual(['args.json', join('sub', 'readme.txt')]);
+    expect(result.log).toContain('export-hf: wrote');
+    const args = JSON.parse(readFileSync(join(work, 'hf-out', 'args.json'), 'utf8'));
+    expect(args.command).toBe('export-hf');
+    expect(args.source).toMatch(/tiny\.strata\.json$/);
+    expect(args.rest).toEqual(['--out', join(work, 'hf-out')]);
+  });
+
+  it('exports a run folder (its trained weights) by passing the folder', async () => {
+    const { work, runsDir, service } = setup();
+    mkdirSync(join(runsDir, 'r1'), { recursive: true });
+    writeFileSync(join(runsDir, 'r1', 'document.json'), JSON.stringify(doc('trained')));
+    await service.exportHf({ runId: 'r1' }, join(work, 'from-run'));
+    expect(JSON.parse(readFileSync(join(work, 'from-run', 'args.json'), 'utf8')).source).toBe(join(runsDir, 'r1'));
+    await expect(service.exportHf({ runId: 'missing' }, 'x')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(service.exportHf({ runId: '../r1' }, 'x')).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('maps Megatron options to CLI flags and validates them', async () => {
+    const { work, service } = setup();
+    await service.exportMegatron(doc('big'), 'mcore', { tensorParallel: 2, pipelineParallel: 4, seqLength: 8192 });
+    const args = JSON.parse(readFileSync(join(work, 'mcore', 'args.json'), 'utf8'));
+    expect(args.rest).toEqual(['--out', join(work, 'mcore'), '--tp', '2', '--pp', '4', '--seq-length', '8192']);
+    await expect(service.exportMegatron(doc('big'), 'mcore', { tensorParallel: 0 })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it("reports the exporter's own message when it fails", async () => {
+    const { service } = setup();
+    await expect(service.exportHf({ doc: doc('fail me') }, 'bad')).rejects.toMatchObject({
+      code: 'engine',
+      message: 'Hugging Face export failed: strata: export-hf: layer 0 (mlp): cannot export this design',
+    });
+    const invalid = JSON.parse(JSON.stringify(doc('x')));
+    invalid.model.vocab_size = 0;
+    await expect(service.exportMegatron(invalid, 'bad', {})).rejects.toMatchObject({ code: 'invalid_document' });
+  });
+});
