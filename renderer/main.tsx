@@ -1,0 +1,15 @@
+// Entry point of the renderer bundle: loads the styles and mounts <App/> into #root.
+// Everything else (host connection, autosave, shortcuts) starts from App.
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import '@xyflow/react/dist/style.css';
+import './styles.css';
+import { App } from './App.js';
+
+const container = document.getElementById('root');
+if (!container) throw new Error('renderer/index.html has no #root element');
+createRoot(container).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
