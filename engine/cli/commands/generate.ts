@@ -6,6 +6,7 @@
 // Not here: decoding (native engine), tokenizers (runtime/tokenizers).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { modelWeightsFile } from '../../runtime/checkpoints.js';
 import { intOption, loadTarget, numberOption, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
 import { createTokenizer } from '../../runtime/tokenizers/index.js';
@@ -43,7 +44,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   if (positionals.length !== 1) throw new CliError(`generate: expected one INPUT, got ${positionals.length} (see strata generate --help)`);
   const target = loadTarget(positionals[0]!, io);
-  let checkpoint: string | undefined = target.checkpoint?.path;
+  // Generation needs the weights only (an imported checkpoint has no optimizer state).
+  let checkpoint: string | undefined = target.checkpoint ? (modelWeightsFile(target.checkpoint.path) ?? target.checkpoint.path) : undefined;
   if (values.checkpoint) {
     checkpoint = resolve(io.cwd, values.checkpoint);
     if (!existsSync(checkpoint)) throw new CliError(`generate: --checkpoint ${values.checkpoint}: no such file or folder`);
