@@ -1,0 +1,949 @@
+// The op harness: checks every op family of the native core on every available backend.
+//   forward  : backend (float32) output against a float64 reference written plainly in this file
+//   backward : backend gradients against central finite differences of that float64 reference
+//              (L = sum(upstream * outputs), step 1e-6 in float64, so the reference side is exact
+//              to ~1e-9 and the tolerance measures the backend's float32 error)
+// Tolerances (float32 backends): forward |got - want| <= 2e-5 + 2e-4 |want|; gradients
+// |got - want| <= 1e-4 + 1e-3 |want|. NaN or infinity never passes. Exit status 1 on any failure.
+// Runs in a few seconds on 2 cores (small shapes chosen to still cross every tile/chunk edge).
+//
+// How to add an op:
+//   1. write `double` reference forward(s) below as plain loops (the definition, not a copy of the
+//      kernel: e.g. the SSD reference is the token-by-token recurrence, attention is full softmax);
+//   2. add `void test_<op>(Ctx& ctx)`: make inputs with ctx.random(...), upload them with ctx.up(...),
+//      run the op through its ops/*.h function on ctx.backend, download with ctx.down(...);
+//   3. compare forward with ctx.expect_close(...), gradients with ctx.check_gradients(...);
+//   4. register it in kTests at the bottom. Nothing else: every backend picks it up.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "cpu/cpu_backend.h"
+#include "ops/activation.h"
+#include "ops/adamw.h"
+#include "ops/attention.h"
+#include "ops/conv1d.h"
+#include "ops/cross_entropy.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/gated_rmsnorm.h"
+#include "ops/gemm.h"
+#include "ops/linear.h"
+#include "ops/moe.h"
+#include "ops/rmsnorm.h"
+#include "ops/ssd.h"
+
+using namespace strata;
+
+namespace {
+
+using Vec = std::vector<double>;
+using Inputs = std::map<std::string, Vec>;
+using Reference = std::function<Vec(const Inputs&)>;
+
+struct Tolerance {
+  double atol, rtol;
+};
+constexpr Tolerance kForwardF32{2e-5, 2e-4};
+constexpr Tolerance kGradientF32{1e-4, 1e-3};
+constexpr double kFiniteDifferenceStep = 1e-6;
+
+int g_failures = 0;
+int g_checks = 0;
+
+// One backend under test: memory helpers and comparisons that report failures with context.
+struct Ctx {
+  Backend& backend;
+  Arena arena;
+  std::mt19937_64 rng{1234};
+  std::string test;
+
+  explicit Ctx(Backend& be) : backend(be), arena(be) {}
+
+  Vec random(int64_t n, double lo = -1.0, double hi = 1.0) {
+    std::uniform_real_distribution<double> dist(lo, hi);
+    Vec v(n);
+    for (double& x : v) x = dist(rng);
+    return v;
+  }
+  Tensor up(const std::string& name, std::initializer_list<int64_t> shape, const Vec& values) {
+    Tensor t = arena.tensor(name, shape);
+    STRATA_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "harness: ", name, " has ", values.size(),
+                 " values for shape ", t.shape_string());
+    std::vector<float> host(values.begin(), values.end());
+    backend.upload(t.data, host.data(), host.size() * sizeof(float));
+    return t;
+  }
+  Tensor zeros(const std::string& name, std::initializer_list<int64_t> shape) { return arena.tensor(name, shape); }
+  TensorI32 up_i32(const std::string& name, std::initializer_list<int64_t> shape, const std::vector<int32_t>& values) {
+    TensorI32 t = arena.tensor_i32(name, shape);
+    backend.upload(t.data, values.data(), values.size() * sizeof(int32_t));
+    return t;
+  }
+  Vec down(const Tensor& t) {
+    std::vector<float> host(t.numel());
+    backend.download(host.data(), t.data, host.size() * sizeof(float));
+    return Vec(host.begin(), host.end());
+  }
+  std::vector<int32_t> down_i32(const TensorI32& t) {
+    std::vector<int32_t> host(t.numel());
+    backend.download(host.data(), t.data, host.size() * sizeof(int32_t));
+    return host;
+  }
+
+  void expect_close(const std::string& what, const Vec& got, const Vec& want, Tolerance tol) {
+    ++g_checks;
+    if (got.size() != want.size()) {
+      std::printf("  FAIL %s / %s: %zu values, expected %zu\n", test.c_str(), what.c_str(), got.size(), want.size());
+      ++g_failures;
+      return;
+    }
+    double worst = 0.0;
+    size_t worst_index = 0;
+    bool ok = true;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double err = std::fabs(got[i] - want[i]);
+      const double allowed = tol.atol + tol.rtol * std::fabs(want[i]);
+      if (!(err <= allowed) || !std::isfinite(got[i])) {  // NaN / inf never pass
+        if (ok || !(err <= worst)) worst_index = i;
+        ok = false;
+      }
+      if (err > worst) worst = err;
+    }
+    if (!ok) {
+      std::printf("  FAIL %s / %s: index %zu got %.9g want %.9g (max abs err %.3g)\n", test.c_str(), what.c_str(),
+                  worst_index, got[worst_index], want[worst_index], worst);
+      ++g_failures;
+    }
+  }
+  void expect_true(const std::string& what, bool condition) {
+    ++g_checks;
+    if (!condition) {
+      std::printf("  FAIL %s / %s\n", test.c_str(), what.c_str());
+      ++g_failures;
+    }
+  }
+
+  // Central differences of L = sum(upstream * ref(inputs)) w.r.t. each input named in analytic.
+  void check_gradients(Inputs inputs, const Reference& ref, const Vec& upstream,
+                       const std::map<std::string, Vec>& analytic) {
+    auto loss = [&](const Inputs& in) {
+      Vec out = ref(in);
+      STRATA_CHECK(out.size() == upstream.size(), "harness: reference returned ", out.size(), " outputs, upstream has ",
+                   upstream.size());
+      double l = 0.0;
+      for (size_t i = 0; i < out.size(); ++i) l += upstream[i] * out[i];
+      return l;
+    };
+    for (const auto& [name, grad] : analytic) {
+      Vec& x = inputs.at(name);
+      Vec numeric(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double saved = x[i];
+        x[i] = saved + kFiniteDifferenceStep;
+        const double plus = loss(inputs);
+        x[i] = saved - kFiniteDifferenceStep;
+        const double minus = loss(inputs);
+        x[i] = saved;
+        numeric[i] = (plus - minus) / (2 * kFiniteDifferenceStep);
+      }
+      expect_close("d" + name, grad, numeric, kGradientF32);
+    }
+  }
+};
+
+// Rounds values to float32, so references see exactly the inputs the backend sees.
+Vec f32(Vec v) {
+  for (double& x : v) x = static_cast<float>(x);
+  return v;
+}
+Vec concat(Vec a, const Vec& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double softplus(double x) { return std::log1p(std::exp(x)); }
+
+// ---------------------------------------------------------------------------------------------
+// GEMM and linear
+// ---------------------------------------------------------------------------------------------
+
+Vec ref_gemm(int64_t m, int64_t n, int64_t k, const Vec& a, bool ta, int64_t lda, const Vec& b, bool tb, int64_t ldb,
+             const Vec& c, int64_t ldc, double alpha, double beta) {
+  Vec out = c;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0.0;
+      for (int64_t p = 0; p < k; ++p) {
+        acc += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      }
+      out[i * ldc + j] = alpha * acc + (beta == 0.0 ? 0.0 : beta * c[i * ldc + j]);
+    }
+  }
+  return out;
+}
+
+void run_gemm_cases(Ctx& ctx, const std::string& label) {
+  struct Case {
+    int64_t m, n, k;
+    bool ta, tb;
+    int64_t pad;
+    float alpha, beta;
+  };
+  const Case cases[] = {{13, 37, 29, false, false, 0, 1.0f, 0.0f}, {13, 37, 29, true, false, 3, 0.5f, 1.0f},
+                        {13, 37, 29, false, true, 0, 1.0f, -0.5f}, {13, 37, 29, true, true, 5, 2.0f, 0.0f},
+                        {70, 150, 300, false, true, 0, 1.0f, 0.0f}, {1, 1, 1, false, false, 0, 1.0f, 0.0f},
+                        {130, 40, 7, true, false, 2, 1.0f, 1.0f},   {8, 3100, 20, false, false, 0, 1.0f, 0.0f}};
+  for (const Case& cs : cases) {
+    const int64_t a_rows = cs.ta ? cs.k : cs.m, a_cols = (cs.ta ? cs.m : cs.k) + cs.pad;
+    const int64_t b_rows = cs.tb ? cs.n : cs.k, b_cols = (cs.tb ? cs.k : cs.n) + cs.pad;
+    const int64_t ldc = cs.n + cs.pad;
+    Vec a = f32(ctx.random(a_rows * a_cols)), b = f32(ctx.random(b_rows * b_cols)), c = f32(ctx.random(cs.m * ldc));
+    Tensor ta = ctx.up("a", {a_rows, a_cols}, a), tb = ctx.up("b", {b_rows, b_cols}, b);
+    Tensor tc = ctx.up("c", {cs.m, ldc}, c);
+    GemmCall call;
+    call.m = cs.m, call.n = cs.n, call.k = cs.k;
+    call.a = ta.data, call.lda = a_cols, call.trans_a = cs.ta;
+    call.b = tb.data, call.ldb = b_cols, call.trans_b = cs.tb;
+    call.c = tc.data, call.ldc = ldc, call.alpha = cs.alpha, call.beta = cs.beta;
+    gemm(ctx.backend, call);
+    char what[160];
+    std::snprintf(what, sizeof what, "%s m%lld n%lld k%lld ta%d tb%d", label.c_str(), (long long)cs.m,
+                  (long long)cs.n, (long long)cs.k, cs.ta, cs.tb);
+    Vec want = ref_gemm(cs.m, cs.n, cs.k, a, cs.ta, a_cols, b, cs.tb, b_cols, c, ldc, cs.alpha, cs.beta);
+    // scale the tolerance with sqrt(k): float32 sums of k products
+    ctx.expect_close(what, ctx.down(tc), want, {kForwardF32.atol * std::sqrt(double(cs.k)), kForwardF32.rtol});
+  }
+  // beta = 0 never reads C: NaN garbage in C must not leak into the result
+  Vec a = f32(ctx.random(4 * 5)), b = f32(ctx.random(5 * 6));
+  Tensor ta = ctx.up("a", {4, 5}, a), tb = ctx.up("b", {5, 6}, b);
+  Tensor tc = ctx.up("c", {4, 6}, Vec(24, std::nan("")));
+  gemm(ctx.backend, gemm_call(4, 6, 5, ta.data, false, tb.data, false, tc.data, 0.0f, GemmTag{}));
+  ctx.expect_close(label + " beta=0 ignores NaN in C", ctx.down(tc), ref_gemm(4, 6, 5, a, false, 5, b, false, 6,
+                                                                              Vec(24, 0.0), 6, 1.0, 0.0),
+                   kForwardF32);
+}
+
+void test_gemm(Ctx& ctx) {
+  if (std::string(ctx.backend.name()) == "cpu") {
+    for (const std::string& kernel : cpu_gemm_kernels()) {
+      set_cpu_gemm_kernel(kernel);
+      run_gemm_cases(ctx, kernel);
+    }
+    set_cpu_gemm_kernel(cpu_gemm_kernels().front());
+  } else {
+    run_gemm_cases(ctx, ctx.backend.name());
+  }
+  // the precision hook sees every call with its tag and can replace the inputs
+  int seen = 0;
+  GemmPass seen_pass = GemmPass::Other;
+  Vec zeros(12, 0.0);
+  Tensor replacement = ctx.up("replacement", {3, 4}, zeros);
+  set_gemm_input_transform([&](GemmCall& call) {
+    ++seen;
+    seen_pass = call.tag.pass;
+    call.a = replacement.data;
+  });
+  Tensor a = ctx.up("a", {3, 4}, ctx.random(12)), b = ctx.up("b", {4, 2}, ctx.random(8));
+  Tensor c = ctx.zeros("c", {3, 2});
+  gemm(ctx.backend, gemm_call(3, 2, 4, a.data, false, b.data, false, c.data, 0.0f, GemmTag{GemmPass::Wgrad, "mlp.fc1", 3, 0}));
+  clear_gemm_input_transform();
+  ctx.expect_true("hook called once with the pass tag", seen == 1 && seen_pass == GemmPass::Wgrad);
+  ctx.expect_close("hook replaced input A", ctx.down(c), Vec(6, 0.0), kForwardF32);
+}
+
+Vec ref_linear(const Inputs& in, int64_t m, int64_t o, int64_t i_dim) {
+  const Vec &x = in.at("x"), &w = in.at("w"), &bias = in.at("bias");
+  Vec y(m * o);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < o; ++j) {
+      double acc = bias[j];
+      for (int64_t p = 0; p < i_dim; ++p) acc += x[r * i_dim + p] * w[j * i_dim + p];
+      y[r * o + j] = acc;
+    }
+  return y;
+}
+
+void test_linear(Ctx& ctx) {
+  const int64_t m = 9, in_dim = 11, out_dim = 7;
+  Inputs in{{"x", f32(ctx.random(m * in_dim))}, {"w", f32(ctx.random(out_dim * in_dim))}, {"bias", f32(ctx.random(out_dim))}};
+  Tensor x = ctx.up("x", {m, in_dim}, in["x"]), w = ctx.up("w", {out_dim, in_dim}, in["w"]);
+  Tensor bias = ctx.up("bias", {out_dim}, in["bias"]), y = ctx.zeros("y", {m, out_dim});
+  linear_forward(ctx.backend, y, x, w, bias, "mlp.fc1", 0);
+  auto ref = [&](const Inputs& v) { return ref_linear(v, m, out_dim, in_dim); };
+  ctx.expect_close("y", ctx.down(y), ref(in), kForwardF32);
+  Vec dy = f32(ctx.random(m * out_dim));
+  Tensor tdy = ctx.up("dy", {m, out_dim}, dy), dx = ctx.zeros("dx", {m, in_dim});
+  Tensor dw = ctx.zeros("dw", {out_dim, in_dim}), db = ctx.zeros("db", {out_dim});
+  linear_backward(ctx.backend, dx, dw, db, tdy, x, w, "mlp.fc1", 0);
+  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(db)}});
+}
+
+void test_elementwise(Ctx& ctx) {
+  Vec a = f32(ctx.random(50)), b = f32(ctx.random(50));
+  Tensor ta = ctx.up("a", {5, 10}, a), tb = ctx.up("b", {50}, b), out = ctx.zeros("out", {5, 10});
+  add(ctx.backend, {out, ta, tb});
+  Vec want(50);
+  for (int i = 0; i < 50; ++i) want[i] = a[i] + b[i];
+  ctx.expect_close("add", ctx.down(out), want, kForwardF32);
+  axpy(ctx.backend, {out, tb, -2.0f});
+  for (int i = 0; i < 50; ++i) want[i] -= 2.0 * b[i];
+  ctx.expect_close("axpy", ctx.down(out), want, kForwardF32);
+  scale(ctx.backend, {out, 0.25f});
+  for (double& v : want) v *= 0.25;
+  ctx.expect_close("scale", ctx.down(out), want, kForwardF32);
+}
+
+void test_embedding(Ctx& ctx) {
+  const int64_t v = 10, d = 6, m = 8;
+  std::vector<int32_t> ids{3, 0, 9, 3, 3, 7, 0, 1};
+  Vec table = f32(ctx.random(v * d));
+  Tensor tt = ctx.up("table", {v, d}, table), out = ctx.zeros("out", {m, d});
+  TensorI32 tid = ctx.up_i32("ids", {m}, ids);
+  embedding_forward(ctx.backend, {out, tid, tt});
+  auto ref = [&](const Inputs& in) {
+    Vec y(m * d);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < d; ++j) y[i * d + j] = in.at("table")[ids[i] * d + j];
+    return y;
+  };
+  Inputs in{{"table", table}};
+  ctx.expect_close("out", ctx.down(out), ref(in), kForwardF32);
+  Vec dout = f32(ctx.random(m * d));
+  Tensor dtable = ctx.zeros("dtable", {v, d});
+  embedding_backward(ctx.backend, {dtable, tid, ctx.up("dout", {m, d}, dout)});
+  ctx.check_gradients(in, ref, dout, {{"table", ctx.down(dtable)}});
+  bool raised = false;
+  try {
+    TensorI32 bad = ctx.up_i32("bad", {1}, {10});
+    embedding_forward(ctx.backend, {ctx.zeros("o", {1, d}), bad, tt});
+  } catch (const Error&) {
+    raised = true;
+  }
+  ctx.expect_true("out-of-vocabulary id raises", raised);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Norms and activations
+// ---------------------------------------------------------------------------------------------
+
+Vec ref_rmsnorm(const Vec& x, const Vec& w, int64_t m, int64_t d, double eps) {
+  Vec y(m * d);
+  for (int64_t i = 0; i < m; ++i) {
+    double ss = 0.0;
+    for (int64_t j = 0; j < d; ++j) ss += x[i * d + j] * x[i * d + j];
+    const double r = 1.0 / std::sqrt(ss / d + eps);
+    for (int64_t j = 0; j < d; ++j) y[i * d + j] = x[i * d + j] * r * w[j];
+  }
+  return y;
+}
+
+void test_rmsnorm(Ctx& ctx) {
+  const int64_t m = 7, d = 19;
+  const double eps = 1e-5;
+  Inputs in{{"x", f32(ctx.random(m * d))}, {"w", f32(ctx.random(d, 0.5, 1.5))}};
+  Tensor x = ctx.up("x", {m, d}, in["x"]), w = ctx.up("w", {d}, in["w"]);
+  Tensor y = ctx.zeros("y", {m, d}), rstd = ctx.zeros("rstd", {m});
+  rmsnorm_forward(ctx.backend, {y, rstd, x, w, {}, {}, static_cast<float>(eps)});
+  auto ref = [&](const Inputs& v) { return ref_rmsnorm(v.at("x"), v.at("w"), m, d, eps); };
+  ctx.expect_close("y", ctx.down(y), ref(in), kForwardF32);
+  Vec dy = f32(ctx.random(m * d));
+  Tensor dx = ctx.zeros("dx", {m, d}), dw = ctx.zeros("dw", {d});
+  rmsnorm_backward(ctx.backend, {dx, dw, ctx.up("dy", {m, d}, dy), x, w, rstd, false});
+  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}});
+  // fused residual: y = rmsnorm(x + r), residual_out = x + r
+  Vec r = f32(ctx.random(m * d));
+  Tensor tr = ctx.up("r", {m, d}, r), sum = ctx.zeros("sum", {m, d}), y2 = ctx.zeros("y2", {m, d});
+  rmsnorm_forward(ctx.backend, {y2, rstd, x, w, tr, sum, static_cast<float>(eps)});
+  Vec s(m * d);
+  for (int64_t i = 0; i < m * d; ++i) s[i] = in["x"][i] + r[i];
+  ctx.expect_close("fused residual_out", ctx.down(sum), s, kForwardF32);
+  ctx.expect_close("fused y", ctx.down(y2), ref_rmsnorm(s, in["w"], m, d, eps), kForwardF32);
+}
+
+double ref_activation(ActivationKind kind, double x) {
+  switch (kind) {
+    case ActivationKind::Relu2: return x > 0 ? x * x : 0.0;
+    case ActivationKind::Gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ActivationKind::Silu: return x * sigmoid(x);
+    case ActivationKind::Softplus: return softplus(x);
+    case ActivationKind::Swiglu: break;
+  }
+  return 0.0;
+}
+
+void test_activation(Ctx& ctx) {
+  const int64_t m = 5, f = 12;
+  for (ActivationKind kind : {ActivationKind::Relu2, ActivationKind::Gelu, ActivationKind::Silu,
+                              ActivationKind::Softplus, ActivationKind::Swiglu}) {
+    const bool glu = kind == ActivationKind::Swiglu;
+    const int64_t in_cols = glu ? 2 * f : f;
+    Inputs in{{"x", f32(ctx.random(m * in_cols, -3.0, 3.0))}};
+    auto ref = [&](const Inputs& v) {
+      const Vec& x = v.at("x");
+      Vec y(m * f);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < f; ++j)
+          y[i * f + j] = glu ? x[i * 2 * f + j] * sigmoid(x[i * 2 * f + j]) * x[i * 2 * f + f + j]
+                             : ref_activation(kind, x[i * f + j]);
+      return y;
+    };
+    ctx.test = std::string("activation/") + activation_name(kind);
+    Tensor x = ctx.up("x", {m, in_cols}, in["x"]), y = ctx.zeros("y", {m, f});
+    activation_forward(ctx.backend, {kind, y, x});
+    ctx.expect_close("y", ctx.down(y), ref(in), kForwardF32);
+    Vec dy = f32(ctx.random(m * f));
+    Tensor dx = ctx.zeros("dx", {m, in_cols});
+    activation_backward(ctx.backend, {kind, dx, ctx.up("dy", {m, f}, dy), x});
+    ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}});
+  }
+}
+
+void test_gated_rmsnorm(Ctx& ctx) {
+  const int64_t m = 4, di = 12, groups = 3, gs = di / groups;
+  const double eps = 1e-5;
+  for (bool norm_before_gate : {false, true}) {
+    ctx.test = norm_before_gate ? "gated_rmsnorm/norm-then-gate" : "gated_rmsnorm/gate-then-norm";
+    Inputs in{{"y", f32(ctx.random(m * di))}, {"z", f32(ctx.random(m * di, -2, 2))}, {"w", f32(ctx.random(di, 0.5, 1.5))}};
+    auto ref = [&](const Inputs& v) {
+      const Vec &y = v.at("y"), &z = v.at("z"), &w = v.at("w");
+      Vec out(m * di);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t g = 0; g < groups; ++g) {
+          double ss = 0.0;
+          Vec pre(gs);
+          for (int64_t j = 0; j < gs; ++j) {
+            const int64_t idx = i * di + g * gs + j;
+            pre[j] = norm_before_gate ? y[idx] : y[idx] * z[idx] * sigmoid(z[idx]);
+            ss += pre[j] * pre[j];
+          }
+          const double r = 1.0 / std::sqrt(ss / gs + eps);
+          for (int64_t j = 0; j < gs; ++j) {
+            const int64_t idx = i * di + g * gs + j;
+            out[idx] = pre[j] * r * w[g * gs + j] * (norm_before_gate ? z[idx] * sigmoid(z[idx]) : 1.0);
+          }
+        }
+      return out;
+    };
+    Tensor y = ctx.up("y", {m, di}, in["y"]), z = ctx.up("z", {m, di}, in["z"]), w = ctx.up("w", {di}, in["w"]);
+    Tensor out = ctx.zeros("out", {m, di}), rstd = ctx.zeros("rstd", {m, groups});
+    gated_rmsnorm_forward(ctx.backend, {out, rstd, y, z, w, groups, norm_before_gate, static_cast<float>(eps)});
+    ctx.expect_close("out", ctx.down(out), ref(in), kForwardF32);
+    Vec dout = f32(ctx.random(m * di));
+    Tensor dy = ctx.zeros("dy", {m, di}), dz = ctx.zeros("dz", {m, di}), dw = ctx.zeros("dw", {di});
+    gated_rmsnorm_backward(ctx.backend, {dy, dz, dw, ctx.up("dout", {m, di}, dout), y, z, w, rstd, groups, norm_before_gate});
+    ctx.check_gradients(in, ref, dout, {{"y", ctx.down(dy)}, {"z", ctx.down(dz)}, {"w", ctx.down(dw)}});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal conv1d
+// ---------------------------------------------------------------------------------------------
+
+void test_conv1d(Ctx& ctx) {
+  const int64_t b = 2, t = 9, c = 70, k = 4;  // c > 64 crosses the channel blocks
+  for (bool silu : {true, false}) {
+    ctx.test = silu ? "conv1d/silu" : "conv1d/linear";
+    Inputs in{{"x", f32(ctx.random(b * t * c))}, {"w", f32(ctx.random(c * k))}, {"bias", f32(ctx.random(c))}};
+    auto ref = [&](const Inputs& v) {
+      const Vec &x = v.at("x"), &w = v.at("w"), &bias = v.at("bias");
+      Vec y(b * t * c);
+      for (int64_t bb = 0; bb < b; ++bb)
+        for (int64_t tt = 0; tt < t; ++tt)
+          for (int64_t cc = 0; cc < c; ++cc) {
+            double acc = bias[cc];
+            for (int64_t j = 0; j < k; ++j) {
+              const int64_t src = tt - k + 1 + j;
+              if (src >= 0) acc += w[cc * k + j] * x[(bb * t + src) * c + cc];
+            }
+            y[(bb * t + tt) * c + cc] = silu ? acc * sigmoid(acc) : acc;
+          }
+      return y;
+    };
+    Tensor x = ctx.up("x", {b, t, c}, in["x"]), w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
+    Tensor y = ctx.zeros("y", {b, t, c});
+    conv1d_forward(ctx.backend, {y, x, w, bias, silu});
+    Vec want = ref(in);
+    ctx.expect_close("y", ctx.down(y), want, kForwardF32);
+    Vec dy = f32(ctx.random(b * t * c));
+    Tensor dx = ctx.zeros("dx", {b, t, c}), dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
+    conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu});
+    ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)}});
+    // decode: stepping token by token reproduces the forward
+    Tensor state = ctx.zeros("state", {b, k - 1, c}), ystep = ctx.zeros("ystep", {b, c});
+    Vec stepped(b * t * c);
+    for (int64_t tt = 0; tt < t; ++tt) {
+      Vec xt(b * c);
+      for (int64_t bb = 0; bb < b; ++bb)
+        for (int64_t cc = 0; cc < c; ++cc) xt[bb * c + cc] = in["x"][(bb * t + tt) * c + cc];
+      conv1d_step(ctx.backend, {ystep, state, ctx.up("xt", {b, c}, xt), w, bias, silu});
+      Vec yt = ctx.down(ystep);
+      for (int64_t bb = 0; bb < b; ++bb)
+        for (int64_t cc = 0; cc < c; ++cc) stepped[(bb * t + tt) * c + cc] = yt[bb * c + cc];
+    }
+    ctx.expect_close("step == forward", stepped, want, kForwardF32);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mamba-2 SSD: the reference is the token-by-token recurrence (the definition)
+// ---------------------------------------------------------------------------------------------
+
+struct SsdShape {
+  int64_t b, t, h, p, g, n;
+};
+
+// Outputs: y (B,T,H,P) then the final state (B,H,P,N).
+Vec ref_ssd(const Inputs& v, const SsdShape& s, const SsdParams& params) {
+  const Vec &x = v.at("x"), &dt_raw = v.at("dt_raw"), &dt_bias = v.at("dt_bias"), &a_log = v.at("a_log");
+  const Vec &bm = v.at("b"), &cm = v.at("c"), &d = v.at("d"), &h0 = v.at("initial_state");
+  Vec y(s.b * s.t * s.h * s.p), fin(s.b * s.h * s.p * s.n);
+  for (int64_t b = 0; b < s.b; ++b)
+    for (int64_t h = 0; h < s.h; ++h) {
+      const int64_t g = h / (s.h / s.g);
+      Vec state(h0.begin() + (b * s.h + h) * s.p * s.n, h0.begin() + (b * s.h + h + 1) * s.p * s.n);
+      for (int64_t t = 0; t < s.t; ++t) {
+        double dt = softplus(dt_raw[(b * s.t + t) * s.h + h] + dt_bias[h]);
+        if (params.dt_limit) dt = std::min<double>(std::max<double>(dt, params.dt_min), params.dt_max);
+        const double decay = std::exp(dt * -std::exp(a_log[h]));
+        const double* xb = &x[((b * s.t + t) * s.h + h) * s.p];
+        const double* bb = &bm[((b * s.t + t) * s.g + g) * s.n];
+        const double* cc = &cm[((b * s.t + t) * s.g + g) * s.n];
+        for (int64_t p = 0; p < s.p; ++p) {
+          double acc = 0.0;
+          for (int64_t n = 0; n < s.n; ++n) {
+            double& st = state[p * s.n + n];
+            st = decay * st + dt * xb[p] * bb[n];
+            acc += st * cc[n];
+          }
+          y[((b * s.t + t) * s.h + h) * s.p + p] = acc + d[h] * xb[p];
+        }
+      }
+      std::copy(state.begin(), state.end(), fin.begin() + (b * s.h + h) * s.p * s.n);
+    }
+  return concat(y, fin);
+}
+
+void test_ssd(Ctx& ctx) {
+  const SsdShape s{2, 11, 4, 3, 2, 5};
+  struct Variant {
+    const char* label;
+    int64_t chunk;
+    bool limit;
+  };
+  for (const Variant& variant : {Variant{"chunk4", 4, false}, Variant{"chunk16-single", 16, false},
+                                 Variant{"chunk3-dt_limit", 3, true}}) {
+    ctx.test = std::string("ssd/") + variant.label;
+    SsdParams params;
+    params.chunk = variant.chunk;
+    params.dt_limit = variant.limit;
+    params.dt_min = 0.05f;
+    params.dt_max = 0.6f;
+    const int64_t chunks = ssd_num_chunks(s.t, params.chunk);
+    Inputs in{{"x", f32(ctx.random(s.b * s.t * s.h * s.p))},
+              {"dt_raw", f32(ctx.random(s.b * s.t * s.h, -2.0, 1.0))},
+              {"dt_bias", f32(ctx.random(s.h, -1.0, 0.5))},
+              {"a_log", f32(ctx.random(s.h, -1.0, 1.0))},
+              {"b", f32(ctx.random(s.b * s.t * s.g * s.n))},
+              {"c", f32(ctx.random(s.b * s.t * s.g * s.n))},
+              {"d", f32(ctx.random(s.h))},
+              {"initial_state", f32(ctx.random(s.b * s.h * s.p * s.n, -0.5, 0.5))}};
+    if (variant.limit) {  // keep every dt away from the clamp edges so finite differences are smooth
+      for (int64_t i = 0; i < s.b * s.t * s.h; ++i) {
+        const double v = softplus(in["dt_raw"][i] + in["dt_bias"][i % s.h]);
+        if (std::fabs(v - params.dt_min) < 1e-3 || std::fabs(v - params.dt_max) < 1e-3) in["dt_raw"][i] += 0.01;
+      }
+    }
+    Tensor x = ctx.up("x", {s.b, s.t, s.h, s.p}, in["x"]), dt_raw = ctx.up("dt_raw", {s.b, s.t, s.h}, in["dt_raw"]);
+    Tensor dt_bias = ctx.up("dt_bias", {s.h}, in["dt_bias"]), a_log = ctx.up("a_log", {s.h}, in["a_log"]);
+    Tensor bm = ctx.up("b", {s.b, s.t, s.g, s.n}, in["b"]), cm = ctx.up("c", {s.b, s.t, s.g, s.n}, in["c"]);
+    Tensor d = ctx.up("d", {s.h}, in["d"]), h0 = ctx.up("h0", {s.b, s.h, s.p, s.n}, in["initial_state"]);
+    Tensor y = ctx.zeros("y", {s.b, s.t, s.h, s.p}), dt = ctx.zeros("dt", {s.b, s.t, s.h});
+    Tensor states = ctx.zeros("chunk_states", {s.b * chunks, s.h, s.p, s.n});
+    Tensor fin = ctx.zeros("final_state", {s.b, s.h, s.p, s.n});
+    ssd_forward(ctx.backend, {y, dt, states, fin, x, dt_raw, dt_bias, a_log, bm, cm, d, h0, params});
+    auto ref = [&](const Inputs& v) { return ref_ssd(v, s, params); };
+    Vec want = ref(in);
+    ctx.expect_close("y and final state", concat(ctx.down(y), ctx.down(fin)), want, kForwardF32);
+
+    Vec dy = f32(ctx.random(s.b * s.t * s.h * s.p)), dfin = f32(ctx.random(s.b * s.h * s.p * s.n));
+    Tensor gx = ctx.zeros("dx", {s.b, s.t, s.h, s.p}), gdt = ctx.zeros("ddt_raw", {s.b, s.t, s.h});
+    Tensor gdtb = ctx.zeros("ddt_bias", {s.h}), gal = ctx.zeros("da_log", {s.h}), gd = ctx.zeros("dd", {s.h});
+    Tensor gb = ctx.zeros("db", {s.b, s.t, s.g, s.n}), gc = ctx.zeros("dc", {s.b, s.t, s.g, s.n});
+    Tensor gh0 = ctx.zeros("dh0", {s.b, s.h, s.p, s.n});
+    SsdBwd bwd{gx, gdt, gdtb, gal, gb, gc, gd, gh0,
+               ctx.up("dy", {s.b, s.t, s.h, s.p}, dy), ctx.up("dfin", {s.b, s.h, s.p, s.n}, dfin),
+               x, dt_raw, dt_bias, a_log, bm, cm, d, dt, states, params};
+    ssd_backward(ctx.backend, bwd);
+    ctx.check_gradients(in, ref, concat(dy, dfin),
+                        {{"x", ctx.down(gx)}, {"dt_raw", ctx.down(gdt)}, {"dt_bias", ctx.down(gdtb)},
+                         {"a_log", ctx.down(gal)}, {"b", ctx.down(gb)}, {"c", ctx.down(gc)}, {"d", ctx.down(gd)},
+                         {"initial_state", ctx.down(gh0)}});
+    // decode: the recurrent step from the same initial state reproduces y and the final state
+    Tensor state = ctx.up("state", {s.b, s.h, s.p, s.n}, in["initial_state"]), ystep = ctx.zeros("ystep", {s.b, s.h, s.p});
+    Vec stepped(s.b * s.t * s.h * s.p);
+    for (int64_t t = 0; t < s.t; ++t) {
+      Vec xt(s.b * s.h * s.p), dtt(s.b * s.h), bt(s.b * s.g * s.n), ct(s.b * s.g * s.n);
+      for (int64_t b = 0; b < s.b; ++b) {
+        for (int64_t i = 0; i < s.h * s.p; ++i) xt[b * s.h * s.p + i] = in["x"][(b * s.t + t) * s.h * s.p + i];
+        for (int64_t i = 0; i < s.h; ++i) dtt[b * s.h + i] = in["dt_raw"][(b * s.t + t) * s.h + i];
+        for (int64_t i = 0; i < s.g * s.n; ++i) {
+          bt[b * s.g * s.n + i] = in["b"][(b * s.t + t) * s.g * s.n + i];
+          ct[b * s.g * s.n + i] = in["c"][(b * s.t + t) * s.g * s.n + i];
+        }
+      }
+      ssd_step(ctx.backend, {ystep, state, ctx.up("xt", {s.b, s.h, s.p}, xt), ctx.up("dtt", {s.b, s.h}, dtt), dt_bias,
+                             a_log, ctx.up("bt", {s.b, s.g, s.n}, bt), ctx.up("ct", {s.b, s.g, s.n}, ct), d, params});
+      Vec yt = ctx.down(ystep);
+      for (int64_t b = 0; b < s.b; ++b)
+        for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = yt[b * s.h * s.p + i];
+    }
+    ctx.expect_close("step == recurrence", concat(stepped, ctx.down(state)), want, kForwardF32);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention and RoPE
+// ---------------------------------------------------------------------------------------------
+
+struct AttnShape {
+  int64_t b, t, h, hkv, p, window;
+};
+
+Vec ref_attention(const Inputs& v, const AttnShape& s) {
+  const Vec &q = v.at("q"), &k = v.at("k"), &val = v.at("v");
+  const double scale = 1.0 / std::sqrt(double(s.p));
+  Vec out(s.b * s.t * s.h * s.p, 0.0);
+  for (int64_t b = 0; b < s.b; ++b)
+    for (int64_t h = 0; h < s.h; ++h) {
+      const int64_t kh = h / (s.h / s.hkv);
+      for (int64_t t = 0; t < s.t; ++t) {
+        const int64_t lo = s.window > 0 ? std::max<int64_t>(0, t - s.window + 1) : 0;
+        Vec scores(t + 1, -1e300);
+        double mx = -1e300, sum = 0.0;
+        for (int64_t u = lo; u <= t; ++u) {
+          double dot = 0.0;
+          for (int64_t p = 0; p < s.p; ++p) dot += q[((b * s.t + t) * s.h + h) * s.p + p] * k[((b * s.t + u) * s.hkv + kh) * s.p + p];
+          scores[u] = dot * scale;
+          mx = std::max(mx, scores[u]);
+        }
+        for (int64_t u = lo; u <= t; ++u) sum += std::exp(scores[u] - mx);
+        for (int64_t u = lo; u <= t; ++u) {
+          const double w = std::exp(scores[u] - mx) / sum;
+          for (int64_t p = 0; p < s.p; ++p)
+            out[((b * s.t + t) * s.h + h) * s.p + p] += w * val[((b * s.t + u) * s.hkv + kh) * s.p + p];
+        }
+      }
+    }
+  return out;
+}
+
+void test_attention(Ctx& ctx) {
+  for (const AttnShape& s : {AttnShape{2, 37, 4, 2, 8, 0}, AttnShape{1, 70, 2, 1, 4, 0}, AttnShape{1, 40, 3, 3, 5, 7}}) {
+    ctx.test = "attention/T" + std::to_string(s.t) + "_H" + std::to_string(s.h) + "_Hkv" + std::to_string(s.hkv) +
+               (s.window ? "_window" + std::to_string(s.window) : "");
+    Inputs in{{"q", f32(ctx.random(s.b * s.t * s.h * s.p, -2, 2))}, {"k", f32(ctx.random(s.b * s.t * s.hkv * s.p, -2, 2))},
+              {"v", f32(ctx.random(s.b * s.t * s.hkv * s.p))}};
+    Tensor q = ctx.up("q", {s.b, s.t, s.h, s.p}, in["q"]), k = ctx.up("k", {s.b, s.t, s.hkv, s.p}, in["k"]);
+    Tensor v = ctx.up("v", {s.b, s.t, s.hkv, s.p}, in["v"]);
+    Tensor out = ctx.zeros("out", {s.b, s.t, s.h, s.p}), lse = ctx.zeros("lse", {s.b, s.h, s.t});
+    attention_forward(ctx.backend, {out, lse, q, k, v, 0.0f, s.window});
+    auto ref = [&](const Inputs& x) { return ref_attention(x, s); };
+    Vec want = ref(in);
+    ctx.expect_close("out", ctx.down(out), want, kForwardF32);
+    Vec dout = f32(ctx.random(s.b * s.t * s.h * s.p));
+    Tensor dq = ctx.zeros("dq", {s.b, s.t, s.h, s.p}), dk = ctx.zeros("dk", {s.b, s.t, s.hkv, s.p});
+    Tensor dv = ctx.zeros("dv", {s.b, s.t, s.hkv, s.p});
+    attention_backward(ctx.backend, {dq, dk, dv, ctx.up("dout", {s.b, s.t, s.h, s.p}, dout), q, k, v, out, lse, 0.0f, s.window});
+    ctx.check_gradients(in, ref, dout, {{"q", ctx.down(dq)}, {"k", ctx.down(dk)}, {"v", ctx.down(dv)}});
+    // decode: feeding tokens one by one through the KV cache reproduces the forward
+    Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
+    Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
+    Vec stepped(want.size());
+    for (int64_t t = 0; t < s.t; ++t) {
+      Vec qt(s.b * s.h * s.p), kt(s.b * s.hkv * s.p), vt(s.b * s.hkv * s.p);
+      for (int64_t b = 0; b < s.b; ++b) {
+        for (int64_t i = 0; i < s.h * s.p; ++i) qt[b * s.h * s.p + i] = in["q"][(b * s.t + t) * s.h * s.p + i];
+        for (int64_t i = 0; i < s.hkv * s.p; ++i) {
+          kt[b * s.hkv * s.p + i] = in["k"][(b * s.t + t) * s.hkv * s.p + i];
+          vt[b * s.hkv * s.p + i] = in["v"][(b * s.t + t) * s.hkv * s.p + i];
+        }
+      }
+      attention_decode(ctx.backend, {od, ctx.up("qt", {s.b, s.h, s.p}, qt), ctx.up("kt", {s.b, s.hkv, s.p}, kt),
+                                     ctx.up("vt", {s.b, s.hkv, s.p}, vt), kc, vc, t, 0.0f, s.window});
+      Vec o = ctx.down(od);
+      for (int64_t b = 0; b < s.b; ++b)
+        for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = o[b * s.h * s.p + i];
+    }
+    ctx.expect_close("decode == forward", stepped, want, kForwardF32);
+  }
+}
+
+void test_rope(Ctx& ctx) {
+  const int64_t b = 2, t = 6, h = 3, p = 10, offset = 5;
+  const double theta = 10000.0, fraction = 0.8;  // rotates the first 8 of 10 dims
+  Vec x = f32(ctx.random(b * t * h * p));
+  Tensor tx = ctx.up("x", {b, t, h, p}, x);
+  rope(ctx.backend, {tx, static_cast<float>(theta), static_cast<float>(fraction), offset, false});
+  const int64_t rotated = 8, half = rotated / 2;
+  Vec want = x;
+  for (int64_t bb = 0; bb < b; ++bb)
+    for (int64_t tt = 0; tt < t; ++tt)
+      for (int64_t hh = 0; hh < h; ++hh)
+        for (int64_t i = 0; i < half; ++i) {
+          const double angle = double(offset + tt) * std::pow(theta, -2.0 * i / rotated);
+          const int64_t base = ((bb * t + tt) * h + hh) * p;
+          want[base + i] = x[base + i] * std::cos(angle) - x[base + i + half] * std::sin(angle);
+          want[base + i + half] = x[base + i + half] * std::cos(angle) + x[base + i] * std::sin(angle);
+        }
+  ctx.expect_close("forward", ctx.down(tx), want, kForwardF32);
+  rope(ctx.backend, {tx, static_cast<float>(theta), static_cast<float>(fraction), offset, true});
+  ctx.expect_close("inverse (the backward) restores the input", ctx.down(tx), x, kForwardF32);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MoE
+// ---------------------------------------------------------------------------------------------
+
+void test_moe_router(Ctx& ctx) {
+  const int64_t m = 9, e = 6, k = 2;
+  for (RouterType type : {RouterType::Softmax, RouterType::Sigmoid}) {
+    for (bool norm : {true, false}) {
+      ctx.test = std::string("moe_router/") + (type == RouterType::Softmax ? "softmax" : "sigmoid") +
+                 (norm ? "_norm_topk" : "_raw");
+      RouterParams params{type, k, norm, 2.5f, 0.01f};
+      Vec logits = f32(ctx.random(m * e, -2, 2)), bias = f32(ctx.random(e, -0.3, 0.3));
+      Tensor tl = ctx.up("logits", {m, e}, logits), tb = ctx.up("expert_bias", {e}, bias);
+      Tensor scores = ctx.zeros("scores", {m, e}), weights = ctx.zeros("topk_weight", {m, k});
+      Tensor load = ctx.zeros("load", {e}), aux = ctx.zeros("aux", {1});
+      TensorI32 index = ctx.arena.tensor_i32("topk_index", {m, k});
+      moe_router_forward(ctx.backend, {scores, index, weights, load, aux, tl, tb, params});
+      // reference: selection from biased float64 scores, fixed for the finite differences
+      std::vector<int32_t> chosen(m * k);
+      Vec want_load(e, 0.0);
+      auto scores_of = [&](const Vec& lg, int64_t i) {
+        Vec sc(e);
+        double mx = -1e300, sum = 0.0;
+        for (int64_t j = 0; j < e; ++j) mx = std::max(mx, lg[i * e + j]);
+        for (int64_t j = 0; j < e; ++j) {
+          sc[j] = type == RouterType::Softmax ? std::exp(lg[i * e + j] - mx) : sigmoid(lg[i * e + j]);
+          sum += sc[j];
+        }
+        if (type == RouterType::Softmax)
+          for (double& s : sc) s /= sum;
+        return sc;
+      };
+      for (int64_t i = 0; i < m; ++i) {
+        Vec sc = scores_of(logits, i);
+        std::vector<bool> taken(e, false);
+        for (int64_t slot = 0; slot < k; ++slot) {
+          int64_t best = -1;
+          for (int64_t j = 0; j < e; ++j)
+            if (!taken[j] && (best < 0 || sc[j] + bias[j] > sc[best] + bias[best])) best = j;
+          taken[best] = true;
+          chosen[i * k + slot] = static_cast<int32_t>(best);
+          want_load[best] += 1.0;
+        }
+      }
+      auto ref = [&](const Inputs& v) {
+        const Vec& lg = v.at("logits");
+        Vec out(m * k + 1, 0.0), mean_p(e, 0.0);
+        for (int64_t i = 0; i < m; ++i) {
+          Vec sc = scores_of(lg, i);
+          double total = 0.0, picked = 0.0;
+          for (double s : sc) total += s;
+          for (int64_t j = 0; j < e; ++j) mean_p[j] += (type == RouterType::Softmax ? sc[j] : sc[j] / total) / m;
+          for (int64_t slot = 0; slot < k; ++slot) picked += sc[chosen[i * k + slot]];
+          for (int64_t slot = 0; slot < k; ++slot)
+            out[i * k + slot] = params.routed_scaling * sc[chosen[i * k + slot]] / (norm ? picked : 1.0);
+        }
+        double aux_value = 0.0;
+        for (int64_t j = 0; j < e; ++j) aux_value += want_load[j] / double(m * k) * mean_p[j];
+        out[m * k] = params.aux_loss_coeff * e * aux_value;
+        return out;
+      };
+      Inputs in{{"logits", logits}};
+      Vec want = ref(in);
+      const std::vector<int32_t> got_index = ctx.down_i32(index);
+      ctx.expect_true("top-k indices", got_index == chosen);
+      ctx.expect_close("expert load", ctx.down(load), want_load, kForwardF32);
+      ctx.expect_close("weights and aux loss", concat(ctx.down(weights), ctx.down(aux)), want, kForwardF32);
+      Vec dw = f32(ctx.random(m * k));
+      const double daux = 0.7;
+      Tensor dlogits = ctx.zeros("dlogits", {m, e});
+      moe_router_backward(ctx.backend, {dlogits, ctx.up("dw", {m, k}, dw), scores, index, load, static_cast<float>(daux), params});
+      ctx.check_gradients(in, ref, concat(dw, Vec{daux}), {{"logits", ctx.down(dlogits)}});
+    }
+  }
+}
+
+void test_moe_dispatch(Ctx& ctx) {
+  const int64_t m = 7, k = 2, e = 4, d = 5, o = 3;
+  std::vector<int32_t> chosen{2, 0, 1, 2, 3, 0, 2, 1, 0, 3, 2, 3, 1, 0};  // expert 0..3, each token distinct
+  TensorI32 index = ctx.up_i32("topk_index", {m, k}, chosen);
+  TensorI32 offsets = ctx.arena.tensor_i32("offsets", {e + 1}), row_token = ctx.arena.tensor_i32("row_token", {m * k});
+  TensorI32 slot_row = ctx.arena.tensor_i32("slot_row", {m, k});
+  moe_routing_plan(ctx.backend, {offsets, row_token, slot_row, index, e});
+  const std::vector<int32_t> off = ctx.down_i32(offsets), rows = ctx.down_i32(row_token), slots = ctx.down_i32(slot_row);
+  bool plan_ok = off.front() == 0 && off.back() == m * k;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t s = 0; s < k; ++s) {
+      const int32_t r = slots[i * k + s];
+      const int32_t ex = chosen[i * k + s];
+      plan_ok = plan_ok && rows[r] == i && r >= off[ex] && r < off[ex + 1];
+    }
+  ctx.expect_true("routing plan groups rows by expert", plan_ok);
+  const std::vector<int32_t> host_offsets = moe_offsets_on_host(ctx.backend, offsets);
+
+  // permute -> expert linear -> unpermute, each against a float64 reference with gradients
+  Inputs in{{"x", f32(ctx.random(m * d))}, {"w", f32(ctx.random(e * o * d))}, {"bias", f32(ctx.random(e * o))},
+            {"weights", f32(ctx.random(m * k, 0.1, 1.0))}};
+  auto ref = [&](const Inputs& v) {
+    Vec y(m * o, 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t s = 0; s < k; ++s) {
+        const int64_t ex = chosen[i * k + s];
+        for (int64_t j = 0; j < o; ++j) {
+          double acc = v.at("bias")[ex * o + j];
+          for (int64_t p = 0; p < d; ++p) acc += v.at("w")[(ex * o + j) * d + p] * v.at("x")[i * d + p];
+          y[i * o + j] += v.at("weights")[i * k + s] * acc;
+        }
+      }
+    return y;
+  };
+  Tensor x = ctx.up("x", {m, d}, in["x"]), w = ctx.up("w", {e, o, d}, in["w"]), bias = ctx.up("bias", {e, o}, in["bias"]);
+  Tensor weights = ctx.up("weights", {m, k}, in["weights"]);
+  Tensor routed = ctx.zeros("routed", {m * k, d}), routed_out = ctx.zeros("routed_out", {m * k, o});
+  Tensor y = ctx.zeros("y", {m, o});
+  moe_permute_forward(ctx.backend, {routed, x, row_token});
+  moe_expert_linear_forward(ctx.backend, routed_out, routed, w, bias, host_offsets, "moe.expert_fc1", 0);
+  moe_unpermute_forward(ctx.backend, {y, routed_out, weights, slot_row});
+  ctx.expect_close("y", ctx.down(y), ref(in), kForwardF32);
+  Vec dy = f32(ctx.random(m * o));
+  Tensor d_routed_out = ctx.zeros("d_routed_out", {m * k, o}), dweights = ctx.zeros("dweights", {m, k});
+  Tensor d_routed = ctx.zeros("d_routed", {m * k, d}), dw = ctx.zeros("dw", {e, o, d}), dbias = ctx.zeros("dbias", {e, o});
+  Tensor dx = ctx.zeros("dx", {m, d});
+  moe_unpermute_backward(ctx.backend, {d_routed_out, dweights, ctx.up("dy", {m, o}, dy), routed_out, weights, slot_row});
+  moe_expert_linear_backward(ctx.backend, d_routed, dw, dbias, d_routed_out, routed, w, host_offsets, "moe.expert_fc1", 0);
+  moe_permute_backward(ctx.backend, {dx, d_routed, slot_row});
+  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)},
+                                    {"weights", ctx.down(dweights)}});
+  // aux-loss-free balancing moves the bias toward under-loaded experts
+  Tensor eb = ctx.up("expert_bias", {3}, {0.0, 0.0, 0.0}), load = ctx.up("load", {3}, {5.0, 1.0, 3.0});
+  if (ctx.backend.host_accessible()) {
+    moe_update_expert_bias(eb, load, 0.1f);
+    ctx.expect_close("expert bias update", ctx.down(eb), {-0.1, 0.1, 0.0}, kForwardF32);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loss and optimizer
+// ---------------------------------------------------------------------------------------------
+
+void test_cross_entropy(Ctx& ctx) {
+  const int64_t m = 6, v = 13;
+  const int32_t ignore = -100;
+  std::vector<int32_t> targets{3, 12, ignore, 0, 7, 3};
+  Inputs in{{"logits", f32(ctx.random(m * v, -4, 4))}};
+  auto ref = [&](const Inputs& x) {
+    Vec losses(m, 0.0);
+    for (int64_t i = 0; i < m; ++i) {
+      if (targets[i] == ignore) continue;
+      double mx = -1e300, sum = 0.0;
+      for (int64_t j = 0; j < v; ++j) mx = std::max(mx, x.at("logits")[i * v + j]);
+      for (int64_t j = 0; j < v; ++j) sum += std::exp(x.at("logits")[i * v + j] - mx);
+      losses[i] = mx + std::log(sum) - x.at("logits")[i * v + targets[i]];
+    }
+    return losses;
+  };
+  Tensor logits = ctx.up("logits", {m, v}, in["logits"]), losses = ctx.zeros("losses", {m}), lse = ctx.zeros("lse", {m});
+  TensorI32 tt = ctx.up_i32("targets", {m}, targets);
+  cross_entropy_forward(ctx.backend, {losses, lse, logits, tt, ignore});
+  ctx.expect_close("losses", ctx.down(losses), ref(in), kForwardF32);
+  ctx.expect_true("valid target count", count_valid_targets(ctx.backend, tt, ignore) == 5);
+  const double scale = 1.0 / 5.0;
+  Tensor dlogits = ctx.zeros("dlogits", {m, v});
+  cross_entropy_backward(ctx.backend, {dlogits, logits, lse, tt, static_cast<float>(scale), ignore});
+  ctx.check_gradients(in, ref, Vec(m, scale), {{"logits", ctx.down(dlogits)}});
+}
+
+void test_adamw(Ctx& ctx) {
+  const int64_t n = 300;
+  Vec p = f32(ctx.random(n)), g = f32(ctx.random(n)), m0 = f32(ctx.random(n, -0.1, 0.1)), v0 = f32(ctx.random(n, 0.0, 0.01));
+  Tensor tp = ctx.up("param", {n}, p), tg = ctx.up("grad", {n}, g), tm = ctx.up("m", {n}, m0), tv = ctx.up("v", {n}, v0);
+  AdamWStep step{tp, tg, tm, tv, 3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 7};
+  adamw_step(ctx.backend, step);
+  Vec wp(n), wm(n), wv(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double gi = g[i] * 0.5;
+    wm[i] = 0.9 * m0[i] + 0.1 * gi;
+    wv[i] = 0.95 * v0[i] + 0.05 * gi * gi;
+    const double mh = wm[i] / (1 - std::pow(0.9, 7)), vh = wv[i] / (1 - std::pow(0.95, 7));
+    wp[i] = p[i] - 3e-3 * (mh / (std::sqrt(vh) + 1e-8) + 0.1 * p[i]);
+  }
+  ctx.expect_close("param", ctx.down(tp), wp, kForwardF32);
+  ctx.expect_close("m", ctx.down(tm), wm, kForwardF32);
+  ctx.expect_close("v", ctx.down(tv), wv, kForwardF32);
+  double total = 0.0, want = 0.0;
+  sum_squares(ctx.backend, {tg, &total});
+  for (double x : g) want += x * x;
+  ctx.expect_close("sum of squares", {total}, {want}, kForwardF32);
+}
+
+struct TestCase {
+  const char* name;
+  OpKind kind;  // the op family it needs; a backend that declines it reports "declined", not a pass
+  void (*run)(Ctx&);
+};
+const TestCase kTests[] = {
+    {"gemm", OpKind::Gemm, test_gemm},
+    {"linear", OpKind::Gemm, test_linear},
+    {"elementwise", OpKind::Elementwise, test_elementwise},
+    {"embedding", OpKind::Embedding, test_embedding},
+    {"rmsnorm", OpKind::RmsNorm, test_rmsnorm},
+    {"activation", OpKind::Activation, test_activation},
+    {"gated_rmsnorm", OpKind::GatedRmsNorm, test_gated_rmsnorm},
+    {"conv1d", OpKind::Conv1d, test_conv1d},
+    {"ssd", OpKind::Ssd, test_ssd},
+    {"attention", OpKind::Attention, test_attention},
+    {"rope", OpKind::Rope, test_rope},
+    {"moe_router", OpKind::MoeRouter, test_moe_router},
+    {"moe_dispatch", OpKind::MoePermute, test_moe_dispatch},
+    {"cross_entropy", OpKind::CrossEntropy, test_cross_entropy},
+    {"adamw", OpKind::AdamW, test_adamw},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* only = argc > 1 ? argv[1] : nullptr;  // optional: run one test by name
+  for (Backend* backend : available_backends()) {
+    std::printf("backend %s\n", backend->name());
+    for (const TestCase& test : kTests) {
+      if (only && std::strcmp(only, test.name) != 0) continue;
+      if (!backend->supports(test.kind)) {
+        std::printf("  declined %s (op family %s not implemented on this backend)\n", test.name,
+                    op_kind_name(test.kind));
+        continue;
+      }
+      Ctx ctx(*backend);
+      ctx.test = test.name;
+      const int before = g_failures;
+      try {
+        test.run(ctx);
+      } catch (const std::exception& error) {
+        std::printf("  FAIL %s: exception: %s\n", ctx.test.c_str(), error.what());
+        ++g_failures;
+      }
+      std::printf("  %s %s\n", g_failures == before ? "ok  " : "FAIL", test.name);
+    }
+  }
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
