@@ -76,14 +76,18 @@ int should_cancel(void* user) { return static_cast<Job*>(user)->cancel_requested
 
 void run_job(Job* job) {
   try {
-    strata_callbacks callbacks{};
-    callbacks.on_event = &on_engine_event;
-    callbacks.should_cancel = &should_cancel;
-    callbacks.user = job;
-    strata_result result = strata_run_job(job->kind.c_str(), job->request.c_str(), &callbacks);
-    job->failed = result.ok == 0;
-    job->outcome = result.json ? std::string(result.json) : std::string();
-    strata_free_result(&result);
+    char* result_json = nullptr;
+    char* error_out = nullptr;
+    int status = strata_run_job(job->kind.c_str(), job->request.c_str(), &on_engine_event, &should_cancel, job,
+                                &result_json, &error_out);
+    // STRATA_CANCELLED still carries a result (e.g. the steps done before the stop).
+    job->failed = status == STRATA_ERROR;
+    if (job->failed)
+      job->outcome = error_out ? std::string(error_out) : std::string("engine job '" + job->kind + "' failed");
+    else
+      job->outcome = result_json ? std::string(result_json) : std::string("{}");
+    strata_free(result_json);
+    strata_free(error_out);
   } catch (const std::exception& error) {
     job->failed = true;
     job->outcome = error.what();
@@ -96,8 +100,10 @@ void run_job(Job* job) {
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
-  const char* json = strata_engine_info();
-  return Napi::String::New(info.Env(), json ? json : "{}");
+  char* json = strata_engine_info();
+  Napi::String text = Napi::String::New(info.Env(), json ? json : "{}");
+  strata_free(json);
+  return text;
 }
 
 Napi::Value StartJob(const Napi::CallbackInfo& info) {
