@@ -23,10 +23,10 @@ export async function answerPathPrompt(page: Page, dialogName: string, path: str
   await dialog.waitFor({ state: 'hidden' });
 }
 
-/** Opens the layer-stack editor (double-click the model step of the pipeline). */
+/** Opens the layer-stack editor from the model step of the pipeline ("Edit layers"). */
 export async function openLayerEditor(page: Page): Promise<void> {
   if (await page.getByLabel('Layer pattern').isVisible().catch(() => false)) return;
-  await page.getByRole('group', { name: /^Model step/ }).dblclick();
+  await page.getByRole('button', { name: 'Edit layers' }).click();
   await page.getByLabel('Layer pattern').waitFor();
 }
 
