@@ -396,14 +396,16 @@ std::string PrecisionConfig::resolve(int layer, BlockKind kind, const std::strin
                                      int n_layers) const {
   std::string format = default_format;
   for (const auto& r : rules) {
-    bool is_mtp = role == "mtp";
-    if (!r.kinds.empty()) {
-      bool any = false;
-      for (BlockKind k : r.kinds) any = any || k == kind;
-      if (!any) continue;
-    }
-    if (layer < 0 && !is_mtp) continue;
-    if (!is_mtp || layer >= 0) {
+    const bool positional = !r.kinds.empty() || r.layers_from >= 0 || r.first_n > 0 || r.last_n > 0 || r.last_percent > 0;
+    if (layer < 0) {
+      // Embedding, head and MTP GEMMs are not main-stack layers: only role/pass criteria select them.
+      if (positional) continue;
+    } else {
+      if (!r.kinds.empty()) {
+        bool any = false;
+        for (BlockKind k : r.kinds) any = any || k == kind;
+        if (!any) continue;
+      }
       if (r.layers_from >= 0 && (layer < r.layers_from || layer > r.layers_to)) continue;
       if (r.first_n > 0 && layer >= r.first_n) continue;
       if (r.last_n > 0 && layer < n_layers - r.last_n) continue;
@@ -411,8 +413,6 @@ std::string PrecisionConfig::resolve(int layer, BlockKind kind, const std::strin
         int count = static_cast<int>(std::ceil(r.last_percent / 100.0 * n_layers - 1e-9));
         if (layer < n_layers - count) continue;
       }
-    } else if (r.layers_from >= 0 || r.first_n > 0 || r.last_n > 0 || r.last_percent > 0) {
-      continue;  // MTP GEMMs are not in the main stack's index ranges
     }
     if (!r.roles.empty()) {
       bool any = false;

@@ -413,7 +413,17 @@ void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<in
   ef.ids = ids;
   ef.table = embed_->value;
   embedding_forward(be, ef);
-  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->step(ctx, h, state.caches[i]);
+  for (size_t i = 0; i < layers_.size(); i++) {
+    LayerProfile* row = nullptr;
+    if (profiler_) {
+      row = &profiler_->row(layers_[i]->place().label, layers_[i]->place().layer, block_kind_name(layers_[i]->kind()));
+      profiler_->set_active(row, false);
+      row->calls++;
+    }
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    h = layers_[i]->step(ctx, h, state.caches[i]);
+  }
+  if (profiler_) profiler_->set_active(nullptr, false);
   if (hidden) hidden->assign(h.data, h.data + B * D);
   Tensor hf = alloc(scratch, "step.norm_f", {B, D});
   rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));

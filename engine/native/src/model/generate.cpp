@@ -1,0 +1,116 @@
+// Generation loop with sampling, MTP self-speculative verification and a thinking budget
+// (see generate.h).
+#include "generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+namespace strata::model {
+
+int32_t sample_token(const float* logits, int64_t vocab, const GenerateOptions& o, Rng& rng) {
+  if (o.temperature <= 0) return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+  const double maxv = *std::max_element(logits, logits + vocab);
+  std::vector<std::pair<double, int32_t>> probs(static_cast<size_t>(vocab));
+  double total = 0;
+  for (int64_t v = 0; v < vocab; v++) {
+    double p = std::exp((logits[v] - maxv) / o.temperature);
+    probs[static_cast<size_t>(v)] = {p, static_cast<int32_t>(v)};
+    total += p;
+  }
+  std::sort(probs.begin(), probs.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  // Nucleus: the smallest prefix whose probability reaches top_p.
+  double kept = 0;
+  size_t n = 0;
+  const double top_p = o.top_p > 0 && o.top_p < 1 ? o.top_p : 1.0;
+  while (n < probs.size()) {
+    kept += probs[n].first / total;
+    n++;
+    if (kept >= top_p) break;
+  }
+  double r = rng.uniform() * kept * total;
+  for (size_t i = 0; i < n; i++) {
+    r -= probs[i].first;
+    if (r <= 0) return probs[i].second;
+  }
+  return probs[n - 1].second;
+}
+
+GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& o,
+                        const std::function<bool()>& should_cancel, const std::function<void(int32_t)>& on_token) {
+  if (prompt.empty()) throw std::runtime_error("generate: the prompt is empty (give at least one token id)");
+  if (o.speculative && !model.has_mtp()) throw std::runtime_error("generate: speculative decoding needs model.mtp");
+  const int64_t V = model.config().vocab_size, D = model.config().d_model;
+  const int64_t T = static_cast<int64_t>(prompt.size());
+  GenerateOutput out;
+  Rng rng(o.seed, 0);
+  auto state = model.start_decode(1, T + o.max_new_tokens + 1);
+  std::vector<float> logits, hidden, step_hidden;
+  const bool keep_hidden = o.speculative;
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    Arena scratch(model.backend());
+    model.prefill(*state, scratch, prompt, T, logits, keep_hidden ? &hidden : nullptr);
+  }
+  out.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  t0 = std::chrono::steady_clock::now();
+
+  std::vector<int32_t> seq = prompt;
+  bool in_think = false;
+  int think_spent = 0;
+  auto choose = [&](const float* row) {
+    int32_t id = sample_token(row, V, o, rng);
+    if (in_think && o.think_budget >= 0 && think_spent >= o.think_budget && o.think_close_id >= 0) {
+      if (id != o.think_close_id) out.forced_think_close = true;
+      id = o.think_close_id;
+    }
+    return id;
+  };
+  int32_t next = choose(logits.data() + (T - 1) * V);
+  std::vector<int32_t> drafts;
+  while (true) {
+    out.ids.push_back(next);
+    seq.push_back(next);
+    if (on_token) on_token(next);
+    if (next == o.think_open_id) {
+      in_think = true;
+      think_spent = 0;
+    } else if (next == o.think_close_id) {
+      in_think = false;
+    } else if (in_think) {
+      think_spent++;
+    }
+    if (next == o.stop_id || static_cast<int>(out.ids.size()) >= o.max_new_tokens) break;
+    if (should_cancel && should_cancel()) {
+      out.cancelled = true;
+      break;
+    }
+    if (o.speculative && drafts.empty()) {
+      Arena scratch(model.backend());
+      drafts = model.mtp_draft(scratch, seq, hidden);
+    }
+    {
+      Arena scratch(model.backend());
+      model.decode_step(*state, scratch, {next}, logits, keep_hidden ? &step_hidden : nullptr);
+    }
+    if (keep_hidden) hidden.insert(hidden.end(), step_hidden.begin(), step_hidden.begin() + D);
+    next = choose(logits.data());
+    if (!drafts.empty()) {
+      out.drafted++;
+      if (drafts.front() == next) {
+        out.accepted++;
+        drafts.erase(drafts.begin());
+      } else {
+        drafts.clear();
+      }
+    }
+  }
+  out.decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out.tokens_per_s = out.decode_ms > 0 ? 1000.0 * static_cast<double>(out.ids.size()) / out.decode_ms : 0.0;
+  return out;
+}
+
+}  // namespace strata::model

@@ -1,0 +1,30 @@
+// Layer-by-layer profiling of a design on the engine's backend: for each mode (train = forward +
+// backward, prefill = forward over the whole context, decode = per-token steps after a prefill of
+// the context) and each context length, one "profile" event per layer (layer index, block kind,
+// op "block", fwd_ms, bwd_ms, GEMM flops, activation bytes) plus a model-level summary row
+// (op "total": tokens_per_s, and for decode the constant Mamba-state + KV-cache bytes).
+// Inputs are random token ids (timing does not depend on them). Not the analytic roofline
+// (engine/spec/analytics predicts; this measures).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "events.h"
+#include "model/model.h"
+
+namespace strata::train {
+
+struct ProfileRequest {
+  std::vector<std::string> modes{"train", "prefill", "decode"};
+  std::vector<int> contexts{1024};
+  int batch = 1;
+  int decode_steps = 8;
+};
+
+/** Runs the request and emits profile events; returns the number of rows emitted. */
+int64_t profile_model(model::Model& model, const ProfileRequest& request, EventSink& events,
+                      const std::function<bool()>& should_cancel);
+
+}  // namespace strata::train
