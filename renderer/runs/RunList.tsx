@@ -40,7 +40,7 @@ const Row = memo(function Row({ run, top, active, compared }: { run: RunSummary;
   );
 });
 
-export function RunList({ height = 240 }: { height?: number }) {
+export function RunList({ height = 160 }: { height?: number }) {
   const summaries = useRunsStore((s) => s.summaries);
   const filter = useRunsStore((s) => s.filter);
   const activeId = useRunsStore((s) => s.activeId);
