@@ -65,36 +65,45 @@ void micro_kernel_scalar(int64_t kc, const float* a_panel, const float* b_panel,
 }
 
 #if STRATA_X86
+// The SIMD micro-kernels keep their 12 accumulators in named variables (an accumulator array gets
+// spilled to the stack by GCC) and share one edge-tile writer.
+#define STRATA_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
 __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a_panel,
                                                            const float* b_panel, float* c, int64_t ldc,
                                                            float alpha, int64_t mr, int64_t nr) {
   constexpr int64_t kNr = 16;
-  __m256 acc[kMr][2];
-  for (int64_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+#define STRATA_DECLARE(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
+  STRATA_ROWS(STRATA_DECLARE)
+#undef STRATA_DECLARE
   for (int64_t p = 0; p < kc; ++p) {
-    __m256 b0 = _mm256_loadu_ps(b_panel + p * kNr);
-    __m256 b1 = _mm256_loadu_ps(b_panel + p * kNr + 8);
+    const __m256 b0 = _mm256_loadu_ps(b_panel + p * kNr);
+    const __m256 b1 = _mm256_loadu_ps(b_panel + p * kNr + 8);
     const float* a = a_panel + p * kMr;
-    for (int64_t r = 0; r < kMr; ++r) {
-      __m256 a_r = _mm256_broadcast_ss(a + r);
-      acc[r][0] = _mm256_fmadd_ps(a_r, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a_r, b1, acc[r][1]);
-    }
+#define STRATA_FMA(r)                                  \
+  {                                                    \
+    const __m256 a_r = _mm256_broadcast_ss(a + r);     \
+    c##r##0 = _mm256_fmadd_ps(a_r, b0, c##r##0);       \
+    c##r##1 = _mm256_fmadd_ps(a_r, b1, c##r##1);       \
   }
-  __m256 scale = _mm256_set1_ps(alpha);
+    STRATA_ROWS(STRATA_FMA)
+#undef STRATA_FMA
+  }
+  const __m256 scale = _mm256_set1_ps(alpha);
   if (mr == kMr && nr == kNr) {
-    for (int64_t r = 0; r < kMr; ++r) {
-      float* row = c + r * ldc;
-      _mm256_storeu_ps(row, _mm256_fmadd_ps(acc[r][0], scale, _mm256_loadu_ps(row)));
-      _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(acc[r][1], scale, _mm256_loadu_ps(row + 8)));
-    }
+#define STRATA_STORE(r)                                                                  \
+  _mm256_storeu_ps(c + r * ldc, _mm256_fmadd_ps(c##r##0, scale, _mm256_loadu_ps(c + r * ldc))); \
+  _mm256_storeu_ps(c + r * ldc + 8, _mm256_fmadd_ps(c##r##1, scale, _mm256_loadu_ps(c + r * ldc + 8)));
+    STRATA_ROWS(STRATA_STORE)
+#undef STRATA_STORE
     return;
   }
   alignas(32) float tile[kMr][kNr];
-  for (int64_t r = 0; r < kMr; ++r) {
-    _mm256_store_ps(tile[r], acc[r][0]);
-    _mm256_store_ps(tile[r] + 8, acc[r][1]);
-  }
+#define STRATA_SPILL(r)                \
+  _mm256_store_ps(tile[r], c##r##0);   \
+  _mm256_store_ps(tile[r] + 8, c##r##1);
+  STRATA_ROWS(STRATA_SPILL)
+#undef STRATA_SPILL
   for (int64_t r = 0; r < mr; ++r) {
     for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * tile[r][j];
   }
@@ -104,36 +113,42 @@ __attribute__((target("avx512f"))) void micro_kernel_avx512(int64_t kc, const fl
                                                             const float* b_panel, float* c, int64_t ldc,
                                                             float alpha, int64_t mr, int64_t nr) {
   constexpr int64_t kNr = 32;
-  __m512 acc[kMr][2];
-  for (int64_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+#define STRATA_DECLARE(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+  STRATA_ROWS(STRATA_DECLARE)
+#undef STRATA_DECLARE
   for (int64_t p = 0; p < kc; ++p) {
-    __m512 b0 = _mm512_loadu_ps(b_panel + p * kNr);
-    __m512 b1 = _mm512_loadu_ps(b_panel + p * kNr + 16);
+    const __m512 b0 = _mm512_loadu_ps(b_panel + p * kNr);
+    const __m512 b1 = _mm512_loadu_ps(b_panel + p * kNr + 16);
     const float* a = a_panel + p * kMr;
-    for (int64_t r = 0; r < kMr; ++r) {
-      __m512 a_r = _mm512_set1_ps(a[r]);
-      acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
-    }
+#define STRATA_FMA(r)                                  \
+  {                                                    \
+    const __m512 a_r = _mm512_set1_ps(a[r]);           \
+    c##r##0 = _mm512_fmadd_ps(a_r, b0, c##r##0);       \
+    c##r##1 = _mm512_fmadd_ps(a_r, b1, c##r##1);       \
   }
-  __m512 scale = _mm512_set1_ps(alpha);
+    STRATA_ROWS(STRATA_FMA)
+#undef STRATA_FMA
+  }
+  const __m512 scale = _mm512_set1_ps(alpha);
   if (mr == kMr && nr == kNr) {
-    for (int64_t r = 0; r < kMr; ++r) {
-      float* row = c + r * ldc;
-      _mm512_storeu_ps(row, _mm512_fmadd_ps(acc[r][0], scale, _mm512_loadu_ps(row)));
-      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(acc[r][1], scale, _mm512_loadu_ps(row + 16)));
-    }
+#define STRATA_STORE(r)                                                                  \
+  _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(c##r##0, scale, _mm512_loadu_ps(c + r * ldc))); \
+  _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(c##r##1, scale, _mm512_loadu_ps(c + r * ldc + 16)));
+    STRATA_ROWS(STRATA_STORE)
+#undef STRATA_STORE
     return;
   }
   alignas(64) float tile[kMr][kNr];
-  for (int64_t r = 0; r < kMr; ++r) {
-    _mm512_store_ps(tile[r], acc[r][0]);
-    _mm512_store_ps(tile[r] + 16, acc[r][1]);
-  }
+#define STRATA_SPILL(r)                 \
+  _mm512_store_ps(tile[r], c##r##0);    \
+  _mm512_store_ps(tile[r] + 16, c##r##1);
+  STRATA_ROWS(STRATA_SPILL)
+#undef STRATA_SPILL
   for (int64_t r = 0; r < mr; ++r) {
     for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * tile[r][j];
   }
 }
+#undef STRATA_ROWS
 #endif
 
 std::vector<KernelChoice> supported_kernels() {
