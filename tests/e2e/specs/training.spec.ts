@@ -1,31 +1,47 @@
-// End-to-end spec of a real training run in browser mode: open the tiny-hybrid template, start a
-// short CPU training on the bundled engine, see the progress bar and the loss curve move, stop the
-// run and see it stopped in the runs list. Needs the native engine and `strata train`.
-import { assert, eventually, spec } from '../harness.js';
+// End-to-end spec of a real training run in browser mode: open the tiny-hybrid template, make the
+// training bounded (Training settings: steps), start it on the CPU with the bundled native engine,
+// see the progress bar and the loss curve move, stop it, and see it stopped. Needs the built
+// engine (npm run build:engine) and `strata train`; nothing here fakes training.
+import type { Page } from 'playwright-core';
 import { openTemplate } from '../app-actions.js';
+import { assert, eventually, spec } from '../harness.js';
+
+// Long enough that the run is still going when it is stopped; the progress bar moves after 5 steps.
+const STEPS = 1000;
+
+/** The step of the last loss point, from the curve's caption ("...: 5.1234 at step 12"). */
+async function lastPlottedStep(page: Page): Promise<number> {
+  const caption = await page.getByRole('img', { name: 'Loss curve' }).locator('figcaption').innerText();
+  const match = /at step (\d+)/.exec(caption);
+  return match ? Number(match[1]) : 0;
+}
 
 export const specs = [
   spec(
     'train tiny-hybrid: progress and loss curve move, then stop',
     async ({ page, url, screenshot }) => {
       await openTemplate(page, url, 'tiny-hybrid');
+      await page.getByRole('group', { name: 'Train step' }).click();
+      const settings = page.getByRole('region', { name: 'Training settings' });
+      await settings.getByLabel('steps', { exact: true }).fill(String(STEPS));
+      await settings.getByLabel('steps', { exact: true }).press('Tab');
+
       await page.getByRole('button', { name: 'Start training' }).click();
-
       const progress = page.getByRole('progressbar', { name: 'Run progress' });
-      await progress.waitFor({ timeout: 60_000 });
-      const now = async () => Number((await progress.getAttribute('aria-valuenow')) ?? 'NaN');
-      const first = await eventually(now, (v) => v > 0, 'training reports a first step', 120_000);
-      await eventually(now, (v) => v > first, 'progress moves past the first step', 120_000);
+      await progress.waitFor();
+      const percent = async () => Number((await progress.getAttribute('aria-valuenow')) ?? '0');
 
-      const curve = page.getByLabel('Loss curve');
-      await curve.waitFor();
-      const points = async () => Number((await curve.getAttribute('data-points')) ?? (await curve.locator('canvas').count()));
-      assert((await points()) > 0, 'the loss curve has data');
+      const firstStep = await eventually(() => lastPlottedStep(page), (s) => s > 0, 'the loss curve gets its first point', 180_000);
+      const laterStep = await eventually(() => lastPlottedStep(page), (s) => s > firstStep + 1, 'the loss curve moves on', 180_000);
+      await eventually(percent, (p) => p > 0, 'the progress bar moves', 60_000);
+      assert(laterStep > firstStep, 'the plotted step advanced');
       await screenshot('run');
 
       await page.getByRole('button', { name: 'Stop run' }).click();
-      await page.getByText(/stopped/i).first().waitFor({ timeout: 30_000 });
+      const active = page.getByRole('region', { name: /^Run / });
+      await active.getByText('stopped', { exact: true }).waitFor({ timeout: 60_000 });
+      assert(await page.getByRole('button', { name: 'Stop run' }).isDisabled(), 'Stop is disabled once the run stopped');
     },
-    240_000,
+    420_000,
   ),
 ];
