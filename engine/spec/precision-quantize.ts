@@ -302,6 +302,9 @@ export interface QuantStats {
   histogram_zeros: number;
   /** Counts of floor(log2|x|), bin 0 = 2^HISTOGRAM_MIN_EXPONENT, clamped at both ends. */
   log2_histogram: number[];
+  /** Sum of x^2 and of (x - q)^2 over finite inputs with finite outputs (to merge statistics). */
+  signal_energy: number;
+  error_energy: number;
 }
 
 export interface Encoded {
@@ -560,6 +563,8 @@ class StatsAccumulator {
       snr_db: this.error === 0 ? Infinity : 10 * Math.log10(this.signal / this.error),
       histogram_zeros: this.histogramZeros,
       log2_histogram: this.histogram,
+      signal_energy: this.signal,
+      error_energy: this.error,
     };
   }
 }
@@ -606,4 +611,30 @@ export function fakeQuantize(input: Float32Array, rows: number, cols: number, co
   const stats = measure(x, output, rows, cols, r, encoded);
   if (r.hadamard) hadamard16Apply(output, rows, cols, axis, signs, true);
   return { output, stats, encoded };
+}
+
+/** The statistics of several quantizations seen as one (same rules as the engine's `accumulate`). */
+export function mergeStats(a: QuantStats, b: QuantStats): QuantStats {
+  const blocks = a.scale_blocks + b.scale_blocks;
+  const signal = a.signal_energy + b.signal_energy;
+  const error = a.error_energy + b.error_energy;
+  return {
+    elements: a.elements + b.elements,
+    nonfinite: a.nonfinite + b.nonfinite,
+    nonzero: a.nonzero + b.nonzero,
+    underflow: a.underflow + b.underflow,
+    clipped: a.clipped + b.clipped,
+    amax: Math.max(a.amax, b.amax),
+    scale_blocks: blocks,
+    zero_scale_blocks: a.zero_scale_blocks + b.zero_scale_blocks,
+    scale_min: a.scale_blocks === 0 ? b.scale_min : b.scale_blocks === 0 ? a.scale_min : Math.min(a.scale_min, b.scale_min),
+    scale_max: a.scale_blocks === 0 ? b.scale_max : b.scale_blocks === 0 ? a.scale_max : Math.max(a.scale_max, b.scale_max),
+    scale_mean: blocks > 0 ? (a.scale_mean * a.scale_blocks + b.scale_mean * b.scale_blocks) / blocks : 0,
+    rel_err: signal > 0 ? Math.sqrt(error / signal) : 0,
+    snr_db: error === 0 ? Infinity : 10 * Math.log10(signal / error),
+    histogram_zeros: a.histogram_zeros + b.histogram_zeros,
+    log2_histogram: a.log2_histogram.map((count, i) => count + b.log2_histogram[i]!),
+    signal_energy: signal,
+    error_energy: error,
+  };
 }
