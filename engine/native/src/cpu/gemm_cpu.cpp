@@ -22,7 +22,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) || defined(_M_X64)
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)  // target attributes are GCC/Clang
 #define STRATA_X86 1
 #include <immintrin.h>
 #endif
