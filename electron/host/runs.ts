@@ -130,7 +130,8 @@ export function createRunService(options: RunServiceOptions): HostRunService {
         else if (code === 0) final = { type: 'done', t };
         else {
           const why = signal ? `was killed by ${signal}` : code === null ? 'could not start' : `exited with code ${code}`;
-          const detail = stderrTail().trim().split('\n').slice(-3).join(' | ');
+          // The CLI's last line is its one-line error (earlier lines are notes and warnings).
+          const detail = stderrTail().trim().split('\n').filter(Boolean).at(-1) ?? '';
           final = { type: 'error', t, message: `engine process ${why}${detail ? `: ${detail}` : ''}`, exit_code: code, signal };
         }
         await appendEvent(dir, final);
