@@ -70,6 +70,7 @@ std::string save_checkpoint(const std::string& run_dir, model::Model& model, con
   s.set("rng", rng);
   s.set("loss", json::Value(state.loss));
   s.set("files", files);
+  s.set("job", state.job);
   s.set("document", state.document);
   io::write_file_atomic(io::join_path(tmp_dir, kStateFile), json::dump(s, 1));
 
@@ -114,6 +115,7 @@ CheckpointState read_checkpoint_state(const std::string& dir) {
     const json::Value& loss = s.at("loss");
     out.loss = loss.is_number() ? loss.as_double() : 0.0;
     out.document = s.at("document");
+    if (const json::Value* job = s.find("job")) out.job = *job;
     for (const auto& [name, info] : s.at("files").members()) {
       const std::string file = io::join_path(dir, name);
       if (!io::path_exists(file)) throw std::runtime_error("missing file " + name);

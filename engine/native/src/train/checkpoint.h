@@ -22,6 +22,7 @@ struct CheckpointState {
   uint64_t rng_seed = 0, rng_counter = 0;
   double loss = 0;             // last step's loss, informational
   json::Value document;        // the document the run uses
+  json::Value job;             // what resume needs: {train_data, heldout_data, steps}
 };
 
 /** Writes RUN/checkpoints/step_NNNNNN atomically and prunes all but the newest `keep`. Returns its path. */

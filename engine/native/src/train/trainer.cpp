@@ -107,6 +107,10 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
     st.rng_counter = run_rng.counter();
     st.loss = loss;
     st.document = doc.document;
+    st.job = json::Value::object();
+    st.job.set("train_data", options.train_data);
+    st.job.set("heldout_data", options.heldout_data);
+    st.job.set("steps", json::Value(total_steps));
     outcome.last_checkpoint = save_checkpoint(options.run_dir, model, &optimizer, st, options.keep_checkpoints);
     json::Value e = events.make("checkpoint");
     e.set("step", json::Value(step));

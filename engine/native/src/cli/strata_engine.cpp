@@ -1,0 +1,425 @@
+// strata-engine: the native command line for machines without Node (GPU boxes, CI). It runs the
+// same jobs as the Node binding (train/jobs.h) and writes the same run folders, so a run made here
+// opens in the app. Commands:
+//   train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]
+//                  [--backend cpu] [--json]
+//   resume RUN_DIR [--steps N] [--json]
+//   eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--json]
+//   generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]
+//                  [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]
+//                  [--think-open ID --think-close ID --think-budget N] [--json]
+//   profile DOC.json [--mode train|prefill|decode[,..]] [--context 1024,4096] [--batch B]
+//                  [--checkpoint PATH] [--run-dir DIR] [--json]
+//   grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors
+//   init DOC.json --out W.safetensors [--seed S]
+// Human output: a progress bar on a TTY (loss, tokens/s, ETA), plain lines otherwise; --json
+// prints exactly the JSON events, one per line, then the result as {"type":"result",...}.
+// Ctrl-C cancels cleanly (training saves a checkpoint); a second Ctrl-C exits at once.
+// Exit codes: 0 done, 1 error, 2 usage, 130 cancelled. Not the TypeScript CLI (engine/cli).
+#include <atomic>
+#include <cctype>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "io/files.h"
+#include "io/json.h"
+#include "io/tokens.h"
+#include "train/checkpoint.h"
+#include "train/jobs.h"
+
+namespace {
+
+using strata::json::Value;
+
+std::atomic<int> g_interrupts{0};
+
+void on_sigint(int) {
+  if (g_interrupts.fetch_add(1) >= 1) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
+
+const char* kUsage =
+    "usage: strata-engine <command> [options]\n"
+    "  train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]\n"
+    "                 [--backend cpu] [--json]\n"
+    "  resume RUN_DIR [--steps N] [--json]\n"
+    "  eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--json]\n"
+    "  generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]\n"
+    "                 [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]\n"
+    "                 [--think-open ID --think-close ID --think-budget N] [--json]\n"
+    "  profile DOC.json [--mode train,prefill,decode] [--context 1024,4096] [--batch B] [--checkpoint PATH]\n"
+    "                 [--run-dir DIR] [--json]\n"
+    "  grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors\n"
+    "  init DOC.json --out W.safetensors [--seed S]\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::string command;
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+  bool has(const std::string& k) const { return options.count(k) > 0; }
+  std::string get(const std::string& k, const std::string& def = "") const {
+    auto it = options.find(k);
+    return it == options.end() ? def : it->second;
+  }
+  long long integer(const std::string& k, long long def) const {
+    if (!has(k)) return def;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(get(k), &used);
+      if (used != get(k).size()) throw std::invalid_argument("");
+      return v;
+    } catch (const std::exception&) {
+      throw UsageError("--" + k + ": expected an integer, got \"" + get(k) + "\"");
+    }
+  }
+  double number(const std::string& k, double def) const {
+    if (!has(k)) return def;
+    try {
+      return std::stod(get(k));
+    } catch (const std::exception&) {
+      throw UsageError("--" + k + ": expected a number, got \"" + get(k) + "\"");
+    }
+  }
+};
+
+Args parse_args(int argc, char** argv) {
+  static const char* flags[] = {"json", "speculative", "help"};
+  Args a;
+  if (argc < 2) throw UsageError("missing command");
+  a.command = argv[1];
+  for (int i = 2; i < argc; i++) {
+    std::string s = argv[i];
+    if (s.rfind("--", 0) == 0) {
+      std::string key = s.substr(2);
+      std::string value;
+      size_t eq = key.find('=');
+      bool is_flag = false;
+      for (const char* f : flags) is_flag = is_flag || key == f;
+      if (eq != std::string::npos) {
+        value = key.substr(eq + 1);
+        key = key.substr(0, eq);
+      } else if (!is_flag) {
+        if (i + 1 >= argc) throw UsageError("--" + key + " needs a value");
+        value = argv[++i];
+      }
+      a.options[key] = value;
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+Value read_json_file(const std::string& path) {
+  try {
+    return strata::json::parse(strata::io::read_file(path), path);
+  } catch (const strata::json::ParseError& e) {
+    throw std::runtime_error(e.what());
+  }
+}
+
+Value int_list(const std::string& text, const char* option) {
+  Value arr = Value::array();
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    try {
+      arr.push_back(Value(static_cast<int64_t>(std::stoll(item))));
+    } catch (const std::exception&) {
+      throw UsageError(std::string("--") + option + ": expected comma-separated integers, got \"" + text + "\"");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return arr;
+}
+
+std::string format_eta(double seconds) {
+  if (!(seconds >= 0) || seconds > 360000) return "--:--";
+  int s = static_cast<int>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%d:%02d", s / 60, s % 60);
+  return buf;
+}
+
+// Human-readable rendering of the event stream (progress bar on a TTY).
+class HumanPrinter {
+ public:
+  HumanPrinter() : tty_(::isatty(STDERR_FILENO) != 0) {}
+
+  void operator()(const std::string& line) {
+    Value e;
+    try {
+      e = strata::json::parse(line);
+    } catch (const std::exception&) {
+      return;
+    }
+    const std::string type = e.at("type").as_string();
+    if (type == "start") {
+      if (const Value* steps = e.find("steps")) total_ = steps->as_int64();
+      if (const Value* s0 = e.find("start_step")) start_step_ = s0->as_int64();
+      std::string job = e.find("job") ? e.at("job").as_string() : "job";
+      std::fprintf(stderr, "%s: %s parameters on %s\n", job.c_str(),
+                   e.find("params") ? e.at("params").number_text().c_str() : "?",
+                   e.find("backend") ? e.at("backend").as_string().c_str() : "cpu");
+    } else if (type == "step") {
+      const int64_t step = e.at("step").as_int64();
+      const double loss = e.at("loss").as_double(), tps = e.at("tokens_per_s").as_double();
+      const double t = e.at("t").as_double();
+      const double per_step = step > start_step_ ? t / static_cast<double>(step - start_step_) : 0;
+      const double eta = per_step * static_cast<double>(total_ - step);
+      if (tty_) {
+        const int width = 24;
+        int filled = total_ > 0 ? static_cast<int>(width * step / total_) : 0;
+        std::string bar(static_cast<size_t>(filled), '#');
+        bar.resize(width, '.');
+        std::fprintf(stderr, "\r[%s] step %lld/%lld  loss %.4f  %.0f tok/s  ETA %s   ", bar.c_str(),
+                     static_cast<long long>(step), static_cast<long long>(total_), loss, tps, format_eta(eta).c_str());
+        std::fflush(stderr);
+        open_line_ = true;
+      } else if (step == 1 || step % 10 == 0 || step == total_) {
+        std::fprintf(stderr, "step %lld/%lld loss %.4f %.0f tok/s ETA %s\n", static_cast<long long>(step),
+                     static_cast<long long>(total_), loss, tps, format_eta(eta).c_str());
+      }
+    } else if (type == "eval") {
+      end_line();
+      std::fprintf(stderr, "eval%s: loss %.4f  ppl %.3f%s%s\n",
+                   e.find("step") ? (" @ step " + e.at("step").number_text()).c_str() : "", e.at("loss").as_double(),
+                   e.at("ppl").as_double(),
+                   e.at("bpb").is_null() ? "" : ("  bpb " + strata::json::format_double(e.at("bpb").as_double())).c_str(),
+                   e.at("accuracy").is_null()
+                       ? ""
+                       : ("  accuracy " + strata::json::format_double(e.at("accuracy").as_double())).c_str());
+    } else if (type == "checkpoint") {
+      end_line();
+      std::fprintf(stderr, "checkpoint: %s\n", e.at("path").as_string().c_str());
+    } else if (type == "profile") {
+      end_line();
+      if (e.at("op").as_string() == "total") {
+        std::fprintf(stderr, "%-8s ctx %-6s total %.2f ms  %.0f tok/s  %s %.1f MiB\n", e.at("mode").as_string().c_str(),
+                     e.at("context").number_text().c_str(), e.at("ms").as_double(), e.at("tokens_per_s").as_double(),
+                     e.at("bytes_meaning").as_string().c_str(), e.at("bytes").as_double() / 1048576.0);
+      } else {
+        std::fprintf(stderr, "%-8s ctx %-6s %-24s fwd %8.3f ms  bwd %8.3f ms  %.3g flop\n",
+                     e.at("mode").as_string().c_str(), e.at("context").number_text().c_str(),
+                     e.at("label").as_string().c_str(), e.at("fwd_ms").as_double(), e.at("bwd_ms").as_double(),
+                     e.at("flops").as_double());
+      }
+    } else if (type == "log") {
+      end_line();
+      std::fprintf(stderr, "%s\n", e.at("message").as_string().c_str());
+    } else if (type == "error") {
+      end_line();
+      std::fprintf(stderr, "error: %s\n", e.at("message").as_string().c_str());
+    } else if (type == "done") {
+      end_line();
+    }
+  }
+
+ private:
+  void end_line() {
+    if (open_line_) std::fprintf(stderr, "\n");
+    open_line_ = false;
+  }
+  bool tty_;
+  bool open_line_ = false;
+  int64_t total_ = 0, start_step_ = 0;
+};
+
+std::string default_run_dir(const Value& doc) {
+  std::string name = "run";
+  if (const Value* m = doc.find("model")) {
+    if (const Value* n = m->find("name"); n && n->is_string()) name = n->as_string();
+  }
+  for (char& c : name) if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '-';
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return "runs/" + name + "-" + stamp;
+}
+
+Value document_arg(const Args& a) {
+  if (a.positional.empty()) throw UsageError(a.command + ": missing DOC.json");
+  return read_json_file(a.positional[0]);
+}
+
+void require(const Args& a, const char* option) {
+  if (!a.has(option)) throw UsageError(a.command + ": --" + option + " is required");
+}
+
+// Builds the job request for a command; returns the job kind.
+std::string build_request(const Args& a, Value& req) {
+  req = Value::object();
+  const std::string& c = a.command;
+  if (c == "resume") {
+    if (a.positional.empty()) throw UsageError("resume: missing RUN_DIR");
+    const std::string run = a.positional[0];
+    const std::string ckpt = strata::train::latest_checkpoint(run);
+    if (ckpt.empty()) throw std::runtime_error(run + ": no checkpoint to resume from");
+    strata::train::CheckpointState st = strata::train::read_checkpoint_state(ckpt);
+    if (!st.job.is_object() || !st.job.has("train_data")) {
+      throw std::runtime_error(ckpt + ": the checkpoint does not record its training data; rerun train with --run-dir");
+    }
+    req.set("document", read_json_file(strata::io::join_path(run, "document.json")));
+    req.set("run_dir", run);
+    req.set("train_data", st.job.at("train_data"));
+    req.set("heldout_data", st.job.at("heldout_data"));
+    req.set("steps", Value(static_cast<int64_t>(a.integer("steps", st.job.at("steps").as_int64()))));
+    req.set("resume", Value(true));
+    return "train";
+  }
+  Value doc = document_arg(a);
+  if (a.has("seed")) {
+    Value* pipeline = doc.find("pipeline");
+    if (!pipeline) pipeline = &doc.set("pipeline", Value::object());
+    Value* training = pipeline->find("training");
+    if (!training) training = &pipeline->set("training", Value::object());
+    training->set("seed", Value(static_cast<int64_t>(a.integer("seed", 0))));
+  }
+  req.set("document", doc);
+  if (c == "train") {
+    if (a.has("backend") && a.get("backend") != "cpu") {
+      throw UsageError("train: --backend " + a.get("backend") + " is not available in this build (cpu only)");
+    }
+    require(a, "data");
+    req.set("run_dir", a.get("run-dir", default_run_dir(doc)));
+    req.set("train_data", a.get("data"));
+    if (a.has("heldout")) req.set("heldout_data", a.get("heldout"));
+    if (a.has("steps")) req.set("steps", Value(static_cast<int64_t>(a.integer("steps", 0))));
+    return "train";
+  }
+  if (c == "eval") {
+    require(a, "data");
+    req.set("data", a.get("data"));
+    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    if (a.has("batches")) req.set("batches", Value(static_cast<int64_t>(a.integer("batches", 8))));
+    if (a.has("run-dir")) req.set("run_dir", a.get("run-dir"));
+    return "eval";
+  }
+  if (c == "generate") {
+    Value ids = Value::array();
+    if (a.has("prompt-ids")) {
+      ids = int_list(a.get("prompt-ids"), "prompt-ids");
+    } else if (a.has("prompt")) {
+      for (uint32_t id : strata::io::byte_encode(a.get("prompt"))) ids.push_back(Value(static_cast<int64_t>(id)));
+    } else {
+      throw UsageError("generate: give --prompt TEXT (byte tokenizer) or --prompt-ids 1,2,3");
+    }
+    req.set("prompt_ids", ids);
+    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    req.set("max_new_tokens", Value(static_cast<int64_t>(a.integer("max-new", 64))));
+    req.set("temperature", Value(a.number("temperature", 0)));
+    req.set("top_p", Value(a.number("top-p", 1)));
+    req.set("seed", Value(static_cast<int64_t>(a.integer("seed", 0))));
+    if (a.has("stop-id")) req.set("stop_id", Value(static_cast<int64_t>(a.integer("stop-id", -1))));
+    if (a.has("speculative")) req.set("speculative", Value(true));
+    if (a.has("think-open")) req.set("think_open_id", Value(static_cast<int64_t>(a.integer("think-open", -1))));
+    if (a.has("think-close")) req.set("think_close_id", Value(static_cast<int64_t>(a.integer("think-close", -1))));
+    if (a.has("think-budget")) req.set("think_budget", Value(static_cast<int64_t>(a.integer("think-budget", -1))));
+    return "generate";
+  }
+  if (c == "profile") {
+    if (a.has("mode")) {
+      Value modes = Value::array();
+      std::string m = a.get("mode");
+      size_t pos = 0;
+      while (true) {
+        size_t comma = m.find(',', pos);
+        modes.push_back(m.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+      req.set("modes", modes);
+    }
+    if (a.has("context")) req.set("contexts", int_list(a.get("context"), "context"));
+    if (a.has("batch")) req.set("batch", Value(static_cast<int64_t>(a.integer("batch", 1))));
+    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    if (a.has("run-dir")) req.set("run_dir", a.get("run-dir"));
+    return "profile";
+  }
+  if (c == "grads") {
+    require(a, "weights");
+    require(a, "data");
+    require(a, "out");
+    req.set("weights", a.get("weights"));
+    req.set("data", a.get("data"));
+    req.set("out", a.get("out"));
+    return "grads";
+  }
+  if (c == "init") {
+    require(a, "out");
+    req.set("out", a.get("out"));
+    if (a.has("seed")) req.set("seed", Value(static_cast<int64_t>(a.integer("seed", 0))));
+    return "init";
+  }
+  throw UsageError("unknown command \"" + c + "\"");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  Value request;
+  std::string kind;
+  try {
+    args = parse_args(argc, argv);
+    if (args.command == "--help" || args.command == "help" || args.has("help")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    kind = build_request(args, request);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "strata-engine: %s\n%s", e.what(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "strata-engine: %s\n", e.what());
+    return 1;
+  }
+  const bool json_out = args.has("json");
+  std::signal(SIGINT, on_sigint);
+  HumanPrinter printer;
+  auto on_event = [&](const std::string& line) {
+    if (json_out) {
+      std::fputs(line.c_str(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+    } else {
+      printer(line);
+    }
+  };
+  auto cancel = []() { return g_interrupts.load() > 0; };
+  try {
+    Value result = strata::train::run_job(kind, request, on_event, cancel);
+    if (json_out) {
+      Value r = Value::object();
+      r.set("type", "result");
+      for (const auto& [k, v] : result.members()) r.set(k, v);
+      std::printf("%s\n", strata::json::dump(r).c_str());
+    } else if (kind == "generate") {
+      std::vector<uint32_t> ids;
+      for (const auto& v : result.at("ids").items()) ids.push_back(static_cast<uint32_t>(v.as_int64()));
+      std::printf("%s\n", strata::io::byte_decode(ids).c_str());
+      std::fprintf(stderr, "%s\n", strata::json::dump(result).c_str());
+    } else {
+      std::printf("%s\n", strata::json::dump(result, 2).c_str());
+    }
+    return g_interrupts.load() > 0 ? 130 : 0;
+  } catch (const std::exception& e) {
+    if (!json_out) std::fprintf(stderr, "strata-engine: %s\n", e.what());
+    return 1;
+  }
+}
