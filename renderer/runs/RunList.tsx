@@ -10,6 +10,8 @@ const OVERSCAN = 6;
 
 /** Index range [start, end) of rows to render for a scroll position. */
 export function visibleRange(scrollTop: number, viewport: number, count: number): [number, number] {
+  // A list that shrank under a scrolled viewport (filtering) is shown from its end.
+  scrollTop = Math.min(scrollTop, Math.max(0, count * ROW_HEIGHT - viewport));
   const start = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const end = Math.min(count, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
   return [start, end];
