@@ -5,17 +5,13 @@
 
 #include "../ops/activation.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 namespace strata {
+
+using namespace cpu_math;
 namespace {
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float silu(float x) { return x * sigmoid(x); }
-inline float silu_grad(float x) {
-  float s = sigmoid(x);
-  return s * (1.0f + x * (1.0f - s));
-}
-inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }

@@ -12,8 +12,11 @@
 
 #include "../ops/attention.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 namespace strata {
+
+using namespace cpu_math;
 namespace {
 
 constexpr int64_t kQueryTile = 16;
@@ -24,11 +27,6 @@ inline float resolve_scale(float scale, int64_t p) { return scale > 0.0f ? scale
 // First key position a query at t may see.
 inline int64_t first_key(int64_t t, int64_t window) { return window > 0 ? std::max<int64_t>(0, t - window + 1) : 0; }
 
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 struct AttnLayout {
   int64_t b, t, h, hkv, p;

@@ -5,13 +5,15 @@
 
 #include "../ops/conv1d.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 namespace strata {
+
+using namespace cpu_math;
 namespace {
 
 constexpr int64_t kChannelBlock = 64;
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 // Pre-activation at (b, t) for channels [c0, c1) into pre[0..c1-c0).
 inline void conv_pre(const float* x, const float* w, const float* bias, int64_t t_len, int64_t c_len, int64_t k,

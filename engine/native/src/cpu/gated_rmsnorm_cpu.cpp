@@ -9,19 +9,15 @@
 
 #include "../ops/gated_rmsnorm.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 namespace strata {
-namespace {
-inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
-inline float silu_grad(float v) {
-  float s = sigmoid(v);
-  return s * (1.0f + v * (1.0f - s));
-}
-}  // namespace
+
+using namespace cpu_math;
 
 void CpuBackend::gated_rmsnorm_forward(const GatedRmsNormFwd& a) {
   const int64_t m = a.y.rows(), di = a.y.cols(), gs = di / a.groups;

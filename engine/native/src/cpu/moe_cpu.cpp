@@ -8,11 +8,13 @@
 
 #include "../ops/moe.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 namespace strata {
+
+using namespace cpu_math;
 namespace {
 constexpr float kNormEpsilon = 1e-20f;  // guards the top-k renormalization (as in HF's routers)
-inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 }  // namespace
 
 void CpuBackend::moe_router_forward(const MoeRouterFwd& a) {

@@ -11,12 +11,13 @@
 
 #include "../ops/ssd.h"
 #include "cpu_backend.h"
+#include "cpu_math.h"
 
 namespace strata {
+
+using namespace cpu_math;
 namespace {
 
-inline float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
-inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
 // dt = softplus(raw + bias), optionally clamped; *passes_gradient is false where the clamp is active.
 inline float dt_value(float raw, float bias, const SsdParams& params, bool* passes_gradient) {
@@ -30,11 +31,6 @@ inline float dt_value(float raw, float bias, const SsdParams& params, bool* pass
   return v;
 }
 
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // Strided access into the (B,T,H,P) / (B,T,G,N) / (B,T,H) layouts.
 struct SsdLayout {
