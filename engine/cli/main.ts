@@ -28,6 +28,7 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
   { name: 'import-hf', summary: 'import an HF checkpoint folder as a Strata run' },
   { name: 'inspect-precision', summary: 'resolved per-layer precision table and quantization error' },
   { name: 'export-megatron', summary: 'write a Megatron-LM launch bundle for a design' },
+  { name: 'plan', summary: 'memory, step time and the fastest layout for training a design on a GPU cluster' },
 ];
 
 export const VERSION = '0.1.0';
