@@ -240,6 +240,21 @@ void test_gemm(Ctx& ctx) {
   } else {
     run_gemm_cases(ctx, ctx.backend.name());
   }
+  // called from inside another parallel region, the GEMM still computes every element
+  {
+    const int64_t m = 128, n = 256, k = 128;  // above the size where the GEMM goes parallel
+    Vec a = f32(ctx.random(m * k)), b = f32(ctx.random(k * n));
+    Tensor ta = ctx.up("a", {m, k}, a), tb = ctx.up("b", {k, n}, b);
+    Tensor c0 = ctx.zeros("c0", {m, n}), c1 = ctx.zeros("c1", {m, n});
+    const Tensor outputs[2] = {c0, c1};
+#pragma omp parallel for num_threads(2)
+    for (int i = 0; i < 2; ++i) {
+      gemm(ctx.backend, gemm_call(m, n, k, ta.data, false, tb.data, false, outputs[i].data, 0.0f, GemmTag{}));
+    }
+    Vec want = ref_gemm(m, n, k, a, false, k, b, false, n, Vec(m * n, 0.0), n, 1.0, 0.0);
+    ctx.expect_close("gemm inside a parallel region (0)", ctx.down(c0), want, kForwardF32);
+    ctx.expect_close("gemm inside a parallel region (1)", ctx.down(c1), want, kForwardF32);
+  }
   // the precision hook sees every call with its tag and can replace the inputs
   int seen = 0;
   GemmPass seen_pass = GemmPass::Other;
@@ -896,6 +911,31 @@ void test_adamw(Ctx& ctx) {
   ctx.expect_close("sum of squares", {total}, {want}, kForwardF32);
 }
 
+// Bad arguments raise strata::Error naming the op and the field (checked before any backend runs).
+void test_argument_checks(Ctx& ctx) {
+  auto message_of = [](const std::function<void()>& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& error) {
+      return error.what();
+    }
+    return "";
+  };
+  Tensor x = ctx.zeros("layer0.x", {4, 8}), y = ctx.zeros("layer0.y", {4, 8}), rstd = ctx.zeros("rstd", {4});
+  Tensor wrong_w = ctx.zeros("layer0.norm.weight", {7});
+  std::string msg = message_of([&] { rmsnorm_forward(ctx.backend, {y, rstd, x, wrong_w, {}, {}, 1e-5f}); });
+  ctx.expect_true("rmsnorm names op, field and tensor: " + msg,
+                  msg.find("rmsnorm_forward") != std::string::npos && msg.find("w '") != std::string::npos &&
+                      msg.find("layer0.norm.weight") != std::string::npos);
+  Tensor q = ctx.zeros("q", {1, 4, 3, 8}), k = ctx.zeros("k", {1, 4, 2, 8});
+  Tensor out = ctx.zeros("out", {1, 4, 3, 8}), lse = ctx.zeros("lse", {1, 3, 4});
+  msg = message_of([&] { attention_forward(ctx.backend, {out, lse, q, k, k, 0.0f, 0}); });
+  ctx.expect_true("attention rejects heads not divisible by kv heads: " + msg,
+                  msg.find("multiple of kv heads") != std::string::npos);
+  msg = message_of([&] { linear_forward(ctx.backend, y, x, ctx.zeros("w", {8, 5}), Tensor(), "mlp.fc1", 2); });
+  ctx.expect_true("linear names the role: " + msg, msg.find("linear_forward[mlp.fc1]") != std::string::npos);
+}
+
 struct TestCase {
   const char* name;
   OpKind kind;  // the op family it needs; a backend that declines it reports "declined", not a pass
@@ -917,6 +957,7 @@ const TestCase kTests[] = {
     {"moe_dispatch", OpKind::MoePermute, test_moe_dispatch},
     {"cross_entropy", OpKind::CrossEntropy, test_cross_entropy},
     {"adamw", OpKind::AdamW, test_adamw},
+    {"argument_checks", OpKind::RmsNorm, test_argument_checks},
 };
 
 }  // namespace

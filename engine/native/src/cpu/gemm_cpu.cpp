@@ -327,12 +327,14 @@ void CpuBackend::gemm(const GemmCall& call) {
   }
 #pragma omp parallel num_threads(threads)
   {
-    int tid = 0;
+    // partition by the team actually granted (1 when called inside another parallel region)
+    int tid = 0, team = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
+    team = omp_get_num_threads();
 #endif
-    const int64_t begin = std::min(extent, units * tid / threads * unit);
-    const int64_t end = std::min(extent, units * (tid + 1) / threads * unit);
+    const int64_t begin = std::min(extent, units * tid / team * unit);
+    const int64_t end = std::min(extent, units * (tid + 1) / team * unit);
     if (split_columns) {
       gemm_block(call, kernel, 0, call.m, begin, end);
     } else {
