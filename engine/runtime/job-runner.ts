@@ -64,7 +64,8 @@ export function eventPrinter(out: JobOutput, options: RunJobOptions): { onEvent:
       }
       return;
     }
-    if (event.type === 'start') return;
+    // Per-tensor precision statistics and profile rows are for the app and --json, not the terminal.
+    if (event.type === 'start' || event.type === 'precision' || event.type === 'profile') return;
     endBar();
     const text = describeEvent(event);
     if (event.type === 'error') out.stderr(`${text}\n`);

@@ -23,13 +23,32 @@ INPUT is a training run folder, a Strata document, a template name, or an HF con
 
 const MODES = ['train', 'prefill', 'decode'] as const;
 
-/** Per-layer table of profile rows: layer, kind, op, forward and backward milliseconds. */
+/**
+ * Human report of profile rows: one section per (mode, context) with its total time and tokens/s,
+ * then a row per layer (label, op, forward and backward milliseconds).
+ */
 export function profileTable(rows: ProfileEvent[]): string {
-  const header = ['layer', 'kind', 'op', 'fwd ms', 'bwd ms'];
-  const body = rows.map((r) => [String(r.layer), r.kind, r.op, r.fwd_ms?.toFixed(3) ?? '', r.bwd_ms?.toFixed(3) ?? '']);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...body.map(line)].join('\n');
+  const sections = new Map<string, ProfileEvent[]>();
+  for (const row of rows) {
+    const key = `${String(row.mode ?? 'run')} @ ${String(row.context ?? '-')} (batch ${String(row.batch ?? '-')})`;
+    if (!sections.has(key)) sections.set(key, []);
+    sections.get(key)!.push(row);
+  }
+  const out: string[] = [];
+  for (const [key, section] of sections) {
+    const total = section.find((r) => r.op === 'total');
+    const ms = typeof total?.ms === 'number' ? `${total.ms.toFixed(2)} ms` : '';
+    const rate = typeof total?.tokens_per_s === 'number' ? `, ${Math.round(total.tokens_per_s)} tok/s` : '';
+    out.push(`${key}${ms ? `: ${ms}${rate}` : ''}`);
+    const body = section
+      .filter((r) => r.op !== 'total')
+      .map((r) => [String(r.label ?? `${r.layer} ${r.kind}`), r.op, r.fwd_ms?.toFixed(3) ?? '', r.bwd_ms ? r.bwd_ms.toFixed(3) : '']);
+    const header = ['layer', 'op', 'fwd ms', 'bwd ms'];
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => `  ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()}`;
+    out.push(line(header), ...body.map(line));
+  }
+  return out.join('\n');
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
