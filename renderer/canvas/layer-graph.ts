@@ -2,7 +2,9 @@
 // groups as container nodes (their blocks as child nodes when expanded, a one-line summary when
 // collapsed), and one edge per consecutive pair (the residual stream order). Node objects are
 // reused while their inputs are unchanged, so React Flow re-renders only the edited layers.
-// Node data is plain data (no functions). Not the React component (LayerEditor.tsx).
+// Node sizes are known up front (initialWidth/Height), so nodes show and off-screen culling works
+// before React Flow measures them. Node data is plain data (no functions). Not the React
+// component (LayerEditor.tsx).
 import type { Edge, Node } from '@xyflow/react';
 import type { Block, BlockKind, RepeatGroup, StackItem } from '../../engine/spec/document.js';
 import type { DocIssue } from '../../engine/spec/validate.js';
@@ -96,6 +98,8 @@ export function buildLayerGraph(
         type: 'repeat',
         position: { x: 0, y },
         selected: selected.has(id),
+        initialWidth: NODE_WIDTH + 2 * GROUP_PAD,
+        initialHeight: height,
         style: { width: NODE_WIDTH + 2 * GROUP_PAD, height },
         data: { group: item, layer, issues: issuesByNode.get(id) ?? NO_ISSUES },
       });
@@ -109,6 +113,8 @@ export function buildLayerGraph(
             parentId: id,
             extent: 'parent',
             position: { x: GROUP_PAD, y: GROUP_HEADER + inner * (BLOCK_HEIGHT + GAP) },
+            initialWidth: NODE_WIDTH,
+            initialHeight: BLOCK_HEIGHT,
             selected: selected.has(blockId),
             data: { block, layer: layer + inner, repeats: item.count, groupId: id, issues: issuesByNode.get(blockId) ?? NO_ISSUES },
           });
@@ -122,6 +128,8 @@ export function buildLayerGraph(
         id,
         type: item.kind,
         position: { x: GROUP_PAD, y },
+        initialWidth: NODE_WIDTH,
+        initialHeight: BLOCK_HEIGHT,
         selected: selected.has(id),
         data: { block: item, layer, repeats: 1, groupId: null, issues: issuesByNode.get(id) ?? NO_ISSUES },
       });
