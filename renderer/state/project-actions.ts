@@ -119,11 +119,15 @@ export async function openTemplate(name: string): Promise<boolean> {
   }
 }
 
-/** Brings back the last autosaved state if there is one. */
+/**
+ * Brings back the last autosaved state if there is one, unless the user already opened or edited
+ * something while it was being read (their newer work wins).
+ */
 export async function restoreAutosave(): Promise<boolean> {
+  const startedWith = useDocumentStore.getState().doc;
   try {
     const saved = await host().projects.restoreAutosave();
-    if (!saved) return false;
+    if (!saved || useDocumentStore.getState().doc !== startedWith) return false;
     useDocumentStore.getState().load(saved.doc, saved.projectPath ?? null, false);
     useViewStore.getState().setStatus(`Restored unsaved work from ${saved.savedAt}`);
     return true;
