@@ -77,6 +77,7 @@ struct StepContext {
   int64_t time = 0;        // T (1 for a decode step)
   int64_t position = 0;    // absolute position of the first token (decode)
   float loss_scale = 1.0f; // d(objective)/d(this micro-batch's summed losses), e.g. 1/grad_accum
+  bool count_expert_load = false;  // training forward: MoE loads feed the bias update
 };
 
 /** Decode cache of one mixer (conv + SSM state for Mamba-2, KV cache for attention). */

@@ -178,6 +178,7 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
   ctx.acts = &acts;
   ctx.batch = B;
   ctx.time = T;
+  ctx.count_expert_load = for_backward;
   last_ctx_ = ctx;
   main_ = MainSaved();
   main_.batch = B;
@@ -260,7 +261,6 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
     }
   }
   r.objective = r.main_loss + mtp_total + r.aux_loss;
-  (void)for_backward;  // activations always stay saved until the arena is cleared
   return r;
 }
 
@@ -269,6 +269,7 @@ void Model::backward(Arena& acts, float loss_scale) {
   StepContext ctx = last_ctx_;
   ctx.acts = &acts;
   ctx.loss_scale = loss_scale;
+  ctx.count_expert_load = false;  // recomputed MTP forwards must not count twice
   const int64_t M = main_.batch * main_.time, D = config_.d_model;
 
   Tensor dh_final = alloc(acts, "layers.output.grad", {M, D});

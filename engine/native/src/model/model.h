@@ -65,7 +65,10 @@ class Model {
   Profiler* profiler() { return profiler_; }
   void set_profiler(Profiler* p) { profiler_ = p; }
 
-  /** Forward of one micro-batch; with `for_backward` the activations stay saved for backward(). */
+  /**
+   * Forward of one micro-batch. Activations stay saved (in `acts`) for backward(); `for_backward`
+   * marks a training forward, whose MoE expert loads count toward the next bias update.
+   */
   ForwardResult forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward);
   /** Backward of the last forward(for_backward = true); gradients are scaled by loss_scale. */
   void backward(Arena& acts, float loss_scale);

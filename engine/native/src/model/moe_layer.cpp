@@ -87,7 +87,9 @@ class MoeMixer final : public Mixer {
     rf.params = router_params();
     moe_router_forward(be, rf);
     aux_loss_ = aux.data[0];
-    for (int64_t e = 0; e < E; e++) load_accum_[static_cast<size_t>(e)] += load_.data[e];
+    if (ctx.count_expert_load) {
+      for (int64_t e = 0; e < E; e++) load_accum_[static_cast<size_t>(e)] += load_.data[e];
+    }
 
     offsets_t_ = alloc_i32(A, n + ".plan.offsets", {E + 1});
     row_token_ = alloc_i32(A, n + ".plan.row_token", {R});
