@@ -1,14 +1,12 @@
-"""Shared helpers of the Python tiers: repository paths and running the `strata` CLI (through
-tsx) and the native `strata-engine` CLI. Not the tests themselves."""
-import os
-import shutil
+"""Shared helpers of the Python tiers: repository paths, running the `strata` CLI and engine jobs
+through the Node binding (engine_job.ts). Not the tests themselves."""
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-NATIVE_BUILD = REPO / "build" / "native"
 
 
 def run_checked(args, **kwargs):
@@ -27,16 +25,12 @@ def tsx(script, *args):
     return run_checked([REPO / "node_modules" / ".bin" / "tsx", script, *args])
 
 
-def native_cli():
-    """Path of the native `strata-engine` CLI built by engine/native/build.mjs."""
-    override = os.environ.get("STRATA_ENGINE_CLI")
-    candidates = [Path(override)] if override else [NATIVE_BUILD / "strata-engine", NATIVE_BUILD / "Release" / "strata-engine"]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    found = shutil.which("strata-engine")
-    assert found, f"strata-engine is not built (looked in {', '.join(map(str, candidates))}); run npm run build:engine"
-    return Path(found)
+def engine_job(kind, request, workdir):
+    """Runs an engine job through the Node binding; returns its result object."""
+    request_file = workdir / f"{kind}-request.json"
+    request_file.write_text(json.dumps(request))
+    result = tsx(REPO / "tests" / "python" / "engine_job.ts", kind, request_file)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
