@@ -11,12 +11,14 @@
 //   import_checkpoint.sh  Strata run -> HF folder (`strata export-hf`) -> Megatron checkpoint (AutoBridge)
 //   bridge_recipe.py    a Megatron-Bridge recipe run, for designs that are Nemotron 3 Nano or Super
 //   strata.json         the document the bundle was made from
+//   precision.tsv       the resolved per-layer, per-role precision table (engine/spec/precision.ts)
 //   plan.json           the cluster planner's memory and time estimate for the layout
 // Pure: returns file names and contents; writing them (atomically) is the CLI's job.
 //
 // Not here: the argument list (launch-args.ts), the planner (planner.ts).
 import { type StrataDocument, flattenStack } from '../document.js';
 import { patternFromModel } from '../megatron-pattern.js';
+import { resolvePrecision } from '../precision.js';
 import { type Cluster, type ParallelLayout, assertLayout, worldSize } from './layout.js';
 import { type LaunchArgs, FLAG_GROUPS, PRETRAIN_SCRIPT, argsTxtLine, bashWord, megatronLaunchArgs } from './launch-args.js';
 import { type Plan, planLayout } from './planner.js';
@@ -82,6 +84,12 @@ const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
 /** A folder-safe slug of the model name. */
 export function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'model';
+}
+
+/** The resolved precision table as tab-separated rows: scope, layer, kind, role, fprop, dgrad, wgrad. */
+export function precisionTsv(doc: StrataDocument): string {
+  const rows = resolvePrecision(doc.model).rows.map((r) => [r.scope, r.layer, r.kind ?? '-', r.role, r.formats.fprop, r.formats.dgrad, r.formats.wgrad].join('\t'));
+  return `${['scope', 'layer', 'kind', 'role', 'fprop', 'dgrad', 'wgrad'].join('\t')}\n${rows.join('\n')}\n`;
 }
 
 function megatronArgsSh(args: LaunchArgs): string {
@@ -282,7 +290,7 @@ ${p.yaml ? `Per-module overrides: \`${TE_PRECISION_FILE}\` (${p.matchers.length}
 - \`train_torchrun.sh\`, \`train_slurm.sbatch\`: launchers (set \`MEGATRON_LM\` to a Megatron-LM checkout).
 - \`prepare_data.sh\`: \`tools/preprocess_data.py\` over a JSONL corpus.
 - \`import_checkpoint.sh\`: Strata weights into Megatron.${recipe ? `\n- \`bridge_recipe.py\`: the same run through Megatron-Bridge's ${recipe.family} recipe.` : ''}
-- \`strata.json\`: the design; \`plan.json\`: the planner's figures.
+- \`strata.json\`: the design; \`precision.tsv\`: its resolved precision table; \`plan.json\`: the planner's figures.
 
 ## Steps
 1. Data: \`MEGATRON_LM=/path/to/Megatron-LM bash prepare_data.sh corpus.jsonl\` (writes \`data/${name}_text_document.*\`).
@@ -315,6 +323,7 @@ export function buildBundle(doc: StrataDocument, opts: BundleOptions): Bundle {
     { path: 'prepare_data.sh', text: prepareDataScript(args, name), executable: true },
     { path: 'import_checkpoint.sh', text: importCheckpointScript(recipe), executable: true },
     { path: 'strata.json', text: `${JSON.stringify(doc, null, 2)}\n`, executable: false },
+    { path: 'precision.tsv', text: precisionTsv(doc), executable: false },
     { path: 'plan.json', text: `${JSON.stringify(plan, null, 2)}\n`, executable: false },
   ];
   if (args.precision.yaml) files.push({ path: TE_PRECISION_FILE, text: args.precision.yaml, executable: false });
