@@ -116,14 +116,6 @@ export function addonPath(): string {
   return join(repoRoot, 'build', 'native', 'Release', 'strata_node.node');
 }
 
-/** The native CLI `strata-engine` built next to the addon (for headless use and the HF oracle tests). */
-export function nativeCliPath(): string {
-  if (process.env.STRATA_ENGINE_CLI) return resolve(process.env.STRATA_ENGINE_CLI);
-  const build = dirname(dirname(addonPath()));
-  const candidates = [join(build, 'Release', 'strata-engine'), join(build, 'strata-engine'), join(build, 'bin', 'strata-engine')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[1]!;
-}
-
 export class EngineNotBuiltError extends Error {
   constructor(path: string, cause?: unknown) {
     super(
