@@ -3,9 +3,11 @@
 transformers ignores on load) are initialized by the Strata engine and exported with
 `strata export-hf`; transformers' NemotronHForCausalLM loads the folder in fp32 on CPU; then the
 loss of one batch and the gradient of every parameter must match the engine's
-(its `grads` job, through the Node binding): loss within 1e-4 relative, each gradient within 1e-3 relative (norm of the
-difference over the norm of the reference). The loss is the mean cross-entropy of the logits, so it
-checks the logits too; the engine does not export raw logits."""
+(its `grads` job, through the Node binding): loss within 1e-4 relative, each gradient within 1e-3
+relative (norm of the difference over the norm of the reference). The engine does not export raw
+logits; its `eval` job's negative log-likelihood at every position (mean over the batch) is
+compared instead, within 1e-4 relative, which pins the logits of the target tokens position by
+position."""
 import json
 import struct
 
@@ -42,7 +44,8 @@ def document(name, stack):
     model = {"name": f"oracle-{name}", "vocab_size": VOCAB, "d_model": 32, "stack": stack, "precision": {"default": "fp32", "rules": []}}
     if name == "hybrid_mtp":
         model["mtp"] = {"kind": "mtp", "depth": 1, "blocks": [ATTENTION, MOE]}
-    return {"format": "strata", "version": 2, "model": model, "pipeline": {"tokenizer": {"kind": "byte"}, "training": {"seed": 7}}}
+    training = {"seed": 7, "batch_size": BATCH}
+    return {"format": "strata", "version": 2, "model": model, "pipeline": {"tokenizer": {"kind": "byte"}, "training": training}}
 
 
 def write_stok(path, tokens, seq_len):
@@ -77,6 +80,8 @@ def test_transformers_matches_engine(name, workdir):
     result = engine_job("grads", {"document": json.loads(doc_path.read_text()), "weights": str(workdir / "hf" / "model.safetensors"),
                                   "data": str(workdir / "batch.stok"), "out": str(workdir / "grads.safetensors")}, workdir)
     engine_loss = result["loss"]
+    evaluated = engine_job("eval", {"document": json.loads(doc_path.read_text()), "data": str(workdir / "batch.stok"),
+                                    "checkpoint": str(workdir / "hf" / "model.safetensors"), "batches": 1}, workdir)
     grads = load_file(str(workdir / "grads.safetensors"))
 
     torch.manual_seed(0)
@@ -84,10 +89,16 @@ def test_transformers_matches_engine(name, workdir):
     model.train()
     ids = torch.tensor(tokens, dtype=torch.long)
     logits = model(input_ids=ids[:, :-1], use_cache=False).logits
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+    token_losses = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1), reduction="none")
+    loss = token_losses.mean()
     loss.backward()
 
     assert abs(loss.item() - engine_loss) <= 1e-4 * abs(loss.item()), f"{name}: loss transformers {loss.item()} engine {engine_loss}"
+    by_position = token_losses.detach().reshape(BATCH, TIME).mean(dim=0).numpy()
+    engine_by_position = np.array(evaluated["nll_by_position"])
+    assert engine_by_position.shape == (TIME,)
+    worst = np.max(np.abs(engine_by_position - by_position) / np.abs(by_position))
+    assert worst <= 1e-4, f"{name}: NLL by position differs by up to {worst:.2e} relative"
     compared = 0
     for hf_name, param in model.named_parameters():
         reference = param.grad.detach().numpy() if param.grad is not None else np.zeros(tuple(param.shape), np.float32)
