@@ -1,13 +1,14 @@
 // End-to-end spec of a real training run in browser mode: open the tiny-hybrid template, make the
-// training bounded (Training settings: steps), start it on the CPU with the bundled native engine,
+// training small (Training settings: steps, batch_size, seq_len), start it on the CPU with the bundled native engine,
 // see the progress bar and the loss curve move, stop it, and see it stopped. Needs the built
 // engine (npm run build:engine) and `strata train`; nothing here fakes training.
 import type { Page } from 'playwright-core';
 import { openTemplate } from '../app-actions.js';
 import { assert, eventually, spec } from '../harness.js';
 
-// Long enough that the run is still going when it is stopped; the progress bar moves after 5 steps.
-const STEPS = 1000;
+// Small batches so steps come quickly on a busy 2-core CPU; enough steps that the run is still going
+// when it is stopped (the progress bar shows 1% after 3 of them).
+const TRAINING = { steps: 500, batch_size: 4, seq_len: 64 };
 
 /** The step of the last loss point, from the curve's caption ("...: 5.1234 at step 12"). */
 async function lastPlottedStep(page: Page): Promise<number> {
@@ -23,8 +24,11 @@ export const specs = [
       await openTemplate(page, url, 'tiny-hybrid');
       await page.getByRole('group', { name: 'Train step' }).click();
       const settings = page.getByRole('region', { name: 'Training settings' });
-      await settings.getByLabel('steps', { exact: true }).fill(String(STEPS));
-      await settings.getByLabel('steps', { exact: true }).press('Tab');
+      for (const [field, value] of Object.entries(TRAINING)) {
+        await settings.getByLabel(field, { exact: true }).fill(String(value));
+        await settings.getByLabel(field, { exact: true }).press('Tab');
+      }
+      await page.getByRole('group', { name: 'Train step' }).getByText(`${TRAINING.steps} steps, batch ${TRAINING.batch_size} x ${TRAINING.seq_len}`).waitFor();
 
       await page.getByRole('button', { name: 'Start training' }).click();
       const progress = page.getByRole('progressbar', { name: 'Run progress' });
