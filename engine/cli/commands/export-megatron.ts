@@ -92,8 +92,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       throw new CliError(`export-megatron: ${where}: cannot export to Megatron-LM: ${error.message}`);
     throw error;
   }
-  for (const note of [...input.notes, ...bundle.notes]) io.stderr(`strata: note: ${note}\n`);
   writeBundle(bundle, resolve(io.cwd, values.out), values.force ?? false);
+  for (const note of [...input.notes, ...bundle.notes]) io.stderr(`strata: note: ${note}\n`);
   io.stderr(`strata: wrote ${values.out} (${bundle.files.map((f) => f.path).join(', ')})\n`);
   return 0;
 }

@@ -14,7 +14,6 @@ import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_BAD_INPUT } from '../errors.js';
 import { type CliIO } from '../io.js';
 import { loadModelInput } from '../load-input.js';
-import { parseTokenCount } from './analyze.js';
 
 /** Options every cluster-aware command accepts (node:util parseArgs form). */
 export const LAYOUT_OPTIONS = {
@@ -42,6 +41,14 @@ export const LAYOUT_HELP = `  --nodes N                 nodes in the cluster (de
 
 type LayoutValues = { [K in keyof typeof LAYOUT_OPTIONS]?: (typeof LAYOUT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
+/** `8192` or `8k` (k = 1024) as a token count; throws a CliError naming the command and option. */
+export function parseSeqLen(command: string, text: string): number {
+  const match = /^(\d+)([kK]?)$/.exec(text.trim());
+  const value = match ? Number(match[1]) * (match[2] ? 1024 : 1) : 0;
+  if (value < 1) throw new CliError(`${command}: --seq-len ${JSON.stringify(text)} is not a positive whole number of tokens (e.g. 4096, 8k)`);
+  return value;
+}
+
 function positiveInt(command: string, option: string, text: string): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new CliError(`${command}: --${option} ${JSON.stringify(text)} is not a positive whole number`);
   return Number(text);
@@ -64,7 +71,7 @@ export function parseLayoutOptions(command: string, values: LayoutValues): { clu
     cp: int('cp'),
     microBatch: int('micro-batch'),
     globalBatch: int('global-batch'),
-    seqLen: values['seq-len'] !== undefined ? parseTokenCount('--seq-len', values['seq-len']) : undefined,
+    seqLen: values['seq-len'] !== undefined ? parseSeqLen(command, values['seq-len']) : undefined,
     recompute: recompute as Recompute | undefined,
     distributedOptimizer: values['no-distributed-optimizer'] ? false : undefined,
   };
