@@ -1,10 +1,13 @@
 // Scalar low-precision codecs (BF16, FP8 E4M3/E5M2, FP4 E2M1, E8M0) and the counter-based RNG.
-// See quant_codec.h for the stated behaviour on zeros, subnormals, NaN and Inf. This file is a
-// readable reference: rounding is done on exact double-precision arithmetic (every fp32 value and
-// every grid point of these formats is exact in double, and scaling by powers of two is exact), not
-// with bit tricks, so each step can be checked against the format definitions.
+// See quant_codec.h for the stated behaviour on zeros, subnormals, NaN and Inf. Rounding is done in
+// exact double-precision arithmetic (every fp32 value and every grid point of these formats is exact
+// in double, and scaling by powers of two is exact) and codes are packed arithmetically from the
+// rounded grid index, so each step can be checked against the format definitions; decoding reads a
+// 256-entry table built from the field definition.
 #include "quant_codec.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,9 +15,9 @@
 namespace strata::quant {
 namespace {
 
-constexpr MinifloatSpec kE4M3{4, 3, 7, 448.0f, false, true};
-constexpr MinifloatSpec kE5M2{5, 2, 15, 57344.0f, true, true};
-constexpr MinifloatSpec kE2M1{2, 1, 1, 6.0f, false, false};
+constexpr MinifloatSpec kE4M3{4, 3, 7, 448.0f, 0x7E, false, true};
+constexpr MinifloatSpec kE5M2{5, 2, 15, 57344.0f, 0x7B, true, true};
+constexpr MinifloatSpec kE2M1{2, 1, 1, 6.0f, 0x7, false, false};
 
 constexpr uint32_t kFp32QuietNaN = 0x7FC00000u;
 constexpr uint32_t kFp32SignBit = 0x80000000u;
@@ -35,55 +38,82 @@ int sign_bit_position(const MinifloatSpec& spec) { return spec.exponent_bits + s
 
 int all_ones_exponent(const MinifloatSpec& spec) { return (1 << spec.exponent_bits) - 1; }
 
-/** floor(log2(a)) for a > 0, exact (frexp returns a = m * 2^e with m in [0.5, 1)). */
+/** floor(log2(a)) for a normal double a > 0 (every nonzero fp32 value is one): its exponent field. */
 int floor_log2(double a) {
-  int e = 0;
-  std::frexp(a, &e);
-  return e - 1;
+  uint64_t bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  return static_cast<int>((bits >> 52) & 0x7FF) - 1023;
+}
+
+/** 2^k as a double, for -1022 <= k <= 1023. */
+double pow2(int k) {
+  const uint64_t bits = static_cast<uint64_t>(k + 1023) << 52;
+  double value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
 }
 
 /**
- * Rounds a finite magnitude a >= 0 onto the format's grid (extended without bound above the largest
- * binade). The grid spacing (ulp) at a is 2^(max(floor(log2 a), emin) - mantissa_bits), which also
- * covers the subnormal range; a / ulp is exact, so its integer and fractional parts are exact.
+ * Code (without sign) of the finite magnitude a >= 0 rounded onto the format's grid, the grid being
+ * extended without bound above the largest binade (callers saturate against max_code).
+ * At a the grid spacing is ulp = 2^(E - mantissa_bits) with E = max(floor(log2 a), emin), which also
+ * covers the subnormal range; n = a / ulp is exact (a power-of-two scaling), so its integer part and
+ * fraction are exact, and n is rounded to an integer by the chosen rule. Then
+ *   code = ((E + bias) << mantissa_bits) + n - 2^mantissa_bits,
+ * which is the usual exponent/mantissa packing for normals (n in [2^m, 2^(m+1))), gives code = n for
+ * subnormals (E = emin, E + bias = 1) and carries into the next binade when n reaches 2^(m+1).
  */
-double round_magnitude_unbounded(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
-  if (a == 0.0) return 0.0;
+uint32_t unbounded_code(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
+  if (a == 0.0) return 0;
   const int min_normal_exponent = 1 - spec.bias;
-  int exponent = floor_log2(a);
-  if (exponent < min_normal_exponent) exponent = min_normal_exponent;
-  const double ulp = std::ldexp(1.0, exponent - spec.mantissa_bits);
-  const double steps = a / ulp;
-  const double lower = std::floor(steps);
-  const double fraction = steps - lower;
-  double chosen = lower;
+  const int exponent = std::max(floor_log2(a), min_normal_exponent);
+  const double steps = a * pow2(spec.mantissa_bits - exponent);
+  const uint64_t lower = static_cast<uint64_t>(steps);  // floor: steps >= 0
+  const double fraction = steps - static_cast<double>(lower);
+  uint64_t n = lower;
   if (rounding == Rounding::NearestEven) {
-    if (fraction > 0.5 || (fraction == 0.5 && std::fmod(lower, 2.0) != 0.0)) chosen = lower + 1.0;
+    if (fraction > 0.5 || (fraction == 0.5 && (lower & 1u) != 0)) ++n;
   } else {
     // P(up) = ceil(fraction * 2^32) / 2^32: unbiased up to 2^-32.
-    if (static_cast<double>(random_bits) < fraction * 4294967296.0) chosen = lower + 1.0;
+    if (static_cast<double>(random_bits) < fraction * 4294967296.0) ++n;
   }
-  return chosen * ulp;
+  return static_cast<uint32_t>((static_cast<uint64_t>(exponent + spec.bias) << spec.mantissa_bits) + n -
+                               (uint64_t{1} << spec.mantissa_bits));
 }
 
-/** round_magnitude_unbounded, saturated to max_finite. */
-double round_magnitude(double a, const MinifloatSpec& spec, Rounding rounding, uint32_t random_bits) {
-  const double rounded = round_magnitude_unbounded(a, spec, rounding, random_bits);
-  return rounded > spec.max_finite ? static_cast<double>(spec.max_finite) : rounded;
+/** The value of a code from its fields (the definition; decode_element reads a table built from it). */
+float decode_fields(uint8_t code, const MinifloatSpec& spec) {
+  const int sign_position = sign_bit_position(spec);
+  const bool negative = ((code >> sign_position) & 1u) != 0;
+  const int mantissa_mask = (1 << spec.mantissa_bits) - 1;
+  const int mantissa = code & mantissa_mask;
+  const int exponent_field = (code >> spec.mantissa_bits) & all_ones_exponent(spec);
+  if (exponent_field == all_ones_exponent(spec)) {
+    if (spec.has_inf) {  // E5M2: IEEE-style specials
+      if (mantissa == 0) return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+      return float_of(kFp32QuietNaN | static_cast<uint32_t>(mantissa) | (negative ? kFp32SignBit : 0u));
+    }
+    if (spec.has_nan && mantissa == mantissa_mask) {  // E4M3: only S.1111.111 is NaN
+      return float_of(kFp32QuietNaN | (negative ? kFp32SignBit : 0u));
+    }
+  }
+  double magnitude;
+  if (exponent_field == 0) {
+    magnitude = static_cast<double>(mantissa) * pow2(1 - spec.bias - spec.mantissa_bits);
+  } else {
+    magnitude = (1.0 + static_cast<double>(mantissa) * pow2(-spec.mantissa_bits)) * pow2(exponent_field - spec.bias);
+  }
+  const float result = static_cast<float>(magnitude);
+  return negative ? -result : result;
 }
 
-/** Code (without sign) of a magnitude that lies on the grid and is <= max_finite. */
-uint8_t magnitude_code(double magnitude, const MinifloatSpec& spec) {
-  if (magnitude == 0.0) return 0;
-  const int min_normal_exponent = 1 - spec.bias;
-  const int exponent = floor_log2(magnitude);
-  if (exponent < min_normal_exponent) {
-    const double mantissa = magnitude / std::ldexp(1.0, min_normal_exponent - spec.mantissa_bits);
-    return static_cast<uint8_t>(mantissa);
-  }
-  const double mantissa = (magnitude / std::ldexp(1.0, exponent) - 1.0) * std::ldexp(1.0, spec.mantissa_bits);
-  const int exponent_field = exponent + spec.bias;
-  return static_cast<uint8_t>((exponent_field << spec.mantissa_bits) | static_cast<int>(mantissa));
+using DecodeTable = std::array<float, 256>;
+
+DecodeTable build_decode_table(const MinifloatSpec& spec) {
+  DecodeTable table{};
+  const int codes = 1 << (sign_bit_position(spec) + 1);
+  for (int code = 0; code < 256; ++code) table[code] = decode_fields(static_cast<uint8_t>(code % codes), spec);
+  return table;
 }
 
 uint8_t nan_code(const MinifloatSpec& spec, bool negative, uint32_t nan_bits) {
@@ -143,36 +173,22 @@ uint8_t encode_element(float value, ElementFormat format, Rounding rounding, uin
   if (std::isinf(value)) {
     if (spec.has_inf) return sign | static_cast<uint8_t>(all_ones_exponent(spec) << spec.mantissa_bits);
     if (spec.has_nan) return nan_code(spec, negative, 0);
-    return sign | magnitude_code(spec.max_finite, spec);
+    return sign | spec.max_code;
   }
-  const double magnitude = round_magnitude(std::fabs(static_cast<double>(value)), spec, rounding, random_bits);
-  return sign | magnitude_code(magnitude, spec);
+  const uint32_t code = unbounded_code(std::fabs(static_cast<double>(value)), spec, rounding, random_bits);
+  return sign | static_cast<uint8_t>(std::min<uint32_t>(code, spec.max_code));
 }
 
 float decode_element(uint8_t code, ElementFormat format) {
-  const MinifloatSpec& spec = spec_of(format);
-  const int sign_position = sign_bit_position(spec);
-  const bool negative = ((code >> sign_position) & 1u) != 0;
-  const int mantissa_mask = (1 << spec.mantissa_bits) - 1;
-  const int mantissa = code & mantissa_mask;
-  const int exponent_field = (code >> spec.mantissa_bits) & all_ones_exponent(spec);
-  if (exponent_field == all_ones_exponent(spec)) {
-    if (spec.has_inf) {  // E5M2: IEEE-style specials
-      if (mantissa == 0) return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
-      return float_of(kFp32QuietNaN | static_cast<uint32_t>(mantissa) | (negative ? kFp32SignBit : 0u));
-    }
-    if (spec.has_nan && mantissa == mantissa_mask) {  // E4M3: only S.1111.111 is NaN
-      return float_of(kFp32QuietNaN | (negative ? kFp32SignBit : 0u));
-    }
+  static const DecodeTable e4m3 = build_decode_table(kE4M3);
+  static const DecodeTable e5m2 = build_decode_table(kE5M2);
+  static const DecodeTable e2m1 = build_decode_table(kE2M1);
+  switch (format) {
+    case ElementFormat::E4M3: return e4m3[code];
+    case ElementFormat::E5M2: return e5m2[code];
+    case ElementFormat::E2M1: return e2m1[code];
   }
-  double magnitude;
-  if (exponent_field == 0) {
-    magnitude = std::ldexp(static_cast<double>(mantissa), 1 - spec.bias - spec.mantissa_bits);
-  } else {
-    magnitude = std::ldexp(1.0 + std::ldexp(static_cast<double>(mantissa), -spec.mantissa_bits), exponent_field - spec.bias);
-  }
-  const float result = static_cast<float>(magnitude);
-  return negative ? -result : result;
+  return e4m3[code];
 }
 
 float round_element(float value, ElementFormat format, Rounding rounding, uint32_t random_bits) {
@@ -182,7 +198,7 @@ float round_element(float value, ElementFormat format, Rounding rounding, uint32
 bool saturates(float value, ElementFormat format) {
   if (!std::isfinite(value)) return false;
   const MinifloatSpec& spec = spec_of(format);
-  return round_magnitude_unbounded(std::fabs(static_cast<double>(value)), spec, Rounding::NearestEven, 0) > spec.max_finite;
+  return unbounded_code(std::fabs(static_cast<double>(value)), spec, Rounding::NearestEven, 0) > spec.max_code;
 }
 
 // --- E8M0 ------------------------------------------------------------------------------------

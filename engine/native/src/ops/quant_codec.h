@@ -43,6 +43,7 @@ struct MinifloatSpec {
   int mantissa_bits;
   int bias;
   float max_finite;  // largest finite magnitude
+  uint8_t max_code;  // its code (sign bit clear)
   bool has_inf;
   bool has_nan;
 };
