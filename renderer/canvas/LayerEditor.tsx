@@ -12,9 +12,9 @@ import {
   type NodeChange,
   ReactFlow,
   type ReactFlowInstance,
-  applyNodeChanges,
+  type XYPosition,
 } from '@xyflow/react';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import type { BlockKind } from '../../engine/spec/document.js';
 import { AttentionNode } from '../nodes/AttentionNode.js';
 import { Mamba2Node } from '../nodes/Mamba2Node.js';
@@ -27,6 +27,8 @@ import { useDocumentStore, useSelectionStore, useViewStore } from '../state/stor
 import { BLOCK_HEIGHT, type LayerNode, type NodeCache, buildLayerGraph, innerIndexAt, slotIndexAt } from './layer-graph.js';
 import { PALETTE_MIME, Palette } from './Palette.js';
 import { PatternField } from './PatternField.js';
+
+const NO_DRAG: ReadonlyMap<string, XYPosition> = new Map();
 
 const nodeTypes = {
   mamba2: Mamba2Node,
@@ -45,12 +47,22 @@ export function LayerEditor() {
   const byNode = validationOf(doc).byNode;
   const selected = useMemo(() => new Set(selectedIds), [selectedIds]);
   const graph = useMemo(() => buildLayerGraph(stack, byNode, selected, cache.current), [stack, byNode, selected]);
-  // Local node state lets React Flow draw drags; the document changes on drop.
-  const [nodes, setNodes] = useState<LayerNode[]>(graph.nodes);
-  useEffect(() => setNodes(graph.nodes), [graph]);
+  // Positions of nodes being dragged; everything else comes straight from the document, so an
+  // edit renders once (no copy of the nodes to sync). The document changes on drop.
+  const [dragged, setDragged] = useState<ReadonlyMap<string, XYPosition>>(NO_DRAG);
+  const nodes = useMemo(
+    () => (dragged.size === 0 ? graph.nodes : graph.nodes.map((n) => (dragged.has(n.id) ? { ...n, position: dragged.get(n.id)!, dragging: true } : n))),
+    [graph, dragged],
+  );
 
   const onNodesChange = useCallback((changes: NodeChange<LayerNode>[]) => {
-    setNodes((current) => applyNodeChanges(changes.filter((c) => c.type === 'position' || c.type === 'dimensions'), current));
+    const moves = changes.filter((c) => c.type === 'position' && c.position && c.dragging);
+    if (moves.length === 0) return;
+    setDragged((current) => {
+      const next = new Map(current);
+      for (const c of moves) if (c.type === 'position' && c.position) next.set(c.id, c.position);
+      return next;
+    });
   }, []);
 
   const onNodeDragStop = useCallback(
@@ -61,7 +73,7 @@ export function LayerEditor() {
       } else {
         moveTo(node.id, slotIndexAt(graph.slots, node.position.y + BLOCK_HEIGHT / 2, node.id));
       }
-      setNodes(graph.nodes); // snap back to the layout if nothing moved
+      setDragged(NO_DRAG); // back to the layout (the new one if the node moved)
     },
     [stack, graph],
   );

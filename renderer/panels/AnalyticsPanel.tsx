@@ -1,8 +1,9 @@
 // The live analytics panel: total and active parameters, FLOPs per token, memory at a chosen
 // context (weights, KV cache vs Mamba state), whether it fits on the chosen GPU, roofline
 // throughput (prefill, decode, training) and a per-layer breakdown. Reads the memoized analysis
-// (state/analytics.ts), so it follows every edit at once. Not the figures themselves.
-import { memo } from 'react';
+// (state/analytics.ts) of a deferred copy of the model: an edit paints first, the figures follow
+// in the next render. Not the figures themselves.
+import { memo, useDeferredValue, useState } from 'react';
 import { formatBytesBinary, formatContext, formatCount, formatFlops, formatRate } from '../../engine/spec/analytics/text.js';
 import { HARDWARE, HARDWARE_IDS } from '../../engine/spec/hardware.js';
 import { analysisOf } from '../state/analytics.js';
@@ -25,9 +26,12 @@ function Readout({ label, value, hint }: { label: string; value: string; hint?: 
 }
 
 const LayerTable = memo(function LayerTable({ report }: { report: AnalysisReport }) {
+  // Rows are rendered only while the breakdown is open (a 100+ layer table costs every edit).
+  const [open, setOpen] = useState(false);
   return (
-    <details className="layer-table">
+    <details className="layer-table" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>Per-layer breakdown ({report.layers.length} layers)</summary>
+      {open ? (
       <table aria-label="Per-layer breakdown">
         <thead>
           <tr>
@@ -56,12 +60,13 @@ const LayerTable = memo(function LayerTable({ report }: { report: AnalysisReport
           ))}
         </tbody>
       </table>
+      ) : null}
     </details>
   );
 });
 
 export function AnalyticsPanel() {
-  const model = useDocumentStore((s) => s.doc.model);
+  const model = useDeferredValue(useDocumentStore((s) => s.doc.model));
   const context = usePrefsStore((s) => s.context);
   const hardware = usePrefsStore((s) => s.hardware);
   const result = analysisOf(model, context, hardware);

@@ -1,11 +1,13 @@
 // The layer strip (like Figure 1 of the Nemotron 3 paper): one cell per layer, coloured by block
 // kind, with its resolved forward precision. Click a cell or drag across cells to paint the
 // chosen precision (each paint appends one precision rule for that layer range); apply a preset
-// policy; hovering a cell shows the layer's parameters, FLOPs and memory. Cells are memoized so
-// painting re-renders only the cells whose precision changed.
-import { memo, useCallback, useEffect, useState } from 'react';
+// policy; hovering or focusing a cell shows the layer's parameters, FLOPs and memory in the
+// strip's detail line (the analysis is a deferred value, so edits paint before it is recomputed).
+// Cells are memoized and do not depend on the analysis, so an edit re-renders only the cells
+// whose kind or precision changed.
+import { memo, useCallback, useDeferredValue, useEffect, useState } from 'react';
 import { BLOCK_KIND_INFO } from '../model/block-defaults.js';
-import { PRECISION_FORMATS, type BlockKind, type PrecisionFormat } from '../../engine/spec/document.js';
+import { PRECISION_FORMATS, type BlockKind, type ModelSpec, type PrecisionFormat } from '../../engine/spec/document.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from '../../engine/spec/precision.js';
 import { formatBytesBinary, formatCount, formatFlops } from '../../engine/spec/analytics/text.js';
 import { applyPreset, paintPrecision, removePrecisionRule } from '../state/document-actions.js';
@@ -17,26 +19,25 @@ interface CellProps {
   index: number;
   kind: BlockKind;
   formats: string;
-  detail: string;
   inRange: boolean;
   onDown: (index: number) => void;
   onEnter: (index: number) => void;
   onKeyPaint: (index: number) => void;
 }
 
-const Cell = memo(function Cell({ index, kind, formats, detail, inRange, onDown, onEnter, onKeyPaint }: CellProps) {
+const Cell = memo(function Cell({ index, kind, formats, inRange, onDown, onEnter, onKeyPaint }: CellProps) {
   const main = formats.split('/')[0] ?? '';
   return (
     <button
       type="button"
       className={`strip-cell kind-${kind} fmt-${main}${inRange ? ' painting' : ''}`}
       aria-label={`Layer ${index}: ${kind}, ${formats}`}
-      title={`Layer ${index} (${BLOCK_KIND_INFO[kind].title}) ${formats}\n${detail}`}
       onPointerDown={(e) => {
         e.preventDefault();
         onDown(index);
       }}
       onPointerEnter={() => onEnter(index)}
+      onFocus={() => onEnter(index)}
       onKeyDown={(e) => {
         if (e.key === 'Enter' || e.key === ' ') {
           e.preventDefault();
@@ -61,12 +62,16 @@ export function LayerStrip() {
   const [paint, setPaint] = useState<PrecisionFormat>('nvfp4');
   const [preset, setPreset] = useState<PresetName>('nemotron3-nvfp4');
   const [drag, setDrag] = useState<{ from: number; to: number } | null>(null);
+  const [hovered, setHovered] = useState<number | null>(null);
   const layers = layersOf(model.stack);
   const formats = layerFormatsOf(model);
-  const analysis = analysisOf(model, context, hardware);
+  const deferredModel = useDeferredValue(model);
 
   const onDown = useCallback((index: number) => setDrag({ from: index, to: index }), []);
-  const onEnter = useCallback((index: number) => setDrag((d) => (d ? { ...d, to: index } : d)), []);
+  const onEnter = useCallback((index: number) => {
+    setHovered(index);
+    setDrag((d) => (d ? { ...d, to: index } : d));
+  }, []);
   const onKeyPaint = useCallback((index: number) => paintPrecision(index, index, paint), [paint]);
 
   useEffect(() => {
@@ -117,27 +122,37 @@ export function LayerStrip() {
           </button>
         ) : null}
       </div>
-      <div className="strip-cells" role="group" aria-label="Layers">
-        {layers.map((layer) => {
-          const row = analysis.ok ? analysis.report.layers[layer.index] : undefined;
-          const detail = row
-            ? `${formatCount(row.params)} params (${formatCount(row.active_params)} active), ${formatFlops(row.forward_flops_per_token)}/token, weights ${formatBytesBinary(row.weight_bytes)}${row.kv_cache_bytes_per_token ? `, KV ${formatBytesBinary(row.kv_cache_bytes_per_token)}/token` : ''}${row.state_bytes_per_sequence ? `, state ${formatBytesBinary(row.state_bytes_per_sequence)}` : ''}`
-            : '';
-          return (
-            <Cell
-              key={layer.index}
-              index={layer.index}
-              kind={layer.block.kind}
-              formats={(formats[layer.index] ?? []).join('/')}
-              detail={detail}
-              inRange={layer.index >= lo && layer.index <= hi}
-              onDown={onDown}
-              onEnter={onEnter}
-              onKeyPaint={onKeyPaint}
-            />
-          );
-        })}
+      <div className="strip-cells" role="group" aria-label="Layers" onPointerLeave={() => setHovered(null)}>
+        {layers.map((layer) => (
+          <Cell
+            key={layer.index}
+            index={layer.index}
+            kind={layer.block.kind}
+            formats={(formats[layer.index] ?? []).join('/')}
+            inRange={layer.index >= lo && layer.index <= hi}
+            onDown={onDown}
+            onEnter={onEnter}
+            onKeyPaint={onKeyPaint}
+          />
+        ))}
       </div>
+      <LayerDetail model={deferredModel} layer={hovered} context={context} hardware={hardware} formats={hovered !== null ? (formats[hovered] ?? []).join('/') : ''} />
     </section>
+  );
+}
+
+/** The detail line of the hovered/focused layer: parameters, FLOPs and memory from the analysis. */
+function LayerDetail({ model, layer, context, hardware, formats }: { model: ModelSpec; layer: number | null; context: number; hardware: string; formats: string }) {
+  if (layer === null) return <div className="strip-detail muted">Hover a layer for its parameters, FLOPs and memory; click or drag to paint.</div>;
+  const analysis = analysisOf(model, context, hardware);
+  const row = analysis.ok ? analysis.report.layers[layer] : undefined;
+  if (!row) return <div className="strip-detail muted">Layer {layer}: no analysis ({analysis.ok ? 'recomputing' : analysis.error})</div>;
+  return (
+    <div className="strip-detail" role="status" aria-label="Layer details">
+      Layer {layer} ({BLOCK_KIND_INFO[row.kind].title}, {formats}): {formatCount(row.params)} params ({formatCount(row.active_params)} active), {formatFlops(row.forward_flops_per_token)}/token, weights{' '}
+      {formatBytesBinary(row.weight_bytes)}
+      {row.kv_cache_bytes_per_token ? `, KV cache ${formatBytesBinary(row.kv_cache_bytes_per_token)}/token` : ''}
+      {row.state_bytes_per_sequence ? `, Mamba state ${formatBytesBinary(row.state_bytes_per_sequence)}` : ''}
+    </div>
   );
 }
