@@ -91,3 +91,38 @@ def test_tampered_bundles_are_rejected(nano_bundle, tmp_path, name, edit, messag
     tampered = _tamper(nano_bundle, tmp_path, name.replace(" ", "-"), edit)
     with pytest.raises(BundleMismatch, match=message.replace("*", r"\*")):
         check_bundle(tampered, REPO / "templates" / "nemotron-3-nano-30b-a3b.json")
+
+
+def test_scripts_parse_and_launch_megatron_with_the_arguments_of_args_txt(nano_bundle, tmp_path):
+    import os
+    import subprocess
+
+    for script in ["train_torchrun.sh", "train_slurm.sbatch", "prepare_data.sh", "import_checkpoint.sh", "megatron_args.sh"]:
+        subprocess.run(["bash", "-n", nano_bundle / script], check=True)
+    compile((nano_bundle / "bridge_recipe.py").read_text(), "bridge_recipe.py", "exec")
+    # A stand-in torchrun on PATH records what the launcher passes to Megatron-LM.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "torchrun").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$RECORD"\n')
+    (fake_bin / "torchrun").chmod(0o755)
+    record = tmp_path / "argv.txt"
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "RECORD": str(record), "MEGATRON_LM": "/opt/megatron-lm", "DATA_PREFIX": "/data/corpus_text_document"}
+    env.pop("TOKENIZER_MODEL", None)
+    subprocess.run(["bash", nano_bundle / "train_torchrun.sh"], check=True, env=env, cwd=tmp_path)
+    argv = record.read_text().splitlines()
+    script_at = argv.index("/opt/megatron-lm/pretrain_mamba.py")
+    assert argv[:script_at] == ["--nproc_per_node", "8", "--nnodes", "2", "--node_rank", "0", "--master_addr", "localhost", "--master_port", "29500"]
+    substitutions = {
+        "${TOKENIZER_MODEL}": "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
+        "${DATA_PREFIX}": "/data/corpus_text_document",
+        "${DATA_CACHE_DIR}": f"{nano_bundle}/data-cache",
+        "${CHECKPOINT_DIR}": f"{nano_bundle}/checkpoints",
+        "${TENSORBOARD_DIR}": f"{nano_bundle}/tensorboard",
+        "${BUNDLE_DIR}": str(nano_bundle),
+    }
+    expected = []
+    for token in (nano_bundle / "args.txt").read_text().split():
+        for placeholder, value in substitutions.items():
+            token = token.replace(placeholder, value)
+        expected.append(token)
+    assert argv[script_at + 1 :] == expected
