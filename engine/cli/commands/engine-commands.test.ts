@@ -62,8 +62,9 @@ describe('engine commands', () => {
     expect(existsSync(join(runDir, 'data', 'train.stok')) && existsSync(join(runDir, 'data', 'heldout.stok'))).toBe(true);
 
     const evalIO = bufferIO(dir);
-    expect(await evalCommand([runDir, '--runs', 'evals'], evalIO)).toBe(0);
+    expect(await evalCommand([runDir, '--runs', 'evals', '--positions', '4'], evalIO)).toBe(0);
     expect(evalIO.out()).toMatch(/eval loss \d+\.\d{4} ppl \d+\.\d+ bpb \d+\.\d{4}/);
+    expect(evalIO.out()).toMatch(/NLL by position:\n  positions 0-\d+: \d+\.\d{4}\n/);
 
     const genIO = bufferIO(dir);
     expect(await generate([runDir, '--prompt', 'It was', '--max-tokens', '8', '--temperature', '0', '--json'], genIO)).toBe(0);

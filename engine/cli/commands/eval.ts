@@ -23,9 +23,24 @@ INPUT is a training run folder, a Strata document, a template name, or an HF con
   --data PATH          evaluate on this file's held-out part ('corpus' = bundled corpus)
   --task NAME          evaluate on a synthetic task (mqar, needle, copy)
   --batches N          number of batches (default: the document's evaluation setting)
+  --positions N        also print the NLL by position, averaged into N buckets
   --run-dir DIR / --runs DIR / --name NAME   where the eval run folder goes
   --json               print the engine's JSON events, one per line
 `;
+
+/** NLL by position averaged into `buckets` equal spans, as `positions a-b: nll` lines (zeros = no target there). */
+export function positionBuckets(nll: readonly number[], buckets: number): string[] {
+  const lines: string[] = [];
+  const n = Math.min(buckets, nll.length);
+  for (let b = 0; b < n; b++) {
+    const from = Math.floor((b * nll.length) / n);
+    const to = Math.floor(((b + 1) * nll.length) / n);
+    const counted = nll.slice(from, to).filter((v) => v > 0);
+    const mean = counted.length ? counted.reduce((a, v) => a + v, 0) / counted.length : null;
+    lines.push(`positions ${from}-${to - 1}: ${mean === null ? 'n/a' : mean.toFixed(4)}`);
+  }
+  return lines;
+}
 
 function formatMetric(value: unknown, digits: number): string {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
@@ -37,6 +52,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     data: { type: 'string' },
     task: { type: 'string' },
     batches: { type: 'string' },
+    positions: { type: 'string' },
     'run-dir': { type: 'string' },
     runs: { type: 'string' },
     name: { type: 'string' },
@@ -51,6 +67,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const target = loadTarget(positionals[0]!, io);
   const doc = applyOverrides('eval', target.doc, { data: values.data, task: values.task }, io);
   const batches = intOption('eval', 'batches', values.batches) ?? doc.pipeline.evaluations[0]?.batches ?? 8;
+  const positionBucketCount = intOption('eval', 'positions', values.positions);
   let checkpoint: string | undefined;
   if (values.checkpoint) {
     checkpoint = resolve(io.cwd, values.checkpoint);
@@ -93,5 +110,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (typeof r.accuracy === 'number') lines.push(`accuracy ${(r.accuracy * 100).toFixed(2)}%`);
     io.stdout(`${lines.join('\n')}\n`);
   }
+  if (!json && positionBucketCount !== undefined && Array.isArray(r.nll_by_position))
+    io.stdout(`NLL by position:\n${positionBuckets(r.nll_by_position, positionBucketCount).map((l) => `  ${l}`).join('\n')}\n`);
   return 0;
 }
