@@ -146,7 +146,7 @@ describe('prepareData', () => {
     const missing = PipelineSpec.parse({ dataset: { source: 'file', path: 'nope.txt' } });
     await expect(prepareData(missing, 259, { outDir: dir, baseDir: dir })).rejects.toThrow(/dataset \(file .*nope.txt\): file not found/);
     const gpt = PipelineSpec.parse({ tokenizer: { kind: 'gpt2' } });
-    await expect(prepareData(gpt, 259, { outDir: dir, baseDir: dir })).rejects.toThrow(/token ids go up to 50256 but the model's vocab_size is 259/);
+    await expect(prepareData(gpt, 259, { outDir: dir, baseDir: dir })).rejects.toThrow(/gpt2 tokenizer's ids go up to 50256 but the model's vocab_size is 259/);
   });
 
   it('writes masked fixed-length task samples with distinct train and held-out seeds', async () => {

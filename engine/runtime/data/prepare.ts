@@ -130,6 +130,9 @@ export async function prepareData(pipeline: PipelineSpec, modelVocab: number, op
     }
   } else {
     const tokenizer = createTokenizer(pipeline.tokenizer.kind);
+    // Fail before tokenizing anything when the ids cannot fit the model.
+    if (tokenizer.vocabSize > modelVocab)
+      throw new Error(`dataset: the ${tokenizer.kind} tokenizer's ids go up to ${tokenizer.vocabSize - 1} but the model's vocab_size is ${modelVocab}`);
     if (dataset.source === 'corpus') {
       const files = corpusFiles();
       where = `dataset (bundled corpus ${dirname(files.train)})`;
