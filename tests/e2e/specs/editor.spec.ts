@@ -2,7 +2,7 @@
 // the UI exposes (renderer/): open a template from the gallery, type a layer pattern, add a
 // Mamba-2 block from the palette and connect it, watch total parameters change, paint a layer's
 // precision on the layer strip, undo and redo, save, reload and get the same design back.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { answerPathPrompt, layerCells, openLayerEditor, openTemplate, pattern, setPattern, totalParameters } from '../app-actions.js';
 import { assert, eventually, spec, textOf } from '../harness.js';
@@ -76,5 +76,20 @@ export const specs = [
     await eventually(() => pattern(page), (v) => v === designBefore.pattern, 'the reopened design has the saved pattern');
     const after = { pattern: await pattern(page), cells: await labels(), total: await textOf(page.getByLabel('Total parameters')) };
     assert(JSON.stringify(after) === JSON.stringify(designBefore), `same design after reload: ${JSON.stringify(after)} vs ${JSON.stringify(designBefore)}`);
+  }),
+
+  spec('opening a corrupt project file explains where it is broken and keeps the design', async ({ page, url, workspaceDir }) => {
+    await openTemplate(page, url, 'tiny-hybrid');
+    const before = await textOf(page.getByLabel('Total parameters'));
+    const file = join(workspaceDir, 'broken.strata.json');
+    await writeFile(file, '{\n  "format": "strata",\n  "version": 2,\n  "model": { "name": "x", }\n}\n');
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await answerPathPrompt(page, 'Open design', file);
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor();
+    const message = await dialog.getByRole('alert').innerText();
+    assert(message.includes(`${file}: malformed JSON at line 4 column 27`), `the error names file, line and column: ${message}`);
+    await dialog.getByRole('button', { name: 'Dismiss' }).click();
+    assert((await textOf(page.getByLabel('Total parameters'))) === before, 'the open design is unchanged');
   }),
 ];
