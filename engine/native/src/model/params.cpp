@@ -116,25 +116,48 @@ io::SafetensorsFile ParamStore::to_safetensors(bool gradients, io::DType dtype) 
   return file;
 }
 
+namespace {
+// HF transformers >= 5 saves "model." where checkpoints on the Hub say "backbone.".
+const io::StoredTensor* find_alias(const io::SafetensorsFile& file, const std::string& name) {
+  if (const io::StoredTensor* t = file.find(name)) return t;
+  if (name.rfind("backbone.", 0) == 0) return file.find("model." + name.substr(9));
+  return nullptr;
+}
+}  // namespace
+
 void ParamStore::load_safetensors(const io::SafetensorsFile& file, const std::string& label,
                                   const std::vector<std::string>& ignore_prefixes) {
   require_host(arena_.backend(), "loading parameters");
   std::set<std::string> used;
-  for (auto& p : params_) {
-    auto names = p.disk_names();
-    std::vector<int64_t> want = p.shape;
-    if (p.split_experts) want.erase(want.begin());
-    int64_t per = p.split_experts ? p.numel() / p.shape[0] : p.numel();
-    for (size_t e = 0; e < names.size(); e++) {
-      const io::StoredTensor& t = file.get(names[e], label);
-      if (t.shape != want) {
-        throw std::runtime_error(label + ": tensor " + names[e] + " has shape " + shape_text(t.shape) + ", expected " +
-                                 shape_text(want));
-      }
-      std::vector<float> values = t.to_float();
-      std::memcpy(p.value.data + static_cast<int64_t>(e) * per, values.data(), sizeof(float) * values.size());
-      used.insert(names[e]);
+  auto take = [&](const io::StoredTensor& t, const std::vector<int64_t>& want, float* dst) {
+    if (t.shape != want) {
+      throw std::runtime_error(label + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
+                               shape_text(want));
     }
+    std::vector<float> values = t.to_float();
+    std::memcpy(dst, values.data(), sizeof(float) * values.size());
+    used.insert(t.name);
+  };
+  for (auto& p : params_) {
+    if (p.split_experts) {
+      // One merged (E, O, I) tensor (transformers' in-memory layout) or E per-expert tensors.
+      if (const io::StoredTensor* merged = find_alias(file, p.name)) {
+        take(*merged, p.shape, p.value.data);
+        continue;
+      }
+      std::vector<int64_t> want(p.shape.begin() + 1, p.shape.end());
+      const int64_t per = p.numel() / p.shape[0];
+      auto names = p.disk_names();
+      for (size_t e = 0; e < names.size(); e++) {
+        const io::StoredTensor* t = find_alias(file, names[e]);
+        if (!t) throw std::runtime_error(label + ": missing tensor " + names[e]);
+        take(*t, want, p.value.data + static_cast<int64_t>(e) * per);
+      }
+      continue;
+    }
+    const io::StoredTensor* t = find_alias(file, p.name);
+    if (!t) throw std::runtime_error(label + ": missing tensor " + p.name);
+    take(*t, p.shape, p.value.data);
   }
   for (const auto& t : file.tensors) {
     if (used.count(t.name)) continue;
