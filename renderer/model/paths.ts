@@ -1,17 +1,8 @@
-// Immutable get/set by path ("a", 0, "b") over plain JSON-like data, used by the generated
+// Immutable set by path ("a", 0, "b") over plain JSON-like data, used by the generated
 // inspector to edit one field of the document. Copies only the objects along the path, so the
 // rest of the document keeps its identity. Not a schema walker (panels/schema-fields.ts).
 
 export type PathPart = string | number;
-
-export function getIn(root: unknown, path: readonly PathPart[]): unknown {
-  let cur: unknown = root;
-  for (const part of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PathPart, unknown>)[part];
-  }
-  return cur;
-}
 
 /** A copy of `root` with `value` at `path`; `undefined` removes an object key. */
 export function setIn<T>(root: T, path: readonly PathPart[], value: unknown): T {
@@ -31,9 +22,3 @@ export function setIn<T>(root: T, path: readonly PathPart[], value: unknown): T 
   return copy as T;
 }
 
-/** `model.stack[3].heads` style text of a path, matching validate.ts's formatPath. */
-export function pathText(path: readonly PathPart[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
-  return out;
-}

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import {
   AttentionBlock,
+  BLOCK_KINDS,
   type Block,
   Dataset,
   Evaluation,
@@ -20,6 +21,7 @@ import {
 import { BLOCK_KIND_INFO } from '../model/block-defaults.js';
 import { findById } from '../model/stack-edit.js';
 import {
+  addBlockToGroup,
   deleteSelection,
   groupSelection,
   nudge,
@@ -121,6 +123,13 @@ function GroupInspector({ group }: { group: RepeatGroup }) {
       <p className="muted">
         {group.blocks.length} block(s) x {group.count} = {group.blocks.length * group.count} layers
       </p>
+      <div className="button-row" role="group" aria-label="Add a block to this group">
+        {BLOCK_KINDS.map((kind) => (
+          <button key={kind} type="button" onClick={() => addBlockToGroup(kind, id, group.blocks.length)}>
+            Add {BLOCK_KIND_INFO[kind].title} to group
+          </button>
+        ))}
+      </div>
     </section>
   );
 }

@@ -220,11 +220,6 @@ export function pasteItems(text: string): number {
   return fresh.length;
 }
 
-/** Replaces the whole model (pattern expansion, shrink, import) as one undo step. */
-export function replaceModel(recipe: (model: StrataDocument['model']) => StrataDocument['model']): void {
-  changeModel(recipe);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pattern and shrink
 // ---------------------------------------------------------------------------------------------

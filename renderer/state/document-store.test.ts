@@ -6,6 +6,7 @@ import { resolvePrecision } from '../../engine/spec/precision.js';
 import { HISTORY_LIMIT, pushHistory, startHistory, undoHistory } from './history.js';
 import {
   addBlock,
+  addBlockToGroup,
   applyPreset,
   connect,
   copySelection,
@@ -79,6 +80,17 @@ describe('document edits', () => {
     useSelectionStore.getState().select([g]);
     expect(deleteSelection()).toBe(true);
     expect(state().doc.model.stack.some((i) => i.id === g)).toBe(false);
+  });
+
+  it('adds a block inside a repeat group, repeated with it', () => {
+    const group = state().doc.model.stack[0]!;
+    if (group.kind !== 'repeat') throw new Error('starter design starts with a repeat group');
+    const before = layerKinds().length;
+    const id = addBlockToGroup('mlp', group.id!, 1);
+    const updated = state().doc.model.stack[0]!;
+    expect(updated.kind === 'repeat' && updated.blocks.map((b) => b.kind)).toEqual(['mamba2', 'mlp', 'moe']);
+    expect(layerKinds()).toHaveLength(before + group.count);
+    expect(useSelectionStore.getState().ids).toEqual([id]);
   });
 
   it('paints precision by appending a rule the resolver honours, and applies presets', () => {

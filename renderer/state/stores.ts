@@ -31,18 +31,15 @@ export const useSelectionStore = create<SelectionState>()((set) => ({
 }));
 
 export type Screen = 'pipeline' | 'layers';
-export type SidePanel = 'inspector' | 'analytics';
 export type BottomPanel = 'runs' | 'compare' | 'profile' | 'precision';
 
 export interface ViewState {
   screen: Screen;
-  side: SidePanel;
   bottom: BottomPanel;
   galleryOpen: boolean;
   /** One transient line for the status bar (saved, errors, autosave). */
   status: { text: string; tone: 'info' | 'error' } | null;
   setScreen: (screen: Screen) => void;
-  setSide: (side: SidePanel) => void;
   setBottom: (bottom: BottomPanel) => void;
   setGalleryOpen: (open: boolean) => void;
   setStatus: (text: string, tone?: 'info' | 'error') => void;
@@ -51,12 +48,10 @@ export interface ViewState {
 
 export const useViewStore = create<ViewState>()((set) => ({
   screen: 'pipeline',
-  side: 'inspector',
   bottom: 'runs',
   galleryOpen: false,
   status: null,
   setScreen: (screen) => set({ screen }),
-  setSide: (side) => set({ side }),
   setBottom: (bottom) => set({ bottom }),
   setGalleryOpen: (galleryOpen) => set({ galleryOpen }),
   setStatus: (text, tone = 'info') => set({ status: { text, tone } }),
@@ -118,5 +113,5 @@ usePrefsStore.subscribe((s) => {
 export function resetStores(): void {
   useDocumentStore.getState().load(starterDocument(), null, false);
   useSelectionStore.setState({ ids: [], pipelineNode: 'model' });
-  useViewStore.setState({ screen: 'pipeline', side: 'inspector', bottom: 'runs', galleryOpen: false, status: null });
+  useViewStore.setState({ screen: 'pipeline', bottom: 'runs', galleryOpen: false, status: null });
 }
