@@ -59,8 +59,13 @@ GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const 
   t0 = std::chrono::steady_clock::now();
 
   std::vector<int32_t> seq = prompt;
+  // A prompt that ends inside a <think> span (e.g. a chat template that opens it) starts the budget.
   bool in_think = false;
   int think_spent = 0;
+  for (int32_t id : prompt) {
+    if (id == o.think_open_id) in_think = true;
+    else if (id == o.think_close_id) in_think = false;
+  }
   auto choose = [&](const float* row) {
     int32_t id = sample_token(row, V, o, rng);
     if (in_think && o.think_budget >= 0 && think_spent >= o.think_budget && o.think_close_id >= 0) {
