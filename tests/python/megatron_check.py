@@ -328,7 +328,6 @@ def check_bundle(bundle: Path, document: Path | None = None) -> dict[str, Any]:
     import torch
 
     kwargs["params_dtype"] = kwargs["pipeline_dtype"] = torch.bfloat16 if kwargs.get("bf16") else torch.float32
-    kwargs.setdefault("num_attention_heads", 1)  # pure Mamba designs have no attention flags
     try:
         config = TransformerConfig(**kwargs)
     except Exception as error:  # noqa: BLE001 - any rejection is a finding

@@ -90,6 +90,13 @@ export function megatronLaunchArgs(doc: StrataDocument, layout: ParallelLayout, 
     if (value === undefined) add('model', flag);
     else add('model', flag, value);
   }
+  const allBlocks = [...flattenStack(model.stack).map((l) => l.block), ...(model.mtp?.blocks ?? [])];
+  if (!allBlocks.some((b) => b.kind === 'attention')) {
+    // Megatron-LM requires a head count even without attention layers; any multiple of TP works.
+    const mamba = allBlocks.find((b) => b.kind === 'mamba2');
+    add('model', '--num-attention-heads', mamba?.kind === 'mamba2' ? mamba.heads : layout.tp);
+    notes.push('no attention layers: --num-attention-heads is set only because Megatron-LM requires it (unused)');
+  }
   add('model', '--attention-dropout', '0.0');
   add('model', '--hidden-dropout', '0.0');
   add('spec', '--spec', ...MAMBA_STACK_SPEC);
@@ -132,7 +139,7 @@ export function megatronLaunchArgs(doc: StrataDocument, layout: ParallelLayout, 
     add('training', '--eval-iters', 0);
   }
 
-  const hasMoe = flattenStack(model.stack).some((l) => l.block.kind === 'moe') || (model.mtp?.blocks.some((b) => b.kind === 'moe') ?? false);
+  const hasMoe = allBlocks.some((b) => b.kind === 'moe');
   add('parallel', '--tensor-model-parallel-size', layout.tp);
   add('parallel', '--pipeline-model-parallel-size', layout.pp);
   add('parallel', '--context-parallel-size', layout.cp);
