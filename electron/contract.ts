@@ -325,14 +325,17 @@ export interface RunService {
 
 export type ExportSource = { runId: string } | { doc: StrataDocument };
 
+/** Cluster and layout of the Megatron-LM bundle (`strata export-megatron` flags); absent = CLI default. */
 export interface MegatronExportOptions {
+  nodes?: number;
+  gpusPerNode?: number;
   tensorParallel?: number;
   pipelineParallel?: number;
   expertParallel?: number;
+  contextParallel?: number;
   seqLength?: number;
   microBatchSize?: number;
   globalBatchSize?: number;
-  trainIters?: number;
 }
 
 export interface ExportResult {

@@ -47,7 +47,7 @@ describe('ExportService', () => {
     const { work, service } = setup();
     await service.exportMegatron(doc('big'), 'mcore', { tensorParallel: 2, pipelineParallel: 4, seqLength: 8192 });
     const args = JSON.parse(readFileSync(join(work, 'mcore', 'args.json'), 'utf8'));
-    expect(args.rest).toEqual(['--out', join(work, 'mcore'), '--tp', '2', '--pp', '4', '--seq-length', '8192']);
+    expect(args.rest).toEqual(['--out', join(work, 'mcore'), '--tp', '2', '--pp', '4', '--seq-len', '8192']);
     await expect(service.exportMegatron(doc('big'), 'mcore', { tensorParallel: 0 })).rejects.toMatchObject({ code: 'bad_request' });
   });
 
@@ -60,5 +60,26 @@ describe('ExportService', () => {
     const invalid = JSON.parse(JSON.stringify(doc('x')));
     invalid.model.vocab_size = 0;
     await expect(service.exportMegatron(invalid, 'bad', {})).rejects.toMatchObject({ code: 'invalid_document' });
+  });
+});
+
+describe('ExportService with the real strata CLI', () => {
+  it('writes a Megatron-LM bundle with the flags the CLI understands', async () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const work = mkdtempSync(join(tmpdir(), 'strata-export-real-'));
+    const service = createExportService({ cliScript: join(root, 'engine/cli/bin.mjs'), cwd: root, runsDir: join(work, 'runs'), workspaceDir: work, launcher: nodeChildLauncher });
+    const template = JSON.parse(readFileSync(join(root, 'templates/tiny-hybrid.json'), 'utf8'));
+    const result = await service.exportMegatron(template, 'bundle', { nodes: 1, gpusPerNode: 8, pipelineParallel: 2, seqLength: 4096, globalBatchSize: 64 });
+    expect(result.outDir).toBe(join(work, 'bundle'));
+    expect(result.files.length).toBeGreaterThan(1);
+    const text = result.files.map((f) => readFileSync(join(work, 'bundle', f), 'utf8')).join('\n');
+    expect(text).toContain('--hybrid-layer-pattern');
+    expect(text).toContain('--pipeline-model-parallel-size 2');
+    expect(text).toContain('--seq-length 4096');
+    // A layout the design cannot use comes back as the CLI's own explanation.
+    await expect(service.exportMegatron(template, 'bundle-tp', { tensorParallel: 2 })).rejects.toMatchObject({
+      code: 'engine',
+      message: expect.stringContaining('layer 0 (mamba2): groups 1 is not a multiple of TP 2'),
+    });
   });
 });

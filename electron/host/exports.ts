@@ -1,7 +1,8 @@
 // ExportService (electron/contract.ts) in Node: runs the `strata` CLI's exporters in a job process
-// — `strata export-hf SOURCE --out DIR` (SOURCE a run folder, for its trained weights, or a
-// document file) and `strata export-megatron DOC --out DIR [--tp N --pp N --ep N --seq-length N
-// --micro-batch-size N --global-batch-size N --train-iters N]` — and reports the files written.
+// — `strata export-hf SOURCE --out DIR` (SOURCE a run folder, for its newest checkpoint, or a
+// document file, for fresh weights) and `strata export-megatron DOC --out DIR [--nodes N
+// --gpus-per-node G --tp --pp --ep --cp N --seq-len N --micro-batch N --global-batch N]` — and
+// reports the files written.
 // Not here: the export formats themselves (engine/spec/hf, engine/cli/commands).
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,13 +22,15 @@ export interface ExportServiceOptions {
 }
 
 const MEGATRON_FLAGS: Record<keyof MegatronExportOptions, string> = {
+  nodes: '--nodes',
+  gpusPerNode: '--gpus-per-node',
   tensorParallel: '--tp',
   pipelineParallel: '--pp',
   expertParallel: '--ep',
-  seqLength: '--seq-length',
-  microBatchSize: '--micro-batch-size',
-  globalBatchSize: '--global-batch-size',
-  trainIters: '--train-iters',
+  contextParallel: '--cp',
+  seqLength: '--seq-len',
+  microBatchSize: '--micro-batch',
+  globalBatchSize: '--global-batch',
 };
 const OUTPUT_LIMIT = 20_000;
 
