@@ -476,8 +476,6 @@ export interface SuggestRequest {
   seqLen: number;
   globalBatch: number;
   rates?: RateSource;
-  /** Restrict the search (e.g. a fixed TP); absent fields are searched. */
-  fixed?: Partial<Pick<ParallelLayout, 'tp' | 'pp' | 'ep' | 'cp' | 'microBatch' | 'recompute' | 'distributedOptimizer'>>;
 }
 
 export interface Suggestion {
@@ -505,20 +503,17 @@ export function suggest(model: ModelSpec, request: SuggestRequest): Suggestion {
   const world = worldSize(request.cluster);
   const layers = flattenStack(model.stack).length;
   const experts = Math.max(0, ...[...flattenStack(model.stack).map((l) => l.block), ...(model.mtp?.blocks ?? [])].map((b) => (b.kind === 'moe' ? b.experts : 0)));
-  const f = request.fixed ?? {};
-  const pick = <T>(value: T | undefined, all: T[]) => (value === undefined ? all : [value]);
   const plans: Plan[] = [];
   let considered = 0;
-  for (const tp of pick(f.tp, divisors(world).filter((t) => t <= Math.min(MAX_TP, request.cluster.gpusPerNode))))
-    for (const pp of pick(f.pp, divisors(world / tp).filter((p) => p <= Math.min(MAX_PP, layers))))
-      for (const cp of pick(f.cp, divisors(world / (tp * pp)).filter((c) => c <= MAX_CP))) {
+  for (const tp of divisors(world).filter((t) => t <= Math.min(MAX_TP, request.cluster.gpusPerNode)))
+    for (const pp of divisors(world / tp).filter((p) => p <= Math.min(MAX_PP, layers)))
+      for (const cp of divisors(world / (tp * pp)).filter((c) => c <= MAX_CP)) {
         const dp = world / (tp * pp * cp);
-        if (!Number.isInteger(dp)) continue;
         const eps = experts > 0 ? divisors(experts).filter((e) => (tp * cp * dp) % e === 0) : [1];
-        for (const ep of pick(f.ep, eps))
-          for (const microBatch of pick(f.microBatch, MICRO_BATCHES))
-            for (const recompute of pick(f.recompute, [...RECOMPUTE_MODES]))
-              for (const distributedOptimizer of pick(f.distributedOptimizer, [true, false])) {
+        for (const ep of eps)
+          for (const microBatch of MICRO_BATCHES)
+            for (const recompute of RECOMPUTE_MODES)
+              for (const distributedOptimizer of [true, false]) {
                 const layout: ParallelLayout = { tp, pp, ep, cp, dp, microBatch, globalBatch: request.globalBatch, seqLen: request.seqLen, recompute, distributedOptimizer };
                 if (layoutProblems(model, request.cluster, layout).length) continue;
                 considered++;
