@@ -214,18 +214,93 @@ export async function summarizeRun(dir: string, runId: string, live: boolean): P
   return summary;
 }
 
-/** Events from line `fromLine` of a run's events.jsonl (0-based, every complete line counts). */
-export async function readEventsFrom(dir: string, fromLine: number): Promise<{ events: RunEvent[]; nextLine: number; lastEvent: RunEvent | null }> {
-  const text = (await readText(join(dir, EVENTS_FILE))) ?? '';
-  const { lines } = splitCompleteLines(text);
-  const events: RunEvent[] = [];
-  for (let i = Math.max(0, fromLine); i < lines.length; i++) {
-    const event = parseEventLine(lines[i]!);
-    if (event) events.push(event);
+/** Byte offsets of the complete lines of one events.jsonl, extended as the file grows. */
+interface LineIndex {
+  /** starts[i] is where line i begins; starts[count] is the end of the last complete line. */
+  starts: number[];
+  size: number;
+}
+const lineIndexes = new Map<string, LineIndex>();
+const INDEX_CHUNK = 1 << 20;
+
+/** Brings the line index of `file` up to date, reading only bytes it has not seen. */
+async function indexLines(handle: fs.FileHandle, file: string): Promise<LineIndex> {
+  const { size } = await handle.stat();
+  let index = lineIndexes.get(file);
+  if (!index || size < index.size) index = { starts: [0], size: 0 }; // new, truncated or replaced
+  let scanned = index.starts[index.starts.length - 1]!;
+  const buf = Buffer.alloc(INDEX_CHUNK);
+  while (scanned < size) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(INDEX_CHUNK, size - scanned), scanned);
+    if (bytesRead === 0) break;
+    let lastNewline = -1;
+    for (let i = buf.indexOf(10, 0); i >= 0 && i < bytesRead; i = buf.indexOf(10, i + 1)) {
+      index.starts.push(scanned + i + 1);
+      lastNewline = i;
+    }
+    if (lastNewline < 0 && bytesRead === INDEX_CHUNK) {
+      scanned += bytesRead; // one very long line: keep scanning from here
+      continue;
+    }
+    if (lastNewline < 0) break;
+    scanned += lastNewline + 1;
   }
-  let lastEvent: RunEvent | null = null;
-  for (let i = lines.length - 1; i >= 0 && !lastEvent; i--) lastEvent = parseEventLine(lines[i]!);
-  return { events, nextLine: lines.length, lastEvent };
+  index.size = size;
+  lineIndexes.set(file, index);
+  return index;
+}
+
+async function readRange(handle: fs.FileHandle, from: number, to: number): Promise<string> {
+  const buf = Buffer.alloc(Math.max(0, to - from));
+  if (buf.length) await handle.read(buf, 0, buf.length, from);
+  return buf.toString('utf8');
+}
+
+/** Most events one page carries; callers continue from nextLine. */
+export const EVENTS_PAGE_LINES = 5000;
+
+/**
+ * Events of lines [fromLine, nextLine) of a run's events.jsonl (0-based; every complete line
+ * counts, malformed ones are skipped), at most `limit` lines, plus the file's last event. A final
+ * line without a newline counts once it parses. Reads only the requested byte range.
+ */
+export async function readEventsFrom(
+  dir: string,
+  fromLine: number,
+  limit = EVENTS_PAGE_LINES,
+): Promise<{ events: RunEvent[]; nextLine: number; lastEvent: RunEvent | null }> {
+  const file = join(dir, EVENTS_FILE);
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], nextLine: 0, lastEvent: null };
+    throw error;
+  }
+  try {
+    const index = await indexLines(handle, file);
+    const complete = index.starts.length - 1;
+    const endOfLines = index.starts[complete]!;
+    const trailing = endOfLines < index.size ? await readRange(handle, endOfLines, index.size) : '';
+    const trailingEvent = trailing.trim() ? parseEventLine(trailing) : null;
+    const total = complete + (trailingEvent ? 1 : 0);
+    const first = Math.min(Math.max(0, fromLine), total);
+    const last = Math.min(total, first + limit);
+    const events: RunEvent[] = [];
+    if (first < Math.min(last, complete)) {
+      const text = await readRange(handle, index.starts[first]!, index.starts[Math.min(last, complete)]!);
+      for (const line of text.split('\n')) {
+        const event = parseEventLine(line.replace(/\r$/, ''));
+        if (event) events.push(event);
+      }
+    }
+    if (trailingEvent && first <= complete && complete < last) events.push(trailingEvent); // its line number is `complete`
+    let lastEvent = trailingEvent;
+    for (let i = complete - 1; i >= 0 && !lastEvent; i--) lastEvent = parseEventLine((await readRange(handle, index.starts[i]!, index.starts[i + 1]!)).trim());
+    return { events, nextLine: last, lastEvent };
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -121,6 +121,30 @@ describe('run listing from folders', () => {
     expect(splitCompleteLines('{"type":"done","t":1}').lines).toHaveLength(1); // complete, just no newline
   });
 
+  it('pages long event files in bounded pages that follow the file as it grows', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'strata-runs-'));
+    const dir = join(runsDir, 'long');
+    mkdirSync(dir);
+    const stepLine = (s: number) => line({ type: 'step', t: s, step: s, loss: 1, lr: 1, tokens_per_s: 1 });
+    writeFileSync(join(dir, 'events.jsonl'), Array.from({ length: 12_000 }, (_, i) => stepLine(i)).join(''));
+    const steps: number[] = [];
+    let from = 0;
+    for (;;) {
+      const page = await readEventsFrom(dir, from, 5000);
+      if (page.events.length === 0) break;
+      expect(page.nextLine - from).toBeLessThanOrEqual(5000);
+      steps.push(...page.events.map((e) => e.step as number));
+      from = page.nextLine;
+    }
+    expect(steps).toEqual(Array.from({ length: 12_000 }, (_, i) => i));
+    appendFileSync(join(dir, 'events.jsonl'), `${stepLine(12_000)}{"type":"done","t":9}`);
+    const tail = await readEventsFrom(dir, from);
+    expect(tail.events.map((e) => e.type)).toEqual(['step', 'done']);
+    expect(tail.nextLine).toBe(12_002);
+    expect(tail.lastEvent).toEqual({ type: 'done', t: 9 });
+    expect((await readEventsFrom(dir, 99_999)).events).toEqual([]);
+  });
+
   it('refuses run ids that are not folder names', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'strata-runs-'));
     const service = createRunService({ runsDir, cliScript: FIXTURE_CLI, cwd: runsDir, launcher: nodeChildLauncher });

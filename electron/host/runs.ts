@@ -121,7 +121,7 @@ export function createRunService(options: RunServiceOptions): HostRunService {
     entry.finished = job.exited.then(async ({ code, signal }) => {
       clearInterval(timer);
       emit(runId, await tailer.poll());
-      const { lastEvent } = await readEventsFrom(dir, 0);
+      const { lastEvent } = await readEventsFrom(dir, Number.MAX_SAFE_INTEGER); // only the last event
       const ended = lastEvent && (lastEvent.type === 'done' || lastEvent.type === 'error');
       if (!ended) {
         const t = typeof lastEvent?.t === 'number' ? lastEvent.t : 0;
