@@ -290,7 +290,11 @@ export interface RunSummary {
 }
 
 export interface RunEventsPage {
-  /** Events of lines [fromLine, nextLine), in file order (0-based line numbers of events.jsonl). */
+  /**
+   * Events of lines [fromLine, nextLine), in file order (0-based line numbers of events.jsonl;
+   * malformed lines are skipped). A page holds at most 5,000 lines: read on from nextLine until a
+   * page comes back empty.
+   */
   events: RunEvent[];
   nextLine: number;
   status: RunStatus;
