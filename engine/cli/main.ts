@@ -27,6 +27,8 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
   { name: 'export-hf', summary: 'export a trained run as an HF config.json + safetensors folder' },
   { name: 'import-hf', summary: 'import an HF checkpoint folder as a Strata run' },
   { name: 'inspect-precision', summary: 'resolved per-layer precision table and quantization error' },
+  // precision engineer: the BF16 vs NVFP4 experiment (commands/precision-experiment.ts)
+  { name: 'precision-experiment', summary: 'train a design in BF16, NVFP4 (recipe) and NVFP4 (no exceptions) and compare' },
   { name: 'export-megatron', summary: 'write a Megatron-LM launch bundle for a design' },
   { name: 'plan', summary: 'memory, step time and the fastest layout for training a design on a GPU cluster' },
 ];

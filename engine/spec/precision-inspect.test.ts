@@ -102,6 +102,7 @@ describe('events', () => {
     histogram: [], histogram_min_exp: -48, histogram_zeros: 0 };
   it('validates precision events and names the bad field', () => {
     expect(asPrecisionEvent({ type: 'step' }, 'x')).toBeNull();
+    expect(asPrecisionEvent({ type: 'precision', t: 0, table: [] }, 'x')).toBeNull(); // the resolved-table event
     expect(asPrecisionEvent(base, 'x')?.role).toBe('mlp.fc1');
     expect(() => asPrecisionEvent({ ...base, pass: 'forward' }, 'events.jsonl line 3')).toThrow(
       "events.jsonl line 3: precision event field 'pass' is missing or invalid",

@@ -46,9 +46,12 @@ export interface PrecisionEvent {
 const PASSES: readonly GemmPass[] = ['fprop', 'dgrad', 'wgrad'];
 const OPERANDS: readonly Operand[] = ['activation', 'weight', 'gradient'];
 
-/** Validates a raw event object as a precision event; returns null for other event types. */
+/**
+ * Validates a raw event object as a precision inspection event; returns null for other event types
+ * and for the engine's resolved-table event ({"type":"precision","table":[...]}, written at start).
+ */
 export function asPrecisionEvent(raw: Record<string, unknown>, where: string): PrecisionEvent | null {
-  if (raw.type !== 'precision') return null;
+  if (raw.type !== 'precision' || 'table' in raw) return null;
   const need = (field: string, ok: boolean) => {
     if (!ok) throw new Error(`${where}: precision event field '${field}' is missing or invalid`);
   };

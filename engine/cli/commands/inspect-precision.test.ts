@@ -77,6 +77,7 @@ const activation = data(64 * 32, 5, 0.2);
 const outProjStats = fakeQuantize(activation, 64, 32, { format: 'nvfp4' }).stats;
 const events = [10, 20].flatMap((step) => [
   { type: 'start', t: 0 },
+  { type: 'precision', t: 0, table: [{ layer: 0, kind: 'mamba2', roles: {} }], emulated: true }, // the engine's table event
   eventFromStats(outProjStats, { step, layer: 0, role: 'mamba.out_proj', pass: 'fprop', operand: 'activation', format: 'nvfp4', t: step }),
   eventFromStats(outProjStats, { step, layer: 1, role: 'mlp.fc2', pass: 'wgrad', operand: 'gradient', format: 'nvfp4', t: step }),
 ]);
