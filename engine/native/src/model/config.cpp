@@ -7,7 +7,6 @@
 #include <set>
 #include <stdexcept>
 
-#include "../io/files.h"
 
 namespace strata::model {
 
@@ -506,7 +505,5 @@ DocumentConfig read_document_text(const std::string& text, const std::string& so
   }
   return read_document(doc, source);
 }
-
-DocumentConfig read_document_file(const std::string& path) { return read_document_text(io::read_file(path), path); }
 
 }  // namespace strata::model

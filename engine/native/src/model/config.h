@@ -167,7 +167,5 @@ struct DocumentConfig {
 DocumentConfig read_document(const json::Value& doc, const std::string& source);
 /** Parses JSON text and reads it. */
 DocumentConfig read_document_text(const std::string& text, const std::string& source);
-/** Reads a document file. */
-DocumentConfig read_document_file(const std::string& path);
 
 }  // namespace strata::model

@@ -60,9 +60,4 @@ void Profiler::add_gemm_flops(double flops) {
   (backward_ ? active_->bwd_flops : active_->fwd_flops) += flops;
 }
 
-void Profiler::reset() {
-  rows_.clear();
-  active_ = nullptr;
-}
-
 }  // namespace strata::model

@@ -48,7 +48,6 @@ class Profiler {
   void set_active(LayerProfile* row, bool backward) { active_ = row; backward_ = backward; }
   void add_gemm_flops(double flops);
   const std::vector<std::unique_ptr<LayerProfile>>& rows() const { return rows_; }
-  void reset();
 
  private:
   std::vector<std::unique_ptr<LayerProfile>> rows_;

@@ -120,7 +120,7 @@ Model::Model(const ModelConfig& config, Backend& backend, uint64_t seed)
   }
 }
 
-Tensor Model::head_logits(StepContext& ctx, const Tensor& hf, const std::string& label, bool) {
+Tensor Model::head_logits(StepContext& ctx, const Tensor& hf, const std::string& label) {
   Tensor logits = alloc(*ctx.acts, label + ".logits", {hf.rows(), int64_t{config_.vocab_size}});
   linear_forward(*ctx.backend, logits, hf, head_weight().value, Tensor(), "head", -1);
   return logits;
@@ -162,7 +162,7 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
   s.hf = alloc(A, n + ".final_layernorm", {M, D});
   s.hf_rstd = alloc(A, n + ".final_layernorm.rstd", {M});
   rmsnorm_fwd(be, s.hf, s.hf_rstd, s.h_out, *mod.final_norm, eps);
-  s.logits = head_logits(ctx, s.hf, n, true);
+  s.logits = head_logits(ctx, s.hf, n);
 }
 
 ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward) {
@@ -219,7 +219,7 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
     main_.hf = alloc(acts, "norm_f", {M, D});
     main_.hf_rstd = alloc(acts, "norm_f.rstd", {M});
     rmsnorm_fwd(be, main_.hf, main_.hf_rstd, h, *norm_f_, eps);
-    main_.logits = head_logits(ctx, main_.hf, "head", false);
+    main_.logits = head_logits(ctx, main_.hf, "head");
     double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, losses, main_.lse, main_.valid);
     r.main_loss = main_.valid > 0 ? sum / static_cast<double>(main_.valid) : 0.0;
     if (profiler_) profiler_->set_active(nullptr, false);
@@ -384,7 +384,7 @@ void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_
   if (hidden) hidden->assign(h.data, h.data + M * D);
   Tensor hf = alloc(scratch, "prefill.norm_f", {M, D});
   rmsnorm_fwd(be, hf, alloc(scratch, "prefill.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
-  Tensor lg = head_logits(ctx, hf, "prefill.head", false);
+  Tensor lg = head_logits(ctx, hf, "prefill.head");
   logits.assign(lg.data, lg.data + M * V);
   state.position = T;
 }
@@ -428,7 +428,7 @@ void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<in
   if (hidden) hidden->assign(h.data, h.data + B * D);
   Tensor hf = alloc(scratch, "step.norm_f", {B, D});
   rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
-  Tensor lg = head_logits(ctx, hf, "step.head", false);
+  Tensor lg = head_logits(ctx, hf, "step.head");
   logits.assign(lg.data, lg.data + B * V);
   state.position++;
 }

@@ -114,7 +114,7 @@ class Model {
   MtpModule& module_for_depth(int k) { return mtp_modules_[config_.mtp.shared_weights ? 0 : k - 1]; }
   Tensor run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile);
   void mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
-  Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label, bool mtp);
+  Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
 
   ModelConfig config_;
   Backend* backend_;

@@ -82,11 +82,6 @@ void add_into(const Tensor& dst, const Tensor& src) {
   for (int64_t i = 0; i < n; i++) dst.data[i] += src.data[i];
 }
 
-void fill(const Tensor& t, float value) {
-  const int64_t n = t.numel();
-  for (int64_t i = 0; i < n; i++) t.data[i] = value;
-}
-
 void require_host(const Backend& backend, const char* what) {
   STRATA_CHECK(backend.host_accessible(), what, ": backend ", backend.name(),
                " keeps tensors off the host; this path needs a host-accessible backend (cpu)");

@@ -29,7 +29,6 @@ void scatter_columns(const Tensor& dst, const Tensor& src, int64_t col0, bool ac
 void copy_tensor(const Tensor& dst, const Tensor& src);
 /** dst += src (same numel). */
 void add_into(const Tensor& dst, const Tensor& src);
-void fill(const Tensor& t, float value);
 
 /** Throws unless the tensor's backend memory can be read by host code. */
 void require_host(const Backend& backend, const char* what);

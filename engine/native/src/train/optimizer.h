@@ -30,7 +30,6 @@ class AdamW {
 
   /** One update of every trainable parameter; grads are multiplied by grad_scale (clipping) first. */
   void step(const model::TrainConfig& t, double lr, double grad_scale);
-  int64_t steps_taken() const { return step_; }
 
   /** Moments as safetensors ("adam.m.<name>", "adam.v.<name>") plus the step count in metadata. */
   io::SafetensorsFile state() const;

@@ -94,6 +94,7 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   start.set("steps", json::Value(total_steps));
   start.set("start_step", json::Value(start_step));
   start.set("params", json::Value(model.params().count()));
+  start.set("trainable_params", json::Value(model.params().trainable_count()));
   start.set("tokens_per_step", json::Value(int64_t{tc.batch_size} * train_stream.time() * tc.grad_accum));
   start.set("backend", model.backend().name());
   events.emit(start);
