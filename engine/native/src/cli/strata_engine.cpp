@@ -30,6 +30,7 @@
 #include "io/files.h"
 #include "io/json.h"
 #include "io/tokens.h"
+#include "model/config.h"
 #include "train/checkpoint.h"
 #include "train/jobs.h"
 
@@ -161,6 +162,8 @@ class HumanPrinter {
  public:
   HumanPrinter() : tty_(::isatty(STDERR_FILENO) != 0) {}
 
+  bool printed_error() const { return printed_error_; }
+
   void operator()(const std::string& line) {
     Value e;
     try {
@@ -224,6 +227,7 @@ class HumanPrinter {
       std::fprintf(stderr, "%s\n", e.at("message").as_string().c_str());
     } else if (type == "error") {
       end_line();
+      printed_error_ = true;
       std::fprintf(stderr, "error: %s\n", e.at("message").as_string().c_str());
     } else if (type == "done") {
       end_line();
@@ -237,6 +241,7 @@ class HumanPrinter {
   }
   bool tty_;
   bool open_line_ = false;
+  bool printed_error_ = false;
   int64_t total_ = 0, start_step_ = 0;
 };
 
@@ -254,7 +259,9 @@ std::string default_run_dir(const Value& doc) {
 
 Value document_arg(const Args& a) {
   if (a.positional.empty()) throw UsageError(a.command + ": missing DOC.json");
-  return read_json_file(a.positional[0]);
+  Value doc = read_json_file(a.positional[0]);
+  strata::model::read_document(doc, a.positional[0]);  // errors name the file, layer and field
+  return doc;
 }
 
 void require(const Args& a, const char* option) {
@@ -419,7 +426,7 @@ int main(int argc, char** argv) {
     }
     return g_interrupts.load() > 0 ? 130 : 0;
   } catch (const std::exception& e) {
-    if (!json_out) std::fprintf(stderr, "strata-engine: %s\n", e.what());
+    if (!json_out && !printer.printed_error()) std::fprintf(stderr, "strata-engine: %s\n", e.what());
     return 1;
   }
 }

@@ -145,6 +145,8 @@ json::Value job_generate(const Request& r, EventSink& events, const CancelFn& ca
   o.think_budget = static_cast<int>(r.integer("think_budget", -1));
   json::Value start = events.make("start");
   start.set("job", "generate");
+  start.set("params", json::Value(m->params().count()));
+  start.set("backend", m->backend().name());
   start.set("prompt_tokens", json::Value(static_cast<int64_t>(prompt.size())));
   events.emit(start);
   model::GenerateOutput g = model::generate(*m, prompt, o, cancel, nullptr);
