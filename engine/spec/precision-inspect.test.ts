@@ -96,6 +96,20 @@ describe('inspectWeights', () => {
   });
 });
 
+describe('formatDisagreements', () => {
+  it('flags engine formats that differ from the table, except the FP8 HYBRID operand', () => {
+    const head = table.rows.find((r) => r.role === 'head')!;
+    const measured = (pass: 'fprop' | 'dgrad', operand: 'weight' | 'gradient', format: string) =>
+      ({ type: 'precision', step: 1, layer: -1, role: 'head', pass, operand, format, rel_err: 0.1, underflow: 0.1, clipped: 0 }) as unknown as PrecisionEvent;
+    const rows = inspectionRows(table, [measured('fprop', 'weight', 'nvfp4')]);
+    expect(head.formats.fprop).toBe('bf16');
+    expect(renderInspection(rows, 1, [])).toContain('layer - head fprop weight: table bf16, engine nvfp4');
+    const fp8 = resolvePrecision(documentFromModel({ ...model, precision: presetPolicy('fp8-tensorwise') }).model);
+    const hybridEvent = { ...measured('dgrad', 'weight', 'fp8_e4m3'), layer: 0, role: 'mamba.in_proj' } as PrecisionEvent;
+    expect(renderInspection(inspectionRows(fp8, [hybridEvent]), 1, [])).not.toContain('differ');
+  });
+});
+
 describe('events', () => {
   const base = { type: 'precision', t: 1, step: 10, layer: 2, role: 'mlp.fc1', pass: 'wgrad', operand: 'gradient', format: 'nvfp4',
     amax: 1, rel_err: 0.1, snr_db: 20, underflow: 0.2, clipped: 0, elements: 16, scale_min: 1, scale_max: 1, scale_mean: 1,

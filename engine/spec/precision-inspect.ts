@@ -235,6 +235,23 @@ export function worstUnderflow(events: PrecisionEvent[], count: number): Precisi
   return [...events].filter((e) => e.underflow > 0).sort((a, b) => b.underflow - a.underflow).slice(0, count);
 }
 
+/**
+ * Measured records whose format is not the table's for that pass (fp8_e5m2 passes legitimately show
+ * fp8_e4m3 on the non-gradient operand: TransformerEngine's HYBRID recipe).
+ */
+export function formatDisagreements(rows: InspectionRow[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    for (const e of Object.values(r.measured)) {
+      const expected = r.formats[e!.pass];
+      const hybrid = expected === 'fp8_e5m2' && e!.pass !== 'fprop' && e!.operand !== 'gradient' && e!.format === 'fp8_e4m3';
+      if (e!.format !== expected && !hybrid)
+        out.push(`layer ${r.layer < 0 ? '-' : r.layer} ${r.role} ${e!.pass} ${e!.operand}: table ${expected}, engine ${e!.format}`);
+    }
+  }
+  return out;
+}
+
 function percent(share: number | undefined): string {
   return share === undefined ? '-' : `${(share * 100).toFixed(share > 0 && share < 0.001 ? 3 : 1)}%`;
 }
@@ -277,6 +294,11 @@ export function renderInspection(rows: InspectionRow[], step: number | null, wor
     line(header),
     ...body.map(line),
   ];
+  const disagreements = formatDisagreements(rows);
+  if (disagreements.length) {
+    out.push('', 'Measured formats that differ from the resolved table (the engine quantized these differently):');
+    for (const d of disagreements) out.push(`  ${d}`);
+  }
   if (worst.length) {
     out.push('', 'Most underflow (share of nonzero values flushed to zero):');
     for (const e of worst)
