@@ -31,6 +31,25 @@ describe('run folders', () => {
     expect(() => findRun(r, 'nope', r)).toThrow(/nope: no run folder with run.json/);
   });
 
+  it('writes the resolved precision table next to the document', () => {
+    const mixed = documentFromModel({
+      name: 'Mixed',
+      vocab_size: 259,
+      d_model: 16,
+      stack: [{ kind: 'mlp', ffn: 32 }, { kind: 'mlp', ffn: 32 }],
+      precision: { default: 'bf16', rules: [{ select: { layers: { from: 1, to: 1 } }, format: 'nvfp4' }] },
+    });
+    const run = createRun(root(), mixed, 'train');
+    const table = JSON.parse(readFileSync(join(run.dir, 'precision.json'), 'utf8'));
+    expect(table.layers).toBe(2);
+    const fc1 = (layer: number) => table.rows.find((r: { layer: number; role: string }) => r.layer === layer && r.role === 'mlp.fc1');
+    expect(fc1(0)).toMatchObject({ kind: 'mlp', fprop: 'bf16', dgrad: 'bf16', wgrad: 'bf16' });
+    expect(fc1(1)).toMatchObject({ kind: 'mlp', fprop: 'nvfp4' });
+    const adopted = join(root(), 'host-run');
+    adoptRun(adopted, mixed, 'profile');
+    expect(readFileSync(join(adopted, 'precision.json'), 'utf8')).toBe(readFileSync(join(run.dir, 'precision.json'), 'utf8'));
+  });
+
   it('adopts a folder the app host prepared, keeping its run.json', () => {
     const dir = join(root(), 'host-run-1');
     const fresh = adoptRun(dir, doc, 'eval');

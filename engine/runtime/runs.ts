@@ -3,6 +3,7 @@
 //   run.json         what the run is (runId, name, kind, device, model, createdAt, steps; the same
 //                    fields the app host writes, electron/host/run-folders.ts), plus data, parent
 //   document.json    the document as run
+//   precision.json   the resolved precision table (format per layer, tensor role and GEMM pass)
 //   events.jsonl     the job's JSON events (written by the engine as they happen)
 //   data/            train.stok / heldout.stok the job read
 //   checkpoints/     engine checkpoints
@@ -13,6 +14,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { StrataDocument } from '../spec/document.js';
+import { resolvePrecision } from '../spec/precision.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { type EngineEvent, type EvalEvent, parseEventLine, type StepEvent } from './events.js';
 
@@ -49,6 +51,7 @@ export interface RunSummary extends RunMeta {
 export const RUN_FILES = {
   meta: 'run.json',
   document: 'document.json',
+  precision: 'precision.json',
   events: 'events.jsonl',
   data: 'data',
   checkpoints: 'checkpoints',
@@ -69,7 +72,19 @@ function timestamp(date: Date): string {
   return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
 }
 
-/** Creates a new run folder with run.json and document.json; returns its metadata and path. */
+/** The resolved precision table as precision.json holds it: the policy, then one row per layer, role and format. */
+export function precisionTableJson(doc: StrataDocument): string {
+  const table = resolvePrecision(doc.model);
+  const rows = table.rows.map((r) => ({ scope: r.scope, layer: r.layer, kind: r.kind, role: r.role, ...r.formats }));
+  return `${JSON.stringify({ policy: doc.model.precision, layers: table.nLayers, rows }, null, 1)}\n`;
+}
+
+function writeRunDocuments(dir: string, doc: StrataDocument): void {
+  writeFileAtomic(join(dir, RUN_FILES.document), `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileAtomic(join(dir, RUN_FILES.precision), precisionTableJson(doc));
+}
+
+/** Creates a new run folder with run.json, document.json and precision.json; returns its metadata and path. */
 export function createRun(root: string, doc: StrataDocument, kind: RunKind, extra: Partial<RunMeta> = {}): RunSummary {
   mkdirSync(root, { recursive: true });
   const now = new Date();
@@ -89,14 +104,14 @@ export function createRun(root: string, doc: StrataDocument, kind: RunKind, extr
     steps: kind === 'train' ? doc.pipeline.training.steps : null,
   };
   writeFileAtomic(join(dir, RUN_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
-  writeFileAtomic(join(dir, RUN_FILES.document), `${JSON.stringify(doc, null, 2)}\n`);
+  writeRunDocuments(dir, doc);
   return { ...meta, dir, status: 'running', lastStep: null, lastLoss: null, lastEvalLoss: null, error: null };
 }
 
 /**
  * Uses a given folder as the run folder (the app host creates it and its run.json before starting
  * the CLI with --run-dir): keeps an existing run.json, adding `extra` fields, or writes a new one
- * whose runId is the folder name; always writes document.json (the document as run).
+ * whose runId is the folder name; always writes document.json (the document as run) and precision.json.
  */
 export function adoptRun(dir: string, doc: StrataDocument, kind: RunKind, extra: Partial<RunMeta> = {}): RunSummary {
   mkdirSync(join(dir, RUN_FILES.checkpoints), { recursive: true });
@@ -117,7 +132,7 @@ export function adoptRun(dir: string, doc: StrataDocument, kind: RunKind, extra:
     };
   }
   writeFileAtomic(metaPath, `${JSON.stringify(meta, null, 2)}\n`);
-  writeFileAtomic(join(dir, RUN_FILES.document), `${JSON.stringify(doc, null, 2)}\n`);
+  writeRunDocuments(dir, doc);
   return { ...meta, dir, status: 'running', lastStep: null, lastLoss: null, lastEvalLoss: null, error: null };
 }
 
