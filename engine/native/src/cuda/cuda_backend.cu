@@ -1,0 +1,181 @@
+// CudaBackend core: device selection, stream and cuBLASLt handle, memory entry points over the
+// caching allocator, scratch buffers, per-op completion (launch checks, synchronization in managed
+// mode), the GEMM mode names, and the load-time registration with the backend registry.
+// Kernels live in the per-family files (cuda/*_cuda.cu).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "cuda_common.cuh"
+
+namespace strata {
+
+const char* cuda_gemm_mode_name(CudaGemmMode mode) {
+  switch (mode) {
+    case CudaGemmMode::Fp32: return "fp32";
+    case CudaGemmMode::Bf16: return "bf16";
+    case CudaGemmMode::Fp8E4m3: return "fp8";
+  }
+  return "fp32";
+}
+
+CudaGemmMode parse_cuda_gemm_mode(const std::string& name) {
+  if (name == "fp32") return CudaGemmMode::Fp32;
+  if (name == "bf16") return CudaGemmMode::Bf16;
+  if (name == "fp8" || name == "fp8_e4m3") return CudaGemmMode::Fp8E4m3;
+  throw Error("cuda gemm mode must be fp32, bf16 or fp8, got '" + name + "'");
+}
+
+void check_launch(const char* op) { STRATA_CUDA_CHECK(cudaGetLastError(), op); }
+
+void* CudaBackendState::scratch_bytes(int slot, std::size_t bytes, const char* op) {
+  STRATA_CHECK(slot >= 0 && slot < static_cast<int>(sizeof(scratch) / sizeof(scratch[0])), op,
+               ": scratch slot ", slot, " out of range");
+  ScratchBuffer& buffer = scratch[slot];
+  if (buffer.bytes < bytes) {
+    if (buffer.data) {
+      STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
+      STRATA_CUDA_CHECK(cudaFree(buffer.data), op);
+      buffer.data = nullptr;
+      buffer.bytes = 0;
+    }
+    const std::size_t grown = CachingAllocator::rounded_size(bytes + bytes / 2);
+    STRATA_CUDA_CHECK(cudaMalloc(&buffer.data, grown), op);
+    buffer.bytes = grown;
+  }
+  return buffer.data;
+}
+
+void CudaBackendState::clear_error_flag() {
+  error_flag->code = 0;
+  error_flag->index = 0;
+  error_flag->value = 0;
+}
+
+CudaBackend::CudaBackend(const CudaBackendOptions& options)
+    : name_("cuda:" + std::to_string(options.device)),
+      memory_(options.memory),
+      gemm_mode_(options.gemm_mode),
+      state_(std::make_unique<CudaBackendState>(options.memory)) {
+  const char* op = "cuda backend";
+  int count = 0;
+  STRATA_CUDA_CHECK(cudaGetDeviceCount(&count), op);
+  STRATA_CHECK(options.device >= 0 && options.device < count, op, ": device ", options.device,
+               " does not exist (", count, " GPUs)");
+  CudaBackendState& s = *state_;
+  s.device = options.device;
+  STRATA_CUDA_CHECK(cudaSetDevice(s.device), op);
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&s.properties, s.device), op);
+  STRATA_CUDA_CHECK(cudaStreamCreate(&s.stream), op);
+  STRATA_CUBLAS_CHECK(cublasLtCreate(&s.lt), op);
+  s.lt_workspace_bytes = std::size_t(32) << 20;
+  STRATA_CUDA_CHECK(cudaMalloc(&s.lt_workspace, s.lt_workspace_bytes), op);
+  STRATA_CUDA_CHECK(cudaMallocManaged(&s.error_flag, sizeof(DeviceErrorFlag)), op);
+  STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 8 * sizeof(float)), op);
+  STRATA_CUDA_CHECK(cudaMalloc(&s.reduce_slot, sizeof(double)), op);
+  s.clear_error_flag();
+  if (const char* env = std::getenv("STRATA_CUDA_GEMM")) gemm_mode_ = parse_cuda_gemm_mode(env);
+}
+
+CudaBackend::~CudaBackend() {
+  CudaBackendState& s = *state_;
+  cudaSetDevice(s.device);
+  if (s.stream) cudaStreamSynchronize(s.stream);
+  for (ScratchBuffer& buffer : s.scratch) cudaFree(buffer.data);
+  cudaFree(s.lt_workspace);
+  cudaFree(s.error_flag);
+  cudaFree(s.fp8_scales);
+  cudaFree(s.reduce_slot);
+  if (s.lt) cublasLtDestroy(s.lt);
+  if (s.stream) cudaStreamDestroy(s.stream);
+}
+
+bool CudaBackend::supports(OpKind) const { return true; }
+bool CudaBackend::host_accessible() const { return memory_ == CudaMemoryMode::Managed; }
+
+void* CudaBackend::allocate(std::size_t bytes) {
+  cudaSetDevice(state_->device);
+  return state_->allocator.allocate(bytes);
+}
+void CudaBackend::release(void* pointer) { state_->allocator.release(pointer); }
+
+void CudaBackend::fill_zero(void* pointer, std::size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, state_->stream), "cuda fill_zero");
+  finish_op("cuda fill_zero");
+}
+
+void CudaBackend::upload(void* device_destination, const void* host_source, std::size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(device_destination, host_source, bytes, cudaMemcpyDefault, state_->stream),
+                    "cuda upload");
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda upload");
+}
+
+void CudaBackend::download(void* host_destination, const void* device_source, std::size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(host_destination, device_source, bytes, cudaMemcpyDefault, state_->stream),
+                    "cuda download");
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda download");
+}
+
+void CudaBackend::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda synchronize"); }
+
+void CudaBackend::finish_op(const char* op) {
+  check_launch(op);
+  if (memory_ == CudaMemoryMode::Managed) STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), op);
+}
+
+CudaGemmMode CudaBackend::effective_gemm_mode() const {
+  if (gemm_mode_ == CudaGemmMode::Fp8E4m3 && compute_capability() < 89) return CudaGemmMode::Bf16;
+  return gemm_mode_;
+}
+
+CudaAllocatorStats CudaBackend::allocator_stats() const { return state_->allocator.stats(); }
+void CudaBackend::empty_cache() { state_->allocator.empty_cache(); }
+
+int CudaBackend::compute_capability() const {
+  return state_->properties.major * 10 + state_->properties.minor;
+}
+
+std::string CudaBackend::device_description() const {
+  const cudaDeviceProp& p = state_->properties;
+  char text[768];
+  std::snprintf(text, sizeof text, "%s (sm_%d%d, %.0f GiB, %d SMs)", p.name, p.major, p.minor,
+                static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), p.multiProcessorCount);
+  return text;
+}
+
+bool cuda_device_present() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return count > 0;
+}
+
+CudaBackend* cuda_backend_if_present() {
+  static CudaBackend* instance = []() -> CudaBackend* {
+    if (!cuda_device_present()) return nullptr;
+    if (const char* env = std::getenv("STRATA_CUDA_DISABLE"); env && std::string(env) == "1") return nullptr;
+    // Deliberately leaked: kernels may still reference it during static destruction of other objects.
+    return new CudaBackend(CudaBackendOptions{});
+  }();
+  return instance;
+}
+
+namespace {
+// Load-time registration: every executable that links the CUDA objects lists the GPU backend.
+const bool registered = []() {
+  try {
+    if (CudaBackend* backend = cuda_backend_if_present()) register_backend(backend);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "strata: CUDA backend unavailable: %s\n", error.what());
+  }
+  return true;
+}();
+}  // namespace
+
+}  // namespace strata

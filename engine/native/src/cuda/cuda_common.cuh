@@ -1,0 +1,150 @@
+// Shared device-side helpers of the CUDA backend: error checks that raise strata::Error naming the
+// op, grid sizing, warp/block reductions, numerically matching device versions of the CPU kernels'
+// scalar functions, and the per-backend state (stream, cuBLASLt handle, scratch, error flag).
+// This file is included by the cuda/*.cu files only; it is not a public header.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "../core/error.h"
+#include "cuda_allocator.h"
+#include "cuda_backend.h"
+
+namespace strata {
+
+#define STRATA_CUDA_CHECK(expr, op)                                                                     \
+  do {                                                                                                  \
+    cudaError_t strata_cuda_status = (expr);                                                            \
+    if (strata_cuda_status != cudaSuccess)                                                              \
+      throw ::strata::Error(::strata::detail::concat(op, ": CUDA error ", cudaGetErrorName(strata_cuda_status), \
+                                                     " (", cudaGetErrorString(strata_cuda_status), ") in ", #expr)); \
+  } while (0)
+
+#define STRATA_CUBLAS_CHECK(expr, op)                                                                  \
+  do {                                                                                                 \
+    cublasStatus_t strata_cublas_status = (expr);                                                      \
+    if (strata_cublas_status != CUBLAS_STATUS_SUCCESS)                                                 \
+      throw ::strata::Error(::strata::detail::concat(op, ": cuBLASLt error ", static_cast<int>(strata_cublas_status), \
+                                                     " (", cublasLtGetStatusString(strata_cublas_status), ") in ", #expr)); \
+  } while (0)
+
+// Growable device buffers reused across ops (ops run in order on one stream).
+struct ScratchBuffer {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+// Per-op device error report: kernels that validate indices write the first bad position here.
+struct DeviceErrorFlag {
+  int code;      // 0: no error; otherwise an op-specific code
+  int64_t index; // offending position
+  int64_t value; // offending value
+};
+
+struct CudaBackendState {
+  int device = 0;
+  cudaDeviceProp properties{};
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* lt_workspace = nullptr;
+  std::size_t lt_workspace_bytes = 0;
+  CachingAllocator allocator;
+  ScratchBuffer scratch[6];
+  DeviceErrorFlag* error_flag = nullptr;  // managed, one record
+  float* fp8_scales = nullptr;            // device: [amax_a, amax_b, scale_a, scale_b, inv_a, inv_b]
+  double* reduce_slot = nullptr;          // device: one double for sum_squares and similar reductions
+  bool fp8_fallback_logged = false;
+  std::mutex gemm_plan_mutex;
+  // cuBLASLt algorithm per problem (mode, m, n, k, lda, ldb, ldc, trans_a, trans_b, beta != 0)
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int>,
+           cublasLtMatmulAlgo_t>
+      gemm_plans;
+
+  explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
+
+  // A device buffer of at least `bytes` in slot `slot` (contents undefined).
+  void* scratch_bytes(int slot, std::size_t bytes, const char* op);
+  template <typename T>
+  T* scratch_as(int slot, int64_t count, const char* op) {
+    return static_cast<T*>(scratch_bytes(slot, static_cast<std::size_t>(count) * sizeof(T), op));
+  }
+  // Resets the error flag before a validating kernel.
+  void clear_error_flag();
+};
+
+constexpr int kThreads = 256;
+
+inline unsigned grid_for(int64_t n, int threads = kThreads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  if (blocks < 1) blocks = 1;
+  if (blocks > 1048576) blocks = 1048576;  // kernels use grid-stride loops beyond this
+  return static_cast<unsigned>(blocks);
+}
+
+#define STRATA_GRID_STRIDE(i, n) \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+// `shared` must hold 32 values of T. Contains __syncthreads: call from all threads.
+template <typename T>
+__device__ T block_sum(T v, T* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  T total = 0;
+  for (int w = 0; w < warps; ++w) total += shared[w];
+  return total;
+}
+__device__ inline float block_max(float v, float* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  float total = -INFINITY;
+  for (int w = 0; w < warps; ++w) total = fmaxf(total, shared[w]);
+  return total;
+}
+
+// Scalar functions with the same formulas as the CPU kernels.
+__device__ __forceinline__ float dev_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ __forceinline__ float dev_silu(float x) { return x * dev_sigmoid(x); }
+__device__ __forceinline__ float dev_silu_grad(float x) {
+  const float s = dev_sigmoid(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+__device__ __forceinline__ float dev_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+// Error-flag helper: records the first failure (code, index, value).
+__device__ __forceinline__ void report_error(DeviceErrorFlag* flag, int code, int64_t index, int64_t value) {
+  if (atomicCAS(&flag->code, 0, code) == 0) {
+    flag->index = index;
+    flag->value = value;
+  }
+}
+
+// Raises when the last launch failed (invalid configuration etc.); named after the op.
+void check_launch(const char* op);
+
+}  // namespace strata

@@ -1,0 +1,242 @@
+// CUDA GEMM through cuBLASLt, in three modes (CudaGemmMode):
+//   fp32 : the row-major call maps onto column-major cuBLASLt as C^T = op(B)^T op(A)^T with no copies,
+//          CUBLAS_COMPUTE_32F (no TF32), exact up to float32 summation order.
+//   bf16 : both operands are converted on the GPU into K-contiguous bf16 copies (A as (M,Kp), B as
+//          (N,Kp), Kp = K rounded up to 16 with zero padding, transposes folded into the copy), then
+//          one "TN" cuBLASLt matmul with fp32 accumulation and fp32 C/D.
+//   fp8  : as bf16, but each operand is scaled by 448 / amax (per-tensor, computed on the GPU) and
+//          rounded to e4m3 with saturation; cuBLASLt's A/B scale pointers multiply the product by
+//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line).
+// beta = 0 never reads C (C is cleared first, so NaN garbage cannot leak); k = 0 scales C by beta.
+// Algorithms come from the cuBLASLt heuristic once per problem shape and are cached.
+// This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <cstdio>
+#include <type_traits>
+
+#include "../ops/gemm.h"
+#include "cuda_common.cuh"
+
+namespace strata {
+namespace {
+
+constexpr int64_t kKAlignment = 16;
+constexpr float kE4m3Max = 448.0f;
+
+int64_t round_up(int64_t v, int64_t unit) { return (v + unit - 1) / unit * unit; }
+
+// dst (rows, kp) row-major, element (r, p) = op(src)(r, p) for p < k, 0 for k <= p < kp.
+// op(src)(r, p) = transposed ? src[p * ld + r] : src[r * ld + p].
+template <typename Out>
+__global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t k, int64_t kp, int64_t ld,
+                             bool transposed, const float* scale) {
+  const int64_t n = rows * kp;
+  const float factor = scale ? *scale : 1.0f;
+  STRATA_GRID_STRIDE(i, n) {
+    const int64_t r = i / kp, p = i % kp;
+    float v = 0.0f;
+    if (p < k) v = (transposed ? src[p * ld + r] : src[r * ld + p]) * factor;
+    if constexpr (std::is_same_v<Out, __nv_bfloat16>) {
+      dst[i] = __float2bfloat16_rn(v);
+    } else {
+      dst[i] = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);  // Out = __nv_fp8_storage_t
+    }
+  }
+}
+
+// Largest |value| of a strided matrix (rows x cols, leading dimension ld), as float bits: the
+// values are non-negative, so integer order equals float order.
+__global__ void strided_amax(const float* src, int64_t rows, int64_t cols, int64_t ld, unsigned int* out) {
+  __shared__ float shared[32];
+  float local = 0.0f;
+  const int64_t n = rows * cols;
+  STRATA_GRID_STRIDE(i, n) {
+    const int64_t r = i / cols, c = i % cols;
+    local = fmaxf(local, fabsf(src[r * ld + c]));
+  }
+  const float block = block_max(local, shared);
+  if (threadIdx.x == 0) atomicMax(out, __float_as_uint(block));
+}
+
+// scales layout: [amax_a, amax_b, scale_a, scale_b, inv_a, inv_b]; an all-zero operand keeps scale 1.
+__global__ void fp8_scales_from_amax(float* scales) {
+  for (int i = 0; i < 2; ++i) {
+    const float amax = scales[i];
+    const float scale = (amax > 0.0f && isfinite(amax)) ? kE4m3Max / amax : 1.0f;
+    scales[2 + i] = scale;
+    scales[4 + i] = 1.0f / scale;
+  }
+}
+
+__global__ void scale_matrix(float* c, int64_t rows, int64_t cols, int64_t ld, float beta) {
+  const int64_t n = rows * cols;
+  STRATA_GRID_STRIDE(i, n) {
+    const int64_t r = i / cols, col = i % cols;
+    float& v = c[r * ld + col];
+    v = beta == 0.0f ? 0.0f : v * beta;
+  }
+}
+
+struct LtMatrix {
+  cublasLtMatrixLayout_t layout = nullptr;
+  ~LtMatrix() {
+    if (layout) cublasLtMatrixLayoutDestroy(layout);
+  }
+};
+struct LtDesc {
+  cublasLtMatmulDesc_t desc = nullptr;
+  ~LtDesc() {
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+struct LtPreference {
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~LtPreference() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  }
+};
+
+// Column-major problem for cuBLASLt: D (m x n, ldd) = alpha op(A) op(B) + beta C.
+struct LtProblem {
+  cudaDataType_t ab_type;
+  const void* a;
+  int64_t a_rows, a_cols, lda;
+  cublasOperation_t op_a;
+  const void* b;
+  int64_t b_rows, b_cols, ldb;
+  cublasOperation_t op_b;
+  float* d;
+  int64_t m, n, k, ldd;
+  float alpha, beta;
+  const float* a_scale;  // device pointers (fp8 only)
+  const float* b_scale;
+};
+
+void run_lt(CudaBackendState& s, const LtProblem& p, const std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                                                     int64_t, int, int, int>& key,
+            const char* op) {
+  LtDesc desc;
+  STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), op);
+  STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_TRANSA, &p.op_a, sizeof(p.op_a)), op);
+  STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_TRANSB, &p.op_b, sizeof(p.op_b)), op);
+  if (p.a_scale) {
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p.a_scale,
+                                                       sizeof(p.a_scale)), op);
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &p.b_scale,
+                                                       sizeof(p.b_scale)), op);
+  }
+  LtMatrix la, lb, ld;
+  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, p.ab_type, p.a_rows, p.a_cols, p.lda), op);
+  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, p.ab_type, p.b_rows, p.b_cols, p.ldb), op);
+  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, CUDA_R_32F, p.m, p.n, p.ldd), op);
+
+  cublasLtMatmulAlgo_t algo;
+  bool have_algo = false;
+  {
+    std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
+    auto it = s.gemm_plans.find(key);
+    if (it != s.gemm_plans.end()) algo = it->second, have_algo = true;
+  }
+  if (!have_algo) {
+    LtPreference pref;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref), op);
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                             &s.lt_workspace_bytes, sizeof(s.lt_workspace_bytes)), op);
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(s.lt, desc.desc, la.layout, lb.layout, ld.layout, ld.layout,
+                                                       pref.pref, 1, &result, &found), op);
+    STRATA_CHECK(found > 0, op, ": cuBLASLt has no algorithm for m=", p.m, " n=", p.n, " k=", p.k);
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
+    s.gemm_plans[key] = algo;
+  }
+  STRATA_CUBLAS_CHECK(cublasLtMatmul(s.lt, desc.desc, &p.alpha, p.a, la.layout, p.b, lb.layout, &p.beta, p.d,
+                                     ld.layout, p.d, ld.layout, &algo, s.lt_workspace, s.lt_workspace_bytes,
+                                     s.stream), op);
+}
+
+}  // namespace
+
+void CudaBackend::gemm(const GemmCall& call) {
+  const char* op = "cuda gemm";
+  CudaBackendState& s = *state_;
+  if (call.m == 0 || call.n == 0) return;
+  if (call.k == 0 || call.alpha == 0.0f) {
+    scale_matrix<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, call.m, call.n, call.ldc, call.beta);
+    finish_op(op);
+    return;
+  }
+  if (call.beta == 0.0f) {
+    STRATA_CUDA_CHECK(cudaMemset2DAsync(call.c, call.ldc * sizeof(float), 0, call.n * sizeof(float), call.m, s.stream), op);
+  }
+  CudaGemmMode mode = effective_gemm_mode();
+  if (mode != gemm_mode_ && !s.fp8_fallback_logged) {
+    std::fprintf(stderr, "strata: %s (sm_%d) has no FP8 tensor cores; FP8 GEMMs run in BF16\n", name(),
+                 compute_capability());
+    s.fp8_fallback_logged = true;
+  }
+  const auto key = std::make_tuple(static_cast<int>(mode), call.m, call.n, call.k, call.lda, call.ldb, call.ldc,
+                                   int(call.trans_a), int(call.trans_b), int(call.beta != 0.0f));
+  if (mode == CudaGemmMode::Fp32) {
+    LtProblem p{};
+    p.ab_type = CUDA_R_32F;
+    p.a = call.b;  // column-major view: D^T (N x M) = op(B)^T op(A)^T
+    p.a_rows = call.trans_b ? call.k : call.n;
+    p.a_cols = call.trans_b ? call.n : call.k;
+    p.lda = call.ldb;
+    p.op_a = call.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    p.b = call.a;
+    p.b_rows = call.trans_a ? call.m : call.k;
+    p.b_cols = call.trans_a ? call.k : call.m;
+    p.ldb = call.lda;
+    p.op_b = call.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    p.d = call.c;
+    p.m = call.n, p.n = call.m, p.k = call.k, p.ldd = call.ldc;
+    p.alpha = call.alpha, p.beta = call.beta;
+    run_lt(s, p, key, op);
+    finish_op(op);
+    return;
+  }
+  const int64_t kp = round_up(call.k, kKAlignment);
+  const bool fp8 = mode == CudaGemmMode::Fp8E4m3;
+  const std::size_t element = fp8 ? 1 : 2;
+  void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(call.m * kp) * element, op);
+  void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(call.n * kp) * element, op);
+  const float *scale_a = nullptr, *scale_b = nullptr, *inv_a = nullptr, *inv_b = nullptr;
+  if (fp8) {
+    STRATA_CUDA_CHECK(cudaMemsetAsync(s.fp8_scales, 0, 2 * sizeof(float), s.stream), op);
+    const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
+    const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+    auto* amax = reinterpret_cast<unsigned int*>(s.fp8_scales);
+    strided_amax<<<grid_for(a_rows * a_cols), kThreads, 0, s.stream>>>(call.a, a_rows, a_cols, call.lda, amax);
+    strided_amax<<<grid_for(b_rows * b_cols), kThreads, 0, s.stream>>>(call.b, b_rows, b_cols, call.ldb, amax + 1);
+    fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
+    scale_a = s.fp8_scales + 2, scale_b = s.fp8_scales + 3, inv_a = s.fp8_scales + 4, inv_b = s.fp8_scales + 5;
+    pack_k_major<<<grid_for(call.m * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_a), call.a,
+                                                                   call.m, call.k, kp, call.lda, call.trans_a, scale_a);
+    pack_k_major<<<grid_for(call.n * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_b), call.b,
+                                                                   call.n, call.k, kp, call.ldb, !call.trans_b, scale_b);
+  } else {
+    pack_k_major<<<grid_for(call.m * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_a), call.a,
+                                                                   call.m, call.k, kp, call.lda, call.trans_a, nullptr);
+    pack_k_major<<<grid_for(call.n * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_b), call.b,
+                                                                   call.n, call.k, kp, call.ldb, !call.trans_b, nullptr);
+  }
+  check_launch(op);
+  // packed B is (N, Kp) row-major = column-major Kp x N; op T gives N x Kp.
+  // packed A is (M, Kp) row-major = column-major Kp x M; op N. D^T (N x M) = B A^T.
+  LtProblem p{};
+  p.ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+  p.a = packed_b, p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
+  p.b = packed_a, p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
+  p.d = call.c, p.m = call.n, p.n = call.m, p.k = kp, p.ldd = call.ldc;
+  p.alpha = call.alpha, p.beta = call.beta;
+  p.a_scale = inv_b, p.b_scale = inv_a;
+  run_lt(s, p, key, op);
+  finish_op(op);
+}
+
+}  // namespace strata

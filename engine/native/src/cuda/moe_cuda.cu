@@ -1,0 +1,314 @@
+// CUDA kernels of the MoE building blocks: the router (softmax / sigmoid scores, biased top-k
+// selection, combine weights, Switch aux loss and the exact gradient of all of it; one thread per
+// token), the routing plan (stable counting sort of the (token, k) assignments by expert, in one
+// block), and the permutation / weighted unpermutation of token rows and their gradients. The
+// per-expert GEMMs go through gemm() (ops/moe.cpp). Formulas follow cpu/moe_cpu.cpp.
+#include "../ops/moe.h"
+#include "cuda_common.cuh"
+
+namespace strata {
+namespace {
+
+constexpr float kNormEpsilon = 1e-20f;
+constexpr int kMaxTopK = 64;
+enum MoeError { kBadExpert = 1, kBadToken = 2 };
+
+__global__ void router_forward_kernel(float* scores_out, int32_t* topk_index, float* topk_weight, float* expert_load,
+                                      double* mean_prob, const float* logits, const float* expert_bias, int64_t m,
+                                      int64_t e, RouterParams params) {
+  STRATA_GRID_STRIDE(i, m) {
+    const float* lg = logits + i * e;
+    float* scores = scores_out + i * e;
+    const bool softmax = params.type == RouterType::Softmax;
+    if (softmax) {
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < e; ++j) mx = fmaxf(mx, lg[j]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < e; ++j) {
+        const float ex = expf(lg[j] - mx);
+        scores[j] = ex;
+        sum += ex;
+      }
+      for (int64_t j = 0; j < e; ++j) scores[j] = static_cast<float>(scores[j] / sum);
+    } else {
+      for (int64_t j = 0; j < e; ++j) scores[j] = dev_sigmoid(lg[j]);
+    }
+    double score_sum = 0.0;
+    for (int64_t j = 0; j < e; ++j) score_sum += scores[j];
+    for (int64_t j = 0; j < e; ++j) atomicAdd(mean_prob + j, softmax ? static_cast<double>(scores[j]) : scores[j] / score_sum);
+    int32_t chosen[kMaxTopK];
+    float weight_sum = 0.0f;
+    for (int64_t slot = 0; slot < params.top_k; ++slot) {
+      int64_t best = -1;
+      float best_value = -INFINITY;
+      for (int64_t j = 0; j < e; ++j) {
+        bool taken = false;
+        for (int64_t q = 0; q < slot; ++q) taken = taken || chosen[q] == j;
+        if (taken) continue;
+        const float biased = scores[j] + (expert_bias ? expert_bias[j] : 0.0f);
+        if (best < 0 || biased > best_value) best = j, best_value = biased;
+      }
+      chosen[slot] = static_cast<int32_t>(best);
+      topk_index[i * params.top_k + slot] = static_cast<int32_t>(best);
+      topk_weight[i * params.top_k + slot] = scores[best];
+      weight_sum += scores[best];
+      atomicAdd(expert_load + best, 1.0f);
+    }
+    for (int64_t slot = 0; slot < params.top_k; ++slot) {
+      float& w = topk_weight[i * params.top_k + slot];
+      if (params.norm_topk) w /= weight_sum + kNormEpsilon;
+      w *= params.routed_scaling;
+    }
+  }
+}
+
+__global__ void router_aux_kernel(float* aux_loss, const float* expert_load, const double* mean_prob, int64_t m,
+                                  int64_t e, RouterParams params) {
+  double aux = 0.0;
+  if (params.aux_loss_coeff > 0.0f && m > 0) {
+    for (int64_t j = 0; j < e; ++j) {
+      aux += (expert_load[j] / static_cast<double>(m * params.top_k)) * (mean_prob[j] / static_cast<double>(m));
+    }
+    aux *= params.aux_loss_coeff * static_cast<double>(e);
+  }
+  aux_loss[0] = static_cast<float>(aux);
+}
+
+struct RouterBwdDev {
+  const float* scores;
+  const int32_t* topk_index;
+  const float* dtopk_weight;
+  const float* expert_load;
+  int64_t m, e;
+  float daux;
+  RouterParams params;
+};
+
+// dL/dscore[i, j] from the combine weights and the aux loss.
+__device__ float router_dscore(const RouterBwdDev& a, int64_t i, int64_t j, float topk_sum, float weighted,
+                               double total, double dp_dot_p) {
+  const int64_t k = a.params.top_k;
+  const int32_t* idx = a.topk_index + i * k;
+  const float* dw = a.dtopk_weight + i * k;
+  const float r = a.params.routed_scaling;
+  float g = 0.0f;
+  for (int64_t s = 0; s < k; ++s) {
+    if (idx[s] != j) continue;
+    g += a.params.norm_topk ? r * (dw[s] / topk_sum - weighted / (topk_sum * topk_sum)) : r * dw[s];
+  }
+  if (a.params.aux_loss_coeff > 0.0f && a.m > 0) {
+    const float base = a.daux * a.params.aux_loss_coeff * static_cast<float>(a.e) / static_cast<float>(a.m);
+    if (a.params.type == RouterType::Softmax) {
+      g += base * a.expert_load[j] / static_cast<float>(a.m * k);
+    } else {
+      const double dp = base * a.expert_load[j] / (a.m * k);
+      g += static_cast<float>((dp - dp_dot_p) / total);
+    }
+  }
+  return g;
+}
+
+__global__ void router_backward_kernel(RouterBwdDev a, float* dlogits) {
+  STRATA_GRID_STRIDE(i, a.m) {
+    const int64_t k = a.params.top_k;
+    const float* scores = a.scores + i * a.e;
+    const int32_t* idx = a.topk_index + i * k;
+    const float* dw = a.dtopk_weight + i * k;
+    float topk_sum = kNormEpsilon, weighted = 0.0f;
+    for (int64_t s = 0; s < k; ++s) topk_sum += scores[idx[s]];
+    for (int64_t s = 0; s < k; ++s) weighted += dw[s] * scores[idx[s]];
+    double total = 0.0, dp_dot_p = 0.0;
+    if (a.params.type == RouterType::Sigmoid && a.params.aux_loss_coeff > 0.0f && a.m > 0) {
+      const float base = a.daux * a.params.aux_loss_coeff * static_cast<float>(a.e) / static_cast<float>(a.m);
+      for (int64_t j = 0; j < a.e; ++j) total += scores[j];
+      for (int64_t j = 0; j < a.e; ++j) dp_dot_p += base * a.expert_load[j] / (a.m * k) * scores[j] / total;
+    }
+    float* out = dlogits + i * a.e;
+    if (a.params.type == RouterType::Softmax) {
+      double dot = 0.0;
+      for (int64_t j = 0; j < a.e; ++j) {
+        dot += static_cast<double>(router_dscore(a, i, j, topk_sum, weighted, total, dp_dot_p)) * scores[j];
+      }
+      for (int64_t j = 0; j < a.e; ++j) {
+        out[j] = scores[j] * (router_dscore(a, i, j, topk_sum, weighted, total, dp_dot_p) - static_cast<float>(dot));
+      }
+    } else {
+      for (int64_t j = 0; j < a.e; ++j) {
+        out[j] = router_dscore(a, i, j, topk_sum, weighted, total, dp_dot_p) * scores[j] * (1.0f - scores[j]);
+      }
+    }
+  }
+}
+
+// Stable counting sort in one block: count, prefix, then each expert's thread fills its rows in
+// assignment order (token order within an expert).
+__global__ void routing_plan_kernel(int32_t* offsets, int32_t* row_token, int32_t* slot_row, int32_t* counts,
+                                    const int32_t* topk, int64_t m, int64_t k, int64_t e, DeviceErrorFlag* flag) {
+  const int64_t n = m * k;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const int32_t ex = topk[i];
+    if (ex < 0 || ex >= e) {
+      report_error(flag, kBadExpert, i, ex);
+      continue;
+    }
+    atomicAdd(counts + ex, 1);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    offsets[0] = 0;
+    for (int64_t ex = 0; ex < e; ++ex) offsets[ex + 1] = offsets[ex] + counts[ex];
+  }
+  __syncthreads();
+  for (int64_t ex = threadIdx.x; ex < e; ex += blockDim.x) {
+    int32_t cursor = offsets[ex];
+    for (int64_t i = 0; i < n; ++i) {
+      if (topk[i] != ex) continue;
+      row_token[cursor] = static_cast<int32_t>(i / k);
+      slot_row[i] = cursor;
+      ++cursor;
+    }
+  }
+}
+
+__global__ void permute_forward_kernel(float* routed, const float* x, const int32_t* row_token, int64_t r, int64_t m,
+                                       int64_t d, DeviceErrorFlag* flag) {
+  STRATA_GRID_STRIDE(i, r * d) {
+    const int64_t row = i / d, col = i % d;
+    const int32_t token = row_token[row];
+    if (token < 0 || token >= m) {
+      if (col == 0) report_error(flag, kBadToken, row, token);
+      continue;
+    }
+    routed[i] = x[static_cast<int64_t>(token) * d + col];
+  }
+}
+
+__global__ void permute_backward_kernel(float* dx, const float* drouted, const int32_t* slot_row, int64_t m, int64_t k,
+                                        int64_t d) {
+  STRATA_GRID_STRIDE(i, m * d) {
+    const int64_t token = i / d, col = i % d;
+    float acc = 0.0f;
+    for (int64_t s = 0; s < k; ++s) acc += drouted[static_cast<int64_t>(slot_row[token * k + s]) * d + col];
+    dx[i] = acc;
+  }
+}
+
+__global__ void unpermute_forward_kernel(float* y, const float* routed, const float* topk_weight,
+                                         const int32_t* slot_row, int64_t m, int64_t k, int64_t d) {
+  STRATA_GRID_STRIDE(i, m * d) {
+    const int64_t token = i / d, col = i % d;
+    float acc = 0.0f;
+    for (int64_t s = 0; s < k; ++s) {
+      acc += topk_weight[token * k + s] * routed[static_cast<int64_t>(slot_row[token * k + s]) * d + col];
+    }
+    y[i] = acc;
+  }
+}
+
+// One warp per (token, slot): drouted row = w * dy row; dtopk_weight = dy . routed row.
+__global__ void unpermute_backward_kernel(float* drouted, float* dtopk_weight, const float* dy, const float* routed,
+                                          const float* topk_weight, const int32_t* slot_row, int64_t m, int64_t k,
+                                          int64_t d) {
+  const int lane = threadIdx.x & 31;
+  const int64_t pair = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  if (pair >= m * k) return;
+  const int64_t token = pair / k;
+  const int64_t row = slot_row[pair];
+  const float w = topk_weight[pair];
+  double dot = 0.0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float g = dy[token * d + j];
+    drouted[row * d + j] = w * g;
+    dot += static_cast<double>(g) * routed[row * d + j];
+  }
+  dot = warp_sum(dot);
+  if (lane == 0) dtopk_weight[pair] = static_cast<float>(dot);
+}
+
+void raise_moe_error(CudaBackendState& s, const char* op, int64_t limit) {
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(s.stream), op);
+  const DeviceErrorFlag flag = *s.error_flag;
+  if (flag.code == kBadExpert) {
+    throw Error(detail::concat(op, ": expert index ", flag.value, " at assignment ", flag.index, " is outside [0, ",
+                               limit, ")"));
+  }
+  if (flag.code == kBadToken) {
+    throw Error(detail::concat(op, ": row ", flag.index, " names token ", flag.value, " outside [0, ", limit, ")"));
+  }
+}
+
+}  // namespace
+
+void CudaBackend::moe_router_forward(const MoeRouterFwd& a) {
+  const char* op = "cuda moe_router_forward";
+  const int64_t m = a.logits.size(0), e = a.logits.size(1);
+  STRATA_CHECK(a.params.top_k <= kMaxTopK, op, ": top_k ", a.params.top_k, " exceeds the CUDA limit of ", kMaxTopK);
+  double* mean_prob = state_->scratch_as<double>(2, e, op);
+  STRATA_CUDA_CHECK(cudaMemsetAsync(mean_prob, 0, e * sizeof(double), state_->stream), op);
+  STRATA_CUDA_CHECK(cudaMemsetAsync(a.expert_load.data, 0, e * sizeof(float), state_->stream), op);
+  if (m > 0) {
+    router_forward_kernel<<<grid_for(m, 128), 128, 0, state_->stream>>>(
+        a.scores.data, a.topk_index.data, a.topk_weight.data, a.expert_load.data, mean_prob, a.logits.data,
+        a.expert_bias.defined() ? a.expert_bias.data : nullptr, m, e, a.params);
+  }
+  router_aux_kernel<<<1, 1, 0, state_->stream>>>(a.aux_loss.data, a.expert_load.data, mean_prob, m, e, a.params);
+  finish_op(op);
+}
+
+void CudaBackend::moe_router_backward(const MoeRouterBwd& a) {
+  const int64_t m = a.scores.size(0), e = a.scores.size(1);
+  if (m == 0) return;
+  RouterBwdDev dev{a.scores.data, a.topk_index.data, a.dtopk_weight.data, a.expert_load.data, m, e, a.daux_loss,
+                   a.params};
+  router_backward_kernel<<<grid_for(m, 128), 128, 0, state_->stream>>>(dev, a.dlogits.data);
+  finish_op("cuda moe_router_backward");
+}
+
+void CudaBackend::moe_routing_plan(const MoeRoutingPlan& a) {
+  const char* op = "moe_routing_plan";
+  const int64_t m = a.topk_index.size(0), k = a.topk_index.size(1), e = a.experts;
+  int32_t* counts = state_->scratch_as<int32_t>(2, e, op);
+  STRATA_CUDA_CHECK(cudaMemsetAsync(counts, 0, e * sizeof(int32_t), state_->stream), op);
+  state_->clear_error_flag();
+  routing_plan_kernel<<<1, 1024, 0, state_->stream>>>(a.expert_offsets.data, a.row_token.data, a.slot_row.data, counts,
+                                                      a.topk_index.data, m, k, e, state_->error_flag);
+  check_launch(op);
+  raise_moe_error(*state_, op, e);
+}
+
+void CudaBackend::moe_permute_forward(const MoePermuteFwd& a) {
+  const char* op = "moe_permute_forward";
+  const int64_t r = a.routed.size(0), d = a.routed.size(1), m = a.x.size(0);
+  if (r * d == 0) return;
+  state_->clear_error_flag();
+  permute_forward_kernel<<<grid_for(r * d), kThreads, 0, state_->stream>>>(a.routed.data, a.x.data, a.row_token.data,
+                                                                           r, m, d, state_->error_flag);
+  check_launch(op);
+  raise_moe_error(*state_, op, m);
+}
+
+void CudaBackend::moe_permute_backward(const MoePermuteBwd& a) {
+  const int64_t m = a.slot_row.size(0), k = a.slot_row.size(1), d = a.drouted.size(1);
+  if (m * d == 0) return;
+  permute_backward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.dx.data, a.drouted.data,
+                                                                            a.slot_row.data, m, k, d);
+  finish_op("cuda moe_permute_backward");
+}
+
+void CudaBackend::moe_unpermute_forward(const MoeUnpermuteFwd& a) {
+  const int64_t m = a.slot_row.size(0), k = a.slot_row.size(1), d = a.routed.size(1);
+  if (m * d == 0) return;
+  unpermute_forward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.y.data, a.routed.data,
+                                                                             a.topk_weight.data, a.slot_row.data, m, k, d);
+  finish_op("cuda moe_unpermute_forward");
+}
+
+void CudaBackend::moe_unpermute_backward(const MoeUnpermuteBwd& a) {
+  const int64_t m = a.slot_row.size(0), k = a.slot_row.size(1), d = a.routed.size(1);
+  if (m * k == 0) return;
+  unpermute_backward_kernel<<<grid_for(m * k * 32), kThreads, 0, state_->stream>>>(
+      a.drouted.data, a.dtopk_weight.data, a.dy.data, a.routed.data, a.topk_weight.data, a.slot_row.data, m, k, d);
+  finish_op("cuda moe_unpermute_backward");
+}
+
+}  // namespace strata

@@ -1,0 +1,298 @@
+// CUDA kernels of the row- and element-wise op families: elementwise helpers (add, axpy, scale),
+// activations and their derivatives, token embedding (gather / atomic scatter-add), the fused
+// log-softmax cross-entropy, the fused AdamW step and the sum of squares. Formulas match the CPU
+// kernels (cpu/*_cpu.cpp); index validation happens on the GPU and raises the same messages.
+#include <cmath>
+
+#include "../ops/activation.h"
+#include "../ops/adamw.h"
+#include "../ops/cross_entropy.h"
+#include "../ops/elementwise.h"
+#include "../ops/embedding.h"
+#include "cuda_common.cuh"
+
+namespace strata {
+namespace {
+
+enum ErrorCode { kBadToken = 1, kBadTarget = 2 };
+
+__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+}
+__global__ void axpy_kernel(float* y, const float* x, float alpha, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) y[i] += alpha * x[i];
+}
+__global__ void scale_kernel(float* x, float factor, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) x[i] *= factor;
+}
+
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+__device__ __forceinline__ float dev_gelu(float x) { return 0.5f * x * (1.0f + erff(x * kInvSqrt2)); }
+__device__ __forceinline__ float dev_gelu_grad(float x) {
+  return 0.5f * (1.0f + erff(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+}
+
+__global__ void activation_forward_kernel(ActivationKind kind, float* y, const float* x, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) {
+    float v = x[i];
+    switch (kind) {
+      case ActivationKind::Relu2: v = v > 0.0f ? v * v : 0.0f; break;
+      case ActivationKind::Gelu: v = dev_gelu(v); break;
+      case ActivationKind::Silu: v = dev_silu(v); break;
+      case ActivationKind::Softplus: v = dev_softplus(v); break;
+      case ActivationKind::Swiglu: break;
+    }
+    y[i] = v;
+  }
+}
+__global__ void activation_backward_kernel(ActivationKind kind, float* dx, const float* dy, const float* x, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) {
+    const float v = x[i];
+    float d = 0.0f;
+    switch (kind) {
+      case ActivationKind::Relu2: d = v > 0.0f ? 2.0f * v : 0.0f; break;
+      case ActivationKind::Gelu: d = dev_gelu_grad(v); break;
+      case ActivationKind::Silu: d = dev_silu_grad(v); break;
+      case ActivationKind::Softplus: d = dev_sigmoid(v); break;
+      case ActivationKind::Swiglu: break;
+    }
+    dx[i] = dy[i] * d;
+  }
+}
+__global__ void swiglu_forward_kernel(float* y, const float* x, int64_t m, int64_t f) {
+  STRATA_GRID_STRIDE(i, m * f) {
+    const int64_t row = i / f, j = i % f;
+    const float* gate = x + row * 2 * f;
+    y[i] = dev_silu(gate[j]) * gate[f + j];
+  }
+}
+__global__ void swiglu_backward_kernel(float* dx, const float* dy, const float* x, int64_t m, int64_t f) {
+  STRATA_GRID_STRIDE(i, m * f) {
+    const int64_t row = i / f, j = i % f;
+    const float* gate = x + row * 2 * f;
+    const float g = dy[i];
+    dx[row * 2 * f + j] = g * gate[f + j] * dev_silu_grad(gate[j]);
+    dx[row * 2 * f + f + j] = g * dev_silu(gate[j]);
+  }
+}
+
+__global__ void embedding_forward_kernel(float* out, const int32_t* ids, const float* table, int64_t m, int64_t v,
+                                         int64_t d, DeviceErrorFlag* flag) {
+  STRATA_GRID_STRIDE(i, m * d) {
+    const int64_t row = i / d, col = i % d;
+    const int32_t id = ids[row];
+    if (id < 0 || id >= v) {
+      if (col == 0) report_error(flag, kBadToken, row, id);
+      continue;
+    }
+    out[i] = table[static_cast<int64_t>(id) * d + col];
+  }
+}
+__global__ void embedding_backward_kernel(float* dtable, const int32_t* ids, const float* dout, int64_t m, int64_t v,
+                                          int64_t d, DeviceErrorFlag* flag) {
+  STRATA_GRID_STRIDE(i, m * d) {
+    const int64_t row = i / d, col = i % d;
+    const int32_t id = ids[row];
+    if (id < 0 || id >= v) {
+      if (col == 0) report_error(flag, kBadToken, row, id);
+      continue;
+    }
+    atomicAdd(dtable + static_cast<int64_t>(id) * d + col, dout[i]);
+  }
+}
+
+// One block per row: max, log-sum-exp (double partial sums), loss.
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse_out, const float* logits,
+                                             const int32_t* targets, int64_t v, int32_t ignore_index,
+                                             DeviceErrorFlag* flag) {
+  __shared__ float shared_f[32];
+  __shared__ double shared_d[32];
+  const int64_t row = blockIdx.x;
+  const float* x = logits + row * v;
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) mx = fmaxf(mx, x[j]);
+  mx = block_max(mx, shared_f);
+  double sum = 0.0;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) sum += exp(static_cast<double>(x[j] - mx));
+  sum = block_sum(sum, shared_d);
+  if (threadIdx.x == 0) {
+    const float lse = mx + static_cast<float>(log(sum));
+    lse_out[row] = lse;
+    const int32_t t = targets[row];
+    if (t == ignore_index) {
+      losses[row] = 0.0f;
+    } else if (t < 0 || t >= v) {
+      report_error(flag, kBadTarget, row, t);
+      losses[row] = 0.0f;
+    } else {
+      losses[row] = lse - x[t];
+    }
+  }
+}
+__global__ void cross_entropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
+                                              const int32_t* targets, int64_t m, int64_t v, float grad_scale,
+                                              int32_t ignore_index, DeviceErrorFlag* flag) {
+  STRATA_GRID_STRIDE(i, m * v) {
+    const int64_t row = i / v, col = i % v;
+    const int32_t t = targets[row];
+    if (t == ignore_index) {
+      dlogits[i] = 0.0f;
+      continue;
+    }
+    if (t < 0 || t >= v) {
+      if (col == 0) report_error(flag, kBadTarget, row, t);
+      continue;
+    }
+    float g = expf(logits[i] - lse[row]) * grad_scale;
+    if (col == t) g -= grad_scale;
+    dlogits[i] = g;
+  }
+}
+
+__global__ void adamw_kernel(float* param, const float* grad, float* m_state, float* v_state, int64_t n, float lr,
+                             float beta1, float beta2, float eps, float weight_decay, float grad_scale, float bias1,
+                             float bias2) {
+  STRATA_GRID_STRIDE(i, n) {
+    const float g = grad[i] * grad_scale;
+    const float m = beta1 * m_state[i] + (1.0f - beta1) * g;
+    const float v = beta2 * v_state[i] + (1.0f - beta2) * g * g;
+    m_state[i] = m;
+    v_state[i] = v;
+    const float update = (m / bias1) / (sqrtf(v / bias2) + eps);
+    param[i] -= lr * (update + weight_decay * param[i]);
+  }
+}
+
+__global__ void sum_squares_kernel(const float* x, int64_t n, double* out) {
+  __shared__ double shared[32];
+  double local = 0.0;
+  STRATA_GRID_STRIDE(i, n) local += static_cast<double>(x[i]) * x[i];
+  local = block_sum(local, shared);
+  if (threadIdx.x == 0) atomicAdd(out, local);
+}
+
+}  // namespace
+
+void CudaBackend::add(const AddArgs& a) {
+  const int64_t n = a.out.numel();
+  if (n == 0) return;
+  add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.out.data, a.a.data, a.b.data, n);
+  finish_op("cuda add");
+}
+void CudaBackend::axpy(const AxpyArgs& a) {
+  const int64_t n = a.y.numel();
+  if (n == 0) return;
+  axpy_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.alpha, n);
+  finish_op("cuda axpy");
+}
+void CudaBackend::scale(const ScaleArgs& a) {
+  const int64_t n = a.x.numel();
+  if (n == 0) return;
+  scale_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.x.data, a.factor, n);
+  finish_op("cuda scale");
+}
+
+void CudaBackend::activation_forward(const ActivationFwd& a) {
+  const int64_t m = a.y.rows(), f = a.y.cols();
+  if (m * f == 0) return;
+  if (a.kind == ActivationKind::Swiglu) {
+    swiglu_forward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, m, f);
+  } else {
+    activation_forward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.y.data, a.x.data, m * f);
+  }
+  finish_op("cuda activation_forward");
+}
+void CudaBackend::activation_backward(const ActivationBwd& a) {
+  const int64_t m = a.dy.rows(), f = a.dy.cols();
+  if (m * f == 0) return;
+  if (a.kind == ActivationKind::Swiglu) {
+    swiglu_backward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.dx.data, a.dy.data, a.x.data, m, f);
+  } else {
+    activation_backward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.dx.data, a.dy.data,
+                                                                                a.x.data, m * f);
+  }
+  finish_op("cuda activation_backward");
+}
+
+namespace {
+// Waits for the GPU and raises the error a validating kernel reported (token / target range).
+void raise_reported(CudaBackendState& s, const char* op, const char* what, int64_t limit) {
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(s.stream), op);
+  const DeviceErrorFlag flag = *s.error_flag;
+  if (flag.code == kBadToken) {
+    throw Error(detail::concat(op, ": token id ", flag.value, " at position ", flag.index,
+                               " is outside the vocabulary [0, ", limit, ")"));
+  }
+  if (flag.code == kBadTarget) {
+    throw Error(detail::concat(op, ": target ", flag.value, " at row ", flag.index, " is outside the vocabulary [0, ",
+                               limit, ") and is not the ignore index ", what));
+  }
+}
+}  // namespace
+
+void CudaBackend::embedding_forward(const EmbeddingFwd& a) {
+  const int64_t m = a.ids.numel(), v = a.table.size(0), d = a.table.size(1);
+  if (m * d == 0) return;
+  state_->clear_error_flag();
+  embedding_forward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.out.data, a.ids.data, a.table.data, m,
+                                                                             v, d, state_->error_flag);
+  check_launch("embedding_forward");
+  raise_reported(*state_, "embedding_forward", "", v);
+}
+void CudaBackend::embedding_backward(const EmbeddingBwd& a) {
+  const int64_t m = a.ids.numel(), v = a.dtable.size(0), d = a.dtable.size(1);
+  if (m * d == 0) return;
+  state_->clear_error_flag();
+  embedding_backward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.dtable.data, a.ids.data, a.dout.data,
+                                                                              m, v, d, state_->error_flag);
+  check_launch("embedding_backward");
+  raise_reported(*state_, "embedding_backward", "", v);
+}
+
+void CudaBackend::cross_entropy_forward(const CrossEntropyFwd& a) {
+  const int64_t m = a.logits.rows(), v = a.logits.cols();
+  if (m == 0) return;
+  state_->clear_error_flag();
+  cross_entropy_forward_kernel<<<static_cast<unsigned>(m), kThreads, 0, state_->stream>>>(
+      a.losses.data, a.lse.data, a.logits.data, a.targets.data, v, a.ignore_index, state_->error_flag);
+  check_launch("cross_entropy_forward");
+  raise_reported(*state_, "cross_entropy_forward", std::to_string(a.ignore_index).c_str(), v);
+}
+void CudaBackend::cross_entropy_backward(const CrossEntropyBwd& a) {
+  const int64_t m = a.logits.rows(), v = a.logits.cols();
+  if (m * v == 0) return;
+  state_->clear_error_flag();
+  cross_entropy_backward_kernel<<<grid_for(m * v), kThreads, 0, state_->stream>>>(
+      a.dlogits.data, a.logits.data, a.lse.data, a.targets.data, m, v, a.grad_scale, a.ignore_index,
+      state_->error_flag);
+  check_launch("cross_entropy_backward");
+  raise_reported(*state_, "cross_entropy_backward", std::to_string(a.ignore_index).c_str(), v);
+}
+
+void CudaBackend::adamw_step(const AdamWStep& a) {
+  const int64_t n = a.param.numel();
+  if (n == 0) return;
+  const float bias1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step)));
+  const float bias2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step)));
+  adamw_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.param.data, a.grad.data, a.m.data, a.v.data, n, a.lr,
+                                                             a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale,
+                                                             bias1, bias2);
+  finish_op("cuda adamw_step");
+}
+
+void CudaBackend::sum_squares(const SumSquaresArgs& a) {
+  const int64_t n = a.x.numel();
+  const char* op = "cuda sum_squares";
+  STRATA_CUDA_CHECK(cudaMemsetAsync(state_->reduce_slot, 0, sizeof(double), state_->stream), op);
+  if (n > 0) {
+    sum_squares_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, state_->stream>>>(a.x.data, n,
+                                                                                              state_->reduce_slot);
+  }
+  check_launch(op);
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(a.result, state_->reduce_slot, sizeof(double), cudaMemcpyDeviceToHost,
+                                    state_->stream), op);
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), op);
+}
+
+}  // namespace strata

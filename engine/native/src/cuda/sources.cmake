@@ -1,0 +1,57 @@
+# Build hook of the CUDA backend (included by engine/native/CMakeLists.txt when STRATA_CUDA is ON).
+# Compiles cuda/*.cu into the object library `strata_cuda` and hands those objects to every target
+# that links `strata_core`, so the backend's load-time registration is always linked in (a static
+# archive would drop it). Also defines STRATA_HAVE_CUDA for consumers and builds the GPU-only tools
+# (tests/cuda_*.cpp: CPU-vs-CUDA comparison, GEMM/step timing, training comparison) which
+# scripts/gpu/visit.sh runs; they are not CTest tests because CI has no GPU.
+#
+# Compiler: nvcc from a CUDA toolkit, or from PyPI wheels (scripts/ci/install-cuda-wheels.sh):
+#   cmake -DSTRATA_CUDA=ON -DCMAKE_CUDA_COMPILER=$(scripts/ci/install-cuda-wheels.sh | tail -n1) ...
+# Architectures: STRATA_CUDA_GENCODE (default sm_80 and sm_90a SASS, plus compute_90a PTX).
+include(CheckLanguage)
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  message(FATAL_ERROR "STRATA_CUDA=ON but no nvcc was found: install a CUDA toolkit or run "
+                      "scripts/ci/install-cuda-wheels.sh and pass -DCMAKE_CUDA_COMPILER=<printed path>")
+endif()
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES OFF)  # explicit -gencode flags below
+endif()
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+
+set(STRATA_CUDA_GENCODE
+    "-gencode=arch=compute_80,code=sm_80;-gencode=arch=compute_90a,code=[sm_90a,compute_90a]"
+    CACHE STRING "nvcc -gencode flags of the CUDA backend")
+
+file(GLOB STRATA_CUDA_SOURCES CONFIGURE_DEPENDS ${STRATA_SRC_DIR}/cuda/*.cu)
+add_library(strata_cuda OBJECT ${STRATA_CUDA_SOURCES})
+target_include_directories(strata_cuda PRIVATE ${STRATA_SRC_DIR})
+# CUDA sources compile as C++17 (CMake 3.25 cannot ask nvcc for C++20); the core headers are C++17-clean.
+target_compile_options(strata_cuda PRIVATE ${STRATA_CUDA_GENCODE} -O3 --expt-relaxed-constexpr
+                       -Xcompiler=-Wall,-Wno-unused-parameter)
+target_link_libraries(strata_cuda PUBLIC CUDA::cudart_static CUDA::cublasLt)
+set_target_properties(strata_cuda PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 17)
+
+# Every consumer of strata_core gets the CUDA objects on its link line (before the archives, as
+# sources), the CUDA libraries, and STRATA_HAVE_CUDA.
+target_sources(strata_core INTERFACE $<TARGET_OBJECTS:strata_cuda>)
+target_link_libraries(strata_core INTERFACE CUDA::cudart_static CUDA::cublasLt)
+target_compile_definitions(strata_core INTERFACE STRATA_HAVE_CUDA=1)
+add_dependencies(strata_core strata_cuda)
+
+if(STRATA_BUILD_TESTS)
+  foreach(tool cuda_compare cuda_bench)
+    if(EXISTS ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
+      add_executable(strata_${tool} ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
+      target_link_libraries(strata_${tool} PRIVATE strata_core)
+      target_include_directories(strata_${tool} PRIVATE ${STRATA_SRC_DIR})
+      target_compile_options(strata_${tool} PRIVATE ${STRATA_CXX_FLAGS})
+    endif()
+  endforeach()
+  if(TARGET strata_model AND EXISTS ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
+    add_executable(strata_cuda_train_compare ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
+    target_link_libraries(strata_cuda_train_compare PRIVATE strata_model)
+    target_compile_options(strata_cuda_train_compare PRIVATE ${STRATA_CXX_FLAGS})
+  endif()
+endif()
