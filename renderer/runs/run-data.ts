@@ -18,6 +18,9 @@ export interface EvalPoint {
 export interface PrecisionPoint {
   layer: number;
   role: string;
+  /** GEMM pass (fprop, dgrad, wgrad) and operand, when reported. */
+  pass: string;
+  operand: string;
   format: string;
   /** Relative quantization error (|q(x) - x| / |x|, RMS), when reported. */
   error: number | null;
@@ -84,9 +87,11 @@ function precisionPoint(e: RunEvent): PrecisionPoint | null {
   return {
     layer,
     role: typeof e.role === 'string' ? e.role : '',
+    pass: typeof e.pass === 'string' ? e.pass : '',
+    operand: typeof e.operand === 'string' ? e.operand : '',
     format: typeof e.format === 'string' ? e.format : '',
-    error: num(e.rel_error) ?? num(e.error_rms) ?? num(e.qerr),
-    underflow: num(e.underflow) ?? num(e.underflow_share) ?? num(e.flush_to_zero),
+    error: num(e.rel_err),
+    underflow: num(e.underflow),
     amax: num(e.amax),
   };
 }

@@ -113,7 +113,8 @@ describe('ProfileView and PrecisionView', () => {
         { type: 'profile', t: 1, layer: 0, kind: 'mamba2', op: 'in_proj', fwd_ms: 0.5, bwd_ms: 1 },
         { type: 'profile', t: 1, layer: 0, kind: 'mamba2', op: 'scan', fwd_ms: 0.25 },
         { type: 'profile', t: 1, layer: 1, kind: 'moe', op: 'experts', fwd_ms: 2 },
-        { type: 'precision', t: 2, layer: 1, role: 'moe.expert_fc1', format: 'nvfp4', rel_error: 0.1, underflow: 0.02 },
+        { type: 'precision', t: 2, layer: 1, role: 'moe.expert_fc1', pass: 'fprop', operand: 'input', format: 'nvfp4', rel_err: 0.1, underflow: 0.02 },
+        { type: 'precision', t: 2, layer: 1, role: 'moe.expert_fc1', pass: 'wgrad', operand: 'grad', format: 'nvfp4', rel_err: 0.3, underflow: 0.01 },
       ]),
     );
     render(<ProfileView />);
@@ -121,8 +122,10 @@ describe('ProfileView and PrecisionView', () => {
     expect(row).toBeTruthy();
     cleanup();
     render(<PrecisionView />);
-    expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): error 1.00e-1')).toBeTruthy();
+    expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): error 3.00e-1 wgrad grad')).toBeTruthy();
     fireEvent.change(screen.getByRole('combobox', { name: 'Heat map metric' }), { target: { value: 'underflow' } });
-    expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): underflow 2.00e-2')).toBeTruthy();
+    expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): underflow 2.00e-2 fprop input')).toBeTruthy();
+    fireEvent.change(screen.getByRole('combobox', { name: 'GEMM pass' }), { target: { value: 'wgrad' } });
+    expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): underflow 1.00e-2 wgrad grad')).toBeTruthy();
   });
 });
