@@ -8,6 +8,7 @@ import { LayerEditor } from './canvas/LayerEditor.js';
 import { PipelineCanvas } from './canvas/PipelineCanvas.js';
 import { AnalyticsPanel } from './panels/AnalyticsPanel.js';
 import { Dialogs } from './panels/Dialogs.js';
+import { ErrorBoundary } from './panels/ErrorBoundary.js';
 import { Inspector } from './panels/Inspector.js';
 import { LayerStrip } from './panels/LayerStrip.js';
 import { TemplateGallery } from './panels/TemplateGallery.js';
@@ -82,18 +83,28 @@ export function App() {
     <div className="app" data-theme={theme}>
       <Toolbar />
       <main className="workspace">
-        <div className="center">{screen === 'pipeline' ? <PipelineCanvas /> : <LayerEditor />}</div>
+        <div className="center">
+          <ErrorBoundary area={screen === 'pipeline' ? 'pipeline canvas' : 'layer editor'}>{screen === 'pipeline' ? <PipelineCanvas /> : <LayerEditor />}</ErrorBoundary>
+        </div>
         <aside className="side" aria-label="Side panel">
           <div className="side-section inspector">
-            <Inspector />
+            <ErrorBoundary area="inspector">
+              <Inspector />
+            </ErrorBoundary>
           </div>
           <div className="side-section">
-            <AnalyticsPanel />
+            <ErrorBoundary area="analytics panel">
+              <AnalyticsPanel />
+            </ErrorBoundary>
           </div>
         </aside>
       </main>
-      <LayerStrip />
-      <BottomPanelView />
+      <ErrorBoundary area="layer strip">
+        <LayerStrip />
+      </ErrorBoundary>
+      <ErrorBoundary area="runs panel">
+        <BottomPanelView />
+      </ErrorBoundary>
       <StatusBar />
       <TemplateGallery />
       <Dialogs />

@@ -8,6 +8,9 @@ import { openProject, saveProject } from '../state/project-actions.js';
 import { validationOf } from '../state/selectors.js';
 import { resetStores, useDocumentStore, usePrefsStore, useViewStore } from '../state/stores.js';
 
+/** Parameter budgets offered for "shrink to trainable size". */
+const SHRINK_TARGETS = [1_000_000, 4_000_000, 16_000_000, 64_000_000];
+
 export function Toolbar() {
   const canUndo = useDocumentStore((s) => s.history.past.length > 0);
   const canRedo = useDocumentStore((s) => s.history.future.length > 0);
@@ -56,6 +59,13 @@ export function Toolbar() {
       >
         Shrink to trainable size
       </button>
+      <select aria-label="Shrink target parameters" value={shrinkTarget} onChange={(e) => usePrefsStore.getState().setShrinkTarget(Number(e.target.value))}>
+        {SHRINK_TARGETS.map((n) => (
+          <option key={n} value={n}>
+            {formatCount(n)}
+          </option>
+        ))}
+      </select>
       <span className="toolbar-sep" />
       <div role="group" aria-label="Screen" className="segmented">
         <button type="button" aria-pressed={screen === 'pipeline'} onClick={() => useViewStore.getState().setScreen('pipeline')}>

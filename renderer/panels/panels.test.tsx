@@ -14,6 +14,9 @@ import { resetStores, useDocumentStore, useSelectionStore } from '../state/store
 import { AnalyticsPanel } from './AnalyticsPanel.js';
 import { Inspector } from './Inspector.js';
 import { LayerStrip } from './LayerStrip.js';
+import { Toolbar } from './Toolbar.js';
+import { readFileSync } from 'node:fs';
+import { loadDocument } from '../../engine/spec/validate.js';
 
 const doc = () => useDocumentStore.getState().doc;
 
@@ -103,5 +106,21 @@ describe('AnalyticsPanel', () => {
     act(() => useDocumentStore.getState().changeModel((m) => ({ ...m, d_model: 256 })));
     expect(total()).toBe(formatCount(countParams(doc().model).total));
     expect(screen.getByRole('status', { name: 'Fits verdict' }).textContent).toMatch(/Fits on NVIDIA H200/);
+  });
+});
+
+describe('Toolbar', () => {
+  it('shrinks a published design to the chosen budget, keeping its pattern, as one undo step', () => {
+    const nano = loadDocument(JSON.parse(readFileSync(`${process.cwd()}/templates/nemotron-3-nano-30b-a3b.json`, 'utf8')));
+    act(() => useDocumentStore.getState().load(nano, null, false));
+    render(<Toolbar />);
+    fireEvent.change(screen.getByRole('combobox', { name: 'Shrink target parameters' }), { target: { value: '16000000' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Shrink to trainable size' }));
+    const total = countParams(doc().model).total;
+    expect(total).toBeLessThanOrEqual(16_000_000);
+    expect(total).toBeGreaterThan(4_000_000);
+    expect(patternFromModel(doc().model)).toBe(patternFromModel(nano.model));
+    fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
+    expect(doc().model.d_model).toBe(2688);
   });
 });

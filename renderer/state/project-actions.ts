@@ -141,8 +141,8 @@ export async function restoreAutosave(): Promise<boolean> {
 export const AUTOSAVE_DELAY_MS = 1500;
 
 /**
- * Autosaves each dirty document after AUTOSAVE_DELAY_MS without edits. Returns the function that
- * stops it (and flushes a pending save).
+ * Autosaves each dirty document after AUTOSAVE_DELAY_MS without edits, and at once when the page
+ * is being hidden or closed. Returns the function that stops it (and flushes a pending save).
  */
 export function startAutosave(delayMs = AUTOSAVE_DELAY_MS): () => void {
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -164,8 +164,15 @@ export function startAutosave(delayMs = AUTOSAVE_DELAY_MS): () => void {
     if (timer) clearTimeout(timer);
     timer = setTimeout(flush, delayMs);
   });
+  const onHide = () => {
+    if (!timer) return;
+    clearTimeout(timer);
+    flush();
+  };
+  if (typeof window !== 'undefined') window.addEventListener('pagehide', onHide);
   return () => {
     unsubscribe();
+    if (typeof window !== 'undefined') window.removeEventListener('pagehide', onHide);
     if (timer) {
       clearTimeout(timer);
       flush();
