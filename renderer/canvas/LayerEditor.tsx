@@ -11,8 +11,9 @@ import {
   MiniMap,
   type NodeChange,
   ReactFlow,
-  type ReactFlowInstance,
+  ReactFlowProvider,
   type XYPosition,
+  useReactFlow,
 } from '@xyflow/react';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import type { BlockKind } from '../../engine/spec/document.js';
@@ -39,10 +40,18 @@ const nodeTypes = {
 };
 
 export function LayerEditor() {
+  return (
+    <ReactFlowProvider>
+      <LayerEditorFlow />
+    </ReactFlowProvider>
+  );
+}
+
+function LayerEditorFlow() {
   const doc = useDocumentStore((s) => s.doc);
   const selectedIds = useSelectionStore((s) => s.ids);
   const cache = useRef<NodeCache>(new Map());
-  const flow = useRef<ReactFlowInstance<LayerNode> | null>(null);
+  const flow = useReactFlow<LayerNode>();
   const stack = doc.model.stack;
   const byNode = validationOf(doc).byNode;
   const selected = useMemo(() => new Set(selectedIds), [selectedIds]);
@@ -85,12 +94,12 @@ export function LayerEditor() {
   const onDrop = useCallback(
     (event: React.DragEvent) => {
       const kind = event.dataTransfer.getData(PALETTE_MIME) as BlockKind;
-      if (!kind || !flow.current) return;
+      if (!kind) return;
       event.preventDefault();
-      const point = flow.current.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      const point = flow.screenToFlowPosition({ x: event.clientX, y: event.clientY });
       addBlock(kind, slotIndexAt(graph.slots, point.y));
     },
-    [graph],
+    [graph, flow],
   );
 
   return (
@@ -119,9 +128,6 @@ export function LayerEditor() {
             nodes={nodes}
             edges={graph.edges}
             nodeTypes={nodeTypes}
-            onInit={(instance) => {
-              flow.current = instance;
-            }}
             onNodesChange={onNodesChange}
             onNodeDragStop={onNodeDragStop}
             onConnect={onConnect}

@@ -82,3 +82,29 @@ describe('LayerEditor', () => {
     expect(screen.getByRole('group', { name: /^Attention block, layer \d+, error: .*heads 4 is not a multiple of kv_heads 3/ })).toBeTruthy();
   });
 });
+
+describe('palette drop and text fields', () => {
+  it('inserts a block dragged from the palette at the drop position', () => {
+    render(<LayerEditor />);
+    const canvas = screen.getByRole('region', { name: 'Layer stack editor' });
+    const n = layers().length;
+    const dataTransfer = { types: ['application/x-strata-block'], getData: () => 'mlp', dropEffect: 'none' };
+    fireEvent.dragOver(canvas, { dataTransfer });
+    fireEvent.drop(canvas, { dataTransfer, clientX: 10, clientY: -1000 });
+    expect(layers()).toHaveLength(n + 1);
+    expect(useDocumentStore.getState().doc.model.stack[0]!.kind).toBe('mlp');
+  });
+
+  it('leaves undo and delete keys to text fields', () => {
+    render(<LayerEditor />);
+    const search = screen.getByRole('searchbox', { name: 'Search blocks' });
+    const id = useDocumentStore.getState().doc.model.stack[1]!.id!;
+    act(() => useSelectionStore.getState().select([id]));
+    const n = layers().length;
+    fireEvent.keyDown(search, { key: 'Backspace' });
+    expect(layers()).toHaveLength(n);
+    fireEvent.click(screen.getByRole('button', { name: 'Add MLP block' }));
+    fireEvent.keyDown(search, { key: 'z', ctrlKey: true });
+    expect(layers()).toHaveLength(n + 1);
+  });
+});
