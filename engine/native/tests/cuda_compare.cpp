@@ -1,0 +1,247 @@
+// CPU-vs-CUDA comparison at training-sized shapes (the op harness checks every op family against
+// float64 references at small shapes; this tool checks that the CUDA kernels agree with the CPU
+// backend where tiles, chunks and grids are large), plus the GEMM modes with per-dtype tolerances:
+//   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output
+//   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
+// Prints one line per check and exits 1 on any failure (or when no GPU is present, which makes the
+// comparison impossible). Run by scripts/gpu/visit.sh on the GPU machine; not a CTest test.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "cpu/cpu_backend.h"
+#include "cuda/cuda_backend.h"
+#include "ops/attention.h"
+#include "ops/conv1d.h"
+#include "ops/gemm.h"
+#include "ops/rmsnorm.h"
+#include "ops/ssd.h"
+
+using namespace strata;
+
+namespace {
+
+int g_failures = 0;
+std::mt19937_64 g_rng(2024);
+
+std::vector<float> random_values(int64_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(g_rng);
+  return v;
+}
+
+// The same named tensors on both backends.
+struct Pair {
+  Arena cpu{cpu_backend()};
+  Arena gpu;
+  explicit Pair(Backend& cuda) : gpu(cuda) {}
+  struct Both {
+    Tensor c, g;
+  };
+  Both make(const std::string& name, std::initializer_list<int64_t> shape, const std::vector<float>* values) {
+    Both t{cpu.tensor(name, shape), gpu.tensor(name, shape)};
+    if (values) {
+      cpu.backend().upload(t.c.data, values->data(), values->size() * sizeof(float));
+      gpu.backend().upload(t.g.data, values->data(), values->size() * sizeof(float));
+    }
+    return t;
+  }
+};
+
+std::vector<float> download(Backend& backend, const Tensor& t) {
+  std::vector<float> host(static_cast<size_t>(t.numel()));
+  backend.download(host.data(), t.data, host.size() * sizeof(float));
+  return host;
+}
+
+void compare(const std::string& what, const std::vector<float>& want, const std::vector<float>& got, double limit) {
+  double diff = 0.0, norm = 0.0;
+  bool finite = true;
+  for (size_t i = 0; i < want.size(); ++i) {
+    finite = finite && std::isfinite(got[i]);
+    diff += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+    norm += static_cast<double>(want[i]) * want[i];
+  }
+  const double rel = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+  const bool ok = finite && rel <= limit;
+  if (!ok) ++g_failures;
+  std::printf("%-4s %-58s rel_err %.3e (limit %.1e)\n", ok ? "ok" : "FAIL", what.c_str(), rel, limit);
+}
+void compare(const std::string& what, CudaBackend& cuda, const Pair::Both& t, double limit) {
+  compare(what, download(cpu_backend(), t.c), download(cuda, t.g), limit);
+}
+
+void gemm_modes(CudaBackend& cuda) {
+  struct Shape {
+    int64_t m, n, k;
+    bool ta, tb;
+  };
+  const Shape shapes[] = {{512, 768, 1024, false, true}, {1000, 600, 300, false, false}, {640, 1024, 2048, true, false},
+                          {4096, 256, 64, false, true},   {33, 77, 250, true, true}};
+  const std::pair<CudaGemmMode, double> modes[] = {
+      {CudaGemmMode::Fp32, 1e-4}, {CudaGemmMode::Bf16, 1.5e-2}, {CudaGemmMode::Fp8E4m3, 8e-2}};
+  const CudaGemmMode saved = cuda.gemm_mode();
+  for (const Shape& s : shapes) {
+    Pair p(cuda);
+    const int64_t a_rows = s.ta ? s.k : s.m, a_cols = s.ta ? s.m : s.k;
+    const int64_t b_rows = s.tb ? s.n : s.k, b_cols = s.tb ? s.k : s.n;
+    std::vector<float> av = random_values(a_rows * a_cols), bv = random_values(b_rows * b_cols, -0.05f, 0.05f);
+    std::vector<float> cv = random_values(s.m * s.n);
+    auto a = p.make("a", {a_rows, a_cols}, &av), b = p.make("b", {b_rows, b_cols}, &bv);
+    for (const auto& [mode, limit] : modes) {
+      for (float beta : {0.0f, 1.0f}) {
+        auto c = p.make("c", {s.m, s.n}, &cv);
+        gemm(cpu_backend(), gemm_call(s.m, s.n, s.k, a.c.data, s.ta, b.c.data, s.tb, c.c.data, beta, GemmTag{}));
+        cuda.set_gemm_mode(mode);
+        gemm(cuda, gemm_call(s.m, s.n, s.k, a.g.data, s.ta, b.g.data, s.tb, c.g.data, beta, GemmTag{}));
+        char what[160];
+        std::snprintf(what, sizeof what, "gemm %s m%lld n%lld k%lld ta%d tb%d beta%g",
+                      cuda_gemm_mode_name(cuda.effective_gemm_mode()), (long long)s.m, (long long)s.n,
+                      (long long)s.k, s.ta, s.tb, beta);
+        compare(what, cuda, c, limit);
+      }
+    }
+  }
+  cuda.set_gemm_mode(saved);
+}
+
+void rmsnorm_large(CudaBackend& cuda) {
+  Pair p(cuda);
+  const int64_t m = 4096, d = 1536;
+  auto xv = random_values(m * d), rv = random_values(m * d), wv = random_values(d, 0.5f, 1.5f), gv = random_values(m * d);
+  auto x = p.make("x", {m, d}, &xv), r = p.make("res", {m, d}, &rv), w = p.make("w", {d}, &wv);
+  auto y = p.make("y", {m, d}, nullptr), s = p.make("s", {m, d}, nullptr), rstd = p.make("rstd", {m}, nullptr);
+  rmsnorm_forward(cpu_backend(), {y.c, rstd.c, x.c, w.c, r.c, s.c, 1e-5f});
+  rmsnorm_forward(cuda, {y.g, rstd.g, x.g, w.g, r.g, s.g, 1e-5f});
+  compare("rmsnorm+residual forward (4096x1536)", cuda, y, 1e-5);
+  auto dy = p.make("dy", {m, d}, &gv), dx = p.make("dx", {m, d}, nullptr), dw = p.make("dw", {d}, nullptr);
+  rmsnorm_backward(cpu_backend(), {dx.c, dw.c, dy.c, s.c, w.c, rstd.c, false});
+  rmsnorm_backward(cuda, {dx.g, dw.g, dy.g, s.g, w.g, rstd.g, false});
+  compare("rmsnorm backward dx", cuda, dx, 1e-5);
+  compare("rmsnorm backward dw", cuda, dw, 1e-5);
+}
+
+void conv_large(CudaBackend& cuda) {
+  Pair p(cuda);
+  const int64_t b = 4, t = 512, c = 1280, k = 4;
+  auto xv = random_values(b * t * c), wv = random_values(c * k), bv = random_values(c), gv = random_values(b * t * c);
+  auto x = p.make("x", {b, t, c}, &xv), w = p.make("w", {c, k}, &wv), bias = p.make("bias", {c}, &bv);
+  auto y = p.make("y", {b, t, c}, nullptr);
+  conv1d_forward(cpu_backend(), {y.c, x.c, w.c, bias.c, true});
+  conv1d_forward(cuda, {y.g, x.g, w.g, bias.g, true});
+  compare("conv1d+silu forward (4x512x1280, k4)", cuda, y, 1e-5);
+  auto dy = p.make("dy", {b, t, c}, &gv), dx = p.make("dx", {b, t, c}, nullptr);
+  auto dw = p.make("dw", {c, k}, nullptr), db = p.make("db", {c}, nullptr);
+  conv1d_backward(cpu_backend(), {dx.c, dw.c, db.c, dy.c, x.c, w.c, bias.c, true});
+  conv1d_backward(cuda, {dx.g, dw.g, db.g, dy.g, x.g, w.g, bias.g, true});
+  compare("conv1d backward dx", cuda, dx, 1e-5);
+  compare("conv1d backward dw", cuda, dw, 1e-4);
+  compare("conv1d backward dbias", cuda, db, 1e-4);
+}
+
+void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk) {
+  Pair p(cuda);
+  const int64_t b = 2, h = 8, pd = 32, g = 2, n = 32, chunks = ssd_num_chunks(t, chunk);
+  auto xv = random_values(b * t * h * pd), dtv = random_values(b * t * h, -3.0f, 0.0f);
+  auto dtbv = random_values(h, -1.0f, 0.0f), alv = random_values(h, 0.0f, 1.5f);
+  auto bv = random_values(b * t * g * n), cv = random_values(b * t * g * n), dv = random_values(h);
+  auto x = p.make("x", {b, t, h, pd}, &xv), dt_raw = p.make("dt_raw", {b, t, h}, &dtv);
+  auto dt_bias = p.make("dt_bias", {h}, &dtbv), a_log = p.make("a_log", {h}, &alv);
+  auto bm = p.make("b", {b, t, g, n}, &bv), cm = p.make("c", {b, t, g, n}, &cv), d = p.make("d", {h}, &dv);
+  auto y = p.make("y", {b, t, h, pd}, nullptr), dt = p.make("dt", {b, t, h}, nullptr);
+  auto states = p.make("states", {b * chunks, h, pd, n}, nullptr), fin = p.make("final", {b, h, pd, n}, nullptr);
+  SsdParams params;
+  params.chunk = chunk;
+  auto fwd = [&](Backend& be, bool gpu) {
+    auto pick = [&](const Pair::Both& t2) { return gpu ? t2.g : t2.c; };
+    SsdFwd f;
+    f.y = pick(y), f.dt = pick(dt), f.chunk_states = pick(states), f.final_state = pick(fin), f.x = pick(x);
+    f.dt_raw = pick(dt_raw), f.dt_bias = pick(dt_bias), f.a_log = pick(a_log), f.b = pick(bm), f.c = pick(cm);
+    f.d = pick(d), f.params = params;
+    ssd_forward(be, f);
+  };
+  fwd(cpu_backend(), false);
+  fwd(cuda, true);
+  char what[128];
+  std::snprintf(what, sizeof what, "ssd forward y (B2 T%lld H8 P32 N32 G2 L%lld)", (long long)t, (long long)chunk);
+  compare(what, cuda, y, 1e-4);
+  compare("ssd forward final state", cuda, fin, 1e-4);
+  auto gyv = random_values(b * t * h * pd);
+  auto dy = p.make("dy", {b, t, h, pd}, &gyv);
+  auto dx = p.make("dx", {b, t, h, pd}, nullptr), ddt = p.make("ddt_raw", {b, t, h}, nullptr);
+  auto ddtb = p.make("ddt_bias", {h}, nullptr), dal = p.make("da_log", {h}, nullptr);
+  auto db = p.make("db", {b, t, g, n}, nullptr), dc = p.make("dc", {b, t, g, n}, nullptr), dd = p.make("dd", {h}, nullptr);
+  auto bwd = [&](Backend& be, bool gpu) {
+    auto pick = [&](const Pair::Both& t2) { return gpu ? t2.g : t2.c; };
+    SsdBwd k;
+    k.dx = pick(dx), k.ddt_raw = pick(ddt), k.ddt_bias = pick(ddtb), k.da_log = pick(dal), k.db = pick(db);
+    k.dc = pick(dc), k.dd = pick(dd), k.dy = pick(dy), k.x = pick(x), k.dt_raw = pick(dt_raw);
+    k.dt_bias = pick(dt_bias), k.a_log = pick(a_log), k.b = pick(bm), k.c = pick(cm), k.d = pick(d);
+    k.dt = pick(dt), k.chunk_states = pick(states), k.params = params;
+    ssd_backward(be, k);
+  };
+  bwd(cpu_backend(), false);
+  bwd(cuda, true);
+  compare("ssd backward dx", cuda, dx, 1e-4);
+  compare("ssd backward ddt_raw", cuda, ddt, 1e-4);
+  compare("ssd backward db", cuda, db, 1e-4);
+  compare("ssd backward dc", cuda, dc, 1e-4);
+  compare("ssd backward da_log", cuda, dal, 1e-4);
+  compare("ssd backward ddt_bias", cuda, ddtb, 1e-4);
+  compare("ssd backward dd", cuda, dd, 1e-4);
+}
+
+void attention_large(CudaBackend& cuda, int64_t window) {
+  Pair p(cuda);
+  const int64_t b = 2, t = 300, h = 8, hkv = 2, pd = 64;
+  auto qv = random_values(b * t * h * pd), kv = random_values(b * t * hkv * pd), vv = random_values(b * t * hkv * pd);
+  auto q = p.make("q", {b, t, h, pd}, &qv), k = p.make("k", {b, t, hkv, pd}, &kv), v = p.make("v", {b, t, hkv, pd}, &vv);
+  auto out = p.make("out", {b, t, h, pd}, nullptr), lse = p.make("lse", {b, h, t}, nullptr);
+  attention_forward(cpu_backend(), {out.c, lse.c, q.c, k.c, v.c, 0.0f, window});
+  attention_forward(cuda, {out.g, lse.g, q.g, k.g, v.g, 0.0f, window});
+  char what[128];
+  std::snprintf(what, sizeof what, "attention forward (B2 T300 H8 Hkv2 P64 window %lld)", (long long)window);
+  compare(what, cuda, out, 1e-5);
+  compare("attention forward lse", cuda, lse, 1e-5);
+  auto gv = random_values(b * t * h * pd);
+  auto dout = p.make("dout", {b, t, h, pd}, &gv);
+  auto dq = p.make("dq", {b, t, h, pd}, nullptr), dk = p.make("dk", {b, t, hkv, pd}, nullptr);
+  auto dv = p.make("dv", {b, t, hkv, pd}, nullptr);
+  attention_backward(cpu_backend(), {dq.c, dk.c, dv.c, dout.c, q.c, k.c, v.c, out.c, lse.c, 0.0f, window});
+  attention_backward(cuda, {dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, out.g, lse.g, 0.0f, window});
+  compare("attention backward dq", cuda, dq, 1e-4);
+  compare("attention backward dk", cuda, dk, 1e-4);
+  compare("attention backward dv", cuda, dv, 1e-4);
+}
+
+}  // namespace
+
+int main() {
+  CudaBackend* cuda = cuda_backend_if_present();
+  if (!cuda) {
+    std::printf("FAIL no CUDA device: the CPU-vs-CUDA comparison needs a GPU\n");
+    return 1;
+  }
+  std::printf("device %s\n", cuda->device_description().c_str());
+  try {
+    gemm_modes(*cuda);
+    rmsnorm_large(*cuda);
+    conv_large(*cuda);
+    ssd_large(*cuda, 256, 64);
+    ssd_large(*cuda, 200, 128);
+    attention_large(*cuda, 0);
+    attention_large(*cuda, 100);
+  } catch (const std::exception& error) {
+    std::printf("FAIL exception: %s\n", error.what());
+    ++g_failures;
+  }
+  const CudaAllocatorStats stats = cuda->allocator_stats();
+  std::printf("allocator: %zu device allocations, %zu reuses, peak %.1f MiB\n", stats.device_allocations, stats.reuses,
+              stats.peak_bytes / 1048576.0);
+  std::printf("%d failures\n", g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

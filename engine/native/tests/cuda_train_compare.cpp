@@ -1,0 +1,164 @@
+// Trains the same tiny hybrid model (Mamba-2, GQA attention with RoPE, MoE with a sigmoid router
+// and expert bias, MLP) from the same initial weights on the same batches three times: on the CPU
+// backend, on the CUDA backend with fp32 GEMMs and with bf16 GEMMs, and checks that the loss
+// curves track each other:
+//   every step |loss_cuda - loss_cpu| <= tol * (loss_cpu + 1), tol = 0.02 for fp32 GEMMs and 0.05 for
+//   bf16 GEMMs (relative, with an absolute floor once the loss gets small),
+//   and every run learns (mean loss of the last 5 steps < 75% of the first step's loss).
+// Also reports milliseconds per optimizer step (after two warm-up steps) of each run; nothing is
+// asserted about time. The batches are a deterministic synthetic corpus (random concatenations of
+// a fixed set of byte phrases), so there is something to learn within a few dozen steps.
+// Writes the curves as CSV to the path given as the first argument (default: stdout only).
+// Run by scripts/gpu/visit.sh on the GPU machine; it is not a CTest test (CI has no GPU).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "cpu/cpu_backend.h"
+#include "cuda/cuda_backend.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "train/optimizer.h"
+
+using namespace strata;
+
+namespace {
+
+constexpr int kSteps = 40;
+constexpr int kBatch = 8;
+constexpr int kTime = 128;
+constexpr int kVocab = 256;
+
+const char* kDocument = R"({"format":"strata","version":2,"model":{"name":"tiny-hybrid","vocab_size":256,"d_model":128,
+ "stack":[
+  {"kind":"mamba2","heads":4,"head_dim":32,"d_state":32,"groups":2,"conv_kernel":4,"chunk":32},
+  {"kind":"moe","experts":8,"top_k":2,"expert_ffn":128,"shared_experts":1,"shared_ffn":128,
+   "router":{"type":"sigmoid","expert_bias":true,"routed_scaling":1.0}},
+  {"kind":"attention","heads":4,"kv_heads":2,"head_dim":32,"rope":{"theta":10000}},
+  {"kind":"mamba2","heads":4,"head_dim":32,"d_state":32,"groups":2,"conv_kernel":4,"chunk":32},
+  {"kind":"mlp","ffn":256}]},
+ "pipeline":{"training":{"steps":40,"batch_size":8,"seq_len":128,"lr":0.003,"warmup_steps":5,"schedule":"constant",
+  "weight_decay":0.01,"grad_clip":1.0,"seed":11}}})";
+
+model::Batch make_batch(int step) {
+  std::mt19937 phrase_rng(99);  // the same phrase book for every batch
+  std::vector<std::vector<int32_t>> phrases(24);
+  for (auto& phrase : phrases) {
+    phrase.resize(4 + phrase_rng() % 12);
+    for (int32_t& token : phrase) token = static_cast<int32_t>(phrase_rng() % kVocab);
+  }
+  std::mt19937 rng(1000 + step);
+  model::Batch batch;
+  batch.batch = kBatch;
+  batch.time = kTime;
+  for (int b = 0; b < kBatch; ++b) {
+    std::vector<int32_t> row;
+    while (static_cast<int>(row.size()) < kTime + 1) {
+      const auto& phrase = phrases[rng() % phrases.size()];
+      row.insert(row.end(), phrase.begin(), phrase.end());
+    }
+    batch.tokens.insert(batch.tokens.end(), row.begin(), row.begin() + kTime + 1);
+  }
+  return batch;
+}
+
+struct Curve {
+  std::string label;
+  std::vector<double> loss;
+  double ms_per_step = 0;
+};
+
+Curve train_on(Backend& backend, const std::string& label) {
+  const model::DocumentConfig doc = model::read_document_text(kDocument, "cuda_train_compare");
+  const model::TrainConfig& tc = doc.pipeline.training;
+  model::Model model(doc.model, backend, tc.seed);
+  train::AdamW optimizer(model.params(), backend);
+  Curve curve{label, {}, 0};
+  double timed = 0;
+  for (int step = 0; step < kSteps; ++step) {
+    const auto start = std::chrono::steady_clock::now();
+    model.params().zero_grads();
+    model::Batch batch = make_batch(step);
+    double loss = 0;
+    {
+      Arena acts(backend);
+      model::ForwardResult r = model.forward(acts, batch, true, true);
+      model.backward(acts, 1.0f);
+      loss = r.main_loss;
+    }
+    const double norm = train::global_grad_norm(backend, model.params());
+    const double clip = tc.grad_clip > 0 && norm > tc.grad_clip ? tc.grad_clip / norm : 1.0;
+    optimizer.step(tc, train::learning_rate(tc, step, kSteps), clip);
+    model.update_expert_biases();
+    backend.synchronize();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (step >= 2) timed += ms;
+    curve.loss.push_back(loss);
+    STRATA_CHECK(std::isfinite(loss), label, ": loss is not finite at step ", step + 1);
+  }
+  curve.ms_per_step = timed / (kSteps - 2);
+  return curve;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CudaBackend* cuda = cuda_backend_if_present();
+  if (!cuda) {
+    std::printf("FAIL no CUDA device: the training comparison needs a GPU\n");
+    return 1;
+  }
+  std::printf("device %s; CPU GEMM kernel %s\n", cuda->device_description().c_str(), cpu_gemm_kernel_name());
+  std::vector<Curve> curves;
+  try {
+    curves.push_back(train_on(cpu_backend(), "cpu"));
+    cuda->set_gemm_mode(CudaGemmMode::Fp32);
+    curves.push_back(train_on(*cuda, "cuda_fp32"));
+    cuda->set_gemm_mode(CudaGemmMode::Bf16);
+    curves.push_back(train_on(*cuda, "cuda_bf16"));
+    cuda->set_gemm_mode(CudaGemmMode::Fp32);
+  } catch (const std::exception& error) {
+    std::printf("FAIL exception: %s\n", error.what());
+    return 1;
+  }
+  std::string csv = "step";
+  for (const Curve& c : curves) csv += "," + c.label;
+  csv += "\n";
+  for (int s = 0; s < kSteps; ++s) {
+    csv += std::to_string(s + 1);
+    for (const Curve& c : curves) csv += "," + std::to_string(c.loss[s]);
+    csv += "\n";
+  }
+  std::fputs(csv.c_str(), stdout);
+  if (argc > 1) {
+    const std::string tmp = std::string(argv[1]) + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fputs(csv.c_str(), f);
+      std::fclose(f);
+      std::rename(tmp.c_str(), argv[1]);
+    }
+  }
+  int failures = 0;
+  const Curve& ref = curves[0];
+  const double limits[] = {0.0, 0.02, 0.05};
+  for (size_t i = 0; i < curves.size(); ++i) {
+    const Curve& c = curves[i];
+    double worst = 0;
+    for (int s = 0; s < kSteps; ++s) worst = std::max(worst, std::fabs(c.loss[s] - ref.loss[s]) / (ref.loss[s] + 1.0));
+    double tail = 0;
+    for (int s = kSteps - 5; s < kSteps; ++s) tail += c.loss[s] / 5;
+    const bool learns = tail < 0.75 * c.loss[0];
+    const bool tracks = i == 0 || worst <= limits[i];
+    if (!learns || !tracks) ++failures;
+    std::printf("%-4s %-10s first %.4f last5 %.4f max diff vs cpu / (loss+1) %.4f (limit %.2f)  %.1f ms/step (B%d T%d)\n",
+                learns && tracks ? "ok" : "FAIL", c.label.c_str(), c.loss[0], tail, worst, limits[i], c.ms_per_step,
+                kBatch, kTime);
+  }
+  std::printf("speedup cuda_fp32 vs cpu: %.1fx, cuda_bf16 vs cpu: %.1fx\n", ref.ms_per_step / curves[1].ms_per_step,
+              ref.ms_per_step / curves[2].ms_per_step);
+  return failures == 0 ? 0 : 1;
+}
