@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   AttentionBlock,
   BLOCK_KINDS,
+  GEMM_PASSES,
   type Block,
   Dataset,
   Evaluation,
@@ -31,7 +32,8 @@ import {
   toggleCollapsed,
   ungroupItem,
 } from '../state/document-actions.js';
-import { validationOf } from '../state/selectors.js';
+import { layersOf, precisionOf, validationOf } from '../state/selectors.js';
+import { rowsOfLayer } from '../../engine/spec/precision.js';
 import { type PipelineNodeId, useDocumentStore, useSelectionStore } from '../state/stores.js';
 import { type FieldSpec, describeSchema } from './schema-fields.js';
 import { SchemaField } from './SchemaForm.js';
@@ -58,11 +60,44 @@ const PIPELINE_FORMS: Record<Exclude<PipelineNodeId, 'export'>, { title: string;
   profile: { title: 'Profiling', schema: Profiling, path: ['pipeline', 'profiling'] },
 };
 
+/** The resolved precision of one layer: format per GEMM role and pass (first repeat of a block). */
+function LayerPrecision({ layer }: { layer: number }) {
+  const model = useDocumentStore((s) => s.doc.model);
+  const rows = rowsOfLayer(precisionOf(model), layer);
+  if (rows.length === 0) return null;
+  return (
+    <table className="precision-table" aria-label={`Precision of layer ${layer}`}>
+      <caption>Resolved precision (layer {layer})</caption>
+      <thead>
+        <tr>
+          <th>role</th>
+          {GEMM_PASSES.map((p) => (
+            <th key={p}>{p}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.role}>
+            <td>{r.role}</td>
+            {GEMM_PASSES.map((p) => (
+              <td key={p} title={r.ruleIndex[p] === null ? 'policy default' : `rule ${r.ruleIndex[p]}`}>
+                {r.formats[p]}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function BlockInspector({ block }: { block: Block }) {
   const id = block.id!;
   const issues = useDocumentStore((s) => validationOf(s.doc).byNode.get(id));
   const stack = useDocumentStore((s) => s.doc.model.stack);
   const loc = findById(stack, id);
+  const firstLayer = layersOf(stack).find((l) => l.block === block)?.index;
   return (
     <section aria-label={`${BLOCK_KIND_INFO[block.kind].title} block settings`}>
       <h2>
@@ -90,6 +125,7 @@ function BlockInspector({ block }: { block: Block }) {
         </button>
       </div>
       <SchemaField spec={specOf(BLOCK_SCHEMAS[block.kind])} value={block} path={[]} hide={['kind', 'id']} onChange={(path, value) => setBlockField(id, path, value)} />
+      {firstLayer !== undefined ? <LayerPrecision layer={firstLayer} /> : null}
     </section>
   );
 }

@@ -86,6 +86,8 @@ describe('Inspector', () => {
     expect(screen.getByRole('alert').textContent).toMatch(/heads 5 is not a multiple of kv_heads 2/);
     fireEvent.click(screen.getByLabelText('Use rope'));
     expect(doc().model.stack.find((i) => i.id === attention.id)).toMatchObject({ rope: { theta: 10000, fraction: 1 } });
+    const table = screen.getByRole('table', { name: 'Precision of layer 4' });
+    expect(within(table).getAllByRole('row').map((r) => r.textContent)).toEqual(['rolefpropdgradwgrad', 'attention.qkvbf16bf16bf16', 'attention.obf16bf16bf16']);
   });
 
   it('edits pipeline settings of the selected pipeline node', () => {
