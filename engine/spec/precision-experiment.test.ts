@@ -63,6 +63,10 @@ describe('summarizeExperiment', () => {
     expect(text).toContain('| NVFP4, Nemotron 3 recipe | `nemotron3-nvfp4` | 2.2000 | 2.1000 | +10.00% | +5.00% | 25.00% |');
     expect(text).toContain('## Where NVFP4 underflows most: NVFP4, no exceptions');
     expect(text).toContain('By layer (NVFP4 operands only): 0: 10.0%, 1: 30.0%');
+    expect(text).not.toContain('## Notes');
+    const noted = renderExperiment(summary, { design: 'exp', settings, data: 'x', command: 'c', notes: ['head fprop weight: table bf16, engine nvfp4'] });
+    expect(noted).toContain('## Notes');
+    expect(noted).toContain('- head fprop weight: table bf16, engine nvfp4');
   });
   it('needs a BF16 reference', () => {
     expect(() => summarizeExperiment([runs[1]!])).toThrow('no BF16 arm');

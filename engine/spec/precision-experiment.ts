@@ -135,7 +135,10 @@ const pct = (x: number | null, digits = 2) => (x === null ? '-' : `${(x * 100).t
 const signedPct = (x: number | null) => (x === null ? '-' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`);
 
 /** The report as Markdown (the body of docs/precision-experiment.md). */
-export function renderExperiment(summary: ExperimentSummary, context: { design: string; settings: ExperimentSettings; data: string; command: string }): string {
+export function renderExperiment(
+  summary: ExperimentSummary,
+  context: { design: string; settings: ExperimentSettings; data: string; command: string; notes?: string[] },
+): string {
   const s = context.settings;
   const lines = [
     '# Precision experiment: BF16 vs NVFP4',
@@ -169,6 +172,10 @@ export function renderExperiment(summary: ExperimentSummary, context: { design: 
     if (layers.length) {
       lines.push('', 'By layer (NVFP4 operands only): ' + layers.map((l) => `${l.layer}: ${pct(l.underflow, 1)}`).join(', '));
     }
+  }
+  if (context.notes?.length) {
+    lines.push('', '## Notes', '', 'GEMM operands the engine quantized differently from the resolved policy table:', '');
+    for (const note of context.notes) lines.push(`- ${note}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -239,17 +239,27 @@ export function worstUnderflow(events: PrecisionEvent[], count: number): Precisi
  * Measured records whose format is not the table's for that pass (fp8_e5m2 passes legitimately show
  * fp8_e4m3 on the non-gradient operand: TransformerEngine's HYBRID recipe).
  */
-export function formatDisagreements(rows: InspectionRow[]): string[] {
-  const out: string[] = [];
+export function formatDisagreements(rows: InspectionRow[]): FormatDisagreement[] {
+  const out: FormatDisagreement[] = [];
   for (const r of rows) {
     for (const e of Object.values(r.measured)) {
       const expected = r.formats[e!.pass];
       const hybrid = expected === 'fp8_e5m2' && e!.pass !== 'fprop' && e!.operand !== 'gradient' && e!.format === 'fp8_e4m3';
       if (e!.format !== expected && !hybrid)
-        out.push(`layer ${r.layer < 0 ? '-' : r.layer} ${r.role} ${e!.pass} ${e!.operand}: table ${expected}, engine ${e!.format}`);
+        out.push({ layer: r.layer, scope: r.scope, role: r.role, pass: e!.pass, operand: e!.operand, table: expected, engine: e!.format });
     }
   }
   return out;
+}
+
+export interface FormatDisagreement {
+  layer: number;
+  scope: InspectionRow['scope'];
+  role: TensorRole;
+  pass: GemmPass;
+  operand: Operand;
+  table: PrecisionFormat;
+  engine: PrecisionFormat;
 }
 
 function percent(share: number | undefined): string {
@@ -297,7 +307,8 @@ export function renderInspection(rows: InspectionRow[], step: number | null, wor
   const disagreements = formatDisagreements(rows);
   if (disagreements.length) {
     out.push('', 'Measured formats that differ from the resolved table (the engine quantized these differently):');
-    for (const d of disagreements) out.push(`  ${d}`);
+    for (const d of disagreements)
+      out.push(`  layer ${place(d.layer, d.scope)} ${d.role} ${d.pass} ${d.operand}: table ${d.table}, engine ${d.engine}`);
   }
   if (worst.length) {
     out.push('', 'Most underflow (share of nonzero values flushed to zero):');

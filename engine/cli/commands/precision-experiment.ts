@@ -6,9 +6,11 @@
 // to zero (from the engine's precision inspection events). Each arm is a normal run folder under
 // --root (default ./runs/precision-experiment), so `strata inspect-precision` opens any of them.
 // --out writes the Markdown report atomically (e.g. docs/precision-experiment.md); --json prints the summary.
+// An arm whose run folder already holds a finished run with the same design and settings is reused, so
+// an interrupted experiment continues where it stopped and the report can be regenerated.
 //
 // Not here: training (strata train, reused as is), the summary and report (engine/spec/precision-experiment.ts).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-write.js';
 import { RUN_FILES } from '../../runtime/runs.js';
@@ -20,7 +22,9 @@ import {
   renderExperiment,
   summarizeExperiment,
 } from '../../spec/precision-experiment.js';
-import { type PrecisionEvent, asPrecisionEvent } from '../../spec/precision-inspect.js';
+import type { StrataDocument } from '../../spec/document.js';
+import { resolvePrecision } from '../../spec/precision.js';
+import { type PrecisionEvent, asPrecisionEvent, eventsOfStep, formatDisagreements, inspectionRows } from '../../spec/precision-inspect.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
 import type { CliIO } from '../io.js';
@@ -68,6 +72,23 @@ function readArmEvents(dir: string): Omit<ArmEvents, 'arm'> {
   return { stepLosses, evalLosses, precision };
 }
 
+/** True when DIR holds a run that finished all steps of the same design, policy and training settings. */
+function finishedWithSameSettings(dir: string, doc: StrataDocument): boolean {
+  const documentPath = join(dir, RUN_FILES.document);
+  const eventsPath = join(dir, RUN_FILES.events);
+  if (!existsSync(documentPath) || !existsSync(eventsPath)) return false;
+  const stored = JSON.parse(readFileSync(documentPath, 'utf8')) as StrataDocument;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const t = doc.pipeline.training;
+  const st = stored.pipeline?.training;
+  if (!st || !same(stored.model?.stack, doc.model.stack) || !same(stored.model?.precision, doc.model.precision)) return false;
+  if (st.steps !== t.steps || st.batch_size !== t.batch_size || st.seq_len !== t.seq_len || st.seed !== t.seed || st.eval_every !== t.eval_every)
+    return false;
+  return readFileSync(eventsPath, 'utf8')
+    .split('\n')
+    .some((line) => line.includes('"type":"done"') && line.includes('"reason":"finished"'));
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('precision-experiment', argv, {
     steps: { type: 'string' },
@@ -97,19 +118,28 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const base = loadModelInput(design, io).doc;
   const root = resolve(io.cwd, values.root ?? join('runs', 'precision-experiment'));
   const runs: ArmEvents[] = [];
+  const notes = new Set<string>();
   for (const arm of EXPERIMENT_ARMS) {
     const doc = armDocument(base, arm, settings);
     const docPath = join(root, `${arm.id}.strata.json`);
     writeFileAtomic(docPath, JSON.stringify(doc, null, 2) + '\n');
     const runDir = join(root, arm.id);
-    io.stderr(`precision-experiment: training ${arm.title} (${settings.steps} steps) in ${runDir}\n`);
-    const quiet: CliIO = { stdout: () => {}, stderr: (text) => io.stderr(text), cwd: io.cwd, isTTY: false };
-    const code = await train([docPath, '--run-dir', runDir, '--name', `precision experiment: ${arm.title}`, '--json'], quiet);
-    if (code !== 0) {
-      io.stderr(`strata: precision-experiment: the ${arm.title} run ended with exit code ${code}; see ${join(runDir, RUN_FILES.log)}\n`);
-      return code === 130 ? code : EXIT_INTERNAL;
+    if (finishedWithSameSettings(runDir, doc)) {
+      io.stderr(`precision-experiment: reusing the finished ${arm.title} run in ${runDir}\n`);
+    } else {
+      io.stderr(`precision-experiment: training ${arm.title} (${settings.steps} steps) in ${runDir}\n`);
+      const quiet: CliIO = { stdout: () => {}, stderr: (text) => io.stderr(text), cwd: io.cwd, isTTY: false };
+      const code = await train([docPath, '--run-dir', runDir, '--name', `precision experiment: ${arm.title}`, '--json'], quiet);
+      if (code !== 0) {
+        io.stderr(`strata: precision-experiment: the ${arm.title} run ended with exit code ${code}; see ${join(runDir, RUN_FILES.log)}\n`);
+        return code === 130 ? code : EXIT_INTERNAL;
+      }
     }
-    runs.push({ arm, ...readArmEvents(runDir) });
+    const events = readArmEvents(runDir);
+    runs.push({ arm, ...events });
+    const table = resolvePrecision(doc.model);
+    for (const d of formatDisagreements(inspectionRows(table, eventsOfStep(events.precision).events)))
+      notes.add(`${arm.title}: ${d.scope === 'layer' ? `layer ${d.layer} ` : ''}${d.role}: table ${d.table}, engine ${d.engine}`);
   }
   const summary = summarizeExperiment(runs);
   if (values.json) {
@@ -118,7 +148,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const data = `${base.pipeline.dataset.source === 'corpus' ? 'the bundled corpus' : base.pipeline.dataset.source} (${base.pipeline.tokenizer.kind} tokenizer)`;
   const command = ['strata precision-experiment', ...argv].join(' ');
-  const report = renderExperiment(summary, { design, settings, data, command });
+  const report = renderExperiment(summary, { design, settings, data, command, notes: [...notes] });
   if (values.out) {
     const out = resolve(io.cwd, values.out);
     writeFileAtomic(out, report);
