@@ -2,18 +2,18 @@
 // (by kind), a repeat group, several layers at once (group/delete), or a pipeline node (dataset,
 // tokenizer, model, training, evaluations, profiling). Edits are undoable document changes.
 // Not the form machinery (SchemaForm.tsx, schema-fields.ts).
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   AttentionBlock,
   BLOCK_KINDS,
   GEMM_PASSES,
   type Block,
   Dataset,
-  Evaluation,
   Mamba2Block,
   MlpBlock,
   ModelSpec,
   MoeBlock,
+  PipelineSpec,
   Profiling,
   type RepeatGroup,
   Tokenizer,
@@ -49,14 +49,13 @@ function specOf(schema: z.ZodType): FieldSpec {
 }
 
 const BLOCK_SCHEMAS: Record<Block['kind'], z.ZodType> = { mamba2: Mamba2Block, attention: AttentionBlock, moe: MoeBlock, mlp: MlpBlock };
-const EVALUATIONS = z.array(Evaluation);
 
 const PIPELINE_FORMS: Record<Exclude<PipelineNodeId, 'export'>, { title: string; schema: z.ZodType; path: string[]; hide?: string[] }> = {
   dataset: { title: 'Dataset', schema: Dataset, path: ['pipeline', 'dataset'] },
   tokenizer: { title: 'Tokenizer', schema: Tokenizer, path: ['pipeline', 'tokenizer'] },
   model: { title: 'Model', schema: ModelSpec, path: ['model'], hide: ['stack'] },
   train: { title: 'Training', schema: Training, path: ['pipeline', 'training'] },
-  evaluate: { title: 'Evaluations', schema: EVALUATIONS, path: ['pipeline', 'evaluations'] },
+  evaluate: { title: 'Evaluations', schema: PipelineSpec, path: ['pipeline'], hide: ['dataset', 'tokenizer', 'training', 'profiling'] },
   profile: { title: 'Profiling', schema: Profiling, path: ['pipeline', 'profiling'] },
 };
 

@@ -126,3 +126,16 @@ describe('Toolbar', () => {
     expect(doc().model.d_model).toBe(2688);
   });
 });
+
+describe('Evaluations inspector', () => {
+  it('adds and removes evaluations with named controls', () => {
+    useSelectionStore.getState().selectPipeline('evaluate');
+    render(<Inspector />);
+    fireEvent.click(screen.getByRole('button', { name: 'Add evaluations' }));
+    expect(doc().pipeline.evaluations).toHaveLength(2);
+    fireEvent.change(screen.getAllByLabelText('evaluations.#2.kind')[0]!, { target: { value: 'mqar' } });
+    expect(doc().pipeline.evaluations[1]).toEqual({ kind: 'mqar', batches: 8 });
+    fireEvent.click(screen.getByRole('button', { name: 'Remove evaluations #1' }));
+    expect(doc().pipeline.evaluations).toEqual([{ kind: 'mqar', batches: 8 }]);
+  });
+});
