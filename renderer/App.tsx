@@ -62,13 +62,19 @@ function useWindowServices(): void {
   useEffect(() => {
     const cleanups: Array<() => void> = [installShortcuts()];
     const setStatus = useViewStore.getState().setStatus;
-    void restoreAutosave().finally(() => cleanups.push(startAutosave()));
+    let disposed = false;
+    void restoreAutosave().finally(() => {
+      if (!disposed) cleanups.push(startAutosave());
+    });
     try {
       cleanups.push(subscribeRunEvents());
     } catch (error) {
       setStatus(`No host connection: ${describeHostError(error).message}`, 'error');
     }
-    return () => cleanups.forEach((c) => c());
+    return () => {
+      disposed = true;
+      cleanups.forEach((c) => c());
+    };
   }, []);
 }
 
