@@ -40,6 +40,10 @@ struct ScratchBuffer {
   std::size_t bytes = 0;
 };
 
+// cuBLASLt algorithm cache key: (mode, m, n, k, lda, ldb, ldc, trans_a, trans_b, beta != 0,
+// operand alignments packed into one int).
+using GemmPlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>;
+
 // Per-op device error report: kernels that validate indices write the first bad position here.
 struct DeviceErrorFlag {
   int code;      // 0: no error; otherwise an op-specific code
@@ -61,10 +65,7 @@ struct CudaBackendState {
   double* reduce_slot = nullptr;          // device: one double for sum_squares and similar reductions
   bool fp8_fallback_logged = false;
   std::mutex gemm_plan_mutex;
-  // cuBLASLt algorithm per problem (mode, m, n, k, lda, ldb, ldc, trans_a, trans_b, beta != 0)
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int>,
-           cublasLtMatmulAlgo_t>
-      gemm_plans;
+  std::map<GemmPlanKey, cublasLtMatmulAlgo_t> gemm_plans;
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
 

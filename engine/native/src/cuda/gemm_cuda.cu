@@ -114,9 +114,17 @@ struct LtProblem {
   const float* b_scale;
 };
 
-void run_lt(CudaBackendState& s, const LtProblem& p, const std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                                                     int64_t, int, int, int>& key,
-            const char* op) {
+// Largest power of two (<= 256) dividing the address: cuBLASLt's heuristic assumes 256-byte aligned
+// operands unless told otherwise, and engine tensors may be row offsets into larger buffers.
+uint32_t alignment_of(const void* pointer) {
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  const uintptr_t lowest = address & (~address + 1);
+  return static_cast<uint32_t>(lowest == 0 || lowest > 256 ? 256 : lowest);
+}
+
+void run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char* op) {
+  const uint32_t align_a = alignment_of(p.a), align_b = alignment_of(p.b), align_d = alignment_of(p.d);
+  std::get<10>(key) = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
   LtDesc desc;
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), op);
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_TRANSA, &p.op_a, sizeof(p.op_a)), op);
@@ -144,6 +152,14 @@ void run_lt(CudaBackendState& s, const LtProblem& p, const std::tuple<int, int64
     STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref), op);
     STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                              &s.lt_workspace_bytes, sizeof(s.lt_workspace_bytes)), op);
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_d},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_d}};
+    for (const auto& [attribute, bytes] : alignments) {
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, attribute, &bytes, sizeof(bytes)), op);
+    }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(s.lt, desc.desc, la.layout, lb.layout, ld.layout, ld.layout,
@@ -178,8 +194,8 @@ void CudaBackend::gemm(const GemmCall& call) {
                  compute_capability());
     s.fp8_fallback_logged = true;
   }
-  const auto key = std::make_tuple(static_cast<int>(mode), call.m, call.n, call.k, call.lda, call.ldb, call.ldc,
-                                   int(call.trans_a), int(call.trans_b), int(call.beta != 0.0f));
+  const GemmPlanKey key{static_cast<int>(mode), call.m, call.n, call.k, call.lda, call.ldb, call.ldc,
+                        int(call.trans_a), int(call.trans_b), int(call.beta != 0.0f), 0};
   if (mode == CudaGemmMode::Fp32) {
     LtProblem p{};
     p.ab_type = CUDA_R_32F;
