@@ -1,12 +1,12 @@
 // The live analytics panel: total and active parameters, FLOPs per token, memory at a chosen
 // context (weights, KV cache vs Mamba state), whether it fits on the chosen GPU, roofline
-// throughput (prefill, decode, training) and a per-layer breakdown. Reads the memoized analysis
-// (state/analytics.ts) of a deferred copy of the model: an edit paints first, the figures follow
-// in the next render. Not the figures themselves.
-import { memo, useDeferredValue, useState } from 'react';
+// throughput (prefill, decode, training) and a per-layer breakdown. Reads the analysis through
+// useAnalysis (state/analytics.ts: memoized, computed in a worker in the browser), so an edit
+// paints first and the figures follow. Not the figures themselves.
+import { memo, useState } from 'react';
 import { formatBytesBinary, formatContext, formatCount, formatFlops, formatRate } from '../../engine/spec/analytics/text.js';
 import { HARDWARE, HARDWARE_IDS } from '../../engine/spec/hardware.js';
-import { analysisOf } from '../state/analytics.js';
+import { useAnalysis } from '../state/analytics.js';
 import { useDocumentStore, usePrefsStore } from '../state/stores.js';
 import type { AnalysisReport } from '../../engine/spec/analytics/index.js';
 
@@ -66,13 +66,13 @@ const LayerTable = memo(function LayerTable({ report }: { report: AnalysisReport
 });
 
 export function AnalyticsPanel() {
-  const model = useDeferredValue(useDocumentStore((s) => s.doc.model));
+  const model = useDocumentStore((s) => s.doc.model);
   const context = usePrefsStore((s) => s.context);
   const hardware = usePrefsStore((s) => s.hardware);
-  const result = analysisOf(model, context, hardware);
+  const { result, stale } = useAnalysis(model, context, hardware);
   const hw = HARDWARE[hardware];
   return (
-    <section className="analytics" aria-label="Analytics">
+    <section className={`analytics${stale ? ' stale' : ''}`} aria-label="Analytics" aria-busy={stale}>
       <div className="analytics-controls">
         <label>
           <span>Context</span>
@@ -95,7 +95,15 @@ export function AnalyticsPanel() {
           </select>
         </label>
       </div>
-      {result.ok ? <Report report={result.report} gpuName={hw?.name ?? hardware} /> : <div className="issue error" role="alert">Analytics unavailable: {result.error}</div>}
+      {result === null ? (
+        <p className="muted">Analysing…</p>
+      ) : result.ok ? (
+        <Report report={result.report} gpuName={hw?.name ?? hardware} />
+      ) : (
+        <div className="issue error" role="alert">
+          Analytics unavailable: {result.error}
+        </div>
+      )}
     </section>
   );
 }

@@ -2,16 +2,16 @@
 // kind, with its resolved forward precision. Click a cell or drag across cells to paint the
 // chosen precision (each paint appends one precision rule for that layer range); apply a preset
 // policy; hovering or focusing a cell shows the layer's parameters, FLOPs and memory in the
-// strip's detail line (the analysis is a deferred value, so edits paint before it is recomputed).
+// strip's detail line (from useAnalysis, so edits paint before the analysis is recomputed).
 // Cells are memoized and do not depend on the analysis, so an edit re-renders only the cells
 // whose kind or precision changed.
-import { memo, useCallback, useDeferredValue, useEffect, useState } from 'react';
+import { memo, useCallback, useEffect, useState } from 'react';
 import { BLOCK_KIND_INFO } from '../model/block-defaults.js';
 import { PRECISION_FORMATS, type BlockKind, type ModelSpec, type PrecisionFormat } from '../../engine/spec/document.js';
 import { PRESETS, PRESET_NAMES, type PresetName } from '../../engine/spec/precision.js';
 import { formatBytesBinary, formatCount, formatFlops } from '../../engine/spec/analytics/text.js';
 import { applyPreset, paintPrecision, removePrecisionRule } from '../state/document-actions.js';
-import { analysisOf } from '../state/analytics.js';
+import { useAnalysis } from '../state/analytics.js';
 import { layerFormatsOf, layersOf } from '../state/selectors.js';
 import { useDocumentStore, usePrefsStore } from '../state/stores.js';
 
@@ -65,7 +65,6 @@ export function LayerStrip() {
   const [hovered, setHovered] = useState<number | null>(null);
   const layers = layersOf(model.stack);
   const formats = layerFormatsOf(model);
-  const deferredModel = useDeferredValue(model);
 
   const onDown = useCallback((index: number) => setDrag({ from: index, to: index }), []);
   const onEnter = useCallback((index: number) => {
@@ -136,17 +135,17 @@ export function LayerStrip() {
           />
         ))}
       </div>
-      <LayerDetail model={deferredModel} layer={hovered} context={context} hardware={hardware} formats={hovered !== null ? (formats[hovered] ?? []).join('/') : ''} />
+      <LayerDetail model={model} layer={hovered} context={context} hardware={hardware} formats={hovered !== null ? (formats[hovered] ?? []).join('/') : ''} />
     </section>
   );
 }
 
 /** The detail line of the hovered/focused layer: parameters, FLOPs and memory from the analysis. */
 function LayerDetail({ model, layer, context, hardware, formats }: { model: ModelSpec; layer: number | null; context: number; hardware: string; formats: string }) {
+  const { result } = useAnalysis(model, context, hardware);
   if (layer === null) return <div className="strip-detail muted">Hover a layer for its parameters, FLOPs and memory; click or drag to paint.</div>;
-  const analysis = analysisOf(model, context, hardware);
-  const row = analysis.ok ? analysis.report.layers[layer] : undefined;
-  if (!row) return <div className="strip-detail muted">Layer {layer}: no analysis ({analysis.ok ? 'recomputing' : analysis.error})</div>;
+  const row = result?.ok ? result.report.layers[layer] : undefined;
+  if (!row) return <div className="strip-detail muted">Layer {layer}: {result && !result.ok ? `no analysis (${result.error})` : 'analysing…'}</div>;
   return (
     <div className="strip-detail" role="status" aria-label="Layer details">
       Layer {layer} ({BLOCK_KIND_INFO[row.kind].title}, {formats}): {formatCount(row.params)} params ({formatCount(row.active_params)} active), {formatFlops(row.forward_flops_per_token)}/token, weights{' '}
