@@ -58,6 +58,11 @@ describe('LayerEditor', () => {
     key('c', { ctrlKey: true });
     key('d', { ctrlKey: true });
     expect(layers().filter((l) => l.block.kind === 'attention')).toHaveLength(2);
+
+    const stack = useDocumentStore.getState().doc.model.stack;
+    act(() => useSelectionStore.getState().select([stack[1]!.id!]));
+    key('ArrowUp', { altKey: true });
+    expect(useDocumentStore.getState().doc.model.stack[0]!.id).toBe(stack[1]!.id);
   });
 
   it('collapses groups and edits their repeat count', () => {

@@ -1,9 +1,9 @@
 // Keyboard shortcuts of the editor: Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z or Ctrl+Y redo, Ctrl/Cmd+S
 // save (Shift: save as), Ctrl/Cmd+O open, Delete/Backspace delete the selection, Ctrl/Cmd+C/V/X
 // copy/paste/cut layers, Ctrl/Cmd+D duplicate, Ctrl/Cmd+G group as repeat, Ctrl/Cmd+A select all
-// layers, Escape clear selection. Text fields keep their own editing keys (undo inside an input
+// layers, Alt+Up/Down move the selected layer, Escape clear selection. Text fields keep their own editing keys (undo inside an input
 // stays the input's). Not the menu/toolbar (panels/Toolbar.tsx).
-import { copySelection, deleteSelection, groupSelection, pasteItems } from './document-actions.js';
+import { copySelection, deleteSelection, groupSelection, nudge, pasteItems } from './document-actions.js';
 import { openProject, saveProject } from './project-actions.js';
 import { useDocumentStore, useSelectionStore, useViewStore } from './stores.js';
 
@@ -59,6 +59,8 @@ export function handleShortcut(event: KeyboardEvent): boolean {
   else if (mod && key === 'g') handled = groupSelection(2) !== undefined;
   else if (mod && key === 'a' && useViewStore.getState().screen === 'layers')
     useSelectionStore.getState().select(docStore.doc.model.stack.map((i) => i.id!).filter(Boolean));
+  else if (event.altKey && (key === 'arrowup' || key === 'arrowdown') && useSelectionStore.getState().ids.length === 1)
+    nudge(useSelectionStore.getState().ids[0]!, key === 'arrowup' ? -1 : 1);
   else if (key === 'escape') useSelectionStore.getState().select([]);
   else handled = false;
   if (handled) event.preventDefault();
