@@ -1,6 +1,7 @@
 // The runs panel: start training / evaluation / profiling of the current design on CPU or GPU,
 // the runs list, and the open run: progress bar, tokens/s, ETA, stop/resume, live loss curve
-// (training and eval loss), CSV export of its metrics, its last log lines or error.
+// (training and eval loss), CSV export of its metrics, export of its weights to a Hugging Face
+// folder, its last log lines or error.
 // Not the list virtualization (RunList.tsx) or the compare/profile/precision views.
 import { useEffect, useMemo } from 'react';
 import type { RunDevice } from '../../electron/contract.js';
@@ -8,7 +9,8 @@ import { formatRate } from '../../engine/spec/analytics/text.js';
 import { type ChartSeries, SeriesChart } from './SeriesChart.js';
 import { RunList } from './RunList.js';
 import { type RunData, formatDuration, metricsCsv, runProgress } from './run-data.js';
-import { refreshRuns, resumeRun, startRun, stopRun, useRunsStore } from './runs-store.js';
+import { exportRunToHf, refreshRuns, resumeRun, startRun, stopRun, useRunsStore } from './runs-store.js';
+import { askPath } from '../state/project-actions.js';
 
 /** Saves text as a download (works in Electron and browsers). */
 export function downloadText(fileName: string, text: string, type = 'text/csv'): void {
@@ -66,6 +68,11 @@ function ActiveRun({ data }: { data: RunData }) {
         <button type="button" disabled={data.steps.length === 0 && data.evals.length === 0} onClick={() => downloadText(`${data.runId}-metrics.csv`, metricsCsv(data))}>
           Export CSV
         </button>
+        {summary?.kind === 'train' ? (
+          <button type="button" disabled={running || data.steps.length === 0} onClick={() => void exportRunToHf(data.runId, (p) => askPath('save', p))}>
+            Export weights to Hugging Face
+          </button>
+        ) : null}
       </div>
       {data.error ? (
         <div className="issue error" role="alert">

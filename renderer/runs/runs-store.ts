@@ -178,3 +178,15 @@ export function subscribeRunEvents(): () => void {
     }));
   });
 }
+
+/** Exports a train run's weights as a Hugging Face folder (asks for the folder). */
+export async function exportRunToHf(runId: string, askFolder: (defaultPath: string) => Promise<string | null>): Promise<void> {
+  const outDir = await askFolder(`exports/${runId}-hf`);
+  if (!outDir) return;
+  try {
+    const result = await host().exports.exportHf({ runId }, outDir);
+    useViewStore.getState().setStatus(`Exported run ${runId}: ${result.files.length} files in ${result.outDir}`);
+  } catch (error) {
+    failed(`Could not export run ${runId}`, error);
+  }
+}
