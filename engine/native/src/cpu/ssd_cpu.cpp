@@ -5,6 +5,8 @@
 // Decode step: the plain recurrence for one token.
 // Threads: forward over (batch, head); backward over (batch, group) because B and C gradients are
 // shared by the heads of a group; per-head parameter gradients are reduced in a fixed order.
+// The forward has an AVX2+FMA path (simd.h) that keeps the state transposed (N,P) so every inner
+// loop is a contiguous multiply-add over P or over the chunk; the scalar loops are the reference.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "../ops/ssd.h"
 #include "cpu_backend.h"
 #include "cpu_math.h"
+#include "simd.h"
 
 namespace strata {
 
@@ -49,11 +52,97 @@ SsdLayout layout_of(const Tensor& x, const Tensor& bm, int64_t chunk) {
   return l;
 }
 
+#if STRATA_SIMD_X86
+// Forward of one (batch, head) with AVX2. Per chunk: bt = B^T (N, len) and cb_i = C_i B^T as a row
+// over the chunk, so the intra-chunk weights of a row come out as one vector loop; the state is kept
+// as st = h^T (N, P): y_i += e^cum_i sum_k C_i[k] st[k, :] and st[k, :] += w_s B_s[k] x_s.
+// Scratch: st (N*P), bt (N*L), row (L), e (L).
+STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int64_t b, int64_t h, float* st,
+                                       float* bt, float* row, float* cum) {
+  const int64_t g = h / l.heads_per_group(), L = l.chunk, P = l.p, N = l.n;
+  const float A = -std::exp(a.a_log.data[h]);
+  const float D = a.d.defined() ? a.d.data[h] : 0.0f;
+  for (int64_t t = 0; t < l.t_len; ++t) {
+    a.dt.data[l.ti(b, t, h)] = dt_value(a.dt_raw.data[l.ti(b, t, h)], a.dt_bias.data[h], a.params, nullptr);
+  }
+  for (int64_t k = 0; k < N; ++k) {
+    for (int64_t p = 0; p < P; ++p) st[k * P + p] = a.initial_state.defined() ? a.initial_state.data[l.fi(b, h) + p * N + k] : 0.0f;
+  }
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    const int64_t t0 = c * L, len = std::min(L, l.t_len - t0);
+    float* saved = a.chunk_states.data + l.si(b, c, h);
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t k = 0; k < N; ++k) saved[p * N + k] = st[k * P + p];
+    }
+    for (int64_t i = 0; i < len; ++i) cum[i] = (i ? cum[i - 1] : 0.0f) + a.dt.data[l.ti(b, t0 + i, h)] * A;
+    for (int64_t s = 0; s < len; ++s) {
+      const float* b_s = a.b.data + l.bci(b, t0 + s, g);
+      for (int64_t k = 0; k < N; ++k) bt[k * L + s] = b_s[k];
+    }
+    for (int64_t i = 0; i < len; ++i) {
+      const float* x_i = a.x.data + l.xi(b, t0 + i, h);
+      const float* c_i = a.c.data + l.bci(b, t0 + i, g);
+      float* y_i = a.y.data + l.xi(b, t0 + i, h);
+      // row[s] = (C_i . B_s) exp(cum_i - cum_s) dt_s for s <= i
+      const int64_t cols = i + 1;
+      for (int64_t s = 0; s < cols; s += 8) {
+        const int64_t lanes = std::min<int64_t>(8, cols - s);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t k = 0; k < N; ++k) acc = _mm256_fmadd_ps(_mm256_set1_ps(c_i[k]), avx2::load_n(bt + k * L + s, lanes), acc);
+        const __m256 decay = avx2::exp(_mm256_sub_ps(_mm256_set1_ps(cum[i]), avx2::load_n(cum + s, lanes)));
+        alignas(32) float dts[8] = {};
+        for (int64_t j = 0; j < lanes; ++j) dts[j] = a.dt.data[l.ti(b, t0 + s + j, h)];
+        const __m256 dt_s = _mm256_load_ps(dts);
+        avx2::store_n(row + s, _mm256_mul_ps(_mm256_mul_ps(acc, decay), dt_s), lanes);
+      }
+      const float entering = std::exp(cum[i]);
+      for (int64_t p = 0; p < P; p += 8) {
+        const int64_t lanes = std::min<int64_t>(8, P - p);
+        __m256 inter = _mm256_setzero_ps();
+        for (int64_t k = 0; k < N; ++k) inter = _mm256_fmadd_ps(_mm256_set1_ps(c_i[k]), avx2::load_n(st + k * P + p, lanes), inter);
+        __m256 out = _mm256_fmadd_ps(_mm256_set1_ps(D), avx2::load_n(x_i + p, lanes), _mm256_mul_ps(_mm256_set1_ps(entering), inter));
+        for (int64_t s = 0; s < cols; ++s) {
+          out = _mm256_fmadd_ps(_mm256_set1_ps(row[s]), avx2::load_n(a.x.data + l.xi(b, t0 + s, h) + p, lanes), out);
+        }
+        avx2::store_n(y_i + p, out, lanes);
+      }
+    }
+    // state leaving the chunk: exp(cum_last) h0 + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
+    const float last = cum[len - 1];
+    avx2::scale(st, std::exp(last), N * P);
+    for (int64_t s = 0; s < len; ++s) {
+      const float w = std::exp(last - cum[s]) * a.dt.data[l.ti(b, t0 + s, h)];
+      const float* x_s = a.x.data + l.xi(b, t0 + s, h);
+      for (int64_t k = 0; k < N; ++k) avx2::axpy(st + k * P, w * bt[k * L + s], x_s, P);
+    }
+  }
+  if (a.final_state.defined()) {
+    float* out = a.final_state.data + l.fi(b, h);
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t k = 0; k < N; ++k) out[p * N + k] = st[k * P + p];
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void CpuBackend::ssd_forward(const SsdFwd& a) {
   const SsdLayout l = layout_of(a.x, a.b, a.params.chunk);
   const int64_t pn = l.p * l.n, L = l.chunk;
+#if STRATA_SIMD_X86
+  if (cpu_simd_avx2()) {
+#pragma omp parallel
+    {
+      std::vector<float> st(pn), bt(l.n * L), row(L), cum(L);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < l.bsz; ++b) {
+        for (int64_t h = 0; h < l.heads; ++h) ssd_forward_head_avx2(a, l, b, h, st.data(), bt.data(), row.data(), cum.data());
+      }
+    }
+    return;
+  }
+#endif
 #pragma omp parallel
   {
     std::vector<float> state(pn), cum(L);
