@@ -83,7 +83,7 @@ work = sys.argv[1]
 random.seed(5)
 words = ["state", "space", "model", "mamba", "attention", "expert", "router", "token", "chunk", "scan"]
 open(f"{work}/corpus.txt", "w").write(" ".join(random.choice(words) for _ in range(60000)))
-doc = {"format": "strata", "version": 2, "model": {"name": "tiny-hybrid", "vocab_size": 256, "d_model": 128, "stack": [
+doc = {"format": "strata", "version": 2, "model": {"name": "tiny-hybrid", "vocab_size": 260, "d_model": 128, "stack": [
   {"kind": "mamba2", "heads": 4, "head_dim": 32, "d_state": 32, "groups": 2, "conv_kernel": 4, "chunk": 32},
   {"kind": "attention", "heads": 4, "kv_heads": 2, "head_dim": 32, "rope": {"theta": 10000}},
   {"kind": "mamba2", "heads": 4, "head_dim": 32, "d_state": 32, "groups": 2, "conv_kernel": 4, "chunk": 32},

@@ -71,10 +71,15 @@ void gemm_table(CudaBackend& gpu) {
     double tflops[3];
     for (int i = 0; i < 3; ++i) {
       gpu.set_gemm_mode(modes[i]);
-      const double sec = seconds_per_call(gpu, [&] {
-        gemm(gpu, gemm_call(s.m, s.n, s.k, a.data, s.ta, b.data, s.tb, c.data, 0.0f, GemmTag{}));
-      });
-      tflops[i] = 2.0 * s.m * s.n * s.k / sec / 1e12;
+      try {
+        const double sec = seconds_per_call(gpu, [&] {
+          gemm(gpu, gemm_call(s.m, s.n, s.k, a.data, s.ta, b.data, s.tb, c.data, 0.0f, GemmTag{}));
+        });
+        tflops[i] = 2.0 * s.m * s.n * s.k / sec / 1e12;
+      } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s gemm failed: %s\n", cuda_gemm_mode_name(modes[i]), error.what());
+        tflops[i] = 0.0;
+      }
     }
     std::printf("| %s (%lld x %lld x %lld) | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n", s.label, (long long)s.m,
                 (long long)s.n, (long long)s.k, tflops[0], tflops[1], tflops[2], tflops[1] / tflops[0],

@@ -7,6 +7,7 @@
 // comparison impossible). Run by scripts/gpu/visit.sh on the GPU machine; not a CTest test.
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -97,8 +98,15 @@ void gemm_modes(CudaBackend& cuda) {
         auto c = p.make("c", {s.m, s.n}, &cv);
         gemm(cpu_backend(), gemm_call(s.m, s.n, s.k, a.c.data, s.ta, b.c.data, s.tb, c.c.data, beta, GemmTag{}));
         cuda.set_gemm_mode(mode);
-        gemm(cuda, gemm_call(s.m, s.n, s.k, a.g.data, s.ta, b.g.data, s.tb, c.g.data, beta, GemmTag{}));
         char what[160];
+        try {
+          gemm(cuda, gemm_call(s.m, s.n, s.k, a.g.data, s.ta, b.g.data, s.tb, c.g.data, beta, GemmTag{}));
+        } catch (const std::exception& error) {
+          std::printf("FAIL gemm %s m%lld n%lld k%lld: %s\n", cuda_gemm_mode_name(mode), (long long)s.m,
+                      (long long)s.n, (long long)s.k, error.what());
+          ++g_failures;
+          continue;
+        }
         std::snprintf(what, sizeof what, "gemm %s m%lld n%lld k%lld ta%d tb%d beta%g",
                       cuda_gemm_mode_name(cuda.effective_gemm_mode()), (long long)s.m, (long long)s.n,
                       (long long)s.k, s.ta, s.tb, beta);
@@ -227,17 +235,23 @@ int main() {
     return 1;
   }
   std::printf("device %s\n", cuda->device_description().c_str());
-  try {
-    gemm_modes(*cuda);
-    rmsnorm_large(*cuda);
-    conv_large(*cuda);
-    ssd_large(*cuda, 256, 64);
-    ssd_large(*cuda, 200, 128);
-    attention_large(*cuda, 0);
-    attention_large(*cuda, 100);
-  } catch (const std::exception& error) {
-    std::printf("FAIL exception: %s\n", error.what());
-    ++g_failures;
+  // Each section runs on its own, so one failure does not hide the others.
+  const std::pair<const char*, std::function<void()>> sections[] = {
+      {"gemm modes", [&] { gemm_modes(*cuda); }},
+      {"rmsnorm", [&] { rmsnorm_large(*cuda); }},
+      {"conv1d", [&] { conv_large(*cuda); }},
+      {"ssd L64", [&] { ssd_large(*cuda, 256, 64); }},
+      {"ssd L128", [&] { ssd_large(*cuda, 200, 128); }},
+      {"attention", [&] { attention_large(*cuda, 0); }},
+      {"attention window", [&] { attention_large(*cuda, 100); }},
+  };
+  for (const auto& [label, run] : sections) {
+    try {
+      run();
+    } catch (const std::exception& error) {
+      std::printf("FAIL %s: exception: %s\n", label, error.what());
+      ++g_failures;
+    }
   }
   const CudaAllocatorStats stats = cuda->allocator_stats();
   std::printf("allocator: %zu device allocations, %zu reuses, peak %.1f MiB\n", stats.device_allocations, stats.reuses,

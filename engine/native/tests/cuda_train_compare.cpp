@@ -1,9 +1,9 @@
 // Trains the same tiny hybrid model (Mamba-2, GQA attention with RoPE, MoE with a sigmoid router
-// and expert bias, MLP) from the same initial weights on the same batches three times: on the CPU
-// backend, on the CUDA backend with fp32 GEMMs and with bf16 GEMMs, and checks that the loss
+// and expert bias, MLP) from the same initial weights on the same batches four times: on the CPU
+// backend, and on the CUDA backend with fp32, bf16 and fp8 e4m3 GEMMs, and checks that the loss
 // curves track each other:
-//   every step |loss_cuda - loss_cpu| <= tol * (loss_cpu + 1), tol = 0.02 for fp32 GEMMs and 0.05 for
-//   bf16 GEMMs (relative, with an absolute floor once the loss gets small),
+//   every step |loss_cuda - loss_cpu| <= tol * (loss_cpu + 1), tol = 0.02 for fp32 GEMMs, 0.05 for bf16
+//   and 0.15 for fp8 (relative, with an absolute floor once the loss gets small),
 //   and every run learns (mean loss of the last 5 steps < 75% of the first step's loss).
 // Also reports milliseconds per optimizer step (after two warm-up steps) of each run; nothing is
 // asserted about time. The batches are a deterministic synthetic corpus (random concatenations of
@@ -114,17 +114,29 @@ int main(int argc, char** argv) {
   }
   std::printf("device %s; CPU GEMM kernel %s\n", cuda->device_description().c_str(), cpu_gemm_kernel_name());
   std::vector<Curve> curves;
-  try {
-    curves.push_back(train_on(cpu_backend(), "cpu"));
-    cuda->set_gemm_mode(CudaGemmMode::Fp32);
-    curves.push_back(train_on(*cuda, "cuda_fp32"));
-    cuda->set_gemm_mode(CudaGemmMode::Bf16);
-    curves.push_back(train_on(*cuda, "cuda_bf16"));
-    cuda->set_gemm_mode(CudaGemmMode::Fp32);
-  } catch (const std::exception& error) {
-    std::printf("FAIL exception: %s\n", error.what());
-    return 1;
+  std::vector<double> limits;
+  int failures = 0;
+  const struct {
+    const char* label;
+    bool gpu;
+    CudaGemmMode mode;
+    double limit;
+  } runs[] = {{"cpu", false, CudaGemmMode::Fp32, 0.0},
+              {"cuda_fp32", true, CudaGemmMode::Fp32, 0.02},
+              {"cuda_bf16", true, CudaGemmMode::Bf16, 0.05},
+              {"cuda_fp8", true, CudaGemmMode::Fp8E4m3, 0.15}};
+  for (const auto& run : runs) {
+    try {
+      cuda->set_gemm_mode(run.mode);
+      curves.push_back(train_on(run.gpu ? static_cast<Backend&>(*cuda) : cpu_backend(), run.label));
+      limits.push_back(run.limit);
+    } catch (const std::exception& error) {
+      std::printf("FAIL %s: exception: %s\n", run.label, error.what());
+      ++failures;
+      if (!run.gpu) return 1;  // no reference curve
+    }
   }
+  cuda->set_gemm_mode(CudaGemmMode::Fp32);
   std::string csv = "step";
   for (const Curve& c : curves) csv += "," + c.label;
   csv += "\n";
@@ -142,9 +154,7 @@ int main(int argc, char** argv) {
       std::rename(tmp.c_str(), argv[1]);
     }
   }
-  int failures = 0;
   const Curve& ref = curves[0];
-  const double limits[] = {0.0, 0.02, 0.05};
   for (size_t i = 0; i < curves.size(); ++i) {
     const Curve& c = curves[i];
     double worst = 0;
@@ -158,7 +168,8 @@ int main(int argc, char** argv) {
                 learns && tracks ? "ok" : "FAIL", c.label.c_str(), c.loss[0], tail, worst, limits[i], c.ms_per_step,
                 kBatch, kTime);
   }
-  std::printf("speedup cuda_fp32 vs cpu: %.1fx, cuda_bf16 vs cpu: %.1fx\n", ref.ms_per_step / curves[1].ms_per_step,
-              ref.ms_per_step / curves[2].ms_per_step);
+  for (size_t i = 1; i < curves.size(); ++i) {
+    std::printf("speedup %s vs cpu: %.1fx\n", curves[i].label.c_str(), ref.ms_per_step / curves[i].ms_per_step);
+  }
   return failures == 0 ? 0 : 1;
 }

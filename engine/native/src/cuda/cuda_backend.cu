@@ -71,7 +71,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   s.lt_workspace_bytes = std::size_t(32) << 20;
   STRATA_CUDA_CHECK(cudaMalloc(&s.lt_workspace, s.lt_workspace_bytes), op);
   STRATA_CUDA_CHECK(cudaMallocManaged(&s.error_flag, sizeof(DeviceErrorFlag)), op);
-  STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 8 * sizeof(float)), op);
+  STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 32 * sizeof(float)), op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.reduce_slot, sizeof(double)), op);
   s.clear_error_flag();
   if (const char* env = std::getenv("STRATA_CUDA_GEMM")) gemm_mode_ = parse_cuda_gemm_mode(env);

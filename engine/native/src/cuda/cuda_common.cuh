@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
+#include <string>
 #include <tuple>
 
 #include "../core/error.h"
@@ -61,11 +63,14 @@ struct CudaBackendState {
   CachingAllocator allocator;
   ScratchBuffer scratch[6];
   DeviceErrorFlag* error_flag = nullptr;  // managed, one record
-  float* fp8_scales = nullptr;            // device: [amax_a, amax_b, scale_a, scale_b, inv_a, inv_b]
+  float* fp8_scales = nullptr;            // device, 32 floats: amax, scale and 1/scale of A and B (gemm_cuda.cu)
   double* reduce_slot = nullptr;          // device: one double for sum_squares and similar reductions
   bool fp8_fallback_logged = false;
   std::mutex gemm_plan_mutex;
   std::map<GemmPlanKey, cublasLtMatmulAlgo_t> gemm_plans;
+  std::set<GemmPlanKey> gemm_unsupported;  // problems no candidate algorithm ran
+  bool fp8_bf16_output_logged = false;
+  std::string last_gemm_refusal;  // why the last unsupported problem was refused (for error messages)
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
 

@@ -6,9 +6,12 @@
 //          one "TN" cuBLASLt matmul with fp32 accumulation and fp32 C/D.
 //   fp8  : as bf16, but each operand is scaled by 448 / amax (per-tensor, computed on the GPU) and
 //          rounded to e4m3 with saturation; cuBLASLt's A/B scale pointers multiply the product by
-//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line).
+//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line). Where cuBLASLt
+//          offers no fp8 kernel with an fp32 output, D is written in bf16 to scratch and added to C
+//          in fp32 (one log line).
 // beta = 0 never reads C (C is cleared first, so NaN garbage cannot leak); k = 0 scales C by beta.
-// Algorithms come from the cuBLASLt heuristic once per problem shape and are cached.
+// Algorithms come from the cuBLASLt heuristic once per problem shape and operand alignment: the first
+// candidate cuBLASLt accepts is cached (and a problem none accepts is remembered as unsupported).
 // This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -60,13 +63,16 @@ __global__ void strided_amax(const float* src, int64_t rows, int64_t cols, int64
   if (threadIdx.x == 0) atomicMax(out, __float_as_uint(block));
 }
 
-// scales layout: [amax_a, amax_b, scale_a, scale_b, inv_a, inv_b]; an all-zero operand keeps scale 1.
+// Scale slots, each 16-byte aligned (cuBLASLt reads the dequantization scales through pointers):
+// amax_a [0], amax_b [1], scale_a [4], scale_b [8], inv_a [12], inv_b [16].
+constexpr int kScaleSlot = 4, kInvSlot = 12;
+// An all-zero operand keeps scale 1.
 __global__ void fp8_scales_from_amax(float* scales) {
   for (int i = 0; i < 2; ++i) {
     const float amax = scales[i];
     const float scale = (amax > 0.0f && isfinite(amax)) ? kE4m3Max / amax : 1.0f;
-    scales[2 + i] = scale;
-    scales[4 + i] = 1.0f / scale;
+    scales[kScaleSlot + 4 * i] = scale;
+    scales[kInvSlot + 4 * i] = 1.0f / scale;
   }
 }
 
@@ -76,6 +82,16 @@ __global__ void scale_matrix(float* c, int64_t rows, int64_t cols, int64_t ld, f
     const int64_t r = i / cols, col = i % cols;
     float& v = c[r * ld + col];
     v = beta == 0.0f ? 0.0f : v * beta;
+  }
+}
+
+// c (rows x cols, ld) = staged (rows x cols, contiguous bf16) + beta * c; c was cleared when beta == 0.
+__global__ void add_staged_bf16(float* c, const __nv_bfloat16* staged, int64_t rows, int64_t cols, int64_t ld,
+                                float beta) {
+  STRATA_GRID_STRIDE(i, rows * cols) {
+    const int64_t r = i / cols, col = i % cols;
+    float& v = c[r * ld + col];
+    v = __bfloat162float(staged[i]) + (beta == 0.0f ? 0.0f : beta * v);
   }
 }
 
@@ -107,7 +123,8 @@ struct LtProblem {
   const void* b;
   int64_t b_rows, b_cols, ldb;
   cublasOperation_t op_b;
-  float* d;
+  void* d;
+  cudaDataType_t d_type;  // C has the same type and layout (C and D are the same buffer)
   int64_t m, n, k, ldd;
   float alpha, beta;
   const float* a_scale;  // device pointers (fp8 only)
@@ -122,7 +139,9 @@ uint32_t alignment_of(const void* pointer) {
   return static_cast<uint32_t>(lowest == 0 || lowest > 256 ? 256 : lowest);
 }
 
-void run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char* op) {
+// Runs the problem with a cached algorithm, or tries the heuristic's candidates in order (up to 8)
+// until cuBLASLt accepts one and caches it. Returns false when no candidate is supported.
+bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char* op) {
   const uint32_t align_a = alignment_of(p.a), align_b = alignment_of(p.b), align_d = alignment_of(p.d);
   std::get<10>(key) = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
   LtDesc desc;
@@ -138,40 +157,57 @@ void run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char
   LtMatrix la, lb, ld;
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, p.ab_type, p.a_rows, p.a_cols, p.lda), op);
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, p.ab_type, p.b_rows, p.b_cols, p.ldb), op);
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, CUDA_R_32F, p.m, p.n, p.ldd), op);
-
-  cublasLtMatmulAlgo_t algo;
-  bool have_algo = false;
+  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, p.d_type, p.m, p.n, p.ldd), op);
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(s.lt, desc.desc, &p.alpha, p.a, la.layout, p.b, lb.layout, &p.beta, p.d, ld.layout, p.d,
+                          ld.layout, &algo, s.lt_workspace, s.lt_workspace_bytes, s.stream);
+  };
   {
     std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
+    if (s.gemm_unsupported.count(key)) return false;
     auto it = s.gemm_plans.find(key);
-    if (it != s.gemm_plans.end()) algo = it->second, have_algo = true;
-  }
-  if (!have_algo) {
-    LtPreference pref;
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref), op);
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                             &s.lt_workspace_bytes, sizeof(s.lt_workspace_bytes)), op);
-    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
-        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
-        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
-        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_d},
-        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_d}};
-    for (const auto& [attribute, bytes] : alignments) {
-      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, attribute, &bytes, sizeof(bytes)), op);
+    if (it != s.gemm_plans.end()) {
+      STRATA_CUBLAS_CHECK(launch(it->second), op);
+      return true;
     }
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    STRATA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(s.lt, desc.desc, la.layout, lb.layout, ld.layout, ld.layout,
-                                                       pref.pref, 1, &result, &found), op);
-    STRATA_CHECK(found > 0, op, ": cuBLASLt has no algorithm for m=", p.m, " n=", p.n, " k=", p.k);
-    algo = result.algo;
-    std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
-    s.gemm_plans[key] = algo;
   }
-  STRATA_CUBLAS_CHECK(cublasLtMatmul(s.lt, desc.desc, &p.alpha, p.a, la.layout, p.b, lb.layout, &p.beta, p.d,
-                                     ld.layout, p.d, ld.layout, &algo, s.lt_workspace, s.lt_workspace_bytes,
-                                     s.stream), op);
+  LtPreference pref;
+  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref), op);
+  STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                           &s.lt_workspace_bytes, sizeof(s.lt_workspace_bytes)), op);
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_d},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_d}};
+  for (const auto& [attribute, bytes] : alignments) {
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.pref, attribute, &bytes, sizeof(bytes)), op);
+  }
+  constexpr int kCandidates = 8;
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+  int found = 0;
+  const cublasStatus_t heuristic = cublasLtMatmulAlgoGetHeuristic(s.lt, desc.desc, la.layout, lb.layout, ld.layout,
+                                                                  ld.layout, pref.pref, kCandidates, results, &found);
+  if (heuristic != CUBLAS_STATUS_NOT_SUPPORTED) STRATA_CUBLAS_CHECK(heuristic, op);
+  int rejected = 0;
+  for (int i = 0; heuristic == CUBLAS_STATUS_SUCCESS && i < found; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    const cublasStatus_t status = launch(results[i].algo);
+    if (status == CUBLAS_STATUS_NOT_SUPPORTED) {
+      ++rejected;
+      continue;
+    }
+    STRATA_CUBLAS_CHECK(status, op);
+    std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
+    s.gemm_plans[key] = results[i].algo;
+    return true;
+  }
+  std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
+  s.gemm_unsupported.insert(key);
+  s.last_gemm_refusal = detail::concat("heuristic status ", static_cast<int>(heuristic), ", ", found,
+                                       " candidates, ", rejected, " rejected by cublasLtMatmul (A/B type ",
+                                       static_cast<int>(p.ab_type), ", D type ", static_cast<int>(p.d_type), ")");
+  return false;
 }
 
 }  // namespace
@@ -209,10 +245,11 @@ void CudaBackend::gemm(const GemmCall& call) {
     p.b_cols = call.trans_a ? call.k : call.m;
     p.ldb = call.lda;
     p.op_b = call.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    p.d = call.c;
+    p.d = call.c, p.d_type = CUDA_R_32F;
     p.m = call.n, p.n = call.m, p.k = call.k, p.ldd = call.ldc;
     p.alpha = call.alpha, p.beta = call.beta;
-    run_lt(s, p, key, op);
+    STRATA_CHECK(run_lt(s, p, key, op), op, ": cuBLASLt has no fp32 algorithm for m=", call.m, " n=", call.n,
+                 " k=", call.k, " (", s.last_gemm_refusal, ")");
     finish_op(op);
     return;
   }
@@ -230,7 +267,8 @@ void CudaBackend::gemm(const GemmCall& call) {
     strided_amax<<<grid_for(a_rows * a_cols), kThreads, 0, s.stream>>>(call.a, a_rows, a_cols, call.lda, amax);
     strided_amax<<<grid_for(b_rows * b_cols), kThreads, 0, s.stream>>>(call.b, b_rows, b_cols, call.ldb, amax + 1);
     fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
-    scale_a = s.fp8_scales + 2, scale_b = s.fp8_scales + 3, inv_a = s.fp8_scales + 4, inv_b = s.fp8_scales + 5;
+    scale_a = s.fp8_scales + kScaleSlot, scale_b = s.fp8_scales + kScaleSlot + 4;
+    inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
     pack_k_major<<<grid_for(call.m * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_a), call.a,
                                                                    call.m, call.k, kp, call.lda, call.trans_a, scale_a);
     pack_k_major<<<grid_for(call.n * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_b), call.b,
@@ -248,10 +286,32 @@ void CudaBackend::gemm(const GemmCall& call) {
   p.ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   p.a = packed_b, p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
   p.b = packed_a, p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
-  p.d = call.c, p.m = call.n, p.n = call.m, p.k = kp, p.ldd = call.ldc;
+  p.d = call.c, p.d_type = CUDA_R_32F, p.m = call.n, p.n = call.m, p.k = kp, p.ldd = call.ldc;
   p.alpha = call.alpha, p.beta = call.beta;
   p.a_scale = inv_b, p.b_scale = inv_a;
-  run_lt(s, p, key, op);
+  if (run_lt(s, p, key, op)) {
+    finish_op(op);
+    return;
+  }
+  STRATA_CHECK(fp8, op, ": cuBLASLt has no bf16 algorithm for m=", call.m, " n=", call.n, " k=", call.k, " (",
+               s.last_gemm_refusal, ")");
+  // Some cuBLASLt releases have no fp8 kernel with an fp32 C/D: write D in bf16 (far finer than the
+  // e4m3 inputs), then C = D + beta C in fp32.
+  if (!s.fp8_bf16_output_logged) {
+    std::fprintf(stderr, "strata: cuBLASLt on %s has no fp8 GEMM with fp32 output; fp8 GEMMs write bf16 and "
+                 "accumulate in fp32\n", name());
+    s.fp8_bf16_output_logged = true;
+  }
+  auto* staged = static_cast<__nv_bfloat16*>(s.scratch_bytes(5, static_cast<std::size_t>(call.m * call.n) * 2, op));
+  LtProblem staged_problem = p;
+  staged_problem.d = staged, staged_problem.d_type = CUDA_R_16BF, staged_problem.ldd = call.n;
+  staged_problem.beta = 0.0f;
+  GemmPlanKey staged_key = key;
+  std::get<0>(staged_key) += 16;
+  STRATA_CHECK(run_lt(s, staged_problem, staged_key, op), op, ": cuBLASLt has no fp8 algorithm for m=", call.m,
+               " n=", call.n, " k=", call.k, " (", s.last_gemm_refusal, ")");
+  add_staged_bf16<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc,
+                                                                       call.beta);
   finish_op(op);
 }
 
