@@ -55,10 +55,19 @@ export interface GenerateRequest {
   seed: number;
   /** Stop at this id (the tokenizer's <eos>). */
   stop_id?: number;
+  /** MTP self-speculative decoding: the MTP heads draft, the main model verifies (needs model.mtp). */
+  speculative?: boolean;
+  /** Thinking budget: after this many tokens inside a think_open_id span, think_close_id is forced. */
+  think_open_id?: number;
+  think_close_id?: number;
+  think_budget?: number;
 }
 export interface ProfileRequest {
   document: StrataDocument;
-  run_dir: string;
+  /** When given, the engine writes its events to RUN/events.jsonl itself. */
+  run_dir?: string;
+  /** Weights to profile with (a checkpoint folder or .safetensors); fresh initialization when absent. */
+  checkpoint?: string;
   modes: string[];
   contexts: number[];
   batch: number;
@@ -94,6 +103,14 @@ export interface GenerateResult {
   /** The generated ids only (the prompt is not repeated); ends with stop_id when it was reached. */
   ids: number[];
   tokens_per_s?: number;
+  prefill_ms?: number;
+  decode_ms?: number;
+  /** Speculative decoding only: drafts proposed by the MTP heads, drafts the main model accepted. */
+  drafted?: number;
+  accepted?: number;
+  acceptance_rate?: number;
+  /** The thinking budget ran out and the engine appended the closing marker. */
+  forced_think_close?: boolean;
   [field: string]: unknown;
 }
 export interface LossResult {

@@ -59,7 +59,7 @@ export interface LogEvent extends EventBase {
 }
 export interface DoneEvent extends EventBase {
   type: 'done';
-  /** 'stopped' when the job was cancelled before finishing. */
+  /** 'stopped' when the job was cancelled before finishing, 'error' when it stopped on one (e.g. NaN). */
   reason?: string;
 }
 export interface ErrorEvent extends EventBase {
@@ -116,7 +116,7 @@ export function describeEvent(event: EngineEvent): string {
     case 'error':
       return `error: ${(event as ErrorEvent).message}`;
     case 'done':
-      return (event as DoneEvent).reason === 'stopped' ? 'stopped' : 'done';
+      return (event as DoneEvent).reason === 'stopped' ? 'stopped' : (event as DoneEvent).reason === 'error' ? 'stopped on an error' : 'done';
     default:
       return `${event.type} ${JSON.stringify(event)}`;
   }

@@ -3,13 +3,14 @@
 // event leaves one in the run folder. The job here is a hand-driven EngineJob (the supervisor is
 // what is under test; the native engine has its own tests).
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EngineJob } from './engine.js';
 import type { StepEvent } from './events.js';
-import { eventPrinter, superviseJob } from './job-runner.js';
+import { eventPrinter, recordRunError, reportJobError, stoppedOnError, superviseJob } from './job-runner.js';
+import { summarizeRun } from './runs.js';
 import { formatDuration, formatRate, progressLine } from './progress.js';
 
 function capture(isTTY = false) {
@@ -104,5 +105,57 @@ describe('superviseJob', () => {
     expect(outcome.error?.message).toMatch(/top_k 9/);
     const lines = readFileSync(join(runDir, 'events.jsonl'), 'utf8').trim().split('\n');
     expect(JSON.parse(lines[1]!)).toEqual({ type: 'error', t: 0.25, message: 'layer 2 (moe): top_k 9 exceeds experts 8' });
+  });
+
+  it('keeps the run log: start, throttled steps, eval, checkpoint and done lines, not the engine lines', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'strata-job-'));
+    const io = capture();
+    const printer = eventPrinter(io, { json: true, totalSteps: 4, runDir });
+    const manual = manualJob<object>();
+    const done = superviseJob(manual.job, printer, io, { json: true, runDir, signals: new EventEmitter() as never });
+    printer.onEvent({ type: 'start', t: 0, job: 'train' });
+    for (const [n, t] of [[1, 1], [2, 2], [3, 7], [4, 8]] as const) printer.onEvent(step(n, t));
+    printer.onEvent({ type: 'log', t: 8, message: 'engine line' });
+    printer.onEvent({ type: 'eval', t: 9, loss: 1.5 });
+    printer.onEvent({ type: 'checkpoint', t: 9.5, step: 4, path: 'checkpoints/step_000004' });
+    printer.onEvent({ type: 'done', t: 10, reason: 'finished' });
+    manual.resolve({});
+    await done;
+    const log = readFileSync(join(runDir, 'log.txt'), 'utf8').trim().split('\n');
+    expect(log.map((l) => l.replace(/ .*/, ''))).toEqual(['[0s]', '[1s]', '[7s]', '[8s]', '[9s]', '[9.5s]', '[10s]']);
+    expect(log[1]).toBe('[1s] step 1 loss 4.0000 lr 1.00e-3 12345 tok/s');
+    expect(log.at(-1)).toBe('[10s] done');
+    expect(log.join('\n')).not.toContain('engine line');
+  });
+
+  it('reports a failure once: not again after the engine printed its own error event', async () => {
+    const io = capture();
+    const printer = eventPrinter(io, { json: false });
+    const manual = manualJob<object>();
+    const done = superviseJob(manual.job, printer, io, { json: false, signals: new EventEmitter() as never });
+    printer.onEvent({ type: 'error', t: 0.1, message: 'ckpt/model.safetensors: truncated or corrupt file' });
+    manual.reject(new Error('ckpt/model.safetensors: truncated or corrupt file'));
+    const outcome = await done;
+    reportJobError('eval', outcome, io, false);
+    expect(io.err).toEqual(['error: ckpt/model.safetensors: truncated or corrupt file\n']);
+    const silent = { ...outcome, events: [] };
+    reportJobError('eval', silent, io, false);
+    expect(io.err.at(-1)).toBe('strata: eval: ckpt/model.safetensors: truncated or corrupt file\n');
+  });
+
+  it('tells a run that stopped on an error (NaN) from a finished one', () => {
+    const base = { result: {}, error: null, cancelled: false };
+    expect(stoppedOnError({ ...base, events: [{ type: 'done', t: 1, reason: 'error' }] })).toBe(true);
+    expect(stoppedOnError({ ...base, events: [{ type: 'done', t: 1, reason: 'finished' }] })).toBe(false);
+  });
+
+  it('records a job that failed before the engine started in its run folder', () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'strata-job-'));
+    writeFileSync(join(runDir, 'run.json'), JSON.stringify({ runId: 'r1', kind: 'train', name: 'r1', model: 'm', device: 'cpu', createdAt: '2024-01-01T00:00:00Z', steps: 3 }));
+    recordRunError(runDir, 'doc.json: dataset (file nope.txt): file not found');
+    expect(summarizeRun(runDir)).toMatchObject({ status: 'error', error: 'doc.json: dataset (file nope.txt): file not found' });
+    expect(readFileSync(join(runDir, 'log.txt'), 'utf8')).toBe('error: doc.json: dataset (file nope.txt): file not found\n');
+    recordRunError(join(runDir, 'missing'), 'x');
+    expect(existsSync(join(runDir, 'missing'))).toBe(false);
   });
 });

@@ -84,6 +84,8 @@ describe('run folders', () => {
     expect(summarizeRun(run.dir).status).toBe('interrupted');
     appendFileSync(events, line({ type: 'done', t: 5002, reason: 'stopped' }));
     expect(summarizeRun(run.dir).status).toBe('stopped');
+    appendFileSync(events, line({ type: 'error', t: 5003, message: 'step 5001: non-finite gradient in layer 3' }) + line({ type: 'done', t: 5003, reason: 'error' }));
+    expect(summarizeRun(run.dir)).toMatchObject({ status: 'error', error: 'step 5001: non-finite gradient in layer 3' });
     appendFileSync(events, line({ type: 'error', t: 5003, message: 'NaN in layer 3 (mamba2) out_proj' }));
     expect(summarizeRun(run.dir)).toMatchObject({ status: 'error', error: 'NaN in layer 3 (mamba2) out_proj' });
   });

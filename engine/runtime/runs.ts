@@ -223,7 +223,9 @@ export function summarizeRun(dir: string): RunSummary {
     } else if (event.type === 'eval') {
       lastEvalLoss = (event as EvalEvent).loss;
     } else if (event.type === 'done') {
-      status = event.reason === 'stopped' ? 'stopped' : 'done';
+      // A run that stopped on an error (e.g. a non-finite gradient) keeps its error status.
+      if (event.reason === 'error') status = 'error';
+      else status = event.reason === 'stopped' ? 'stopped' : 'done';
     } else if (event.type === 'error') {
       status = 'error';
       error = String(event.message ?? 'unknown error');

@@ -1,9 +1,12 @@
 // End-to-end tests of the engine-backed commands on a micro design: train (--json events, run
 // folder, data files), eval, generate, resume (continues from the checkpoint), profile, export-hf
 // of the trained run, and Ctrl-C on a real `strata train` process (clean stop, exit 130,
-// `done` with reason "stopped", then resumable). Needs the built engine (npm run build:engine).
+// `done` with reason "stopped", then resumable), MTP speculative decoding and the thinking budget,
+// profile rows beside the analytics' prediction, and failures (NaN stop, corrupt checkpoint, missing
+// data) that exit non-zero with one line and leave the run folder saying so. Needs the built
+// engine (npm run build:engine).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +22,7 @@ import { run as train } from './train.js';
 
 const BIN = fileURLToPath(new URL('../bin.mjs', import.meta.url));
 
-function workspace() {
+function workspace(training: Record<string, unknown> = {}, mtp = false) {
   const dir = mkdtempSync(join(tmpdir(), 'strata-cmd-'));
   const doc = {
     format: 'strata',
@@ -32,9 +35,13 @@ function workspace() {
         { kind: 'mamba2', heads: 2, head_dim: 8, d_state: 8, groups: 1, conv_kernel: 4, chunk: 16 },
         { kind: 'mlp', ffn: 32 },
       ],
+      ...(mtp ? { mtp: { kind: 'mtp', depth: 2, blocks: [{ kind: 'mlp', ffn: 32 }], loss_weight: 0.3, shared_weights: true } } : {}),
       precision: { default: 'fp32', rules: [] },
     },
-    pipeline: { training: { steps: 3, batch_size: 2, seq_len: 32, warmup_steps: 1, eval_every: 0, checkpoint_every: 2 }, evaluations: [{ kind: 'heldout', batches: 2 }] },
+    pipeline: {
+      training: { steps: 3, batch_size: 2, seq_len: 32, warmup_steps: 1, eval_every: 0, checkpoint_every: 2, ...training },
+      evaluations: [{ kind: 'heldout', batches: 2 }],
+    },
   };
   writeFileSync(join(dir, 'micro.json'), JSON.stringify(doc));
   writeFileSync(join(dir, 'notes.txt'), 'It was the best of times, it was the worst of times.\n'.repeat(200));
@@ -60,6 +67,9 @@ describe('engine commands', () => {
     expect(readEvents(runDir).length).toBe(lines.length);
     expect(summarizeRun(runDir)).toMatchObject({ status: 'done', lastStep: 3, kind: 'train', data: expect.stringContaining('notes.txt') });
     expect(existsSync(join(runDir, 'data', 'train.stok')) && existsSync(join(runDir, 'data', 'heldout.stok'))).toBe(true);
+    const precisionRows = JSON.parse(readFileSync(join(runDir, 'precision.json'), 'utf8')).rows;
+    expect(precisionRows.find((r: { layer: number }) => r.layer === 0)).toMatchObject({ kind: 'mamba2', role: 'mamba.in_proj', fprop: 'fp32' });
+    expect(readFileSync(join(runDir, 'log.txt'), 'utf8')).toMatch(/\] step 1 loss [\s\S]*\] checkpoint at step 3: [\s\S]*\] done\n$/);
 
     const evalIO = bufferIO(dir);
     expect(await evalCommand([runDir, '--runs', 'evals', '--positions', '4'], evalIO)).toBe(0);
@@ -84,13 +94,80 @@ describe('engine commands', () => {
     expect(existsSync(join(dir, 'hf', 'model.safetensors')) && existsSync(join(dir, 'hf', 'tokenizer.json'))).toBe(true);
   });
 
-  it('profile prints per-layer rows for each mode', async () => {
+  it('profile prints per-layer rows for each mode beside the prediction, and the run folder holds the same rows', async () => {
     const dir = workspace();
     const io = bufferIO(dir);
     expect(await profile(['micro.json', '--mode', 'prefill,decode', '--context', '32', '--runs', 'runs'], io)).toBe(0);
-    expect(io.out()).toMatch(/prefill @ 32 \(batch 1\)/);
-    expect(io.out()).toMatch(/decode @ 32/);
-    expect(io.out()).toMatch(/layer\.0\.mamba2/);
+    expect(io.out()).toMatch(/prefill @ 32 \(batch 1\): measured \d+\.\d+ ms, \d+ tok\/s\n  predicted on cpu: \d+\.\d+ ms, \d+ tok\/s/);
+    expect(io.out()).toMatch(/decode @ 32 \(batch 1\): measured [\s\S]*memory: decode state .* MiB measured, predicted \d+\.\d+ MiB/);
+    expect(io.out()).toMatch(/layer\.0\.mamba2\s+block\s+\d+\.\d{3}\s+\d+\.\d{3}/);
+    const rows = readEvents(onlyRun(join(dir, 'runs'))).filter((e) => e.type === 'profile');
+    expect(rows.filter((r) => r.op === 'total')).toHaveLength(2);
+    for (const total of rows.filter((r) => r.op === 'total')) expect(total).toMatchObject({ hardware: 'cpu', predicted_ms: expect.any(Number), ms: expect.any(Number) });
+
+    const jsonIO = bufferIO(dir);
+    expect(await profile(['micro.json', '--mode', 'train', '--context', '32', '--hardware', 'h200', '--json', '--runs', 'runs-json'], jsonIO)).toBe(0);
+    const printed = jsonIO.out().trim().split('\n').map((l) => JSON.parse(l));
+    expect(printed.find((e) => e.op === 'total')).toMatchObject({ mode: 'train', hardware: 'h200', predicted_tokens_per_s: expect.any(Number) });
+    expect(readEvents(onlyRun(join(dir, 'runs-json')))).toEqual(printed);
+    await expect(profile(['micro.json', '--hardware', 'tpu'], jsonIO)).rejects.toThrow(/profile: --hardware: unknown hardware 'tpu'/);
+  });
+
+  it('generate: MTP speculative decoding gives the greedy text and reports acceptance; the thinking budget closes <think>', async () => {
+    const dir = workspace({}, true);
+    const roomy = JSON.parse(readFileSync(join(dir, 'micro.json'), 'utf8'));
+    roomy.model.vocab_size = 264; // room for the <think> markers (259, 260) past the byte tokenizer's ids
+    writeFileSync(join(dir, 'micro.json'), JSON.stringify(roomy));
+    const greedyIO = bufferIO(dir);
+    expect(await generate(['micro.json', '--prompt', 'It', '--max-tokens', '12', '--temperature', '0', '--json'], greedyIO)).toBe(0);
+    const specIO = bufferIO(dir);
+    expect(await generate(['micro.json', '--prompt', 'It', '--max-tokens', '12', '--temperature', '0', '--speculative', '--json'], specIO)).toBe(0);
+    const greedy = JSON.parse(greedyIO.out());
+    const spec = JSON.parse(specIO.out());
+    expect(spec.ids).toEqual(greedy.ids);
+    expect(spec.drafted).toBeGreaterThan(0);
+    expect(spec.acceptance_rate).toBeCloseTo(spec.accepted / spec.drafted, 12);
+    const textIO = bufferIO(dir);
+    expect(await generate(['micro.json', '--prompt', 'It', '--max-tokens', '4', '--temperature', '0', '--speculative'], textIO)).toBe(0);
+    expect(textIO.err()).toMatch(/MTP speculative: \d+\/\d+ drafts accepted \(acceptance rate (\d+\.\d%|n\/a)\)/);
+
+    const thinkIO = bufferIO(dir);
+    expect(await generate(['micro.json', '--prompt', 'Q <think>', '--max-tokens', '10', '--temperature', '1', '--seed', '5', '--think-budget', '3', '--json'], thinkIO)).toBe(0);
+    const think = JSON.parse(thinkIO.out());
+    // The prompt ends inside <think>: at most 3 tokens later the engine forces </think> (id 260).
+    expect(think.ids.slice(0, 4)).toContain(260);
+    expect(think.text).toContain('</think>');
+
+    const plain = workspace();
+    await expect(generate(['micro.json', '--speculative'], bufferIO(plain))).rejects.toThrow(/--speculative needs MTP heads, and .*micro.json has no model.mtp/);
+    const tight = JSON.parse(readFileSync(join(plain, 'micro.json'), 'utf8'));
+    tight.model.vocab_size = 260;
+    writeFileSync(join(plain, 'tight.json'), JSON.stringify(tight));
+    await expect(generate(['tight.json', '--think-budget', '2'], bufferIO(plain))).rejects.toThrow(/--think-budget: .*vocab_size is 260 \(needs at least 261\)/);
+  });
+
+  it('a run that stops on a non-finite gradient exits 1 and its folder says error, keeping the last good checkpoint', async () => {
+    const dir = workspace({ steps: 30, lr: 1e30, warmup_steps: 0, grad_clip: 0, checkpoint_every: 1 });
+    const io = bufferIO(dir);
+    expect(await train(['micro.json', '--data', 'notes.txt', '--runs', 'runs'], io)).toBe(1);
+    expect(io.err()).toMatch(/^error: step \d+: non-finite gradient .*last good checkpoint is kept\nstrata: train: the run stopped on an error/);
+    expect(io.out()).not.toMatch(/^done: /m);
+    const runDir = onlyRun(join(dir, 'runs'));
+    expect(summarizeRun(runDir)).toMatchObject({ status: 'error', error: expect.stringMatching(/non-finite gradient/) });
+    expect(readdirSync(join(runDir, 'checkpoints')).length).toBeGreaterThan(0);
+  });
+
+  it('a corrupt checkpoint is refused in one line; data that cannot be prepared leaves an error in the run folder', async () => {
+    const dir = workspace();
+    expect(await train(['micro.json', '--data', 'notes.txt', '--runs', 'runs'], bufferIO(dir))).toBe(0);
+    const runDir = onlyRun(join(dir, 'runs'));
+    truncateSync(join(runDir, 'checkpoints', 'step_000003', 'model.safetensors'), 1000);
+    const io = bufferIO(dir);
+    expect(await evalCommand([runDir, '--runs', 'evals'], io)).toBe(1);
+    expect(io.err().trim().split('\n')).toEqual([expect.stringMatching(/step_000003\/model\.safetensors: truncated or corrupt file/)]);
+
+    await expect(train(['micro.json', '--data', 'nope.txt', '--runs', 'failed'], bufferIO(dir))).rejects.toThrow(/nope.txt\): file not found/);
+    expect(summarizeRun(onlyRun(join(dir, 'failed')))).toMatchObject({ status: 'error', error: expect.stringMatching(/nope.txt\): file not found/) });
   });
 
   it('reports bad options and inputs in one line naming the option or file', async () => {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
 import { applyOverrides, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import { prepareData } from '../../runtime/data/prepare.js';
-import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
+import { eventPrinter, recordRunError, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
@@ -91,15 +91,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     try {
       heldout = (await prepareData(doc.pipeline, doc.model.vocab_size, { outDir: join(runFolder.dir, RUN_FILES.data), baseDir: io.cwd })).heldout;
     } catch (error) {
-      throw new CliError(`${target.where}: ${(error as Error).message}`);
+      const message = `${target.where}: ${(error as Error).message}`;
+      recordRunError(runFolder.dir, message);
+      throw new CliError(message);
     }
   }
   const json = Boolean(values.json);
-  const printer = eventPrinter(io, { json });
+  const printer = eventPrinter(io, { json, runDir: runFolder.dir });
   const job = engine.eval({ document: doc, run_dir: runFolder.dir, data: heldout, ...(checkpoint ? { checkpoint } : {}), batches }, printer.onEvent);
   const outcome = await superviseJob(job, printer, io, { json, runDir: runFolder.dir });
   if (outcome.error) {
-    if (!json) io.stderr(`strata: eval: ${outcome.error.message}\n`);
+    reportJobError('eval', outcome, io, json);
     return EXIT_INTERNAL;
   }
   if (outcome.cancelled) return EXIT_CANCELLED;

@@ -13,7 +13,7 @@ import { HfExportError, hfConfigFromModel, hfExportNotes } from '../../spec/hf/i
 import { copyFileAtomic, writeFileAtomic } from '../../runtime/atomic-write.js';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
 import { loadTarget, requireEngine } from '../../runtime/command-support.js';
-import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
+import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { readSafetensorsHeader } from '../../runtime/safetensors.js';
 import { writeHfTokenizerFiles } from '../../runtime/tokenizers/hf-files.js';
 import { createTokenizer } from '../../runtime/tokenizers/index.js';
@@ -83,7 +83,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const printer = eventPrinter({ stdout: io.stderr, stderr: io.stderr, isTTY: false }, { json: false });
     const outcome = await superviseJob(engine.init({ document: target.doc, out: weightsOut }, printer.onEvent), printer, io, { json: false });
     if (outcome.error) {
-      io.stderr(`strata: export-hf: ${outcome.error.message}\n`);
+      reportJobError('export-hf', outcome, io, false);
       return EXIT_INTERNAL;
     }
   }

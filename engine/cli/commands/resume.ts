@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { applyOverrides, intOption, isRunFolder, loadTarget, requireEngine } from '../../runtime/command-support.js';
-import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
+import { eventPrinter, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES, updateRunMeta } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
@@ -47,11 +47,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const json = Boolean(values.json);
   const total = doc.pipeline.training.steps;
   if (!json) io.stdout(`resuming ${dir} from step ${target.checkpoint.step} of ${total}\n`);
-  const printer = eventPrinter(io, { json, totalSteps: total });
+  const printer = eventPrinter(io, { json, totalSteps: total, runDir: dir });
   const job = engine.train({ document: doc, run_dir: dir, train_data: trainData, heldout_data: heldoutData, steps: total, resume: true }, printer.onEvent);
   const outcome = await superviseJob(job, printer, io, { json, totalSteps: total, runDir: dir });
   if (outcome.error) {
-    if (!json) io.stderr(`strata: resume: ${outcome.error.message}\n`);
+    reportJobError('resume', outcome, io, json);
+    return EXIT_INTERNAL;
+  }
+  if (stoppedOnError(outcome)) {
+    if (!json) io.stderr(`strata: resume: the run stopped on an error; its last good checkpoint is kept in ${dir}\n`);
     return EXIT_INTERNAL;
   }
   if (outcome.cancelled || outcome.result?.cancelled) return EXIT_CANCELLED;

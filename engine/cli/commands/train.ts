@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { prepareData } from '../../runtime/data/prepare.js';
 import { applyOverrides, describeData, intOption, loadTarget, numberOption, openRunFolder, requireEngine } from '../../runtime/command-support.js';
-import { eventPrinter, superviseJob } from '../../runtime/job-runner.js';
+import { eventPrinter, recordRunError, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
@@ -77,7 +77,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   try {
     data = await prepareData(doc.pipeline, doc.model.vocab_size, { outDir: join(runFolder.dir, RUN_FILES.data), baseDir: io.cwd });
   } catch (error) {
-    throw new CliError(`${target.where}: ${(error as Error).message}`);
+    const message = `${target.where}: ${(error as Error).message}`;
+    recordRunError(runFolder.dir, message);
+    throw new CliError(message);
   }
   const json = Boolean(values.json);
   if (!json) {
@@ -85,11 +87,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stdout(`data: ${describeData(doc)}: ${data.trainTokens.toLocaleString('en-US')} train / ${data.heldoutTokens.toLocaleString('en-US')} held-out tokens\n`);
   }
   const steps = doc.pipeline.training.steps;
-  const printer = eventPrinter(io, { json, totalSteps: steps });
+  const printer = eventPrinter(io, { json, totalSteps: steps, runDir: runFolder.dir });
   const job = engine.train({ document: doc, run_dir: runFolder.dir, train_data: data.train, heldout_data: data.heldout, steps }, printer.onEvent);
   const outcome = await superviseJob(job, printer, io, { json, totalSteps: steps, runDir: runFolder.dir });
   if (outcome.error) {
-    if (!json) io.stderr(`strata: train: ${outcome.error.message}\n`);
+    reportJobError('train', outcome, io, json);
+    return EXIT_INTERNAL;
+  }
+  if (stoppedOnError(outcome)) {
+    if (!json) io.stderr(`strata: train: the run stopped on an error; its last good checkpoint is kept in ${runFolder.dir}\n`);
     return EXIT_INTERNAL;
   }
   if (outcome.cancelled || outcome.result?.cancelled) {
