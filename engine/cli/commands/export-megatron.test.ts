@@ -46,6 +46,19 @@ describe('strata export-megatron', () => {
     expect(JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')).layout).toMatchObject({ tp: 2, pp: 2, ep: 8, dp: 4 });
   });
 
+  it('without layout options, uses the planner\'s fastest layout that fits', async () => {
+    const r = await strata('export-megatron', 'nemotron-3-super-120b-a12b', '--out', 'super-auto', '--nodes', '8', '--gpu', 'h200');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/layout chosen by the planner \(fastest of \d+ that fit\): TP\d+ PP\d+ EP\d+/);
+    const planned = JSON.parse(readFileSync(join(work, 'super-auto', 'plan.json'), 'utf8'));
+    expect(planned.memory.fits).toBe(true);
+    const l = planned.layout;
+    expect(l.tp * l.pp * l.cp * l.dp).toBe(64);
+    const args = readFileSync(join(work, 'super-auto', 'args.txt'), 'utf8');
+    expect(args).toContain(`--expert-model-parallel-size ${l.ep}\n`);
+    expect(args).toContain(`--pipeline-model-parallel-size ${l.pp}\n`);
+  });
+
   it('refuses a non-empty folder without --force and replaces it whole with --force', async () => {
     const dir = join(work, 'occupied');
     await strata('export-megatron', 'tiny-hybrid', '--out', 'occupied');

@@ -12,7 +12,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { HARDWARE_IDS } from '../../spec/hardware.js';
 import { MegatronExportError } from '../../spec/megatron-args.js';
 import { type Bundle, buildBundle } from '../../spec/megatron/bundle.js';
-import { LayoutError, completeLayout } from '../../spec/megatron/layout.js';
+import { type Cluster, type LayoutRequest, type ParallelLayout, LayoutError, completeLayout } from '../../spec/megatron/layout.js';
+import { suggest } from '../../spec/megatron/planner.js';
+import { type ModelSpec } from '../../spec/document.js';
 import { MegatronPrecisionError } from '../../spec/megatron/precision-args.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
@@ -62,6 +64,21 @@ export function writeBundle(bundle: Bundle, outDir: string, force: boolean): voi
   }
 }
 
+/**
+ * Without layout options the bundle uses the planner's fastest layout that fits the GPU memory;
+ * when none fits, the plain data-parallel layout (the planner's note then says it does not fit).
+ */
+function suggestedLayout(model: ModelSpec, cluster: Cluster, request: LayoutRequest, gpu: string): { layout: ParallelLayout; note: string } {
+  const fallback = completeLayout(cluster, request);
+  const { best, fitting } = suggest(model, { cluster, gpu, seqLen: fallback.seqLen, globalBatch: fallback.globalBatch });
+  if (!best) return { layout: fallback, note: `no parallel layout of ${cluster.nodes} x ${cluster.gpusPerNode} ${gpu} GPUs fits this design; using TP1 PP1 EP1` };
+  const l = best.layout;
+  return {
+    layout: l,
+    note: `layout chosen by the planner (fastest of ${fitting} that fit): TP${l.tp} PP${l.pp} EP${l.ep} CP${l.cp} DP${l.dp}, micro-batch ${l.microBatch}, recompute ${l.recompute}; pass --tp/--pp/--ep/--cp to choose your own`,
+  };
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('export-megatron', argv, {
     ...LAYOUT_OPTIONS,
@@ -79,10 +96,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (!values.out) throw new CliError('export-megatron: --out DIR is required');
   const gpu = (values.gpu ?? 'h100').toLowerCase();
   if (!HARDWARE_IDS.includes(gpu)) throw new CliError(`export-megatron: --gpu ${values.gpu} is not one of ${HARDWARE_IDS.join(', ')}`);
-  const { cluster, request } = parseLayoutOptions('export-megatron', values);
+  const { cluster, request, explicit } = parseLayoutOptions('export-megatron', values);
   const input = loadModelInput(positionals[0]!, io);
   const where = input.file ?? positionals[0]!;
-  const layout = completeLayout(cluster, request);
+  const chosen = explicit ? { layout: completeLayout(cluster, request), note: null } : suggestedLayout(input.doc.model, cluster, request, gpu);
+  const layout = chosen.layout;
   let bundle: Bundle;
   try {
     bundle = buildBundle(input.doc, { cluster, layout, gpu, tokenizerModel: values['tokenizer-model'] });
@@ -93,7 +111,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     throw error;
   }
   writeBundle(bundle, resolve(io.cwd, values.out), values.force ?? false);
-  for (const note of [...input.notes, ...bundle.notes]) io.stderr(`strata: note: ${note}\n`);
+  for (const note of [...input.notes, ...(chosen.note ? [chosen.note] : []), ...bundle.notes]) io.stderr(`strata: note: ${note}\n`);
   io.stderr(`strata: wrote ${values.out} (${bundle.files.map((f) => f.path).join(', ')})\n`);
   return 0;
 }

@@ -149,6 +149,19 @@ describe('communication terms', () => {
     expect(withLatent).toBeCloseTo((moeLayers * 512 * moe.top_k * moe.latent * 2 * 2 * 2 * (3 / 4)) / 450e9, 15);
   });
 
+  it('full recomputation costs a second forward: 4/3 of the layer compute, 1.5x the forward collectives', () => {
+    const base = completeLayout(eightGpus, { tp: 2, ep: 4, microBatch: 1, seqLen: 4096, globalBatch: 64, recompute: 'none' });
+    const none = planLayout(nano, { cluster: eightGpus, gpu: 'h200', layout: base }).time.stages[0]!;
+    const full = planLayout(nano, { cluster: eightGpus, gpu: 'h200', layout: { ...base, recompute: 'full' } }).time.stages[0]!;
+    const selective = planLayout(nano, { cluster: eightGpus, gpu: 'h200', layout: { ...base, recompute: 'selective' } }).time.stages[0]!;
+    // The head is not recomputed, so the stage's compute grows by 1/3 of the layers' share only.
+    expect(full.compute_s).toBeGreaterThan(none.compute_s * 1.2);
+    expect(full.compute_s).toBeLessThan(none.compute_s * (4 / 3) + 1e-12);
+    expect(full.tp_s).toBeCloseTo(none.tp_s * 1.5, 12);
+    expect(full.ep_s).toBeCloseTo(none.ep_s * 1.5, 12);
+    expect(selective.microbatch_s).toBeCloseTo(none.microbatch_s, 12);
+  });
+
   it('puts a TP group that spans nodes on the inter-node links', () => {
     const cluster = { nodes: 2, gpusPerNode: 4 };
     const inNode = planLayout(nano, { cluster, gpu: 'h200', layout: completeLayout(cluster, { tp: 2, ep: 4, seqLen: 4096, globalBatch: 64 }) });

@@ -42,6 +42,9 @@
 //   (forward, backward K/V and their gradients); Mamba layers swap sequence for head sharding with
 //   all-to-alls of the in_proj output and the scan output, forward and backward, x (CP-1)/CP. PP:
 //   the stage's output activations forward and their gradients backward, tokens/TP x d x 2 bytes each.
+// - Recompute full multiplies the layers' compute by 4/3 (a second forward) and their TP/EP/CP
+//   communication by 1.5 (the forward's collectives again); selective (norms and activations) is
+//   counted as free compute, so at equal speed the planner prefers less recomputation.
 // - Pipeline: step = (m + PP - 1) x the slowest stage's micro-batch time, so the bubble is
 //   (PP-1)/(m+PP-1). Then the data-parallel gradient exchange of the stage with most parameters
 //   (exposed): dense gradients over DP x CP ranks, expert gradients over the expert-data-parallel
@@ -407,12 +410,15 @@ export function planLayout(model: ModelSpec, request: PlanRequest): Plan {
     let tpS = 0;
     let epS = 0;
     let cpS = 0;
+    // Full recomputation runs every layer's forward again in the backward: training compute goes
+    // from 3 to 4 forwards and the forward's TP/EP/CP collectives (half of them) run twice.
+    const redo = layout.recompute === 'full' ? { compute: 4 / 3, comm: 1.5 } : { compute: 1, comm: 1 };
     for (let i = range.first; i < range.end; i++) {
-      compute += costs.layerCompute[i]!;
+      compute += costs.layerCompute[i]! * redo.compute;
       const c = layerComm(costs.layers[i]!.block);
-      tpS += c.tpS;
-      epS += c.epS;
-      cpS += c.cpS;
+      tpS += c.tpS * redo.comm;
+      epS += c.epS * redo.comm;
+      cpS += c.cpS * redo.comm;
     }
     if (s === ranges.length - 1) {
       compute += costs.headCompute + costs.mtpCompute;
@@ -521,6 +527,8 @@ export function suggest(model: ModelSpec, request: SuggestRequest): Suggestion {
                 if (plan.memory.fits) plans.push(plan);
               }
       }
-  plans.sort((a, b) => b.time.tokens_per_s - a.time.tokens_per_s || a.memory.peak_bytes - b.memory.peak_bytes);
+  // Equal speed: prefer less recomputation (selective costs no modeled FLOPs), then less memory.
+  const recomputeRank = (p: Plan) => RECOMPUTE_MODES.indexOf(p.layout.recompute);
+  plans.sort((a, b) => b.time.tokens_per_s - a.time.tokens_per_s || recomputeRank(a) - recomputeRank(b) || a.memory.peak_bytes - b.memory.peak_bytes);
   return { best: plans[0] ?? null, considered, fitting: plans.length, ranking: plans.slice(0, 10) };
 }
