@@ -11,6 +11,7 @@ import { documentFromModel } from '../spec/document.js';
 import { formatHfConfig, hfConfigFromModel, importHfConfig } from '../spec/hf/index.js';
 import { parseJsonText } from '../spec/hf/json-text.js';
 import { parseDocument } from '../spec/validate.js';
+import { COMMANDS } from './main.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'engine/cli/bin.mjs');
@@ -42,7 +43,9 @@ describe('strata', () => {
     const none = strata();
     expect(none.code).toBe(2);
     expect(none.stdout).toContain('usage: strata <command>');
-    expectBadInput(strata('frobnicate'), "unknown command 'frobnicate' (commands: analyze, convert, train, eval, generate, resume, profile, export-hf, import-hf, inspect-precision, export-megatron)");
+    expectBadInput(strata('frobnicate'), `unknown command 'frobnicate' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    for (const name of ['analyze', 'convert', 'train', 'eval', 'generate', 'resume', 'profile', 'export-hf', 'import-hf', 'inspect-precision', 'export-megatron', 'plan'])
+      expect(COMMANDS.map((c) => c.name)).toContain(name);
   });
 });
 
