@@ -98,7 +98,7 @@ describe('engine commands', () => {
     const dir = workspace();
     const io = bufferIO(dir);
     expect(await profile(['micro.json', '--mode', 'prefill,decode', '--context', '32', '--runs', 'runs'], io)).toBe(0);
-    expect(io.out()).toMatch(/prefill @ 32 \(batch 1\): measured \d+\.\d+ ms, \d+ tok\/s\n  predicted on cpu: \d+\.\d+ ms, \d+ tok\/s/);
+    expect(io.out()).toMatch(/prefill @ 32 \(batch 1\): measured \d+\.\d+ ms\/step, \d+ tok\/s\n  predicted on cpu: \d+\.\d+ ms\/step, \d+ tok\/s/);
     expect(io.out()).toMatch(/decode @ 32 \(batch 1\): measured [\s\S]*memory: decode state .* MiB measured, predicted \d+\.\d+ MiB/);
     expect(io.out()).toMatch(/layer\.0\.mamba2\s+block\s+\d+\.\d{3}\s+\d+\.\d{3}/);
     const rows = readEvents(onlyRun(join(dir, 'runs'))).filter((e) => e.type === 'profile');

@@ -58,13 +58,15 @@ export function profileTable(rows: ProfileEvent[]): string {
   const out: string[] = [];
   for (const [key, section] of sections) {
     const total = section.find((r) => r.op === 'total');
-    const ms = typeof total?.ms === 'number' ? `${total.ms.toFixed(2)} ms` : '';
+    // Step time from the rate: the engine's total `ms` spans all decode steps, its rows one step.
+    const tokensPerStep = (typeof total?.batch === 'number' ? total.batch : 1) * (total?.mode === 'decode' ? 1 : typeof total?.context === 'number' ? total.context : 1);
+    const measuredStepMs = typeof total?.tokens_per_s === 'number' && total.tokens_per_s > 0 ? (1000 * tokensPerStep) / total.tokens_per_s : null;
     const rate = typeof total?.tokens_per_s === 'number' ? `, ${Math.round(total.tokens_per_s)} tok/s` : '';
-    out.push(`${key}${ms ? `: measured ${ms}${rate}` : ''}`);
+    out.push(`${key}${measuredStepMs !== null ? `: measured ${measuredStepMs.toFixed(2)} ms/step${rate}` : ''}`);
     if (total && typeof total.predicted_ms === 'number') {
       const predictedRate = typeof total.predicted_tokens_per_s === 'number' ? `, ${Math.round(total.predicted_tokens_per_s)} tok/s` : '';
-      const ratio = typeof total.ms === 'number' && total.predicted_ms > 0 ? ` (measured/predicted time ${(total.ms / total.predicted_ms).toFixed(2)}x)` : '';
-      out.push(`  predicted on ${String(total.hardware)}: ${total.predicted_ms.toFixed(2)} ms${predictedRate}${ratio}`);
+      const ratio = measuredStepMs !== null && total.predicted_ms > 0 ? ` (measured/predicted time ${(measuredStepMs / total.predicted_ms).toFixed(2)}x)` : '';
+      out.push(`  predicted on ${String(total.hardware)}: ${total.predicted_ms.toFixed(2)} ms/step${predictedRate}${ratio}`);
     }
     if (total && typeof total.bytes === 'number') {
       const what = String(total.bytes_meaning ?? 'memory');
