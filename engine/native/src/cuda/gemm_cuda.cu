@@ -6,9 +6,10 @@
 //          one "TN" cuBLASLt matmul with fp32 accumulation and fp32 C/D.
 //   fp8  : as bf16, but each operand is scaled by 448 / amax (per-tensor, computed on the GPU) and
 //          rounded to e4m3 with saturation; cuBLASLt's A/B scale pointers multiply the product by
-//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line). Where cuBLASLt
-//          offers no fp8 kernel with an fp32 output, D is written in bf16 to scratch and added to C
-//          in fp32 (one log line).
+//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line). M and N are
+//          zero-padded to multiples of 16. Where cuBLASLt offers no fp8 kernel with an fp32 output
+//          (cuBLASLt 13.x on the H200), or M/N needed padding, D is written in bf16 to scratch and
+//          added to C in fp32 (one log line).
 // beta = 0 never reads C (C is cleared first, so NaN garbage cannot leak); k = 0 scales C by beta.
 // Algorithms come from the cuBLASLt heuristic once per problem shape and operand alignment: the first
 // candidate cuBLASLt accepts is cached (and a problem none accepts is remembered as unsupported).
@@ -30,17 +31,17 @@ constexpr float kE4m3Max = 448.0f;
 
 int64_t round_up(int64_t v, int64_t unit) { return (v + unit - 1) / unit * unit; }
 
-// dst (rows, kp) row-major, element (r, p) = op(src)(r, p) for p < k, 0 for k <= p < kp.
+// dst (padded_rows, kp) row-major, element (r, p) = op(src)(r, p) for r < rows and p < k, else 0.
 // op(src)(r, p) = transposed ? src[p * ld + r] : src[r * ld + p].
 template <typename Out>
-__global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t k, int64_t kp, int64_t ld,
-                             bool transposed, const float* scale) {
-  const int64_t n = rows * kp;
+__global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp,
+                             int64_t ld, bool transposed, const float* scale) {
+  const int64_t n = padded_rows * kp;
   const float factor = scale ? *scale : 1.0f;
   STRATA_GRID_STRIDE(i, n) {
     const int64_t r = i / kp, p = i % kp;
     float v = 0.0f;
-    if (p < k) v = (transposed ? src[p * ld + r] : src[r * ld + p]) * factor;
+    if (r < rows && p < k) v = (transposed ? src[p * ld + r] : src[r * ld + p]) * factor;
     if constexpr (std::is_same_v<Out, __nv_bfloat16>) {
       dst[i] = __float2bfloat16_rn(v);
     } else {
@@ -85,13 +86,14 @@ __global__ void scale_matrix(float* c, int64_t rows, int64_t cols, int64_t ld, f
   }
 }
 
-// c (rows x cols, ld) = staged (rows x cols, contiguous bf16) + beta * c; c was cleared when beta == 0.
+// c (rows x cols, ld) = staged (rows x cols of a bf16 matrix with leading dimension staged_ld)
+// + beta * c; c was cleared when beta == 0.
 __global__ void add_staged_bf16(float* c, const __nv_bfloat16* staged, int64_t rows, int64_t cols, int64_t ld,
-                                float beta) {
+                                int64_t staged_ld, float beta) {
   STRATA_GRID_STRIDE(i, rows * cols) {
     const int64_t r = i / cols, col = i % cols;
     float& v = c[r * ld + col];
-    v = __bfloat162float(staged[i]) + (beta == 0.0f ? 0.0f : beta * v);
+    v = __bfloat162float(staged[r * staged_ld + col]) + (beta == 0.0f ? 0.0f : beta * v);
   }
 }
 
@@ -256,8 +258,12 @@ void CudaBackend::gemm(const GemmCall& call) {
   const int64_t kp = round_up(call.k, kKAlignment);
   const bool fp8 = mode == CudaGemmMode::Fp8E4m3;
   const std::size_t element = fp8 ? 1 : 2;
-  void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(call.m * kp) * element, op);
-  void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(call.n * kp) * element, op);
+  // fp8 kernels want every dimension a multiple of 16: pad M and N with zero rows (the padded part
+  // of the product is never copied out).
+  const int64_t mp = fp8 ? round_up(call.m, kKAlignment) : call.m;
+  const int64_t np = fp8 ? round_up(call.n, kKAlignment) : call.n;
+  void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(mp * kp) * element, op);
+  void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(np * kp) * element, op);
   const float *scale_a = nullptr, *scale_b = nullptr, *inv_a = nullptr, *inv_b = nullptr;
   if (fp8) {
     STRATA_CUDA_CHECK(cudaMemsetAsync(s.fp8_scales, 0, 2 * sizeof(float), s.stream), op);
@@ -269,49 +275,50 @@ void CudaBackend::gemm(const GemmCall& call) {
     fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
     scale_a = s.fp8_scales + kScaleSlot, scale_b = s.fp8_scales + kScaleSlot + 4;
     inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
-    pack_k_major<<<grid_for(call.m * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_a), call.a,
-                                                                   call.m, call.k, kp, call.lda, call.trans_a, scale_a);
-    pack_k_major<<<grid_for(call.n * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_b), call.b,
-                                                                   call.n, call.k, kp, call.ldb, !call.trans_b, scale_b);
+    pack_k_major<<<grid_for(mp * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_a), call.a,
+                                                               call.m, mp, call.k, kp, call.lda, call.trans_a, scale_a);
+    pack_k_major<<<grid_for(np * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_b), call.b,
+                                                               call.n, np, call.k, kp, call.ldb, !call.trans_b, scale_b);
   } else {
-    pack_k_major<<<grid_for(call.m * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_a), call.a,
-                                                                   call.m, call.k, kp, call.lda, call.trans_a, nullptr);
-    pack_k_major<<<grid_for(call.n * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_b), call.b,
-                                                                   call.n, call.k, kp, call.ldb, !call.trans_b, nullptr);
+    pack_k_major<<<grid_for(mp * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_a), call.a,
+                                                               call.m, mp, call.k, kp, call.lda, call.trans_a, nullptr);
+    pack_k_major<<<grid_for(np * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_b), call.b,
+                                                               call.n, np, call.k, kp, call.ldb, !call.trans_b, nullptr);
   }
   check_launch(op);
-  // packed B is (N, Kp) row-major = column-major Kp x N; op T gives N x Kp.
-  // packed A is (M, Kp) row-major = column-major Kp x M; op N. D^T (N x M) = B A^T.
+  // packed B is (Np, Kp) row-major = column-major Kp x Np; op T gives Np x Kp.
+  // packed A is (Mp, Kp) row-major = column-major Kp x Mp; op N. D^T (Np x Mp) = B A^T.
   LtProblem p{};
   p.ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-  p.a = packed_b, p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
-  p.b = packed_a, p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
-  p.d = call.c, p.d_type = CUDA_R_32F, p.m = call.n, p.n = call.m, p.k = kp, p.ldd = call.ldc;
+  p.a = packed_b, p.a_rows = kp, p.a_cols = np, p.lda = kp, p.op_a = CUBLAS_OP_T;
+  p.b = packed_a, p.b_rows = kp, p.b_cols = mp, p.ldb = kp, p.op_b = CUBLAS_OP_N;
+  p.d = call.c, p.d_type = CUDA_R_32F, p.m = np, p.n = mp, p.k = kp, p.ldd = call.ldc;
   p.alpha = call.alpha, p.beta = call.beta;
   p.a_scale = inv_b, p.b_scale = inv_a;
-  if (run_lt(s, p, key, op)) {
+  // Writing C directly needs the unpadded shape.
+  if (mp == call.m && np == call.n && run_lt(s, p, key, op)) {
     finish_op(op);
     return;
   }
   STRATA_CHECK(fp8, op, ": cuBLASLt has no bf16 algorithm for m=", call.m, " n=", call.n, " k=", call.k, " (",
                s.last_gemm_refusal, ")");
-  // Some cuBLASLt releases have no fp8 kernel with an fp32 C/D: write D in bf16 (far finer than the
-  // e4m3 inputs), then C = D + beta C in fp32.
+  // cuBLASLt 13.x has no fp8 kernel with an fp32 C/D on sm_90 (measured), and a padded product cannot
+  // be written into C: write D in bf16 (far finer than the e4m3 inputs), then C = D + beta C in fp32.
   if (!s.fp8_bf16_output_logged) {
-    std::fprintf(stderr, "strata: cuBLASLt on %s has no fp8 GEMM with fp32 output; fp8 GEMMs write bf16 and "
-                 "accumulate in fp32\n", name());
+    std::fprintf(stderr, "strata: fp8 GEMMs on %s write a bf16 product and accumulate it into C in fp32 "
+                 "(cuBLASLt offers no fp8 kernel with fp32 output here)\n", name());
     s.fp8_bf16_output_logged = true;
   }
-  auto* staged = static_cast<__nv_bfloat16*>(s.scratch_bytes(5, static_cast<std::size_t>(call.m * call.n) * 2, op));
+  auto* staged = static_cast<__nv_bfloat16*>(s.scratch_bytes(5, static_cast<std::size_t>(mp * np) * 2, op));
   LtProblem staged_problem = p;
-  staged_problem.d = staged, staged_problem.d_type = CUDA_R_16BF, staged_problem.ldd = call.n;
+  staged_problem.d = staged, staged_problem.d_type = CUDA_R_16BF, staged_problem.ldd = np;
   staged_problem.beta = 0.0f;
   GemmPlanKey staged_key = key;
   std::get<0>(staged_key) += 16;
   STRATA_CHECK(run_lt(s, staged_problem, staged_key, op), op, ": cuBLASLt has no fp8 algorithm for m=", call.m,
                " n=", call.n, " k=", call.k, " (", s.last_gemm_refusal, ")");
   add_staged_bf16<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc,
-                                                                       call.beta);
+                                                                       np, call.beta);
   finish_op(op);
 }
 
