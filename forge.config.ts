@@ -1,4 +1,4 @@
-// Electron Forge configuration: `npm start` (electron-forge start: Vite dev server for the
+// Electron Forge configuration: `npm start` (electron/start.ts runs electron-forge start on Node >= 22.13: Vite dev server for the
 // renderer, bundles for main and preload, launches Electron) and `npm run package`. The Vite
 // plugin builds electron/main.ts -> .vite/build/main.js (ES module, package.json "main"),
 // electron/preload.ts -> .vite/build/preload.cjs (sandboxed preloads must be CommonJS) and the
