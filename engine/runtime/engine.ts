@@ -76,6 +76,8 @@ export interface InitRequest {
   document: StrataDocument;
   /** safetensors file that receives the freshly initialized weights (HF nemotron_h names). */
   out: string;
+  /** Initialization seed (default: the document's pipeline.training.seed). */
+  seed?: number;
 }
 export interface GradsRequest {
   document: StrataDocument;

@@ -92,6 +92,27 @@ describe('engine commands', () => {
     const hfIO = bufferIO(dir);
     expect(await exportHf([runDir, '--out', 'hf'], hfIO)).toBe(0);
     expect(existsSync(join(dir, 'hf', 'model.safetensors')) && existsSync(join(dir, 'hf', 'tokenizer.json'))).toBe(true);
+
+    // Training a run folder again starts from fresh weights, and says so.
+    const againIO = bufferIO(dir);
+    expect(await train([runDir, '--steps', '1', '--runs', 'again'], againIO)).toBe(0);
+    expect(againIO.err()).toMatch(/note: .*training starts from a fresh initialization \(seed \d+\), not from its checkpoint .*step_000005/);
+  });
+
+  it('a design without weights is initialized from --seed (export-hf, eval)', async () => {
+    const dir = workspace();
+    for (const [out, seed] of [['a', '7'], ['b', '7'], ['c', '8']] as const) expect(await exportHf(['micro.json', '--out', out, '--seed', seed], bufferIO(dir))).toBe(0);
+    const weights = (out: string) => readFileSync(join(dir, out, 'model.safetensors'));
+    expect(weights('a').equals(weights('b'))).toBe(true);
+    expect(weights('a').equals(weights('c'))).toBe(false);
+    const losses: number[] = [];
+    for (const seed of ['7', '7', '8']) {
+      const io = bufferIO(dir);
+      expect(await evalCommand(['micro.json', '--data', 'notes.txt', '--seed', seed, '--json', '--runs', 'evals'], io)).toBe(0);
+      losses.push(io.out().trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'eval').loss);
+    }
+    expect(losses[0]).toBe(losses[1]);
+    expect(losses[2]).not.toBe(losses[0]);
   });
 
   it('profile prints per-layer rows for each mode beside the prediction, and the run folder holds the same rows', async () => {

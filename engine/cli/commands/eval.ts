@@ -23,6 +23,7 @@ INPUT is a training run folder, a Strata document, a template name, or an HF con
   --data PATH          evaluate on this file's held-out part ('corpus' = bundled corpus)
   --task NAME          evaluate on a synthetic task (mqar, needle, copy)
   --batches N          number of batches (default: the document's evaluation setting)
+  --seed N             initialization seed of a design evaluated without weights
   --positions N        also print the NLL by position, averaged into N buckets
   --run-dir DIR / --runs DIR / --name NAME   where the eval run folder goes
   --json               print the engine's JSON events, one per line
@@ -52,6 +53,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     data: { type: 'string' },
     task: { type: 'string' },
     batches: { type: 'string' },
+    seed: { type: 'string' },
     positions: { type: 'string' },
     'run-dir': { type: 'string' },
     runs: { type: 'string' },
@@ -65,7 +67,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   if (positionals.length !== 1) throw new CliError(`eval: expected one INPUT, got ${positionals.length} (see strata eval --help)`);
   const target = loadTarget(positionals[0]!, io);
-  const doc = applyOverrides('eval', target.doc, { data: values.data, task: values.task }, io);
+  const doc = applyOverrides('eval', target.doc, { data: values.data, task: values.task, seed: intOption('eval', 'seed', values.seed, 0) }, io);
   const batches = intOption('eval', 'batches', values.batches) ?? doc.pipeline.evaluations[0]?.batches ?? 8;
   const positionBucketCount = intOption('eval', 'positions', values.positions);
   let checkpoint: string | undefined;

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { HfExportError, hfConfigFromModel, hfExportNotes } from '../../spec/hf/index.js';
 import { copyFileAtomic, writeFileAtomic } from '../../runtime/atomic-write.js';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
-import { loadTarget, requireEngine } from '../../runtime/command-support.js';
+import { intOption, loadTarget, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { readSafetensorsHeader } from '../../runtime/safetensors.js';
 import { writeHfTokenizerFiles } from '../../runtime/tokenizers/hf-files.js';
@@ -21,12 +21,13 @@ import { parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
 import type { CliIO } from '../io.js';
 
-const HELP = `usage: strata export-hf INPUT --out DIR [--checkpoint PATH] [--force]
+const HELP = `usage: strata export-hf INPUT --out DIR [--checkpoint PATH] [--seed N] [--force]
 
 INPUT is a training run folder (its newest checkpoint is exported), or a design (exported with
 freshly initialized engine weights).
   --out DIR            folder to write (created; must be empty unless --force)
   --checkpoint PATH    export these weights instead (a checkpoint folder or .safetensors file)
+  --seed N             initialization seed of a design exported without weights (default: the document's)
   --force              write into a folder that already has files
 `;
 
@@ -34,6 +35,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('export-hf', argv, {
     out: { type: 'string', short: 'o' },
     checkpoint: { type: 'string' },
+    seed: { type: 'string' },
     force: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -43,6 +45,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   if (positionals.length !== 1) throw new CliError(`export-hf: expected one INPUT, got ${positionals.length} (see strata export-hf --help)`);
   if (!values.out) throw new CliError('export-hf: --out DIR is required');
+  const seed = intOption('export-hf', 'seed', values.seed, 0);
   const target = loadTarget(positionals[0]!, io);
   const out = resolve(io.cwd, values.out);
   if (existsSync(out) && readdirSync(out).length > 0 && !values.force) throw new CliError(`export-hf: ${values.out} is not empty (use --force to write into it)`);
@@ -81,7 +84,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } else {
     const engine = requireEngine();
     const printer = eventPrinter({ stdout: io.stderr, stderr: io.stderr, isTTY: false }, { json: false });
-    const outcome = await superviseJob(engine.init({ document: target.doc, out: weightsOut }, printer.onEvent), printer, io, { json: false });
+    const outcome = await superviseJob(engine.init({ document: target.doc, out: weightsOut, ...(seed !== undefined ? { seed } : {}) }, printer.onEvent), printer, io, { json: false });
     if (outcome.error) {
       reportJobError('export-hf', outcome, io, false);
       return EXIT_INTERNAL;

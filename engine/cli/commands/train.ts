@@ -3,6 +3,8 @@
 // task) into the run folder, then streams the engine's events: a progress bar with loss, tokens/s
 // and ETA, or with --json exactly the JSON events (also in the run folder's events.jsonl).
 // Ctrl-C stops cleanly after the current step (exit code 130); `strata resume RUN` continues.
+// INPUT may also be a run folder: its document is trained from a fresh initialization (the engine's
+// C API cannot start training from existing weights), which a note on stderr says.
 //
 // Not here: the data pipeline (runtime/data), the engine API (runtime/engine.ts), run folders (runtime/runs.ts).
 import { join } from 'node:path';
@@ -16,7 +18,8 @@ import type { CliIO } from '../io.js';
 
 const HELP = `usage: strata train INPUT [options]
 
-INPUT is a Strata document, a template name, or an HF config.json.
+INPUT is a Strata document, a template name, an HF config.json, or a run folder (its document,
+trained from a fresh initialization from --seed).
   --steps N            training steps (default: the document's pipeline.training.steps)
   --data PATH          train on a .txt, .jsonl, .parquet or .stok file ('corpus' = the bundled corpus)
   --task NAME          train on a synthetic task: mqar, needle or copy
@@ -71,6 +74,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     },
     io,
   );
+  if (target.checkpoint)
+    io.stderr(
+      `strata: note: ${target.where}: training starts from a fresh initialization (seed ${doc.pipeline.training.seed}), not from its checkpoint ${target.checkpoint.path}: the engine cannot initialize training from existing weights yet (to continue a stopped run: strata resume)\n`,
+    );
   const engine = requireEngine();
   const runFolder = openRunFolder(doc, 'train', io, { runDir: values['run-dir'], runs: values.runs, name: values.name, extra: { data: describeData(doc) } });
   let data;
