@@ -3,10 +3,13 @@
 // backend where tiles, chunks and grids are large), plus the GEMM modes with per-dtype tolerances:
 //   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output
 //   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
+// and the GPU quantize-dequantize (cuda/quant_cuda.h) against quant::fake_quantize: bit-identical
+// (every NaN counts as equal to every NaN).
 // Prints one line per check and exits 1 on any failure (or when no GPU is present, which makes the
 // comparison impossible). Run by scripts/gpu/visit.sh on the GPU machine; not a CTest test.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -15,6 +18,7 @@
 #include "core/arena.h"
 #include "cpu/cpu_backend.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/quant_cuda.h"
 #include "ops/attention.h"
 #include "ops/conv1d.h"
 #include "ops/gemm.h"
@@ -226,6 +230,76 @@ void attention_large(CudaBackend& cuda, int64_t window) {
   compare("attention backward dv", cuda, dv, 1e-4);
 }
 
+void quant_formats(CudaBackend& cuda) {
+  using namespace quant;
+  const int64_t rows = 96, cols = 200;  // partial blocks at the right edge (200 = 6 x 32 + 8)
+  // Wide dynamic range: magnitudes 2^-30 .. 2^12, random signs, some exact zeros and negative zeros.
+  std::uniform_real_distribution<double> exponent(-30.0, 12.0), unit(0.0, 1.0);
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double u = unit(g_rng);
+    values[i] = u < 0.02 ? (u < 0.01 ? 0.0f : -0.0f)
+                         : static_cast<float>((unit(g_rng) < 0.5 ? -1.0 : 1.0) * std::exp2(exponent(g_rng)));
+  }
+  // one row with a NaN and one with an infinity (block formats mark or saturate them)
+  values[5 * cols + 7] = std::nanf("");
+  values[9 * cols + 40] = INFINITY;
+  struct Case {
+    const char* label;
+    QuantConfig config;
+    bool with_specials;
+  };
+  auto make = [](Format f, BlockLayout layout, Rounding rounding, ElementFormat mx = ElementFormat::E4M3,
+                 MxScaleRule rule = MxScaleRule::RoundUp) {
+    QuantConfig c;
+    c.format = f, c.layout = layout, c.rounding = rounding, c.mx_element = mx, c.mx_scale_rule = rule, c.seed = 77;
+    return c;
+  };
+  const Case cases[] = {
+      {"bf16", make(Format::Bf16, BlockLayout::AlongRow, Rounding::NearestEven), true},
+      {"fp8_e4m3 tensor", make(Format::Fp8E4M3, BlockLayout::AlongRow, Rounding::NearestEven), false},
+      {"fp8_e5m2 tensor stochastic", make(Format::Fp8E5M2, BlockLayout::AlongRow, Rounding::Stochastic), false},
+      {"mxfp8 e4m3 round-up 1x32", make(Format::Mxfp8, BlockLayout::AlongRow, Rounding::NearestEven), true},
+      {"mxfp8 e5m2 ocp 32x1", make(Format::Mxfp8, BlockLayout::AlongColumn, Rounding::NearestEven,
+                                   ElementFormat::E5M2, MxScaleRule::Ocp), true},
+      {"mxfp8 e4m3 1x32 stochastic", make(Format::Mxfp8, BlockLayout::AlongRow, Rounding::Stochastic), false},
+      {"nvfp4 1x16", make(Format::Nvfp4, BlockLayout::AlongRow, Rounding::NearestEven), true},
+      {"nvfp4 16x16", make(Format::Nvfp4, BlockLayout::Tile2d, Rounding::NearestEven), true},
+      {"nvfp4 16x1 stochastic", make(Format::Nvfp4, BlockLayout::AlongColumn, Rounding::Stochastic), false},
+  };
+  for (const Case& cs : cases) {
+    std::vector<float> input = values;
+    if (!cs.with_specials) {  // tensor-scaled fp8 turns a NaN anywhere into a NaN scale: keep them finite
+      input[5 * cols + 7] = 1.0f;
+      input[9 * cols + 40] = -3.0f;
+    }
+    std::vector<float> want(input.size()), got(input.size());
+    fake_quantize(input.data(), want.data(), rows, cols, cs.config);
+    Arena arena(cuda);
+    Tensor t = arena.tensor("x", {rows, cols});
+    cuda.upload(t.data, input.data(), input.size() * sizeof(float));
+    cuda_fake_quantize(cuda, t.data, t.data, rows, cols, cs.config);
+    cuda.download(got.data(), t.data, got.size() * sizeof(float));
+    int64_t mismatches = 0, first = -1;
+    for (size_t i = 0; i < want.size(); ++i) {
+      uint32_t a, b;
+      std::memcpy(&a, &want[i], 4);
+      std::memcpy(&b, &got[i], 4);
+      const bool same = a == b || (std::isnan(want[i]) && std::isnan(got[i]));
+      if (!same) {
+        if (first < 0) first = static_cast<int64_t>(i);
+        ++mismatches;
+      }
+    }
+    const bool ok = mismatches == 0;
+    if (!ok) ++g_failures;
+    std::printf("%-4s quant %-34s %lld of %lld values differ from quant::fake_quantize", ok ? "ok" : "FAIL",
+                cs.label, (long long)mismatches, (long long)want.size());
+    if (first >= 0) std::printf(" (first at %lld: cpu %.9g gpu %.9g)", (long long)first, want[first], got[first]);
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -244,6 +318,7 @@ int main() {
       {"ssd L128", [&] { ssd_large(*cuda, 200, 128); }},
       {"attention", [&] { attention_large(*cuda, 0); }},
       {"attention window", [&] { attention_large(*cuda, 100); }},
+      {"quantization formats", [&] { quant_formats(*cuda); }},
   };
   for (const auto& [label, run] : sections) {
     try {

@@ -3,7 +3,8 @@
 # that links `strata_core`, so the backend's load-time registration is always linked in (a static
 # archive would drop it). Also defines STRATA_HAVE_CUDA for consumers and builds the GPU-only tools
 # (tests/cuda_*.cpp: CPU-vs-CUDA comparison, GEMM/step timing, training comparison) which
-# scripts/gpu/visit.sh runs; they are not CTest tests because CI has no GPU.
+# scripts/gpu/visit.sh runs; they are not CTest tests because CI has no GPU. The one CTest test here,
+# cuda_quant_rules, runs the GPU quantization rules on the host (no GPU needed).
 #
 # Compiler: nvcc from a CUDA toolkit, or from PyPI wheels (scripts/ci/install-cuda-wheels.sh):
 #   cmake -DSTRATA_CUDA=ON -DCMAKE_CUDA_COMPILER=$(scripts/ci/install-cuda-wheels.sh | tail -n1) ...
@@ -49,6 +50,15 @@ if(STRATA_BUILD_TESTS)
       target_compile_options(strata_${tool} PRIVATE ${STRATA_CXX_FLAGS})
     endif()
   endforeach()
+  # Host run of the GPU quantization rules against the CPU reference: a CTest test, no GPU needed.
+  if(EXISTS ${STRATA_NATIVE_DIR}/tests/cuda_quant_rules_test.cu)
+    add_executable(strata_cuda_quant_rules_test ${STRATA_NATIVE_DIR}/tests/cuda_quant_rules_test.cu)
+    target_link_libraries(strata_cuda_quant_rules_test PRIVATE strata_core)
+    target_include_directories(strata_cuda_quant_rules_test PRIVATE ${STRATA_SRC_DIR})
+    target_compile_options(strata_cuda_quant_rules_test PRIVATE --expt-relaxed-constexpr)
+    set_target_properties(strata_cuda_quant_rules_test PROPERTIES CUDA_ARCHITECTURES OFF CUDA_STANDARD 17)
+    add_test(NAME cuda_quant_rules COMMAND strata_cuda_quant_rules_test)
+  endif()
   if(TARGET strata_model AND EXISTS ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
     add_executable(strata_cuda_train_compare ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
     target_link_libraries(strata_cuda_train_compare PRIVATE strata_model)
