@@ -1,14 +1,17 @@
 // Shared plumbing of the engine-backed `strata` commands (train, eval, generate, resume, profile,
 // export-hf, import-hf): numeric option parsing with one-line errors, resolving the INPUT argument
 // (a run folder, or a design through the CLI's loadModelInput), the document overrides the commands
-// accept, run-folder creation, and loading the engine with a fix-it message.
+// accept, run-folder creation, loading the engine with a fix-it message, and refusing a design whose
+// weights alone cannot fit in this machine's memory before the engine tries to allocate them.
 //
 // Not here: each command's own logic (engine/cli/commands/*), argument parsing (engine/cli/args.ts).
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CliError, EXIT_INTERNAL } from '../cli/errors.js';
 import type { CliIO } from '../cli/io.js';
 import { loadModelInput } from '../cli/load-input.js';
+import { countParams } from '../spec/analytics/params.js';
 import { SYNTHETIC_TASKS, type StrataDocument, type SyntheticTask } from '../spec/document.js';
 import { parseDocument } from '../spec/validate.js';
 import { type CheckpointRef, latestCheckpoint } from './checkpoints.js';
@@ -129,6 +132,30 @@ export function describeData(doc: StrataDocument): string {
   if (d.source === 'task') return `task ${d.task}`;
   if (d.source === 'corpus') return `corpus/${doc.pipeline.tokenizer.kind}`;
   return `${d.path} (${doc.pipeline.tokenizer.kind})`;
+}
+
+/**
+ * Bytes per parameter the CPU engine holds at least: fp32 weights for inference; weights and
+ * gradients for a backward pass (profiling a training step); weights, gradients and the two AdamW
+ * moments for training (activations come on top).
+ */
+export const ENGINE_BYTES_PER_PARAM = { inference: 4, backward: 8, train: 16 } as const;
+const ENGINE_STATE_NAMES = { inference: 'fp32 weights', backward: 'fp32 weights and gradients', train: 'fp32 weights, gradients and AdamW moments' } as const;
+
+/**
+ * Refuses a design whose parameters alone need more than the machine's memory, so a full-size
+ * template is explained in one line instead of exhausting memory inside the engine.
+ */
+export function checkEngineMemory(where: string, doc: StrataDocument, use: keyof typeof ENGINE_BYTES_PER_PARAM, machineBytes = totalmem()): void {
+  const counted = countParams(doc.model);
+  const params = counted.total + (counted.mtp?.total ?? 0);
+  const needed = params * ENGINE_BYTES_PER_PARAM[use];
+  if (needed <= machineBytes) return;
+  const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  const what = ENGINE_STATE_NAMES[use];
+  throw new CliError(
+    `${where}: the CPU engine needs at least ${gib(needed)} for ${what} of ${(params / 1e6).toFixed(1)}M parameters, more than this machine's ${gib(machineBytes)} of memory; train or run a smaller design (e.g. a tiny-* template)`,
+  );
 }
 
 /** The engine, or a CliError (exit 1) that says how to build it. */

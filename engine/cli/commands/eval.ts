@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
-import { applyOverrides, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import { prepareData } from '../../runtime/data/prepare.js';
 import { eventPrinter, recordRunError, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
@@ -80,6 +80,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } else if (target.runDir) {
     throw new CliError(`${target.where}: the run has no checkpoint yet`);
   }
+  checkEngineMemory(target.where, doc, 'inference');
   const engine = requireEngine();
   const runFolder = openRunFolder(doc, 'eval', io, {
     runDir: values['run-dir'],

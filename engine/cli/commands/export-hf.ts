@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { HfExportError, hfConfigFromModel, hfExportNotes } from '../../spec/hf/index.js';
 import { copyFileAtomic, writeFileAtomic } from '../../runtime/atomic-write.js';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
-import { intOption, loadTarget, requireEngine } from '../../runtime/command-support.js';
+import { checkEngineMemory, intOption, loadTarget, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { readSafetensorsHeader } from '../../runtime/safetensors.js';
 import { writeHfTokenizerFiles } from '../../runtime/tokenizers/hf-files.js';
@@ -82,6 +82,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
     copyFileAtomic(weightsSource, weightsOut);
   } else {
+    checkEngineMemory(target.where, target.doc, 'inference');
     const engine = requireEngine();
     const printer = eventPrinter({ stdout: io.stderr, stderr: io.stderr, isTTY: false }, { json: false });
     const outcome = await superviseJob(engine.init({ document: target.doc, out: weightsOut, ...(seed !== undefined ? { seed } : {}) }, printer.onEvent), printer, io, { json: false });

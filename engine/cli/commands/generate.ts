@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
-import { applyOverrides, intOption, loadTarget, numberOption, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, intOption, loadTarget, numberOption, requireEngine } from '../../runtime/command-support.js';
 import type { GenerateResult } from '../../runtime/engine.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { createTokenizer } from '../../runtime/tokenizers/index.js';
@@ -94,6 +94,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const prompt = values.prompt ?? '';
   const promptIds = [...(tokenizer.bosId !== null ? [tokenizer.bosId] : []), ...(think ? encodeWithThinkTags(tokenizer, prompt, think) : tokenizer.encode(prompt))];
+  checkEngineMemory(target.where, doc, 'inference');
   const engine = requireEngine();
   // Engine events (logs) go to stderr so stdout carries only the text.
   const logIO = { stdout: io.stderr, stderr: io.stderr, isTTY: false };

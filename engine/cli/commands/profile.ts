@@ -9,7 +9,7 @@
 // Not here: timing (native engine), the estimates (spec/analytics), the annotation (runtime/profile-prediction.ts).
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyOverrides, intListOption, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, intListOption, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import type { EngineEvent, ProfileEvent } from '../../runtime/events.js';
 import { type ProfilePrediction, profilePrediction } from '../../runtime/profile-prediction.js';
 import { modelWeightsFile } from '../../runtime/checkpoints.js';
@@ -122,6 +122,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     throw new CliError(`profile: --hardware: ${(error as Error).message}`);
   }
+  checkEngineMemory(target.where, doc, modes.includes('train') ? 'backward' : 'inference');
   const engine = requireEngine();
   const runFolder = openRunFolder(doc, 'profile', io, { runDir: values['run-dir'], runs: values.runs, name: values.name });
   const json = Boolean(values.json);

@@ -6,7 +6,7 @@
 // Not here: checkpoint contents (native engine), event printing (runtime/job-runner.ts).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { applyOverrides, intOption, isRunFolder, loadTarget, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, intOption, isRunFolder, loadTarget, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES, updateRunMeta } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
@@ -43,6 +43,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const steps = intOption('resume', 'steps', values.steps);
   const doc = steps === undefined ? target.doc : applyOverrides('resume', target.doc, { steps }, io);
   if (steps !== undefined) updateRunMeta(dir, { steps });
+  checkEngineMemory(target.where, doc, 'train');
   const engine = requireEngine();
   const json = Boolean(values.json);
   const total = doc.pipeline.training.steps;

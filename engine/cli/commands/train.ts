@@ -9,7 +9,7 @@
 // Not here: the data pipeline (runtime/data), the engine API (runtime/engine.ts), run folders (runtime/runs.ts).
 import { join } from 'node:path';
 import { prepareData } from '../../runtime/data/prepare.js';
-import { applyOverrides, describeData, intOption, loadTarget, numberOption, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, numberOption, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, recordRunError, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
@@ -78,6 +78,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stderr(
       `strata: note: ${target.where}: training starts from a fresh initialization (seed ${doc.pipeline.training.seed}), not from its checkpoint ${target.checkpoint.path}: the engine cannot initialize training from existing weights yet (to continue a stopped run: strata resume)\n`,
     );
+  checkEngineMemory(target.where, doc, 'train');
   const engine = requireEngine();
   const runFolder = openRunFolder(doc, 'train', io, { runDir: values['run-dir'], runs: values.runs, name: values.name, extra: { data: describeData(doc) } });
   let data;
