@@ -2,7 +2,9 @@
 // Builds the native engine for this machine with cmake-js: the node-addon-api binding
 // (`strata_node.node`, loaded by engine/runtime/engine.ts) and the native CLI `strata-engine`,
 // Release, at most 2 parallel jobs, CPU always and CUDA too when `nvcc` is found. Output goes to
-// build/native/ at the repository root (the addon in build/native/Release/). Run by package.json's
+// build/native/ at the repository root: the addon in build/native/Release/strata_node.node, the
+// native CLI in build/native/strata-engine (Release/ with multi-config generators; both printed at
+// the end). Run by package.json's
 // "install" script (so `npm install` on a fresh machine builds everything) and by `npm run build:engine`.
 //
 // Options (environment): STRATA_SKIP_NATIVE_BUILD=1 skips the build (e.g. when only adding an npm
@@ -12,7 +14,7 @@
 // Not here: the CMake project itself (engine/native/CMakeLists.txt and the sources.cmake hooks) or
 // the op test build (tests/run-all.mjs builds those separately).
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +68,13 @@ async function main() {
   build.options.isNodeApi = true;
   console.log(`strata: building the native engine (Release, ${jobs} jobs, CPU${cuda ? ' + CUDA' : ''}) in ${BUILD_DIR}`);
   await build.build();
-  console.log('strata: native engine built');
+  const addon = join(BUILD_DIR, 'Release', 'strata_node.node');
+  if (!existsSync(addon)) throw new Error(`the build finished without ${addon}`);
+  // Single-config generators (Ninja, Make) put the CLI in the build folder, multi-config ones in Release/.
+  const cliName = process.platform === 'win32' ? 'strata-engine.exe' : 'strata-engine';
+  const cli = [join(BUILD_DIR, cliName), join(BUILD_DIR, 'Release', cliName)].find((path) => existsSync(path));
+  if (!cli) throw new Error(`the build finished without the native CLI ${cliName}`);
+  console.log(`strata: native engine built: addon ${addon}, CLI ${cli}`);
 }
 
 main().catch((error) => {
