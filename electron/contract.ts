@@ -340,6 +340,16 @@ export interface MegatronExportOptions {
   seqLength?: number;
   microBatchSize?: number;
   globalBatchSize?: number;
+  /** GPU (hardware id: h100, h200, b200) the planner lays the default layout out for (`--gpu`). */
+  gpu?: string;
+  /** Replace a non-empty output folder (`--force`); otherwise such a folder is refused. */
+  replace?: boolean;
+}
+
+/** Options of the Hugging Face export. */
+export interface HfExportOptions {
+  /** Write into a folder that already has files (`--force`). */
+  replace?: boolean;
 }
 
 export interface ExportResult {
@@ -352,7 +362,7 @@ export interface ExportResult {
 
 export interface ExportService {
   /** HF `nemotron_h` folder (config, safetensors, tokenizer); from a run's weights or a fresh init. */
-  exportHf(source: ExportSource, outDir: string): Promise<ExportResult>;
+  exportHf(source: ExportSource, outDir: string, options?: HfExportOptions): Promise<ExportResult>;
   /** Megatron-LM launch bundle (`--hybrid-layer-pattern ...`). */
   exportMegatron(doc: StrataDocument, outDir: string, options: MegatronExportOptions): Promise<ExportResult>;
 }

@@ -51,6 +51,19 @@ describe('ExportService', () => {
     await expect(service.exportMegatron(doc('big'), 'mcore', { tensorParallel: 0 })).rejects.toMatchObject({ code: 'bad_request' });
   });
 
+  it('passes the planner GPU and the replace choice (--gpu, --force) and validates them', async () => {
+    const { work, service } = setup();
+    await service.exportMegatron(doc('big'), 'mcore', { nodes: 2, gpusPerNode: 4, gpu: 'h200', replace: true });
+    const args = JSON.parse(readFileSync(join(work, 'mcore', 'args.json'), 'utf8'));
+    expect(args.rest).toEqual(['--out', join(work, 'mcore'), '--nodes', '2', '--gpus-per-node', '4', '--gpu', 'h200', '--force']);
+    await service.exportHf({ doc: doc('tiny') }, 'hf', { replace: true });
+    expect(JSON.parse(readFileSync(join(work, 'hf', 'args.json'), 'utf8')).rest).toEqual(['--out', join(work, 'hf'), '--force']);
+    await service.exportHf({ doc: doc('tiny') }, 'hf2', { replace: false });
+    expect(JSON.parse(readFileSync(join(work, 'hf2', 'args.json'), 'utf8')).rest).toEqual(['--out', join(work, 'hf2')]);
+    await expect(service.exportMegatron(doc('big'), 'm', { gpu: 'h100; rm -rf' })).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(service.exportHf({ doc: doc('tiny') }, 'h', { replace: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
   it("reports the exporter's own message when it fails", async () => {
     const { service } = setup();
     await expect(service.exportHf({ doc: doc('fail me') }, 'bad')).rejects.toMatchObject({
@@ -76,6 +89,13 @@ describe('ExportService with the real strata CLI', () => {
     expect(text).toContain('--hybrid-layer-pattern');
     expect(text).toContain('--pipeline-model-parallel-size 2');
     expect(text).toContain('--seq-length 4096');
+    // Without layout options the planner chooses one for the cluster, and says so.
+    const planned = await service.exportMegatron(template, 'planned', { nodes: 2, gpusPerNode: 4, gpu: 'h200' });
+    expect(planned.log).toMatch(/layout chosen by the planner/);
+    expect(planned.files).toContain('train_slurm.sbatch');
+    // A non-empty folder is refused unless replacing is asked for.
+    await expect(service.exportMegatron(template, 'planned', {})).rejects.toMatchObject({ code: 'engine', message: expect.stringContaining('not empty') });
+    await service.exportMegatron(template, 'planned', { replace: true });
     // A layout the design cannot use comes back as the CLI's own explanation.
     await expect(service.exportMegatron(template, 'bundle-tp', { tensorParallel: 2 })).rejects.toMatchObject({
       code: 'engine',

@@ -1,35 +1,36 @@
-// Pipeline node: export of the design to a Hugging Face `nemotron_h` folder or a Megatron-LM
-// launch bundle, through the host's ExportService. The output folder is asked for each time.
+// Pipeline node: export of the design to a Hugging Face `nemotron_h` folder and to a Megatron-LM
+// scale-out bundle, with the settings of the export inspector (panels/ExportSettings.tsx: folders,
+// nodes x GPUs, layout or the planner's choice). The node shows where each export last wrote.
+// Not the actions (state/export-actions.ts).
 import type { NodeProps } from '@xyflow/react';
-import { memo, useState } from 'react';
-import { describeHostError, host } from '../host/host.js';
-import { askPath } from '../state/project-actions.js';
-import { useDocumentStore, useViewStore } from '../state/stores.js';
+import { memo } from 'react';
+import { type ExportOutcome, exportDesign, useExportStore } from '../state/export-actions.js';
 import { PipelineFrame } from './PipelineFrame.js';
 
-async function exportDesign(target: 'hf' | 'megatron', setBusy: (busy: boolean) => void): Promise<void> {
-  const doc = useDocumentStore.getState().doc;
-  const outDir = await askPath('save', `exports/${doc.model.name.replace(/[^A-Za-z0-9._-]+/g, '-')}-${target}`);
-  if (!outDir) return;
-  setBusy(true);
-  try {
-    const result = target === 'hf' ? await host().exports.exportHf({ doc }, outDir) : await host().exports.exportMegatron(doc, outDir, {});
-    useViewStore.getState().setStatus(`Exported ${result.files.length} files to ${result.outDir}`);
-  } catch (error) {
-    useViewStore.getState().setStatus(`Export failed: ${describeHostError(error).message}`, 'error');
-  } finally {
-    setBusy(false);
-  }
+function outcomeLine(title: string, outcome: ExportOutcome | undefined): string {
+  if (!outcome) return `${title}: not exported yet`;
+  if (outcome.state === 'running') return `${title}: writing…`;
+  if (outcome.state === 'failed') return `${title}: failed`;
+  const folder = outcome.outDir.split(/[\\/]/).filter(Boolean).at(-1) ?? outcome.outDir;
+  return `${title}: ${folder} (${outcome.files.length} files)`;
 }
 
 export const ExportNode = memo(function ExportNode({ selected }: NodeProps) {
-  const [busy, setBusy] = useState(false);
+  const outcome = useExportStore((s) => s.outcome);
+  const cluster = useExportStore((s) => `${s.settings.nodes} x ${s.settings.gpusPerNode} GPUs`);
+  const busy = outcome.hf?.state === 'running' || outcome.megatron?.state === 'running';
   return (
-    <PipelineFrame stage="export" title="Export" lines={['HF nemotron_h + safetensors', 'Megatron-LM bundle']} selected={!!selected} output={false}>
-      <button type="button" disabled={busy} onClick={() => void exportDesign('hf', setBusy)}>
+    <PipelineFrame
+      stage="export"
+      title="Export"
+      lines={[outcomeLine('HF', outcome.hf), outcomeLine(`Megatron (${cluster})`, outcome.megatron)]}
+      selected={!!selected}
+      output={false}
+    >
+      <button type="button" disabled={busy} onClick={() => void exportDesign('hf')}>
         Export to Hugging Face
       </button>
-      <button type="button" disabled={busy} onClick={() => void exportDesign('megatron', setBusy)}>
+      <button type="button" disabled={busy} onClick={() => void exportDesign('megatron')}>
         Export to Megatron-LM
       </button>
     </PipelineFrame>

@@ -35,6 +35,7 @@ import {
 import { layersOf, precisionOf, validationOf } from '../state/selectors.js';
 import { rowsOfLayer } from '../../engine/spec/precision.js';
 import { type PipelineNodeId, useDocumentStore, useSelectionStore } from '../state/stores.js';
+import { ExportSettingsPanel } from './ExportSettings.js';
 import { type FieldSpec, describeSchema } from './schema-fields.js';
 import { SchemaField } from './SchemaForm.js';
 
@@ -171,14 +172,7 @@ function GroupInspector({ group }: { group: RepeatGroup }) {
 
 function PipelineInspector({ node }: { node: PipelineNodeId }) {
   const doc = useDocumentStore((s) => s.doc);
-  if (node === 'export') {
-    return (
-      <section aria-label="Export settings">
-        <h2>Export</h2>
-        <p className="muted">Exports the current design: a Hugging Face nemotron_h folder (config and safetensors) or a Megatron-LM launch bundle. Use the buttons on the Export node.</p>
-      </section>
-    );
-  }
+  if (node === 'export') return <ExportSettingsPanel />;
   const form = PIPELINE_FORMS[node];
   let value: unknown = doc;
   for (const p of form.path) value = (value as Record<string, unknown>)[p];
