@@ -70,11 +70,14 @@ describe('superviseJob', () => {
     printer.onEvent(step(1, 1));
     printer.onEvent(step(2, 2));
     printer.onEvent({ type: 'eval', t: 2.5, loss: 1.5, ppl: 4.48, bpb: 2.16 });
+    printer.onEvent({ type: 'done', t: 3, reason: 'finished' });
     resolve({});
     await done;
     const text = io.out.join('');
     expect(text).toContain('\rstep 2/4 [');
-    expect(text).toContain('\neval loss 1.5000 ppl 4.48 bpb 2.1600\n');
+    expect(text.endsWith('\neval loss 1.5000 ppl 4.48 bpb 2.1600\n')).toBe(true);
+    printer.onEvent({ type: 'done', t: 4, reason: 'error' });
+    expect(io.out.at(-1)).toBe('stopped on an error\n');
   });
 
   it('cancels the job on SIGINT and reports it', async () => {

@@ -114,8 +114,10 @@ export function eventPrinter(out: JobOutput, options: RunJobOptions): { onEvent:
       }
       return;
     }
-    // Per-tensor precision statistics and profile rows are for the app and --json, not the terminal.
+    // Per-tensor precision statistics and profile rows are for the app and --json, not the terminal;
+    // a normal end is told by the command itself (e.g. `done: RUN`), a stop or error end is printed.
     if (event.type === 'start' || event.type === 'precision' || event.type === 'profile') return;
+    if (event.type === 'done' && event.reason !== 'stopped' && event.reason !== 'error') return;
     endBar();
     const text = describeEvent(event);
     if (event.type === 'error') out.stderr(`${text}\n`);

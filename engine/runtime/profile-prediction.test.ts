@@ -50,12 +50,13 @@ describe('profile prediction', () => {
 
   it('prints measured and predicted side by side', () => {
     const p = profilePrediction(doc, 'cpu');
-    const rows = [row({ label: 'layer.0.mamba2', fwd_ms: 1.25 }), row({ op: 'total', layer: -1, kind: 'model', ms: 4, tokens_per_s: 50000, bytes: 2 ** 20, bytes_meaning: 'activations' })].map(
+    const rows = [row({ label: 'layer.0.mamba2', fwd_ms: 1.25, bytes: 3 * 2 ** 19 }), row({ op: 'total', layer: -1, kind: 'model', ms: 4, tokens_per_s: 50000, bytes: 2 ** 20, bytes_meaning: 'activations' })].map(
       (r) => p.annotate(r) as ProfileEvent,
     );
     const text = profileTable(rows);
     expect(text).toMatch(/^prefill @ 100 \(batch 2\): measured 4\.00 ms\/step, 50000 tok\/s\n  predicted on cpu: \d+\.\d{2} ms\/step, \d+ tok\/s \(measured\/predicted time \d+\.\d{2}x\)\n  memory: activations 1\.00 MiB measured\n/);
-    expect(text).toMatch(/layer\.0\.mamba2\s+block\s+1\.250\s+\d+\.\d{3}/);
+    expect(text).toMatch(/layer\.0\.mamba2\s+block\s+1\.250\s+\d+\.\d{3}\s+1\.50$/m);
+    expect(text).toMatch(/layer\s+op\s+fwd ms\s+bwd ms\s+predicted ms\s+memory MiB\n/);
     // Decode: the engine's total `ms` spans all its decode steps; the step time comes from the rate (2 sequences at 20 tok/s).
     const decode = p.annotate(row({ mode: 'decode', op: 'total', layer: -1, kind: 'model', ms: 800, tokens_per_s: 20 })) as ProfileEvent;
     expect(profileTable([decode])).toMatch(/^decode @ 100 \(batch 2\): measured 100\.00 ms\/step, 20 tok\/s\n/);

@@ -46,7 +46,8 @@ function formatMiB(bytes: unknown): string {
 /**
  * Human report of profile rows: one section per (mode, context) with the measured total time,
  * tokens/s and memory beside the predicted ones, then a row per layer (label, op, measured forward
- * and backward milliseconds, predicted milliseconds when the rows carry a prediction).
+ * and backward milliseconds, predicted milliseconds when the rows carry a prediction, and the
+ * memory the engine counted for the layer: its activations, or its decode state).
  */
 export function profileTable(rows: ProfileEvent[]): string {
   const sections = new Map<string, ProfileEvent[]>();
@@ -81,8 +82,9 @@ export function profileTable(rows: ProfileEvent[]): string {
       formatMs(r.fwd_ms),
       r.bwd_ms ? formatMs(r.bwd_ms) : '',
       ...(predicted ? [formatMs(r.predicted_ms)] : []),
+      typeof r.bytes === 'number' ? (r.bytes / 2 ** 20).toFixed(2) : '',
     ]);
-    const header = ['layer', 'op', 'fwd ms', 'bwd ms', ...(predicted ? ['predicted ms'] : [])];
+    const header = ['layer', 'op', 'fwd ms', 'bwd ms', ...(predicted ? ['predicted ms'] : []), 'memory MiB'];
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
     const line = (cells: string[]) => `  ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()}`;
     out.push(line(header), ...body.map(line));
