@@ -182,10 +182,19 @@ describe('engine commands', () => {
     const dir = workspace();
     expect(await train(['micro.json', '--data', 'notes.txt', '--runs', 'runs'], bufferIO(dir))).toBe(0);
     const runDir = onlyRun(join(dir, 'runs'));
+    // One flipped byte in the weights: refused by eval (the engine checks the folder's hashes) and export-hf.
+    const weights = join(runDir, 'checkpoints', 'step_000003', 'model.safetensors');
+    const bytes = readFileSync(weights);
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x40;
+    writeFileSync(weights, bytes);
+    const flipped = bufferIO(dir);
+    expect(await evalCommand([runDir, '--runs', 'evals'], flipped)).toBe(1);
+    expect(flipped.err()).toMatch(/model\.safetensors is corrupt \(content hash mismatch\)/);
+    await expect(exportHf([runDir, '--out', 'hf'], bufferIO(dir))).rejects.toThrow(/model\.safetensors: corrupt \(content hash differs/);
     truncateSync(join(runDir, 'checkpoints', 'step_000003', 'model.safetensors'), 1000);
     const io = bufferIO(dir);
     expect(await evalCommand([runDir, '--runs', 'evals'], io)).toBe(1);
-    expect(io.err().trim().split('\n')).toEqual([expect.stringMatching(/step_000003\/model\.safetensors: truncated or corrupt file/)]);
+    expect(io.err().trim().split('\n')).toEqual([expect.stringMatching(/step_000003\/state\.json: model\.safetensors is truncated or altered/)]);
 
     await expect(train(['micro.json', '--data', 'nope.txt', '--runs', 'failed'], bufferIO(dir))).rejects.toThrow(/nope.txt\): file not found/);
     expect(summarizeRun(onlyRun(join(dir, 'failed')))).toMatchObject({ status: 'error', error: expect.stringMatching(/nope.txt\): file not found/) });

@@ -6,7 +6,7 @@
 // Not here: the metrics themselves (native engine), data preparation (runtime/data/prepare.ts).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { modelWeightsFile } from '../../runtime/checkpoints.js';
+import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
 import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import { prepareData } from '../../runtime/data/prepare.js';
 import { eventPrinter, recordRunError, reportJobError, superviseJob } from '../../runtime/job-runner.js';
@@ -75,8 +75,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     checkpoint = resolve(io.cwd, values.checkpoint);
     if (!existsSync(checkpoint)) throw new CliError(`eval: --checkpoint ${values.checkpoint}: no such file or folder`);
   } else if (target.checkpoint) {
-    // Evaluation needs the weights only (an imported checkpoint has no optimizer state).
-    checkpoint = modelWeightsFile(target.checkpoint.path) ?? target.checkpoint.path;
+    // Evaluation needs the weights only (an imported checkpoint has no optimizer state); the engine
+    // verifies a checkpoint folder's hashes first.
+    checkpoint = inferenceCheckpoint(target.checkpoint.path);
   } else if (target.runDir) {
     throw new CliError(`${target.where}: the run has no checkpoint yet`);
   }

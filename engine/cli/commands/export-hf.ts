@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HfExportError, hfConfigFromModel, hfExportNotes } from '../../spec/hf/index.js';
 import { copyFileAtomic, writeFileAtomic } from '../../runtime/atomic-write.js';
-import { modelWeightsFile } from '../../runtime/checkpoints.js';
+import { modelWeightsFile, verifyCheckpointFile } from '../../runtime/checkpoints.js';
 import { checkEngineMemory, intOption, loadTarget, requireEngine } from '../../runtime/command-support.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { readSafetensorsHeader } from '../../runtime/safetensors.js';
@@ -76,6 +76,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const weightsOut = join(out, 'model.safetensors');
   if (weightsSource) {
     try {
+      verifyCheckpointFile(weightsSource);
       readSafetensorsHeader(weightsSource);
     } catch (error) {
       throw new CliError((error as Error).message);

@@ -9,7 +9,7 @@
 // Not here: decoding (native engine), tokenizers (runtime/tokenizers).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { modelWeightsFile } from '../../runtime/checkpoints.js';
+import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
 import { applyOverrides, checkEngineMemory, intOption, loadTarget, numberOption, requireEngine } from '../../runtime/command-support.js';
 import type { GenerateResult } from '../../runtime/engine.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
@@ -70,8 +70,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   if (positionals.length !== 1) throw new CliError(`generate: expected one INPUT, got ${positionals.length} (see strata generate --help)`);
   const target = loadTarget(positionals[0]!, io);
-  // Generation needs the weights only (an imported checkpoint has no optimizer state).
-  let checkpoint: string | undefined = target.checkpoint ? (modelWeightsFile(target.checkpoint.path) ?? target.checkpoint.path) : undefined;
+  // Generation needs the weights only (an imported checkpoint has no optimizer state); the engine
+  // verifies a checkpoint folder's hashes first.
+  let checkpoint: string | undefined = target.checkpoint ? inferenceCheckpoint(target.checkpoint.path) : undefined;
   if (values.checkpoint) {
     checkpoint = resolve(io.cwd, values.checkpoint);
     if (!existsSync(checkpoint)) throw new CliError(`generate: --checkpoint ${values.checkpoint}: no such file or folder`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { applyOverrides, checkEngineMemory, intListOption, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
 import type { EngineEvent, ProfileEvent } from '../../runtime/events.js';
 import { type ProfilePrediction, profilePrediction } from '../../runtime/profile-prediction.js';
-import { modelWeightsFile } from '../../runtime/checkpoints.js';
+import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { parseCommandArgs } from '../args.js';
@@ -139,7 +139,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (event.type === 'profile' && !json) rows.push(event as ProfileEvent);
     else printer.onEvent(event);
   };
-  const checkpoint = target.checkpoint ? (modelWeightsFile(target.checkpoint.path) ?? target.checkpoint.path) : undefined;
+  const checkpoint = target.checkpoint ? inferenceCheckpoint(target.checkpoint.path) : undefined;
   const job = engine.profile({ document: doc, modes, contexts, batch, ...(checkpoint ? { checkpoint } : {}) }, onEvent);
   const outcome = await superviseJob(job, printer, io, { json, runDir: runFolder.dir });
   if (outcome.error) {
