@@ -161,4 +161,19 @@ describe('superviseJob', () => {
     recordRunError(join(runDir, 'missing'), 'x');
     expect(existsSync(join(runDir, 'missing'))).toBe(false);
   });
+
+  it('stops the job when the reader of its output goes away (EPIPE) instead of crashing', async () => {
+    const io = capture();
+    const stdout = new EventEmitter();
+    const printer = eventPrinter(io, { json: true, totalSteps: 10 });
+    const manual = manualJob<object>();
+    const done = superviseJob(manual.job, printer, io, { json: true, signals: new EventEmitter() as never, outputStreams: [stdout as never] });
+    stdout.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    expect(manual.cancels()).toBe(1);
+    manual.resolve({ cancelled: true });
+    const outcome = await done;
+    expect(outcome.cancelled).toBe(true);
+    // Later writes may fail too: the listener stays so they never become an unhandled 'error'.
+    expect(stdout.listenerCount('error')).toBe(1);
+  });
 });

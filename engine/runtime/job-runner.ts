@@ -1,8 +1,10 @@
 // Runs one engine job for a command-line tool: prints its events (JSON lines with --json, else a
 // progress bar for steps and one line per other event), keeps the run folder's human-readable
 // log.txt (the same lines; the engine itself adds its log and error events there), cancels the job
-// cleanly on Ctrl-C (SIGINT) or SIGTERM, and records a final `error` event in the run folder when
-// the engine failed without writing one itself, so the folder always tells how the job ended.
+// cleanly on Ctrl-C (SIGINT) or SIGTERM or when its reader goes away (EPIPE on stdout, e.g. `| head`
+// or a closed pipe to the app: training then stops at a checkpoint instead of the process dying),
+// and records a final `error` event in the run folder when the engine failed without writing one
+// itself, so the folder always tells how the job ended.
 //
 // Not here: building requests (the CLI commands) or the binding (engine.ts).
 import { appendFileSync, existsSync } from 'node:fs';
@@ -30,6 +32,8 @@ export interface RunJobOptions {
   runDir?: string;
   /** Signal source, replaceable in tests. */
   signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** Output streams whose write errors (a closed reader) stop the job; default stdout and stderr. */
+  outputStreams?: Pick<NodeJS.WriteStream, 'on' | 'off'>[];
 }
 
 export interface JobOutcome<Result> {
@@ -145,6 +149,14 @@ export async function superviseJob<Result>(
   };
   signals.on('SIGINT', onSignal);
   signals.on('SIGTERM', onSignal);
+  // A reader that went away makes every later write fail: nothing more can be shown, so the job
+  // stops as on Ctrl-C (the run folder still records everything) and the error is not rethrown.
+  const streams = options.outputStreams ?? [process.stdout, process.stderr];
+  const onOutputError = () => {
+    cancelled = true;
+    job.cancel();
+  };
+  for (const stream of streams) stream.on('error', onOutputError);
   let result: Result | null = null;
   let error: Error | null = null;
   try {
@@ -156,6 +168,8 @@ export async function superviseJob<Result>(
     signals.off('SIGTERM', onSignal);
     printer.finish();
   }
+  // Listeners stay for the rest of the process: writes after the job (its summary line) may fail too.
+  if (!cancelled) for (const stream of streams) stream.off('error', onOutputError);
   if (error && options.runDir && !printer.events.some((e) => e.type === 'error')) {
     const last = printer.events[printer.events.length - 1];
     const event = { type: 'error', t: last?.t ?? 0, message: error.message };

@@ -211,6 +211,20 @@ describe('engine commands', () => {
     expect(existsSync(join(dir, 'huge-runs'))).toBe(false);
   });
 
+  it('stops a real `strata train --json` cleanly at a checkpoint when its reader closes the pipe', async () => {
+    const dir = workspace();
+    const child = spawn(process.execPath, [BIN, 'train', 'micro.json', '--task', 'copy', '--steps', '100000', '--json', '--runs', 'runs'], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(130);
+    const runDir = onlyRun(join(dir, 'runs'));
+    expect(summarizeRun(runDir).status).toBe('stopped');
+    expect(readEvents(runDir).filter((e) => e.type === 'checkpoint').length).toBeGreaterThan(0);
+  });
+
   it('stops a real `strata train` process cleanly on Ctrl-C and can resume it', async () => {
     const dir = workspace();
     const child = spawn(process.execPath, [BIN, 'train', 'micro.json', '--task', 'copy', '--steps', '100000', '--json', '--runs', 'runs'], { cwd: dir });
