@@ -158,12 +158,26 @@ export function checkEngineMemory(where: string, doc: StrataDocument, use: keyof
   );
 }
 
-/** The engine, or a CliError (exit 1) that says how to build it. */
-export function requireEngine(): Engine {
+/**
+ * The engine, or a CliError (exit 1) that says how to build it. With a document, also refuses a
+ * `pipeline.training.device` the build has no backend for (e.g. cuda on a CPU-only build), rather
+ * than running the job on another device than the run folder records.
+ */
+export function requireEngine(doc?: StrataDocument): Engine {
+  let engine: Engine;
   try {
-    return loadEngine();
+    engine = loadEngine();
   } catch (error) {
     if (error instanceof EngineNotBuiltError) throw new CliError(error.message, EXIT_INTERNAL);
     throw error;
   }
+  const device = doc?.pipeline.training.device;
+  if (device) {
+    const backends = engine.info().backends;
+    if (!backends.includes(device))
+      throw new CliError(
+        `device ${device}: this engine build has no ${device} backend (built: ${backends.join(', ')}); ${device === 'cuda' ? 'rebuild with nvcc on PATH (npm run build:engine) or use --device cpu' : 'rebuild the engine'}`,
+      );
+  }
+  return engine;
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIO } from '../io.js';
+import { loadEngine } from '../../runtime/engine.js';
 import { readEvents, summarizeRun } from '../../runtime/runs.js';
 import { run as evalCommand } from './eval.js';
 import { run as exportHf } from './export-hf.js';
@@ -207,6 +208,12 @@ describe('engine commands', () => {
     await expect(train(['micro.json', '--task', 'sorting'], io)).rejects.toThrow(/--task sorting is not one of mqar, needle, copy/);
     await expect(train(['micro.json', '--data', 'nope.txt', '--runs', 'runs'], io)).rejects.toThrow(/micro.json: dataset \(file .*nope.txt\): file not found/);
     await expect(resume([dir], io)).rejects.toThrow(/not a run folder/);
+    // On a build without CUDA, training on cuda is refused rather than silently run on the CPU.
+    const backends = loadEngine().info().backends;
+    if (!backends.includes('cuda')) {
+      await expect(train(['micro.json', '--device', 'cuda', '--runs', 'cuda-runs'], io)).rejects.toThrow(/device cuda: this engine build has no cuda backend \(built: cpu\)/);
+      expect(existsSync(join(dir, 'cuda-runs'))).toBe(false);
+    }
     await expect(train(['nemotron-3-super-120b-a12b', '--runs', 'huge-runs'], io)).rejects.toThrow(/nemotron-3-super-120b-a12b.json: the CPU engine needs at least \d+\.\d GiB .* more than this machine's/);
     expect(existsSync(join(dir, 'huge-runs'))).toBe(false);
   });

@@ -35,7 +35,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const dir = resolve(io.cwd, positionals[0]!);
   if (!existsSync(dir) || !isRunFolder(dir)) throw new CliError(`${positionals[0]}: not a run folder (no ${RUN_FILES.meta} or ${RUN_FILES.document})`);
   const target = loadTarget(dir, io);
-  if (target.runMeta && target.runMeta.kind !== 'train') throw new CliError(`${positionals[0]}: is a ${target.runMeta.kind} run; only training runs resume`);
+  if (target.runMeta && target.runMeta.kind !== 'train') throw new CliError(`${positionals[0]}: is ${/^[aeiou]/.test(target.runMeta.kind) ? 'an' : 'a'} ${target.runMeta.kind} run; only training runs resume`);
   if (!target.checkpoint) throw new CliError(`${positionals[0]}: has no checkpoint to resume from (checkpoint_every is ${target.doc.pipeline.training.checkpoint_every})`);
   const trainData = join(dir, RUN_FILES.data, 'train.stok');
   const heldoutData = join(dir, RUN_FILES.data, 'heldout.stok');
@@ -44,7 +44,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const doc = steps === undefined ? target.doc : applyOverrides('resume', target.doc, { steps }, io);
   if (steps !== undefined) updateRunMeta(dir, { steps });
   checkEngineMemory(target.where, doc, 'train');
-  const engine = requireEngine();
+  const engine = requireEngine(doc);
   const json = Boolean(values.json);
   const total = doc.pipeline.training.steps;
   if (!json) io.stdout(`resuming ${dir} from step ${target.checkpoint.step} of ${total}\n`);

@@ -79,7 +79,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       `strata: note: ${target.where}: training starts from a fresh initialization (seed ${doc.pipeline.training.seed}), not from its checkpoint ${target.checkpoint.path}: the engine cannot initialize training from existing weights yet (to continue a stopped run: strata resume)\n`,
     );
   checkEngineMemory(target.where, doc, 'train');
-  const engine = requireEngine();
+  const engine = requireEngine(doc);
   const runFolder = openRunFolder(doc, 'train', io, { runDir: values['run-dir'], runs: values.runs, name: values.name, extra: { data: describeData(doc) } });
   let data;
   try {
