@@ -313,6 +313,55 @@ void test_elementwise(Ctx& ctx) {
   scale(ctx.backend, {out, 0.25f});
   for (double& v : want) v *= 0.25;
   ctx.expect_close("scale", ctx.down(out), want, kForwardF32);
+
+  // strided copy: columns [3, 7) of a (2 batches x 4 rows x 9) source into a (2 x 4 x 6) destination
+  // at column 1, written, then accumulated onto the written values
+  Vec src = f32(ctx.random(72)), dst0 = f32(ctx.random(48));
+  Tensor tsrc = ctx.up("src", {2, 4, 9}, src), tdst = ctx.up("dst", {2, 4, 6}, dst0);
+  StridedCopyArgs copy;
+  copy.dst = tdst;
+  copy.src = tsrc;
+  copy.batches = 2, copy.rows = 4, copy.cols = 4;
+  copy.dst_offset = 1, copy.dst_batch_stride = 24, copy.dst_row_stride = 6;
+  copy.src_offset = 3, copy.src_batch_stride = 36, copy.src_row_stride = 9;
+  Vec copied = dst0, summed = dst0;
+  for (int b = 0; b < 2; ++b) {
+    for (int r = 0; r < 4; ++r) {
+      for (int c = 0; c < 4; ++c) {
+        copied[b * 24 + r * 6 + 1 + c] = src[b * 36 + r * 9 + 3 + c];
+        summed[b * 24 + r * 6 + 1 + c] = 2.0 * src[b * 36 + r * 9 + 3 + c];
+      }
+    }
+  }
+  copy_strided(ctx.backend, copy);
+  ctx.expect_close("copy_strided", ctx.down(tdst), copied, kForwardF32);
+  copy.accumulate = true;
+  copy_strided(ctx.backend, copy);
+  ctx.expect_close("copy_strided accumulate", ctx.down(tdst), summed, kForwardF32);
+  bool out_of_range = false;
+  try {
+    copy.cols = 5;  // column 9 of a 9-wide row is one past the end at the last row of the last batch
+    copy.src_offset = 5;
+    copy_strided(ctx.backend, copy);
+  } catch (const Error& error) {
+    out_of_range = std::string(error.what()).find("copy_strided: src 'src'") != std::string::npos;
+  }
+  ctx.expect_true("copy_strided rejects an index past the end", out_of_range);
+
+  // bias add and bias gradient (column sums, accumulated)
+  Vec y0 = f32(ctx.random(5 * 70)), bias = f32(ctx.random(70)), db0 = f32(ctx.random(70));
+  Tensor ty = ctx.up("y", {5, 70}, y0), tbias = ctx.up("bias", {70}, bias), tdb = ctx.up("dbias", {70}, db0);
+  bias_add(ctx.backend, {ty, tbias});
+  Vec want_y = y0, want_db = db0;
+  for (int i = 0; i < 5; ++i) {
+    for (int j = 0; j < 70; ++j) {
+      want_y[i * 70 + j] += bias[j];
+      want_db[j] += y0[i * 70 + j];
+    }
+  }
+  ctx.expect_close("bias_add", ctx.down(ty), want_y, kForwardF32);
+  bias_grad(ctx.backend, {tdb, ctx.up("dy", {5, 70}, y0)});
+  ctx.expect_close("bias_grad", ctx.down(tdb), want_db, kForwardF32);
 }
 
 void test_embedding(Ctx& ctx) {

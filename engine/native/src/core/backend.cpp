@@ -37,6 +37,9 @@ void Backend::gemm(const GemmCall&) { unsupported(OpKind::Gemm); }
 void Backend::add(const AddArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::axpy(const AxpyArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::scale(const ScaleArgs&) { unsupported(OpKind::Elementwise); }
+void Backend::copy_strided(const StridedCopyArgs&) { unsupported(OpKind::Elementwise); }
+void Backend::bias_add(const BiasAddArgs&) { unsupported(OpKind::Elementwise); }
+void Backend::bias_grad(const BiasGradArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::embedding_forward(const EmbeddingFwd&) { unsupported(OpKind::Embedding); }
 void Backend::embedding_backward(const EmbeddingBwd&) { unsupported(OpKind::Embedding); }
 void Backend::rmsnorm_forward(const RmsNormFwd&) { unsupported(OpKind::RmsNorm); }

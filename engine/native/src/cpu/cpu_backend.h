@@ -27,6 +27,9 @@ class CpuBackend final : public Backend {
   void add(const AddArgs& args) override;
   void axpy(const AxpyArgs& args) override;
   void scale(const ScaleArgs& args) override;
+  void copy_strided(const StridedCopyArgs& args) override;
+  void bias_add(const BiasAddArgs& args) override;
+  void bias_grad(const BiasGradArgs& args) override;
   void embedding_forward(const EmbeddingFwd& args) override;
   void embedding_backward(const EmbeddingBwd& args) override;
   void rmsnorm_forward(const RmsNormFwd& args) override;

@@ -1,17 +1,11 @@
-// Linear layer helpers: shape checks, the three tagged GEMMs and the bias add / bias gradient.
+// Linear layer helpers: shape checks, the three tagged GEMMs and the bias add / bias gradient
+// (elementwise ops, so they run on any backend).
 #include "linear.h"
 
 #include "../core/error.h"
+#include "elementwise.h"
 
 namespace strata {
-
-namespace {
-// Bias add and bias gradient are tiny row loops; they run on the host-accessible backend only.
-void require_host(Backend& backend, const char* op) {
-  STRATA_CHECK(backend.host_accessible(), op, ": bias handling needs a host-accessible backend (",
-               backend.name(), " is not)");
-}
-}  // namespace
 
 void linear_forward(Backend& backend, const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
                     const char* role, int layer) {
@@ -26,10 +20,7 @@ void linear_forward(Backend& backend, const Tensor& y, const Tensor& x, const Te
                           GemmTag{GemmPass::Fprop, role, layer, 0}));
   if (bias.defined()) {
     check_shape(op, "bias", bias, {o});
-    require_host(backend, op);
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < o; ++j) y.data[i * o + j] += bias.data[j];
-    }
+    bias_add(backend, BiasAddArgs{Tensor(y.data, {m, o}, y.name), bias});
   }
 }
 
@@ -55,10 +46,7 @@ void linear_backward(Backend& backend, const Tensor& dx, const Tensor& dw, const
   }
   if (dbias.defined()) {
     check_shape(op, "dbias", dbias, {o});
-    require_host(backend, op);
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < o; ++j) dbias.data[j] += dy.data[i * o + j];
-    }
+    bias_grad(backend, BiasGradArgs{dbias, Tensor(dy.data, {m, o}, dy.name)});
   }
 }
 

@@ -1,6 +1,7 @@
 // Linear layer helpers over gemm(): y = x W^T (+ b) and its two backward GEMMs, with the pass tag
 // set for the precision layer. Weights use the PyTorch layout W (out, in).
-// This file adds no kernels of its own beyond the bias row-sum; all multiplies go through gemm().
+// This file adds no kernels of its own: multiplies go through gemm(), the bias add and bias
+// gradient through the elementwise ops (ops/elementwise.h).
 //
 // Shape legend: M rows (B*T tokens), I in features, O out features.
 #pragma once

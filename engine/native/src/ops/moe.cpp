@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "elementwise.h"
 #include "gemm.h"
 
 namespace strata {
@@ -136,7 +137,6 @@ void moe_expert_linear_forward(Backend& backend, const Tensor& y, const Tensor& 
   const int64_t e = w.size(0), o = w.size(1), in = w.size(2);
   if (bias.defined()) {
     check_shape(op, "bias", bias, {e, o});
-    STRATA_CHECK(backend.host_accessible(), op, ": expert bias needs a host-accessible backend");
   }
   for (int64_t ex = 0; ex < e; ++ex) {
     const int64_t r0 = expert_offsets[ex], rows = expert_offsets[ex + 1] - r0;
@@ -144,9 +144,8 @@ void moe_expert_linear_forward(Backend& backend, const Tensor& y, const Tensor& 
     gemm(backend, gemm_call(rows, o, in, x.data + r0 * in, false, w.data + ex * o * in, true, y.data + r0 * o, 0.0f,
                             GemmTag{GemmPass::Fprop, role, layer, 0}));
     if (bias.defined()) {
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t j = 0; j < o; ++j) y.data[(r0 + r) * o + j] += bias.data[ex * o + j];
-      }
+      bias_add(backend, BiasAddArgs{Tensor(y.data + r0 * o, {rows, o}, y.name),
+                                    Tensor(bias.data + ex * o, {o}, bias.name)});
     }
   }
 }
@@ -161,7 +160,6 @@ void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor
   if (dw.defined()) check_shape(op, "dw", dw, {e, o, in});
   if (dbias.defined()) {
     check_shape(op, "dbias", dbias, {e, o});
-    STRATA_CHECK(backend.host_accessible(), op, ": expert bias needs a host-accessible backend");
   }
   for (int64_t ex = 0; ex < e; ++ex) {
     const int64_t r0 = expert_offsets[ex], rows = expert_offsets[ex + 1] - r0;
@@ -175,9 +173,8 @@ void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor
                               1.0f, GemmTag{GemmPass::Wgrad, role, layer, 0}));
     }
     if (dbias.defined()) {
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t j = 0; j < o; ++j) dbias.data[ex * o + j] += dy.data[(r0 + r) * o + j];
-      }
+      bias_grad(backend, BiasGradArgs{Tensor(dbias.data + ex * o, {o}, dbias.name),
+                                      Tensor(dy.data + r0 * o, {rows, o}, dy.name)});
     }
   }
 }
