@@ -2,14 +2,16 @@
 // same jobs as the Node binding (train/jobs.h) and writes the same run folders, so a run made here
 // opens in the app. Commands:
 //   train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]
-//                  [--backend cpu] [--json]
-//   resume RUN_DIR [--steps N] [--json]
-//   eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--json]
+//                  [--backend cpu|cuda] [--json]
+//   resume RUN_DIR [--steps N] [--backend cpu|cuda] [--json]
+//   eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--backend cpu|cuda] [--json]
 //   generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]
 //                  [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]
-//                  [--think-open ID --think-close ID --think-budget N] [--json]
+//                  [--think-open ID --think-close ID --think-budget N] [--backend cpu|cuda] [--json]
 //   profile DOC.json [--mode train|prefill|decode[,..]] [--context 1024,4096] [--batch B]
-//                  [--checkpoint PATH] [--run-dir DIR] [--json]
+//                  [--checkpoint PATH] [--run-dir DIR] [--backend cpu|cuda] [--json]
+// --backend overrides the document's pipeline.training.device (cuda needs an engine built with the
+// CUDA backend and a GPU; on the GPU, GEMMs run in BF16 unless STRATA_CUDA_GEMM=fp32|fp8).
 //   grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors
 //   init DOC.json --out W.safetensors [--seed S]
 // Human output: a progress bar on a TTY (loss, tokens/s, ETA), plain lines otherwise; --json
@@ -50,14 +52,14 @@ void on_sigint(int) {
 const char* kUsage =
     "usage: strata-engine <command> [options]\n"
     "  train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]\n"
-    "                 [--backend cpu] [--json]\n"
-    "  resume RUN_DIR [--steps N] [--json]\n"
-    "  eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--json]\n"
+    "                 [--backend cpu|cuda] [--json]\n"
+    "  resume RUN_DIR [--steps N] [--backend cpu|cuda] [--json]\n"
+    "  eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--backend cpu|cuda] [--json]\n"
     "  generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]\n"
     "                 [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]\n"
-    "                 [--think-open ID --think-close ID --think-budget N] [--json]\n"
+    "                 [--think-open ID --think-close ID --think-budget N] [--backend cpu|cuda] [--json]\n"
     "  profile DOC.json [--mode train,prefill,decode] [--context 1024,4096] [--batch B] [--checkpoint PATH]\n"
-    "                 [--run-dir DIR] [--json]\n"
+    "                 [--run-dir DIR] [--backend cpu|cuda] [--json]\n"
     "  grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors\n"
     "  init DOC.json --out W.safetensors [--seed S]\n";
 
@@ -268,6 +270,21 @@ void require(const Args& a, const char* option) {
   if (!a.has(option)) throw UsageError(a.command + ": --" + option + " is required");
 }
 
+// --backend cpu|cuda: sets the document's pipeline.training.device (the jobs pick the backend from it).
+void apply_backend_option(const Args& a, Value& doc) {
+  if (!a.has("backend")) return;
+  const std::string backend = a.get("backend");
+  if (a.command == "grads" || a.command == "init") {
+    throw UsageError(a.command + ": --backend is not an option of this command (it runs on the cpu)");
+  }
+  if (backend != "cpu" && backend != "cuda") throw UsageError("--backend: expected cpu or cuda, got \"" + backend + "\"");
+  Value* pipeline = doc.find("pipeline");
+  if (!pipeline) pipeline = &doc.set("pipeline", Value::object());
+  Value* training = pipeline->find("training");
+  if (!training) training = &pipeline->set("training", Value::object());
+  training->set("device", backend);
+}
+
 // Builds the job request for a command; returns the job kind.
 std::string build_request(const Args& a, Value& req) {
   req = Value::object();
@@ -281,7 +298,9 @@ std::string build_request(const Args& a, Value& req) {
     if (!st.job.is_object() || !st.job.has("train_data")) {
       throw std::runtime_error(ckpt + ": the checkpoint does not record its training data; rerun train with --run-dir");
     }
-    req.set("document", read_json_file(strata::io::join_path(run, "document.json")));
+    Value doc = read_json_file(strata::io::join_path(run, "document.json"));
+    apply_backend_option(a, doc);
+    req.set("document", doc);
     req.set("run_dir", run);
     req.set("train_data", st.job.at("train_data"));
     req.set("heldout_data", st.job.at("heldout_data"));
@@ -297,11 +316,9 @@ std::string build_request(const Args& a, Value& req) {
     if (!training) training = &pipeline->set("training", Value::object());
     training->set("seed", Value(static_cast<int64_t>(a.integer("seed", 0))));
   }
+  apply_backend_option(a, doc);
   req.set("document", doc);
   if (c == "train") {
-    if (a.has("backend") && a.get("backend") != "cpu") {
-      throw UsageError("train: --backend " + a.get("backend") + " is not available in this build (cpu only)");
-    }
     require(a, "data");
     req.set("run_dir", a.get("run-dir", default_run_dir(doc)));
     req.set("train_data", a.get("data"));

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "layer.h"
 #include "ops/attention.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/rmsnorm.h"
 #include "tensor_util.h"
@@ -73,8 +74,8 @@ class AttentionMixer final : public Mixer {
       // RoPE rotates in place: keep the un-rotated tensors distinct from q_/k_ only through copies.
       Tensor qr = alloc(A, n + ".q_rope", {M, H * P});
       Tensor kr = alloc(A, n + ".k_rope", {M, Hk * P});
-      copy_tensor(qr, q_);
-      copy_tensor(kr, k_);
+      copy_tensor(be, qr, q_);
+      copy_tensor(be, kr, k_);
       apply_rope(be, view(qr, {B, T, H, P}), 0, false);
       apply_rope(be, view(kr, {B, T, Hk, P}), 0, false);
       q_ = qr;
@@ -95,16 +96,18 @@ class AttentionMixer final : public Mixer {
     linear_forward(be, out, view(att_, {M, H * P}), wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
 
     if (cache) {
-      require_host(be, "attention prefill");
       STRATA_CHECK(T <= cache->capacity, n, ": prefill of ", T, " tokens exceeds the KV cache capacity ", cache->capacity);
       const int64_t row = Hk * P, S = cache->capacity;
-      for (int64_t b = 0; b < B; b++) {
-        for (int64_t t = 0; t < T; t++) {
-          for (int64_t i = 0; i < row; i++) {
-            cache->k_cache.data[(b * S + t) * row + i] = k_.data[(b * T + t) * row + i];
-            cache->v_cache.data[(b * S + t) * row + i] = v_.data[(b * T + t) * row + i];
-          }
-        }
+      StridedCopyArgs a;
+      a.batches = B;
+      a.rows = 1;
+      a.cols = T * row;
+      a.dst_batch_stride = S * row;
+      a.src_batch_stride = T * row;
+      for (const auto& [cache_tensor, source] : {std::pair{cache->k_cache, k_}, std::pair{cache->v_cache, v_}}) {
+        a.dst = cache_tensor;
+        a.src = source;
+        copy_strided(be, a);
       }
     }
     return out;

@@ -1,6 +1,7 @@
 // Residual block h + mixer(RMSNorm(h)) (see block.h). Not the mixer math.
 #include "block.h"
 
+#include "ops/elementwise.h"
 #include "ops/rmsnorm.h"
 #include "tensor_util.h"
 
@@ -19,7 +20,7 @@ Tensor Block::forward(StepContext& ctx, const Tensor& h, MixerCache* cache, Prof
   const size_t bytes_before = ctx.acts->bytes();
   Tensor out;
   {
-    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr, ctx.backend);
     const int64_t M = h.rows(), D = h.cols();
     h_ = h;
     xn_ = alloc(*ctx.acts, place_.label + ".norm", {M, D});
@@ -33,8 +34,7 @@ Tensor Block::forward(StepContext& ctx, const Tensor& h, MixerCache* cache, Prof
     rmsnorm_forward(*ctx.backend, nf);
     Tensor m = mixer_->forward(ctx, xn_, cache);
     out = alloc(*ctx.acts, place_.label + ".residual", {M, D});
-    copy_tensor(out, h);
-    add_into(out, m);
+    add(*ctx.backend, AddArgs{out, h, m});
   }
   if (row) {
     row->act_bytes = static_cast<double>(ctx.acts->bytes() - bytes_before);
@@ -49,10 +49,10 @@ Tensor Block::backward(StepContext& ctx, const Tensor& dh, Profiler* profiler) {
   if (profiler) profiler->set_active(row, true);
   Tensor din;
   {
-    ScopedTimer timer(row ? &row->bwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->bwd_ms : nullptr, ctx.backend);
     Tensor dxn = mixer_->backward(ctx, dh);
     din = alloc(*ctx.acts, place_.label + ".residual.grad", {dh.rows(), dh.cols()});
-    copy_tensor(din, dh);
+    copy_tensor(*ctx.backend, din, dh);
     RmsNormBwd nb;
     nb.dx = din;
     nb.dw = norm_->grad;
@@ -80,8 +80,7 @@ Tensor Block::step(StepContext& ctx, const Tensor& h, MixerCache& cache) {
   rmsnorm_forward(*ctx.backend, nf);
   Tensor m = mixer_->step(ctx, xn, cache);
   Tensor out = alloc(*ctx.acts, place_.label + ".step.residual", {M, D});
-  copy_tensor(out, h);
-  add_into(out, m);
+  add(*ctx.backend, AddArgs{out, h, m});
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "ops/gemm.h"
+#include "tensor_util.h"
 
 namespace strata::model {
 
@@ -24,19 +25,24 @@ std::unique_ptr<Mixer> make_mixer(const BlockConfig& block, const ModelConfig& m
   throw Error("unknown block kind");
 }
 
+// Initial values are drawn on the host (one Rng stream, identical on every backend) and uploaded.
 void init_normal(const Param& p, Rng& rng, double std) {
-  const int64_t n = p.numel();
-  for (int64_t i = 0; i < n; i++) p.value.data[i] = static_cast<float>(rng.normal() * std);
+  std::vector<float> values(static_cast<size_t>(p.numel()));
+  for (float& v : values) v = static_cast<float>(rng.normal() * std);
+  init_values(p, values);
 }
 
 void init_uniform(const Param& p, Rng& rng, double lo, double hi) {
-  const int64_t n = p.numel();
-  for (int64_t i = 0; i < n; i++) p.value.data[i] = static_cast<float>(rng.uniform(lo, hi));
+  std::vector<float> values(static_cast<size_t>(p.numel()));
+  for (float& v : values) v = static_cast<float>(rng.uniform(lo, hi));
+  init_values(p, values);
 }
 
-void init_constant(const Param& p, float value) {
-  const int64_t n = p.numel();
-  for (int64_t i = 0; i < n; i++) p.value.data[i] = value;
+void init_constant(const Param& p, float value) { init_values(p, std::vector<float>(static_cast<size_t>(p.numel()), value)); }
+
+void init_values(const Param& p, const std::vector<float>& values) {
+  STRATA_CHECK(p.backend != nullptr, "parameter ", p.name, " has no backend");
+  upload_values(*p.backend, p.value, values);
 }
 
 Profiler::Profiler() {

@@ -55,16 +55,26 @@ class Profiler {
   bool backward_ = false;
 };
 
-/** Scoped timer: adds elapsed milliseconds to a target on destruction. */
+/**
+ * Scoped timer: adds elapsed milliseconds to a target on destruction. With a backend, it waits for
+ * the backend's queued work at both ends (a device backend runs ops asynchronously), so the time
+ * is the scope's device time; without a target it neither waits nor measures.
+ */
 class ScopedTimer {
  public:
-  explicit ScopedTimer(double* target_ms) : target_(target_ms), start_(std::chrono::steady_clock::now()) {}
+  explicit ScopedTimer(double* target_ms, Backend* backend = nullptr) : target_(target_ms), backend_(backend) {
+    if (target_ && backend_) backend_->synchronize();
+    start_ = std::chrono::steady_clock::now();
+  }
   ~ScopedTimer() {
-    if (target_) *target_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+    if (!target_) return;
+    if (backend_) backend_->synchronize();
+    *target_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   }
 
  private:
   double* target_;
+  Backend* backend_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -130,5 +140,7 @@ std::unique_ptr<Mixer> make_mixer(const BlockConfig& block, const ModelConfig& m
 void init_normal(const Param& p, Rng& rng, double std);
 void init_uniform(const Param& p, Rng& rng, double lo, double hi);
 void init_constant(const Param& p, float value);
+/** Sets a parameter's values from the host (values.size() == numel). */
+void init_values(const Param& p, const std::vector<float>& values);
 
 }  // namespace strata::model

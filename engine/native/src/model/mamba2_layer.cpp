@@ -5,11 +5,14 @@
 // Parameters (prefix backbone.layers.{i}.mixer.): in_proj.weight [2Di+2GN+H, D], conv1d.weight
 // [Di+2GN, 1, K], conv1d.bias, dt_bias [H], A_log [H], D [H], norm.weight [Di], out_proj.weight
 // [D, Di] (+ in_proj.bias / out_proj.bias when `bias`). Not the residual block or its norm (block.h).
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "layer.h"
 #include "ops/conv1d.h"
+#include "ops/elementwise.h"
 #include "ops/gated_rmsnorm.h"
 #include "ops/linear.h"
 #include "ops/ssd.h"
@@ -41,14 +44,17 @@ class Mamba2Mixer final : public Mixer {
     double bound = 1.0 / std::sqrt(static_cast<double>(c.conv_kernel));  // PyTorch Conv1d default, fan_in = K
     init_uniform(*conv_w_, rng, -bound, bound);
     if (conv_b_) init_uniform(*conv_b_, rng, -bound, bound);
+    std::vector<float> dt_bias(static_cast<size_t>(H)), a_log(static_cast<size_t>(H));
     for (int64_t h = 0; h < H; h++) {
       double u = rng.uniform();
       double dt = std::exp(u * (std::log(c.dt_max) - std::log(c.dt_min)) + std::log(c.dt_min));
       dt = std::max(dt, c.dt_init_floor);
-      dt_bias_->value.data[h] = static_cast<float>(dt + std::log(-std::expm1(-dt)));  // inverse softplus
-      a_log_->value.data[h] = static_cast<float>(std::log(rng.uniform(1.0, 16.0)));
-      d_->value.data[h] = 1.0f;
+      dt_bias[static_cast<size_t>(h)] = static_cast<float>(dt + std::log(-std::expm1(-dt)));  // inverse softplus
+      a_log[static_cast<size_t>(h)] = static_cast<float>(std::log(rng.uniform(1.0, 16.0)));
     }
+    init_values(*dt_bias_, dt_bias);
+    init_values(*a_log_, a_log);
+    init_constant(*d_, 1.0f);
     init_constant(*norm_, 1.0f);
     init_normal(*out_proj_, rng, model.init_std);
   }
@@ -58,7 +64,6 @@ class Mamba2Mixer final : public Mixer {
   Tensor forward(StepContext& ctx, const Tensor& x, MixerCache* cache) override {
     Backend& be = *ctx.backend;
     Arena& A = *ctx.acts;
-    require_host(be, "mamba2 layer");
     const int64_t B = ctx.batch, T = ctx.time, M = B * T;
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
     const std::string& n = place_.label;
@@ -66,11 +71,11 @@ class Mamba2Mixer final : public Mixer {
     zxbcdt_ = alloc(A, n + ".in_proj", {M, c_.in_proj_dim()});
     linear_forward(be, zxbcdt_, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
     z_ = alloc(A, n + ".z", {M, Di});
-    copy_columns(z_, zxbcdt_, 0);
+    copy_columns(be, z_, zxbcdt_, 0);
     xbc_raw_ = alloc(A, n + ".xbc_raw", {B, T, C});
-    copy_columns(view(xbc_raw_, {M, C}), zxbcdt_, Di);
+    copy_columns(be, view(xbc_raw_, {M, C}), zxbcdt_, Di);
     dt_raw_ = alloc(A, n + ".dt_raw", {B, T, H});
-    copy_columns(view(dt_raw_, {M, H}), zxbcdt_, Di + C);
+    copy_columns(be, view(dt_raw_, {M, H}), zxbcdt_, Di + C);
 
     xbc_ = alloc(A, n + ".conv", {B, T, C});
     Conv1dFwd conv;
@@ -85,9 +90,9 @@ class Mamba2Mixer final : public Mixer {
     bs_ = alloc(A, n + ".B", {B, T, G, N});
     cs_ = alloc(A, n + ".C", {B, T, G, N});
     Tensor xbc2 = view(xbc_, {M, C});
-    copy_columns(view(xs_, {M, Di}), xbc2, 0);
-    copy_columns(view(bs_, {M, G * N}), xbc2, Di);
-    copy_columns(view(cs_, {M, G * N}), xbc2, Di + G * N);
+    copy_columns(be, view(xs_, {M, Di}), xbc2, 0);
+    copy_columns(be, view(bs_, {M, G * N}), xbc2, Di);
+    copy_columns(be, view(cs_, {M, G * N}), xbc2, Di + G * N);
 
     const int64_t chunks = ssd_num_chunks(T, c_.chunk);
     y_ = alloc(A, n + ".ssd", {B, T, H, P});
@@ -124,7 +129,7 @@ class Mamba2Mixer final : public Mixer {
     Tensor out = alloc(A, n + ".out_proj", {M, d_model_});
     linear_forward(be, out, gated_, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
 
-    if (cache) save_conv_state(*cache, B, T, C);
+    if (cache) save_conv_state(be, *cache, B, T, C);
     return out;
   }
 
@@ -181,9 +186,9 @@ class Mamba2Mixer final : public Mixer {
 
     Tensor dxbc = alloc(A, n + ".conv.grad", {B, T, C});
     Tensor dxbc2 = view(dxbc, {M, C});
-    scatter_columns(dxbc2, view(dxs, {M, Di}), 0);
-    scatter_columns(dxbc2, view(dbs, {M, G * N}), Di);
-    scatter_columns(dxbc2, view(dcs, {M, G * N}), Di + G * N);
+    scatter_columns(be, dxbc2, view(dxs, {M, Di}), 0);
+    scatter_columns(be, dxbc2, view(dbs, {M, G * N}), Di);
+    scatter_columns(be, dxbc2, view(dcs, {M, G * N}), Di + G * N);
 
     Tensor dxbc_raw = alloc(A, n + ".xbc_raw.grad", {B, T, C});
     Conv1dBwd cb;
@@ -198,9 +203,9 @@ class Mamba2Mixer final : public Mixer {
     conv1d_backward(be, cb);
 
     Tensor dzxbcdt = alloc(A, n + ".in_proj.grad", {M, c_.in_proj_dim()});
-    scatter_columns(dzxbcdt, dz, 0);
-    scatter_columns(dzxbcdt, view(dxbc_raw, {M, C}), Di);
-    scatter_columns(dzxbcdt, view(ddt_raw, {M, H}), Di + C);
+    scatter_columns(be, dzxbcdt, dz, 0);
+    scatter_columns(be, dzxbcdt, view(dxbc_raw, {M, C}), Di);
+    scatter_columns(be, dzxbcdt, view(ddt_raw, {M, H}), Di + C);
 
     Tensor dx = alloc(A, n + ".input.grad", {M, d_model_});
     linear_backward(be, dx, in_proj_->grad, bias_grad_of(in_proj_b_), dzxbcdt, x_, in_proj_->value,
@@ -218,7 +223,6 @@ class Mamba2Mixer final : public Mixer {
   Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) override {
     Backend& be = *ctx.backend;
     Arena& A = *ctx.acts;
-    require_host(be, "mamba2 decode step");
     STRATA_CHECK(c_.conv_kernel >= 2, place_.label, ": decode needs conv_kernel >= 2");
     const int64_t B = ctx.batch;
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
@@ -226,11 +230,11 @@ class Mamba2Mixer final : public Mixer {
     Tensor zxbcdt = alloc(A, n + ".in_proj", {B, c_.in_proj_dim()});
     linear_forward(be, zxbcdt, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
     Tensor z = alloc(A, n + ".z", {B, Di});
-    copy_columns(z, zxbcdt, 0);
+    copy_columns(be, z, zxbcdt, 0);
     Tensor xbc_raw = alloc(A, n + ".xbc_raw", {B, C});
-    copy_columns(xbc_raw, zxbcdt, Di);
+    copy_columns(be, xbc_raw, zxbcdt, Di);
     Tensor dt_raw = alloc(A, n + ".dt_raw", {B, H});
-    copy_columns(dt_raw, zxbcdt, Di + C);
+    copy_columns(be, dt_raw, zxbcdt, Di + C);
 
     Tensor xbc = alloc(A, n + ".conv", {B, C});
     Conv1dStep cs;
@@ -245,9 +249,9 @@ class Mamba2Mixer final : public Mixer {
     Tensor xs = alloc(A, n + ".x", {B, H, P});
     Tensor bs = alloc(A, n + ".B", {B, G, N});
     Tensor cc = alloc(A, n + ".C", {B, G, N});
-    copy_columns(view(xs, {B, Di}), xbc, 0);
-    copy_columns(view(bs, {B, G * N}), xbc, Di);
-    copy_columns(view(cc, {B, G * N}), xbc, Di + G * N);
+    copy_columns(be, view(xs, {B, Di}), xbc, 0);
+    copy_columns(be, view(bs, {B, G * N}), xbc, Di);
+    copy_columns(be, view(cc, {B, G * N}), xbc, Di + G * N);
 
     Tensor y = alloc(A, n + ".ssd", {B, H, P});
     SsdStep ss;
@@ -296,21 +300,24 @@ class Mamba2Mixer final : public Mixer {
   }
 
   // The conv state holds the last K-1 conv inputs (oldest first), zeros before the sequence start.
-  void save_conv_state(MixerCache& cache, int64_t B, int64_t T, int64_t C) {
+  void save_conv_state(Backend& be, MixerCache& cache, int64_t B, int64_t T, int64_t C) {
     const int64_t K1 = c_.conv_kernel - 1;
     if (K1 <= 0) return;
-    for (int64_t b = 0; b < B; b++) {
-      for (int64_t j = 0; j < K1; j++) {
-        int64_t t = T - K1 + j;
-        float* dst = cache.conv_state.data + (b * K1 + j) * C;
-        if (t < 0) {
-          for (int64_t ch = 0; ch < C; ch++) dst[ch] = 0.0f;
-        } else {
-          const float* src = xbc_raw_.data + (b * T + t) * C;
-          for (int64_t ch = 0; ch < C; ch++) dst[ch] = src[ch];
-        }
-      }
-    }
+    const int64_t zero_rows = std::max<int64_t>(0, K1 - T), kept = K1 - zero_rows;
+    if (zero_rows > 0) be.fill_zero(cache.conv_state.data, sizeof(float) * static_cast<size_t>(cache.conv_state.numel()));
+    StridedCopyArgs a;
+    a.dst = cache.conv_state;
+    a.src = xbc_raw_;
+    a.batches = B;
+    a.rows = kept;
+    a.cols = C;
+    a.dst_offset = zero_rows * C;
+    a.dst_batch_stride = K1 * C;
+    a.dst_row_stride = C;
+    a.src_offset = (T - kept) * C;
+    a.src_batch_stride = T * C;
+    a.src_row_stride = C;
+    copy_strided(be, a);
   }
 
   Mamba2Config c_;

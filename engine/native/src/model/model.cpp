@@ -39,9 +39,12 @@ void rmsnorm_bwd(Backend& be, const Tensor& dx, const Tensor& dy, const Tensor& 
   rmsnorm_backward(be, b);
 }
 
-/** Per-row CE into losses/lse; returns the sum of losses; `valid` receives the counted rows. */
+/**
+ * Per-row CE into losses/lse; returns the sum of losses (one download of the M per-row losses);
+ * `valid` receives the counted rows, taken from the host copy of the targets.
+ */
 double cross_entropy(Backend& be, Arena& A, const std::string& label, const Tensor& logits, const TensorI32& targets,
-                     Tensor& losses, Tensor& lse, int64_t& valid) {
+                     const std::vector<int32_t>& host_targets, Tensor& losses, Tensor& lse, int64_t& valid) {
   const int64_t M = logits.rows();
   losses = alloc(A, label + ".losses", {M});
   lse = alloc(A, label + ".lse", {M});
@@ -52,9 +55,10 @@ double cross_entropy(Backend& be, Arena& A, const std::string& label, const Tens
   f.targets = targets;
   f.ignore_index = kIgnoreIndex;
   cross_entropy_forward(be, f);
-  valid = count_valid_targets(be, targets, kIgnoreIndex);
+  valid = 0;
+  for (int32_t t : host_targets) valid += t != kIgnoreIndex;
   double sum = 0;
-  for (int64_t i = 0; i < M; i++) sum += losses.data[i];
+  for (float l : download_values(be, losses)) sum += l;
   return sum;
 }
 
@@ -76,7 +80,6 @@ Tensor cross_entropy_grad(Backend& be, Arena& A, const std::string& label, const
 
 Model::Model(const ModelConfig& config, Backend& backend, uint64_t seed)
     : config_(config), backend_(&backend), params_(backend) {
-  require_host(backend, "model initialization");
   Rng rng = Rng::derive(seed, 1);
   const int64_t V = config.vocab_size, D = config.d_model;
   embed_ = &params_.add("backbone.embeddings.weight", {V, D}, "embedding", -1);
@@ -154,8 +157,8 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
   s.h_rstd = alloc(A, n + ".hnorm.rstd", {M});
   rmsnorm_fwd(be, s.hn, s.h_rstd, hprev, *mod.hnorm, eps);
   s.cat = alloc(A, n + ".concat", {M, 2 * D});
-  scatter_columns(s.cat, s.en, 0);
-  scatter_columns(s.cat, s.hn, D);
+  scatter_columns(be, s.cat, s.en, 0);
+  scatter_columns(be, s.cat, s.hn, D);
   s.x = alloc(A, n + ".eh_proj", {M, D});
   linear_forward(be, s.x, s.cat, mod.eh_proj->value, Tensor(), "mtp", -1);
   s.h_out = run_mtp_blocks(ctx, mod, s.x, true);
@@ -167,7 +170,6 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
 
 ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward) {
   Backend& be = *backend_;
-  require_host(be, "model forward");
   const int64_t B = batch.batch, T = batch.time, M = B * T, D = config_.d_model, V = config_.vocab_size;
   STRATA_CHECK(static_cast<int64_t>(batch.tokens.size()) == B * (T + 1), "batch: expected ", B * (T + 1),
                " tokens (B x (T+1)), got ", batch.tokens.size());
@@ -186,6 +188,7 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
   main_.ids = alloc_i32(acts, "tokens.input", {M});
   main_.targets = alloc_i32(acts, "tokens.target", {M});
   auto counted = [&](int64_t index) { return batch.mask.empty() || batch.mask[static_cast<size_t>(index)] != 0; };
+  std::vector<int32_t> host_ids(static_cast<size_t>(M)), host_targets(static_cast<size_t>(M));
   for (int64_t b = 0; b < B; b++) {
     for (int64_t t = 0; t < T; t++) {
       const int64_t base = b * (T + 1);
@@ -193,14 +196,16 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
       int32_t next = batch.tokens[static_cast<size_t>(base + t + 1)];
       STRATA_CHECK(id >= 0 && id < V && next >= 0 && next < V, "batch: token id ", std::max(id, next),
                    " is outside the model's vocab_size ", V);
-      main_.ids.data[b * T + t] = id;
-      main_.targets.data[b * T + t] = counted(base + t + 1) ? next : kIgnoreIndex;
+      host_ids[static_cast<size_t>(b * T + t)] = id;
+      host_targets[static_cast<size_t>(b * T + t)] = counted(base + t + 1) ? next : kIgnoreIndex;
     }
   }
+  upload_values(be, main_.ids, host_ids);
+  upload_values(be, main_.targets, host_targets);
   Tensor h = alloc(acts, "embedding", {M, D});
   {
     LayerProfile* row = profiler_ ? &profiler_->row("embedding", -1, "embedding") : nullptr;
-    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr, &be);
     EmbeddingFwd ef;
     ef.out = h;
     ef.ids = main_.ids;
@@ -215,19 +220,20 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
   {
     LayerProfile* row = profiler_ ? &profiler_->row("head", -1, "head") : nullptr;
     if (profiler_) profiler_->set_active(row, false);
-    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr, &be);
     main_.hf = alloc(acts, "norm_f", {M, D});
     main_.hf_rstd = alloc(acts, "norm_f.rstd", {M});
     rmsnorm_fwd(be, main_.hf, main_.hf_rstd, h, *norm_f_, eps);
     main_.logits = head_logits(ctx, main_.hf, "head");
-    double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, losses, main_.lse, main_.valid);
+    double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, host_targets, losses, main_.lse,
+                               main_.valid);
     r.main_loss = main_.valid > 0 ? sum / static_cast<double>(main_.valid) : 0.0;
     if (profiler_) profiler_->set_active(nullptr, false);
   }
   r.main_tokens = main_.valid;
   r.logits = main_.logits;
   r.token_losses = losses;
-  r.targets.assign(main_.targets.data, main_.targets.data + M);
+  r.targets = host_targets;
   for (auto& layer : layers_) r.aux_loss += layer->mixer().aux_loss();
 
   double mtp_total = 0;
@@ -242,17 +248,21 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
       const std::string n = "mtp.depth." + std::to_string(k);
       TensorI32 ids = alloc_i32(acts, n + ".input", {M});
       s.targets = alloc_i32(acts, n + ".target", {M});
+      std::vector<int32_t> depth_ids(static_cast<size_t>(M)), depth_targets(static_cast<size_t>(M));
       for (int64_t b = 0; b < B; b++) {
         const int64_t base = b * (T + 1);
         for (int64_t t = 0; t < T; t++) {
-          ids.data[b * T + t] = t + k <= T ? batch.tokens[static_cast<size_t>(base + t + k)] : 0;
+          depth_ids[static_cast<size_t>(b * T + t)] = t + k <= T ? batch.tokens[static_cast<size_t>(base + t + k)] : 0;
           bool has_target = t + 1 + k <= T && counted(base + t + 1 + k);
-          s.targets.data[b * T + t] = has_target ? batch.tokens[static_cast<size_t>(base + t + 1 + k)] : kIgnoreIndex;
+          depth_targets[static_cast<size_t>(b * T + t)] =
+              has_target ? batch.tokens[static_cast<size_t>(base + t + 1 + k)] : kIgnoreIndex;
         }
       }
+      upload_values(be, ids, depth_ids);
+      upload_values(be, s.targets, depth_targets);
       mtp_forward_depth(ctx, k, hprev, ids, s);
       Tensor mtp_losses;
-      double sum = cross_entropy(be, acts, n + ".ce", s.logits, s.targets, mtp_losses, s.lse, s.valid);
+      double sum = cross_entropy(be, acts, n + ".ce", s.logits, s.targets, depth_targets, mtp_losses, s.lse, s.valid);
       double loss = s.valid > 0 ? sum / static_cast<double>(s.valid) : 0.0;
       r.mtp_losses.push_back(loss);
       mtp_total += config_.mtp.loss_weight / depth * loss;
@@ -276,7 +286,7 @@ void Model::backward(Arena& acts, float loss_scale) {
   {
     LayerProfile* row = profiler_ ? &profiler_->row("head", -1, "head") : nullptr;
     if (profiler_) profiler_->set_active(row, true);
-    ScopedTimer timer(row ? &row->bwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->bwd_ms : nullptr, &be);
     if (main_.valid > 0) {
       Tensor dlogits = cross_entropy_grad(be, acts, "head.logits", main_.logits, main_.lse, main_.targets,
                                           loss_scale / static_cast<float>(main_.valid));
@@ -305,15 +315,15 @@ void Model::backward(Arena& acts, float loss_scale) {
         linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, s.hf, head_weight().value, "head", -1);
         rmsnorm_bwd(be, dh_out, dhf, s.h_out, *mod.final_norm, s.hf_rstd, true);
       }
-      if (dh_next.defined()) add_into(dh_out, dh_next);
+      if (dh_next.defined()) add_into(be, dh_out, dh_next);
       Tensor dx = dh_out;
       for (auto it = mod.blocks.rbegin(); it != mod.blocks.rend(); ++it) dx = (*it)->backward(ctx, dx, profiler_);
       Tensor dcat = alloc(acts, n + ".concat.grad", {M, 2 * D});
       linear_backward(be, dcat, mod.eh_proj->grad, Tensor(), dx, s.cat, mod.eh_proj->value, "mtp", -1);
       Tensor den = alloc(acts, n + ".enorm.grad", {M, D});
       Tensor dhn = alloc(acts, n + ".hnorm.grad", {M, D});
-      copy_columns(den, dcat, 0);
-      copy_columns(dhn, dcat, D);
+      copy_columns(be, den, dcat, 0);
+      copy_columns(be, dhn, dcat, D);
       Tensor de = alloc(acts, n + ".embedding.grad", {M, D});
       rmsnorm_bwd(be, de, den, s.e, *mod.enorm, s.e_rstd, false);
       EmbeddingBwd eb;
@@ -325,13 +335,13 @@ void Model::backward(Arena& acts, float loss_scale) {
       rmsnorm_bwd(be, dhprev, dhn, s.hprev, *mod.hnorm, s.h_rstd, false);
       dh_next = dhprev;
     }
-    add_into(dh_final, dh_next);
+    add_into(be, dh_final, dh_next);
   }
 
   Tensor dh = dh_final;
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dh = (*it)->backward(ctx, dh, profiler_);
   LayerProfile* row = profiler_ ? &profiler_->row("embedding", -1, "embedding") : nullptr;
-  ScopedTimer timer(row ? &row->bwd_ms : nullptr);
+  ScopedTimer timer(row ? &row->bwd_ms : nullptr, &be);
   EmbeddingBwd eb;
   eb.dtable = embed_->grad;
   eb.ids = main_.ids;
@@ -372,8 +382,8 @@ void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_
   for (int64_t i = 0; i < M; i++) {
     STRATA_CHECK(tokens[static_cast<size_t>(i)] >= 0 && tokens[static_cast<size_t>(i)] < V, "prefill: token id ",
                  tokens[static_cast<size_t>(i)], " outside vocab_size ", V);
-    ids.data[i] = tokens[static_cast<size_t>(i)];
   }
+  upload_values(be, ids, tokens);
   Tensor h = alloc(scratch, "prefill.embedding", {M, D});
   EmbeddingFwd ef;
   ef.out = h;
@@ -381,11 +391,11 @@ void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_
   ef.table = embed_->value;
   embedding_forward(be, ef);
   for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->forward(ctx, h, &state.caches[i], nullptr);
-  if (hidden) hidden->assign(h.data, h.data + M * D);
+  if (hidden) *hidden = download_values(be, h);
   Tensor hf = alloc(scratch, "prefill.norm_f", {M, D});
   rmsnorm_fwd(be, hf, alloc(scratch, "prefill.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
   Tensor lg = head_logits(ctx, hf, "prefill.head");
-  logits.assign(lg.data, lg.data + M * V);
+  logits = download_values(be, lg);
   state.position = T;
 }
 
@@ -406,8 +416,8 @@ void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<in
   for (int64_t b = 0; b < B; b++) {
     STRATA_CHECK(tokens[static_cast<size_t>(b)] >= 0 && tokens[static_cast<size_t>(b)] < V, "decode_step: token id ",
                  tokens[static_cast<size_t>(b)], " outside vocab_size ", V);
-    ids.data[b] = tokens[static_cast<size_t>(b)];
   }
+  upload_values(be, ids, tokens);
   Tensor h = alloc(scratch, "step.embedding", {B, D});
   EmbeddingFwd ef;
   ef.out = h;
@@ -421,15 +431,15 @@ void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<in
       profiler_->set_active(row, false);
       row->calls++;
     }
-    ScopedTimer timer(row ? &row->fwd_ms : nullptr);
+    ScopedTimer timer(row ? &row->fwd_ms : nullptr, &be);
     h = layers_[i]->step(ctx, h, state.caches[i]);
   }
   if (profiler_) profiler_->set_active(nullptr, false);
-  if (hidden) hidden->assign(h.data, h.data + B * D);
+  if (hidden) *hidden = download_values(be, h);
   Tensor hf = alloc(scratch, "step.norm_f", {B, D});
   rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
   Tensor lg = head_logits(ctx, hf, "step.head");
-  logits.assign(lg.data, lg.data + B * V);
+  logits = download_values(be, lg);
   state.position++;
 }
 
@@ -444,15 +454,15 @@ std::vector<int32_t> Model::mtp_draft(Arena& scratch, const std::vector<int32_t>
   ctx.batch = 1;
   ctx.time = T;
   Tensor hprev = alloc(scratch, "draft.hidden", {T, D});
-  std::copy(hidden.begin(), hidden.end(), hprev.data);
+  upload_values(*backend_, hprev, hidden);
   std::vector<int32_t> ext = seq, drafts;
   for (int k = 1; k <= config_.mtp.depth; k++) {
     TensorI32 ids = alloc_i32(scratch, "draft.input", {T});
-    for (int64_t t = 0; t < T; t++) ids.data[t] = ext[static_cast<size_t>(t + k)];
+    upload_values(*backend_, ids, std::vector<int32_t>(ext.begin() + k, ext.begin() + k + T));
     MtpSaved s;
     mtp_forward_depth(ctx, k, hprev, ids, s);
-    const float* row = s.logits.data + (T - 1) * V;
-    int32_t best = static_cast<int32_t>(std::max_element(row, row + V) - row);
+    const std::vector<float> row = download_values(*backend_, Tensor(s.logits.data + (T - 1) * V, {V}, s.logits.name));
+    int32_t best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
     drafts.push_back(best);
     ext.push_back(best);
     hprev = s.h_out;

@@ -15,6 +15,7 @@
 #include "layer.h"
 #include "mlp_layer.h"
 #include "ops/activation.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/moe.h"
 #include "tensor_util.h"
@@ -62,7 +63,6 @@ class MoeMixer final : public Mixer {
   Tensor forward(StepContext& ctx, const Tensor& x, MixerCache*) override {
     Backend& be = *ctx.backend;
     Arena& A = *ctx.acts;
-    require_host(be, "moe layer");
     const int64_t M = x.rows(), E = c_.experts, K = c_.top_k, R = M * K;
     const int64_t I = c_.latent > 0 ? c_.latent : d_model_;
     const int64_t F = c_.expert_ffn, up_cols = c_.activation == Activation::Swiglu ? 2 * F : F;
@@ -86,10 +86,6 @@ class MoeMixer final : public Mixer {
     if (c_.router.expert_bias) rf.expert_bias = bias_->value;
     rf.params = router_params();
     moe_router_forward(be, rf);
-    aux_loss_ = aux.data[0];
-    if (ctx.count_expert_load) {
-      for (int64_t e = 0; e < E; e++) load_accum_[static_cast<size_t>(e)] += load_.data[e];
-    }
 
     offsets_t_ = alloc_i32(A, n + ".plan.offsets", {E + 1});
     row_token_ = alloc_i32(A, n + ".plan.row_token", {R});
@@ -101,7 +97,14 @@ class MoeMixer final : public Mixer {
     plan.topk_index = topk_index_;
     plan.experts = E;
     moe_routing_plan(be, plan);
+    // The one wait of the layer: the per-expert GEMMs need the row ranges on the host. The aux loss
+    // and the expert loads (already computed) come along in the same wait.
     offsets_ = moe_offsets_on_host(be, offsets_t_);
+    aux_loss_ = download_values(be, aux)[0];
+    if (ctx.count_expert_load) {
+      const std::vector<float> load = download_values(be, load_);
+      for (int64_t e = 0; e < E; e++) load_accum_[static_cast<size_t>(e)] += load[static_cast<size_t>(e)];
+    }
 
     xin_ = x;
     if (latent_down_) {
@@ -144,8 +147,7 @@ class MoeMixer final : public Mixer {
     if (shared_) {
       Tensor s = shared_->forward(be, A, n + ".shared_experts", x);
       Tensor sum = alloc(A, n + ".out", {M, d_model_});
-      copy_tensor(sum, out);
-      add_into(sum, s);
+      add(be, AddArgs{sum, out, s});
       out = sum;
     }
     return out;
@@ -206,9 +208,9 @@ class MoeMixer final : public Mixer {
       linear_backward(be, dx, latent_down_->grad, Tensor(), dxin, x_, latent_down_->value,
                       place_.role("moe.latent_down"), place_.layer, dx_written);
     } else if (dx_written) {
-      add_into(dx, dxin);
+      add_into(be, dx, dxin);
     } else {
-      copy_tensor(dx, dxin);
+      copy_tensor(be, dx, dxin);
     }
 
     Tensor dlogits = alloc(A, n + ".router.logits.grad", {M, E});
@@ -230,8 +232,13 @@ class MoeMixer final : public Mixer {
 
   void update_expert_bias() override {
     if (c_.router.expert_bias && c_.router.bias_update_rate > 0) {
+      // A rule on E values: applied on a host copy of the bias, written back.
+      Backend& be = *bias_->backend;
+      std::vector<float> bias = download_values(be, bias_->value);
+      Tensor host_bias(bias.data(), {static_cast<int64_t>(bias.size())}, bias_->name);
       Tensor load(load_accum_.data(), {static_cast<int64_t>(load_accum_.size())}, place_.label + ".load_accum");
-      moe_update_expert_bias(bias_->value, load, static_cast<float>(c_.router.bias_update_rate));
+      moe_update_expert_bias(host_bias, load, static_cast<float>(c_.router.bias_update_rate));
+      upload_values(be, bias_->value, bias);
     }
     std::fill(load_accum_.begin(), load_accum_.end(), 0.0f);
   }

@@ -2,7 +2,6 @@
 // per-expert splitting. Not the optimizer and not initialization.
 #include "params.h"
 
-#include <cstring>
 #include <set>
 #include <stdexcept>
 
@@ -51,6 +50,7 @@ Param& ParamStore::add(const std::string& name, const std::vector<int64_t>& shap
   p.trainable = trainable;
   std::vector<int64_t> flat_shape = shape;
   if (flat_shape.size() > 4) throw Error("parameter " + name + ": rank above 4");
+  p.backend = &arena_.backend();
   p.value = alloc(arena_, name, flat_shape);
   p.grad = alloc(arena_, name + ".grad", flat_shape);
   params_.push_back(std::move(p));
@@ -98,10 +98,10 @@ void ParamStore::zero_grads() {
 }
 
 io::SafetensorsFile ParamStore::to_safetensors(bool gradients, io::DType dtype) const {
-  require_host(arena_.backend(), "saving parameters");
   io::SafetensorsFile file;
   for (const auto& p : params_) {
-    const float* data = gradients ? p.grad.data : p.value.data;
+    const std::vector<float> host = download_values(arena_.backend(), gradients ? p.grad : p.value);
+    const float* data = host.data();
     if (!p.split_experts) {
       file.tensors.push_back(io::tensor_from_floats(p.name, p.shape, data, dtype));
       continue;
@@ -127,15 +127,15 @@ const io::StoredTensor* find_alias(const io::SafetensorsFile& file, const std::s
 
 void ParamStore::load_safetensors(const io::SafetensorsFile& file, const std::string& label,
                                   const std::vector<std::string>& ignore_prefixes) {
-  require_host(arena_.backend(), "loading parameters");
   std::set<std::string> used;
+  Backend& backend = arena_.backend();
   auto take = [&](const io::StoredTensor& t, const std::vector<int64_t>& want, float* dst) {
     if (t.shape != want) {
       throw std::runtime_error(label + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
                                shape_text(want));
     }
     std::vector<float> values = t.to_float();
-    std::memcpy(dst, values.data(), sizeof(float) * values.size());
+    backend.upload(dst, values.data(), sizeof(float) * values.size());
     used.insert(t.name);
   };
   for (auto& p : params_) {

@@ -30,6 +30,7 @@ struct Param {
   bool trainable = true;   // false: updated by a rule, not by gradients (expert bias)
   bool decay = true;       // AdamW weight decay applies (matrices); false for norms, biases, SSM scalars
   bool split_experts = false;  // saved as shape[0] tensors named prefix.{e}.suffix.weight
+  Backend* backend = nullptr;  // where value and grad live (set by ParamStore::add)
 
   int64_t numel() const;
   /** Names as stored on disk (one per expert when split). */

@@ -1,6 +1,7 @@
 // GEMM precision hook (see precision_hook.h).
 #include "precision_hook.h"
 
+#include <set>
 #include <stdexcept>
 
 #include "ops/gemm.h"
@@ -51,19 +52,23 @@ std::vector<std::string> roles_of(BlockKind kind, const BlockConfig& block) {
   return {};
 }
 
-PrecisionHook::PrecisionHook(const ModelConfig& model, uint64_t seed) : model_(model) {
+PrecisionHook::PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_tensors)
+    : model_(model), host_tensors_(host_tensors) {
   const int n = model.n_layers();
   const char* passes[] = {"fprop", "dgrad", "wgrad"};
-  for (int i = 0; i < n && !active_; i++) {
+  std::set<std::string> formats;
+  for (int i = 0; i < n; i++) {
     const BlockConfig& b = model.layers[static_cast<size_t>(i)];
     for (const auto& role : roles_of(b.kind, b)) {
-      for (const char* p : passes) active_ = active_ || model.precision.resolve(i, b.kind, role, p, n) != "fp32";
+      for (const char* p : passes) formats.insert(model.precision.resolve(i, b.kind, role, p, n));
     }
   }
   for (const char* role : {"head", "mtp"}) {
-    for (const char* p : passes) active_ = active_ || model.precision.resolve(-1, BlockKind::Mlp, role, p, n) != "fp32";
+    for (const char* p : passes) formats.insert(model.precision.resolve(-1, BlockKind::Mlp, role, p, n));
   }
-  if (!active_) return;
+  formats_.assign(formats.begin(), formats.end());
+  active_ = formats.size() > 1 || (formats.size() == 1 && *formats.begin() != "fp32");
+  if (!active_ || !host_tensors) return;
   const ModelConfig* cfg = &model_;
   quant::FormatResolver resolver = [cfg](const GemmTag& tag) {
     const std::string role = tag.role ? tag.role : "";
@@ -121,7 +126,9 @@ json::Value PrecisionHook::table_event(json::Value event) const {
   layers.push_back(row_for(-1, BlockKind::Mlp, {"head"}, "head"));
   if (model_.mtp.depth > 0) layers.push_back(row_for(-1, BlockKind::Mlp, {"mtp"}, "mtp"));
   event.set("table", layers);
-  event.set("emulated", json::Value(true));  // CPU: quantize-dequantize around fp32 GEMMs
+  // true: formats are quantize-dequantize around fp32 GEMMs on the host (CPU engine); false: a device
+  // backend multiplies in its own GEMM mode
+  event.set("emulated", json::Value(host_tensors_));
   return event;
 }
 

@@ -19,8 +19,12 @@ namespace strata::model {
 
 class PrecisionHook {
  public:
-  /** Installs the GEMM input transform for `model` when any GEMM resolves to a non-fp32 format. */
-  PrecisionHook(const ModelConfig& model, uint64_t seed);
+  /**
+   * Installs the GEMM input transform for `model` when any GEMM resolves to a non-fp32 format.
+   * The transform quantizes operands on the host; with `host_tensors` false (a device backend) it
+   * is not installed and the device's own GEMM mode applies (train/device.h).
+   */
+  PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_tensors = true);
   ~PrecisionHook();
   PrecisionHook(const PrecisionHook&) = delete;
   PrecisionHook& operator=(const PrecisionHook&) = delete;
@@ -33,10 +37,14 @@ class PrecisionHook {
   std::vector<json::Value> take_inspection_events(double t_seconds);
   /** True when some GEMM resolves to a format other than fp32. */
   bool active() const { return active_; }
+  /** Every format some GEMM of the model resolves to ("bf16", "nvfp4", ...), sorted. */
+  const std::vector<std::string>& formats() const { return formats_; }
 
  private:
   ModelConfig model_;
+  bool host_tensors_ = true;
   bool active_ = false;
+  std::vector<std::string> formats_;
   std::unique_ptr<quant::GemmPrecision> gemm_;
 };
 

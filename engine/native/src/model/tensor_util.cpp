@@ -1,9 +1,8 @@
-// Host-side tensor helpers for the model layers (see tensor_util.h). Plain loops, no kernels.
+// Tensor helpers for the model layers (see tensor_util.h): shapes, and copies/adds as backend ops.
 #include "tensor_util.h"
 
-#include <cstring>
-
 #include "core/error.h"
+#include "ops/elementwise.h"
 
 namespace strata::model {
 
@@ -47,44 +46,72 @@ Tensor view(const Tensor& t, const std::vector<int64_t>& s) {
   return out;
 }
 
-void copy_columns(const Tensor& dst, const Tensor& src, int64_t col0) {
+void copy_columns(Backend& backend, const Tensor& dst, const Tensor& src, int64_t col0) {
   const int64_t rows = dst.rows(), w = dst.cols(), W = src.cols();
-  STRATA_CHECK(src.rows() == rows && col0 + w <= W, "copy_columns: ", src.name, " ", src.shape_string(),
+  STRATA_CHECK(src.rows() == rows && col0 >= 0 && col0 + w <= W, "copy_columns: ", src.name, " ", src.shape_string(),
                " cannot supply columns [", col0, ",", col0 + w, ") for ", dst.name, " ", dst.shape_string());
-  for (int64_t r = 0; r < rows; r++) std::memcpy(dst.data + r * w, src.data + r * W + col0, sizeof(float) * w);
+  StridedCopyArgs a;
+  a.dst = dst;
+  a.src = src;
+  a.rows = rows;
+  a.cols = w;
+  a.dst_row_stride = w;
+  a.src_offset = col0;
+  a.src_row_stride = W;
+  copy_strided(backend, a);
 }
 
-void scatter_columns(const Tensor& dst, const Tensor& src, int64_t col0, bool accumulate) {
+void scatter_columns(Backend& backend, const Tensor& dst, const Tensor& src, int64_t col0, bool accumulate) {
   const int64_t rows = src.rows(), w = src.cols(), W = dst.cols();
-  STRATA_CHECK(dst.rows() == rows && col0 + w <= W, "scatter_columns: ", dst.name, " ", dst.shape_string(),
-               " cannot take columns [", col0, ",", col0 + w, ") from ", src.name, " ", src.shape_string());
-  for (int64_t r = 0; r < rows; r++) {
-    float* d = dst.data + r * W + col0;
-    const float* s = src.data + r * w;
-    if (accumulate) {
-      for (int64_t c = 0; c < w; c++) d[c] += s[c];
-    } else {
-      std::memcpy(d, s, sizeof(float) * w);
-    }
-  }
+  STRATA_CHECK(dst.rows() == rows && col0 >= 0 && col0 + w <= W, "scatter_columns: ", dst.name, " ",
+               dst.shape_string(), " cannot take columns [", col0, ",", col0 + w, ") from ", src.name, " ",
+               src.shape_string());
+  StridedCopyArgs a;
+  a.dst = dst;
+  a.src = src;
+  a.rows = rows;
+  a.cols = w;
+  a.dst_offset = col0;
+  a.dst_row_stride = W;
+  a.src_row_stride = w;
+  a.accumulate = accumulate;
+  copy_strided(backend, a);
 }
 
-void copy_tensor(const Tensor& dst, const Tensor& src) {
+void copy_tensor(Backend& backend, const Tensor& dst, const Tensor& src) {
   STRATA_CHECK(dst.numel() == src.numel(), "copy: ", src.name, " ", src.shape_string(), " into ", dst.name, " ",
                dst.shape_string());
-  if (dst.data != src.data) std::memcpy(dst.data, src.data, sizeof(float) * static_cast<size_t>(src.numel()));
+  if (dst.data == src.data || src.numel() == 0) return;
+  StridedCopyArgs a;
+  a.dst = dst;
+  a.src = src;
+  a.rows = 1;
+  a.cols = src.numel();
+  copy_strided(backend, a);
 }
 
-void add_into(const Tensor& dst, const Tensor& src) {
+void add_into(Backend& backend, const Tensor& dst, const Tensor& src) {
   STRATA_CHECK(dst.numel() == src.numel(), "add_into: ", src.name, " ", src.shape_string(), " into ", dst.name, " ",
                dst.shape_string());
-  const int64_t n = src.numel();
-  for (int64_t i = 0; i < n; i++) dst.data[i] += src.data[i];
+  axpy(backend, AxpyArgs{dst, src, 1.0f});
 }
 
-void require_host(const Backend& backend, const char* what) {
-  STRATA_CHECK(backend.host_accessible(), what, ": backend ", backend.name(),
-               " keeps tensors off the host; this path needs a host-accessible backend (cpu)");
+void upload_values(Backend& backend, const Tensor& dst, const std::vector<float>& values) {
+  STRATA_CHECK(static_cast<int64_t>(values.size()) == dst.numel(), "upload: ", values.size(), " values for ", dst.name,
+               " ", dst.shape_string());
+  backend.upload(dst.data, values.data(), values.size() * sizeof(float));
+}
+
+void upload_values(Backend& backend, const TensorI32& dst, const std::vector<int32_t>& values) {
+  STRATA_CHECK(static_cast<int64_t>(values.size()) == dst.numel(), "upload: ", values.size(), " values for ", dst.name,
+               " ", dst.shape_string());
+  backend.upload(dst.data, values.data(), values.size() * sizeof(int32_t));
+}
+
+std::vector<float> download_values(Backend& backend, const Tensor& src) {
+  std::vector<float> values(static_cast<size_t>(src.numel()));
+  backend.download(values.data(), src.data, values.size() * sizeof(float));
+  return values;
 }
 
 }  // namespace strata::model

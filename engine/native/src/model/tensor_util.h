@@ -1,8 +1,9 @@
 // Small tensor helpers the model layers need between ops: allocation from a runtime shape,
-// column slicing of packed projections (Mamba-2's in_proj output [z | xBC | dt]), copies and
-// fills. They run on host memory and require a host-accessible backend (the CPU backend); a
-// device backend would need a strided-copy op in ops/elementwise.h (listed as a gap).
-// This is not an op family (no dispatch, no kernels beyond plain loops).
+// column slicing of packed projections (Mamba-2's in_proj output [z | xBC | dt]), copies, adds,
+// and moving values between host vectors and tensors. Slicing, copies and adds run as backend ops
+// (ops/elementwise.h), so the same layer code works on host and device memory; host values move
+// only through Backend::upload / download.
+// This is not an op family (no kernels of its own).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/backend.h"
 #include "core/tensor.h"
 
 namespace strata::model {
@@ -22,15 +24,18 @@ TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int
 Tensor view(const Tensor& t, const std::vector<int64_t>& shape);
 
 /** dst (M,w) = src (M,W)[:, col0:col0+w]. */
-void copy_columns(const Tensor& dst, const Tensor& src, int64_t col0);
+void copy_columns(Backend& backend, const Tensor& dst, const Tensor& src, int64_t col0);
 /** dst (M,W)[:, col0:col0+w] = src (M,w), or += when accumulate. */
-void scatter_columns(const Tensor& dst, const Tensor& src, int64_t col0, bool accumulate = false);
+void scatter_columns(Backend& backend, const Tensor& dst, const Tensor& src, int64_t col0, bool accumulate = false);
 /** dst = src (same numel). */
-void copy_tensor(const Tensor& dst, const Tensor& src);
+void copy_tensor(Backend& backend, const Tensor& dst, const Tensor& src);
 /** dst += src (same numel). */
-void add_into(const Tensor& dst, const Tensor& src);
+void add_into(Backend& backend, const Tensor& dst, const Tensor& src);
 
-/** Throws unless the tensor's backend memory can be read by host code. */
-void require_host(const Backend& backend, const char* what);
+/** Host values into a tensor (sizes must match). */
+void upload_values(Backend& backend, const Tensor& dst, const std::vector<float>& values);
+void upload_values(Backend& backend, const TensorI32& dst, const std::vector<int32_t>& values);
+/** A tensor's values on the host (waits for the backend). */
+std::vector<float> download_values(Backend& backend, const Tensor& src);
 
 }  // namespace strata::model

@@ -10,6 +10,7 @@
 
 #include "checkpoint.h"
 #include "core/backend.h"
+#include "device.h"
 #include "data.h"
 #include "evaluate.h"
 #include "io/safetensors.h"
@@ -101,19 +102,19 @@ strata_session* strata_session_create(const char* document_json, const char* opt
     s->doc = strata::model::read_document(parse_request(document_json, "document"), "document");
     s->seed = s->doc.pipeline.training.seed;
     std::string checkpoint;
+    std::string device = s->doc.pipeline.training.device, device_field = "document.pipeline.training.device";
     if (options_json && *options_json) {
       Value o = parse_request(options_json, "options");
       if (const Value* seed = o.find("seed")) s->seed = seed->as_uint64();
       if (const Value* threads = o.find("threads")) strata::train::apply_thread_setting(static_cast<int>(threads->as_int64()));
       if (const Value* backend = o.find("backend")) {
-        if (backend->as_string() != "cpu") {
-          throw std::runtime_error("options.backend: \"" + backend->as_string() +
-                                   "\" is not available in this build (cpu only)");
-        }
+        device = backend->as_string();
+        device_field = "options.backend";
       }
       if (const Value* ck = o.find("checkpoint")) checkpoint = ck->as_string();
     }
-    s->model = std::make_unique<strata::model::Model>(s->doc.model, strata::cpu_backend(), s->seed);
+    strata::Backend& backend = strata::train::select_backend(device, device_field);
+    s->model = std::make_unique<strata::model::Model>(s->doc.model, backend, s->seed);
     if (!checkpoint.empty()) strata::train::load_checkpoint(checkpoint, *s->model, nullptr);
     out = s.release();
     return STRATA_OK;
@@ -162,7 +163,8 @@ int strata_session_eval(strata_session* session, const char* data_path, int64_t 
   return guarded(error_out, [&] {
     if (!session) throw std::runtime_error("strata_session_eval: null session");
     const auto& tc = session->doc.pipeline.training;
-    strata::model::PrecisionHook precision(session->doc.model, session->seed);
+    strata::model::PrecisionHook precision(session->doc.model, session->seed,
+                                             session->model->backend().host_accessible());
     strata::train::BatchStream stream(strata::io::read_tokens(data_path ? data_path : ""), tc.batch_size, tc.seq_len,
                                       session->doc.model.vocab_size);
     strata::train::EventSink events(callback_of(on_event, user), "");
@@ -197,7 +199,8 @@ int strata_session_generate(strata_session* session, const char* request_json, s
     o.think_budget = static_cast<int>(num("think_budget", -1));
     const Value* spec = r.find("speculative");
     o.speculative = spec && spec->is_bool() && spec->as_bool();
-    strata::model::PrecisionHook precision(session->doc.model, session->seed);
+    strata::model::PrecisionHook precision(session->doc.model, session->seed,
+                                             session->model->backend().host_accessible());
     strata::train::EventSink events(callback_of(on_event, user), "");
     strata::model::GenerateOutput g =
         strata::model::generate(*session->model, prompt, o, cancel_of(should_cancel, user), nullptr);
@@ -240,7 +243,8 @@ int strata_session_profile(strata_session* session, const char* request_json, st
       if (const Value* b = r.find("batch")) p.batch = static_cast<int>(b->as_int64());
       if (const Value* d = r.find("decode_steps")) p.decode_steps = static_cast<int>(d->as_int64());
     }
-    strata::model::PrecisionHook precision(session->doc.model, session->seed);
+    strata::model::PrecisionHook precision(session->doc.model, session->seed,
+                                             session->model->backend().host_accessible());
     strata::train::EventSink events(callback_of(on_event, user), "");
     int64_t rows = strata::train::profile_model(*session->model, p, events, cancel_of(should_cancel, user));
     Value res = Value::object();

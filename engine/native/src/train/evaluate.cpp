@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/tensor_util.h"
+
 namespace strata::train {
 
 json::Value EvalResult::to_json(bool with_positions) const {
@@ -36,14 +38,18 @@ EvalResult evaluate(model::Model& model, BatchStream& stream, int64_t batches) {
     Arena acts(model.backend());
     model::ForwardResult r = model.forward(acts, b, false, false);
     const int64_t M = b.batch * b.time;
+    const std::vector<float> losses = model::download_values(model.backend(), r.token_losses);
+    // Accuracy (masked data only) needs the logits on the host.
+    const std::vector<float> logits = masked ? model::download_values(model.backend(), r.logits) : std::vector<float>();
     for (int64_t m = 0; m < M; m++) {
       if (r.targets[static_cast<size_t>(m)] == model::kIgnoreIndex) continue;
-      const double l = r.token_losses.data[m];
+      const double l = losses[static_cast<size_t>(m)];
       loss_sum += l;
       counted++;
       pos_sum[static_cast<size_t>(m % T)] += l;
       pos_count[static_cast<size_t>(m % T)]++;
-      const float* row = r.logits.data + m * V;
+      if (!masked) continue;
+      const float* row = logits.data() + m * V;
       if (static_cast<int32_t>(std::max_element(row, row + V) - row) == r.targets[static_cast<size_t>(m)]) correct++;
     }
   }

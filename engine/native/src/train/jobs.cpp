@@ -7,6 +7,7 @@
 
 #include "checkpoint.h"
 #include "core/backend.h"
+#include "device.h"
 #include "data.h"
 #include "evaluate.h"
 #include "io/files.h"
@@ -78,7 +79,8 @@ class Request {
 
 std::unique_ptr<model::Model> build_model(const model::DocumentConfig& doc, const std::string& checkpoint,
                                           uint64_t seed) {
-  auto m = std::make_unique<model::Model>(doc.model, cpu_backend(), seed);
+  Backend& backend = select_backend(doc.pipeline.training.device, "pipeline.training.device");
+  auto m = std::make_unique<model::Model>(doc.model, backend, seed);
   if (!checkpoint.empty()) load_checkpoint(checkpoint, *m, nullptr);
   return m;
 }
@@ -106,7 +108,7 @@ json::Value job_eval(const Request& r, EventSink& events) {
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
   auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
-  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed);
+  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   int64_t batches = 8;
   for (const auto& e : doc.pipeline.evaluations) if (e.kind == "heldout") batches = e.batches;
   batches = r.integer("batches", batches);
@@ -128,7 +130,7 @@ json::Value job_generate(const Request& r, EventSink& events, const CancelFn& ca
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
   auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
-  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed);
+  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   model::GenerateOptions o;
   const json::Value* ids = r.find("prompt_ids");
   if (!ids || !ids->is_array()) r.fail("prompt_ids", "expected an array of token ids");
@@ -171,7 +173,7 @@ json::Value job_profile(const Request& r, EventSink& events, const CancelFn& can
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
   auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
-  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed);
+  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   ProfileRequest p;
   p.modes = doc.pipeline.profiling.modes;
   p.contexts = doc.pipeline.profiling.contexts;

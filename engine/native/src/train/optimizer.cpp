@@ -2,7 +2,6 @@
 #include "optimizer.h"
 
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 
 #include "model/tensor_util.h"
@@ -48,9 +47,8 @@ double global_grad_norm(Backend& backend, model::ParamStore& params) {
 const model::Param* first_non_finite_grad(model::ParamStore& params) {
   for (model::Param* p : params.all()) {
     if (!p->trainable) continue;
-    const int64_t n = p->numel();
-    for (int64_t i = 0; i < n; i++) {
-      if (!std::isfinite(p->grad.data[i])) return p;
+    for (float g : model::download_values(*p->backend, p->grad)) {
+      if (!std::isfinite(g)) return p;
     }
   }
   return nullptr;
@@ -89,8 +87,9 @@ void AdamW::step(const model::TrainConfig& t, double lr, double grad_scale) {
 io::SafetensorsFile AdamW::state() const {
   io::SafetensorsFile f;
   for (const Slot& s : slots_) {
-    f.tensors.push_back(io::tensor_from_floats("adam.m." + s.param->name, {s.param->numel()}, s.m.data));
-    f.tensors.push_back(io::tensor_from_floats("adam.v." + s.param->name, {s.param->numel()}, s.v.data));
+    const std::vector<float> m = model::download_values(backend_, s.m), v = model::download_values(backend_, s.v);
+    f.tensors.push_back(io::tensor_from_floats("adam.m." + s.param->name, {s.param->numel()}, m.data()));
+    f.tensors.push_back(io::tensor_from_floats("adam.v." + s.param->name, {s.param->numel()}, v.data()));
   }
   f.metadata["step"] = std::to_string(step_);
   return f;
@@ -112,7 +111,7 @@ void AdamW::load_state(const io::SafetensorsFile& file, const std::string& label
       if (t.numel() != s.param->numel() || t.dtype != io::DType::F32) {
         throw std::runtime_error(label + ": tensor " + name + " has the wrong size or dtype for this model");
       }
-      std::memcpy((which == 0 ? s.m : s.v).data, t.bytes.data(), t.bytes.size());
+      backend_.upload((which == 0 ? s.m : s.v).data, t.bytes.data(), t.bytes.size());
       expected++;
     }
   }

@@ -67,12 +67,14 @@ int64_t profile_model(model::Model& model, const ProfileRequest& req, EventSink&
             model.set_profiler(saved);
           }
           state_bytes = static_cast<double>(state->arena.bytes());
+          model.backend().synchronize();
           auto t0 = std::chrono::steady_clock::now();
           for (int s = 0; s < req.decode_steps; s++) {
             Arena scratch(model.backend());
             std::vector<float> logits;
             model.decode_step(*state, scratch, random_tokens(B, vocab, 100 + s), logits, nullptr);
           }
+          model.backend().synchronize();
           seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           tokens = static_cast<double>(B) * req.decode_steps;
           rows += emit_rows(profiler, mode, context, req.batch, req.decode_steps, events);
@@ -81,13 +83,26 @@ int64_t profile_model(model::Model& model, const ProfileRequest& req, EventSink&
           batch.batch = B;
           batch.time = context;
           batch.tokens = random_tokens(B * (context + 1), vocab, 2);
-          Arena acts(model.backend());
-          auto t0 = std::chrono::steady_clock::now();
-          model.forward(acts, batch, mode == "train", mode == "train");
-          if (mode == "train") {
-            model.params().zero_grads();
-            model.backward(acts, 1.0f);
+          auto run = [&](Arena& acts) {
+            model.forward(acts, batch, mode == "train", mode == "train");
+            if (mode == "train") {
+              model.params().zero_grads();
+              model.backward(acts, 1.0f);
+            }
+          };
+          if (!model.backend().host_accessible()) {
+            // A device backend's first run picks GEMM algorithms and fills its allocator cache:
+            // one unmeasured warm-up run, outside the profiler.
+            model.set_profiler(nullptr);
+            Arena warm(model.backend());
+            run(warm);
+            model.set_profiler(&profiler);
           }
+          Arena acts(model.backend());
+          model.backend().synchronize();
+          auto t0 = std::chrono::steady_clock::now();
+          run(acts);
+          model.backend().synchronize();
           seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           tokens = static_cast<double>(B) * context;
           state_bytes = static_cast<double>(acts.bytes());

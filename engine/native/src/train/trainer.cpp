@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "core/backend.h"
 #include "data.h"
+#include "device.h"
 #include "evaluate.h"
 #include "io/files.h"
 #include "io/tokens.h"
@@ -48,8 +49,9 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   io::write_file_atomic(io::join_path(options.run_dir, "document.json"), json::dump(doc.document, 2) + "\n");
   const int64_t total_steps = options.steps > 0 ? options.steps : tc.steps;
 
-  model::Model model(doc.model, cpu_backend(), tc.seed);
-  model::PrecisionHook precision(doc.model, tc.seed);
+  Backend& backend = select_backend(tc.device, "pipeline.training.device");
+  model::Model model(doc.model, backend, tc.seed);
+  model::PrecisionHook precision(doc.model, tc.seed, backend.host_accessible());
   AdamW optimizer(model.params(), model.backend());
 
   io::TokenData all = io::read_tokens(options.train_data);
@@ -97,7 +99,9 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   start.set("trainable_params", json::Value(model.params().trainable_count()));
   start.set("tokens_per_step", json::Value(int64_t{tc.batch_size} * train_stream.time() * tc.grad_accum));
   start.set("backend", model.backend().name());
+  start.set("gemm", gemm_mode_name(model.backend()));
   events.emit(start);
+  note_device_precision(model.backend(), precision, events);
   events.emit(precision.table_event(events.make("precision")));
 
   auto checkpoint = [&](int64_t step, double loss) {
@@ -155,7 +159,10 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
       for (size_t k = 0; k < r.mtp_losses.size(); k++) mtp[k] += r.mtp_losses[k] / tc.grad_accum;
       tokens += batch.batch * batch.time;
     }
-    if (!std::isfinite(objective)) {
+    // A non-finite gradient makes the norm non-finite, so the (device-side) norm is the check; the
+    // offending tensor is searched for only then.
+    const double norm = global_grad_norm(model.backend(), model.params());
+    if (!std::isfinite(objective) || !std::isfinite(norm)) {
       const model::Param* bad = first_non_finite_grad(model.params());
       std::string msg = bad ? non_finite_message(step + 1, *bad)
                             : "step " + std::to_string(step + 1) +
@@ -164,12 +171,6 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
       outcome.stopped_non_finite = true;
       break;
     }
-    if (const model::Param* bad = first_non_finite_grad(model.params())) {
-      events.error(non_finite_message(step + 1, *bad));
-      outcome.stopped_non_finite = true;
-      break;
-    }
-    const double norm = global_grad_norm(model.backend(), model.params());
     const double clip = tc.grad_clip > 0 && norm > tc.grad_clip ? tc.grad_clip / norm : 1.0;
     const double lr = learning_rate(tc, step, total_steps);
     optimizer.step(tc, lr, clip);
