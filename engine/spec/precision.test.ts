@@ -80,6 +80,20 @@ describe('resolvePrecision', () => {
     }
   });
 
+  it('MTP rows are selected as a whole (same rule as the native engine)', () => {
+    const policy = presetPolicy('bf16');
+    policy.rules.push({ select: { roles: ['attention.qkv'] }, format: 'fp8_e4m3' });
+    policy.rules.push({ select: { kinds: ['moe'] }, format: 'mxfp8' });
+    const t = resolvePrecision(model(), policy);
+    const mtp = t.rows.filter((r) => r.scope === 'mtp');
+    expect(mtp.every((r) => r.formats.fprop === 'bf16')).toBe(true);
+    expect(formatOf(t, 18, 'attention.qkv')).toBe('fp8_e4m3');
+    policy.rules.push({ select: { passes: ['wgrad'] }, format: 'nvfp4' }, { select: { roles: ['mtp'], passes: ['dgrad'] }, format: 'fp8_e5m2' });
+    const t2 = resolvePrecision(model(), policy);
+    expect(t2.rows.filter((r) => r.scope === 'mtp').every((r) => r.formats.wgrad === 'nvfp4' && r.formats.dgrad === 'fp8_e5m2' && r.formats.fprop === 'bf16')).toBe(true);
+    expect(t2.rows.filter((r) => r.scope === 'global').every((r) => r.formats.wgrad === 'bf16')).toBe(true);
+  });
+
   it('painted rules are appended and win; positional rules skip MTP and global rows', () => {
     const policy = presetPolicy('nemotron3-nvfp4');
     policy.rules.push(paintRule(5, 3, 'fp8_e4m3'));

@@ -5,10 +5,12 @@
 // - Rows: one per GEMM role present in each main-stack layer (roles depend on the block: a MoE
 //   block has latent rows only with `latent`, shared rows only with shared experts), one per role
 //   of each MTP module layer (scope 'mtp'), and the two global rows `embedding` and `head`.
-// - Matching: a rule matches a row when every criterion it gives holds. Layer-position criteria
-//   (layers, first_n, last_n, last_percent) only match main-stack rows. `kinds` matches the block
-//   kind of stack and MTP rows. `roles` matches the row's role; the role `mtp` matches every MTP row.
-//   `passes` restricts which of the three passes the rule sets.
+// - Matching: a rule matches a main-stack row when every criterion it gives holds (`kinds` the
+//   block kind, `roles` the row's role, layer-position criteria its index). MTP rows are selected as
+//   a whole: by a rule whose roles include `mtp`, or by one with no criteria besides `passes`
+//   (position, kind and other role criteria never reach them). `passes` restricts which of the
+//   three passes the rule sets. The native engine (engine/native/src/model/config.cpp) resolves
+//   with the same rules.
 // - The last matching rule wins per pass; unmatched passes take the policy's `default`.
 // - Global rows (embedding, head) stay in high precision unless a rule names their role
 //   explicitly: they take `default` when it is fp32 or bf16, else bf16 (as Megatron/TE keep
@@ -89,12 +91,13 @@ function ruleMatches(rule: PrecisionRule, row: RowTarget, n: number): boolean {
     if (!s.roles || !s.roles.includes(row.role) || positional || s.kinds) return false;
     return true;
   }
-  if (positional && row.scope !== 'layer') return false;
-  if (s.kinds && (row.kind === null || !s.kinds.includes(row.kind))) return false;
-  if (s.roles) {
-    const roleHit = s.roles.includes(row.role) || (row.scope === 'mtp' && s.roles.includes('mtp'));
-    if (!roleHit) return false;
+  if (row.scope === 'mtp') {
+    // MTP modules are selected as a whole: by the `mtp` role, or by a rule with no criteria but passes.
+    if (positional || s.kinds) return false;
+    return !s.roles || s.roles.includes('mtp');
   }
+  if (s.kinds && (row.kind === null || !s.kinds.includes(row.kind))) return false;
+  if (s.roles && !s.roles.includes(row.role)) return false;
   if (s.layers && (row.layer < s.layers.from || row.layer > s.layers.to)) return false;
   if (s.first_n !== undefined && row.layer >= s.first_n) return false;
   if (s.last_n !== undefined && row.layer < n - s.last_n) return false;

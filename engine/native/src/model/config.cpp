@@ -393,12 +393,21 @@ PipelineConfig read_pipeline(const json::Value* v, const std::string& where) {
 
 std::string PrecisionConfig::resolve(int layer, BlockKind kind, const std::string& role, const std::string& pass,
                                      int n_layers) const {
+  // Same rules as engine/spec/precision.ts: the embedding and the head stay in high precision
+  // (the default when it is fp32 or bf16, else bf16) unless a rule names their role and nothing
+  // else; MTP GEMMs (role "mtp") take rules that name "mtp" or have no criteria besides passes.
+  const bool global = layer < 0 && (role == "head" || role == "embedding");
   std::string format = default_format;
+  if (global && format != "fp32" && format != "bf16") format = "bf16";
   for (const auto& r : rules) {
     const bool positional = !r.kinds.empty() || r.layers_from >= 0 || r.first_n > 0 || r.last_n > 0 || r.last_percent > 0;
     if (layer < 0) {
-      // Embedding, head and MTP GEMMs are not main-stack layers: only role/pass criteria select them.
       if (positional) continue;
+      if (global) {
+        bool named = false;
+        for (const auto& ro : r.roles) named = named || ro == role;
+        if (!named) continue;
+      }
     } else {
       if (!r.kinds.empty()) {
         bool any = false;

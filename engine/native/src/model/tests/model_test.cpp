@@ -126,6 +126,33 @@ std::string stack(std::initializer_list<const char*> blocks) {
   return s + "]";
 }
 
+// The native resolver follows engine/spec/precision.ts: the head stays BF16 under an NVFP4 default
+// unless a rule names it alone; MTP takes only `mtp` or criteria-free rules; positions never reach either.
+void precision_resolution_matches_spec() {
+  using strata::test::tiny_document;
+  const std::string policy =
+      R"(,"mtp":{"kind":"mtp","depth":1,"blocks":[)" + std::string(strata::test::kAttentionBlock) +
+      R"(]},"precision":{"default":"nvfp4","rules":[)"
+      R"({"select":{"last_n":1},"format":"mxfp8"},)"
+      R"({"select":{"roles":["attention.qkv"]},"format":"fp8_e4m3"},)"
+      R"({"select":{"kinds":["attention"],"passes":["dgrad"]},"format":"fp8_e5m2"}]})";
+  const auto doc = read_document_text(tiny_document(stack({strata::test::kMambaBlock, strata::test::kAttentionBlock}), 48, 16, policy), "p.json");
+  const auto& p = doc.model.precision;
+  const int n = doc.model.n_layers();
+  CHECK(p.resolve(-1, BlockKind::Mlp, "head", "fprop", n) == "bf16", "head under an nvfp4 default stays bf16");
+  CHECK(p.resolve(-1, BlockKind::Mlp, "mtp", "fprop", n) == "nvfp4", "mtp takes the default");
+  CHECK(p.resolve(0, BlockKind::Mamba2, "mamba.in_proj", "fprop", n) == "nvfp4", "layer 0 default");
+  CHECK(p.resolve(1, BlockKind::Attention, "attention.qkv", "fprop", n) == "fp8_e4m3", "last matching rule wins");
+  CHECK(p.resolve(1, BlockKind::Attention, "attention.o", "fprop", n) == "mxfp8", "last_n reaches the last layer");
+  CHECK(p.resolve(1, BlockKind::Attention, "attention.o", "dgrad", n) == "fp8_e5m2", "kinds + passes");
+  auto named = read_document_text(
+      tiny_document(stack({strata::test::kMambaBlock}), 48, 16,
+                    R"(,"precision":{"default":"fp32","rules":[{"select":{"roles":["head"]},"format":"fp8_e4m3"}]})"),
+      "q.json");
+  CHECK(named.model.precision.resolve(-1, BlockKind::Mlp, "head", "wgrad", 1) == "fp8_e4m3", "a rule naming the head applies");
+  CHECK(named.model.precision.resolve(-1, BlockKind::Mlp, "mtp", "wgrad", 1) == "fp32", "fp32 default reaches mtp");
+}
+
 }  // namespace
 
 int main() {
@@ -154,6 +181,7 @@ int main() {
                            t::kMambaBlock + "]}";
          gradient_check(tiny_document(stack({t::kMlpBlock}), 48, 16, mtp), "mtp_unshared");
        }},
+      {"precision_resolution_matches_spec", precision_resolution_matches_spec},
       {"decode_matches_forward_hybrid",
        [&] {
          decode_matches_forward(
