@@ -143,7 +143,8 @@ export interface AutosaveInfo {
 }
 
 export interface ChoosePathRequest {
-  mode: 'open' | 'save';
+  /** open/save: a design file; folder: an existing folder (e.g. a run folder to import). */
+  mode: 'open' | 'save' | 'folder';
   defaultPath?: string;
   title?: string;
 }
@@ -319,6 +320,13 @@ export interface RunService {
   events(runId: string, fromLine: number): Promise<RunEventsPage>;
   /** The document the run was started with. */
   document(runId: string): Promise<StrataDocument>;
+  /**
+   * Adds a run folder from anywhere (e.g. one the native `strata-engine` CLI wrote on a GPU box:
+   * events.jsonl, document.json, checkpoints/, perhaps no run.json) to the runs list, by linking it
+   * into runsDir (nothing is copied; a relative path resolves in workspaceDir). Adding the same
+   * folder again returns its existing handle. not_found / bad_request when it is not a run folder.
+   */
+  importFolder(path: string): Promise<RunHandle>;
   /** Push subscription to events of every live run; returns the unsubscribe function. */
   onEvent(listener: (message: RunEventMessage) => void): () => void;
 }
@@ -385,7 +393,7 @@ export interface StrataHost {
 export const SERVICE_METHODS = {
   host: ['info'],
   projects: ['open', 'save', 'autosave', 'restoreAutosave', 'recent', 'listTemplates', 'loadTemplate', 'choosePath'],
-  runs: ['start', 'stop', 'resume', 'list', 'events', 'document'],
+  runs: ['start', 'stop', 'resume', 'list', 'events', 'document', 'importFolder'],
   exports: ['exportHf', 'exportMegatron'],
 } as const satisfies { [S in keyof StrataHost]: ReadonlyArray<keyof StrataHost[S]> };
 

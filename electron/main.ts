@@ -118,6 +118,10 @@ async function start(): Promise<void> {
     launcher: utilityLauncher,
     templateIndex: TEMPLATES,
     choosePath: async ({ mode, defaultPath, title }) => {
+      if (mode === 'folder') {
+        const result = await dialog.showOpenDialog({ title: title ?? 'Choose a folder', properties: ['openDirectory'], ...(defaultPath ? { defaultPath } : {}) });
+        return result.canceled ? null : (result.filePaths[0] ?? null);
+      }
       const filters = [{ name: 'Strata designs', extensions: ['json'] }];
       const options = { title: title ?? (mode === 'open' ? 'Open design' : 'Save design'), filters, ...(defaultPath ? { defaultPath } : {}) };
       if (mode === 'open') {

@@ -37,6 +37,7 @@ export function createNodeHost(options: NodeHostOptions): NodeHost {
     cliScript,
     cwd: options.rootDir,
     launcher: options.launcher,
+    workspaceDir: options.workspaceDir,
     ...(options.stopGraceMs !== undefined ? { stopGraceMs: options.stopGraceMs } : {}),
   });
   const host: StrataHost = {

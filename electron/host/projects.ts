@@ -184,8 +184,8 @@ export function createProjectService(options: ProjectServiceOptions): ProjectSer
     async choosePath(request) {
       if (!options.choosePath)
         throw new StrataHostError({ code: 'unavailable', message: 'this host has no native file dialogs (browser mode): type a path instead' });
-      if (!request || (request.mode !== 'open' && request.mode !== 'save'))
-        throw new StrataHostError({ code: 'bad_request', message: "choosePath: mode must be 'open' or 'save'" });
+      if (!request || (request.mode !== 'open' && request.mode !== 'save' && request.mode !== 'folder'))
+        throw new StrataHostError({ code: 'bad_request', message: "choosePath: mode must be 'open', 'save' or 'folder'" });
       return options.choosePath(request);
     },
   };

@@ -221,3 +221,53 @@ describe('live runs (child process writing documented events)', () => {
     expect(await service.list()).toEqual([]);
   });
 });
+
+describe('importing run folders made elsewhere', () => {
+  /** A folder as the native strata-engine CLI leaves it on a GPU box: no run.json. */
+  function engineRunFolder(dir: string, steps = 40) {
+    mkdirSync(join(dir, 'checkpoints', 'step-40'), { recursive: true });
+    writeFileSync(join(dir, 'document.json'), JSON.stringify(doc('gpu box design', steps)));
+    let text = line({ type: 'start', t: 0.5, job: 'train', steps, backend: 'cuda' });
+    for (let s = 1; s <= steps; s++) text += line({ type: 'step', t: s, step: s, loss: 4 / s, lr: 1e-3, tokens_per_s: 50_000 });
+    text += line({ type: 'done', t: steps + 1, reason: 'finished', steps_done: steps });
+    writeFileSync(join(dir, 'events.jsonl'), text);
+  }
+
+  it('links the folder into the runs list once, summarizes it from its own files and reads its events', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'strata-import-'));
+    const runsDir = join(work, 'runs');
+    const service = createRunService({ runsDir, cliScript: FIXTURE_CLI, cwd: work, launcher: nodeChildLauncher, workspaceDir: work });
+    const outside = join(work, 'from-gpu-box', 'nvfp4 run #7');
+    engineRunFolder(outside);
+
+    const handle = await service.importFolder(outside);
+    expect(handle).toEqual({ runId: 'nvfp4-run-7', dir: outside });
+    expect(await service.importFolder('from-gpu-box/nvfp4 run #7')).toEqual(handle); // relative to the workspace, same folder
+    const [listed, ...others] = await service.list();
+    expect(others).toEqual([]);
+    expect(listed).toMatchObject({ runId: 'nvfp4-run-7', name: 'gpu box design', status: 'done', step: 40, totalSteps: 40, kind: 'train' });
+    const page = await service.events('nvfp4-run-7', 0);
+    expect(page.events).toHaveLength(42);
+    expect((await service.document('nvfp4-run-7')).model.name).toBe('gpu box design');
+
+    // Another folder with the same name gets its own id; runs already in runsDir are returned as they are.
+    const twin = join(work, 'elsewhere', 'nvfp4 run #7');
+    engineRunFolder(twin, 5);
+    expect((await service.importFolder(twin)).runId).toBe('nvfp4-run-7-2');
+    mkdirSync(join(runsDir, 'native-run'));
+    writeFileSync(join(runsDir, 'native-run', 'events.jsonl'), line({ type: 'start', t: 0 }));
+    expect(await service.importFolder(join(runsDir, 'native-run'))).toEqual({ runId: 'native-run', dir: join(runsDir, 'native-run') });
+    expect((await service.list()).map((r) => r.runId).sort()).toEqual(['native-run', 'nvfp4-run-7', 'nvfp4-run-7-2']);
+  });
+
+  it('refuses what is not a run folder, naming the path', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'strata-import-bad-'));
+    const service = createRunService({ runsDir: join(work, 'runs'), cliScript: FIXTURE_CLI, cwd: work, launcher: nodeChildLauncher, workspaceDir: work });
+    await expect(service.importFolder(join(work, 'missing'))).rejects.toMatchObject({ code: 'not_found', message: `${join(work, 'missing')}: no such folder` });
+    mkdirSync(join(work, 'empty'));
+    await expect(service.importFolder(join(work, 'empty'))).rejects.toMatchObject({ code: 'bad_request', message: `${join(work, 'empty')}: not a run folder (it has no events.jsonl)` });
+    writeFileSync(join(work, 'file.txt'), 'x');
+    await expect(service.importFolder(join(work, 'file.txt'))).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(service.importFolder('' as string)).rejects.toBeInstanceOf(StrataHostError);
+  });
+});

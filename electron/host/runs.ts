@@ -1,14 +1,15 @@
 // RunService (electron/contract.ts) in Node: starts engine jobs by running the `strata` CLI
 // (`strata train DOC --json --run-dir DIR`, likewise eval/profile; `strata resume DIR --json`) in
 // a separate process through a JobLauncher, follows each live run's events.jsonl and pushes new
-// lines to subscribers, stops runs (SIGINT, then kill after a grace period), and lists runs from
-// their folders alone. When the engine process dies without a final event the host appends one
+// lines to subscribers, stops runs (SIGINT, then kill after a grace period), lists runs from
+// their folders alone, and imports run folders made elsewhere (the native CLI on a GPU box) by
+// linking them into the runs folder. When the engine process dies without a final event the host appends one
 // (`error` with the exit status and stderr tail, or `done` with reason "stopped"), so every run
 // folder ends in a terminal event.
 // Not here: parsing run folders (run-folders.ts), process spawning details (jobs.ts).
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import {
   type RunDevice,
   type RunEvent,
@@ -48,6 +49,8 @@ export interface RunServiceOptions {
   stopGraceMs?: number;
   /** How often live runs' events.jsonl are re-read (stdout activity also triggers a read). */
   pollMs?: number;
+  /** Where a relative path given to importFolder resolves (default: the process's folder). */
+  workspaceDir?: string;
 }
 
 const RUN_KINDS: readonly RunKind[] = ['train', 'eval', 'profile'];
@@ -158,6 +161,47 @@ export function createRunService(options: RunServiceOptions): HostRunService {
     return value;
   }
 
+  /** Run folder names in runsDir: sub-folders and links to folders (imported runs). */
+  async function runFolderNames(): Promise<string[]> {
+    const entries = await fs.readdir(options.runsDir, { withFileTypes: true });
+    const names: string[] = [];
+    for (const entry of entries) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(entry.name)) continue;
+      if (entry.isDirectory()) names.push(entry.name);
+      else if (entry.isSymbolicLink() && (await fs.stat(join(options.runsDir, entry.name)).then((s) => s.isDirectory(), () => false))) names.push(entry.name);
+    }
+    return names;
+  }
+
+  /** Links an outside run folder into runsDir (see RunService.importFolder). */
+  async function importFolder(path: unknown): Promise<RunHandle> {
+    if (typeof path !== 'string' || !path.trim()) throw new StrataHostError({ code: 'bad_request', message: 'runs.importFolder: path must be a non-empty folder path' });
+    const given = isAbsolute(path.trim()) ? path.trim() : resolve(options.workspaceDir ?? process.cwd(), path.trim());
+    const stat = await fs.stat(given).catch(() => null);
+    if (!stat) throw new StrataHostError({ code: 'not_found', message: `${given}: no such folder`, file: given });
+    if (!stat.isDirectory()) throw new StrataHostError({ code: 'bad_request', message: `${given}: not a folder (choose the run folder that holds ${EVENTS_FILE})`, file: given });
+    if (!(await fs.stat(join(given, EVENTS_FILE)).then((s) => s.isFile(), () => false)))
+      throw new StrataHostError({ code: 'bad_request', message: `${given}: not a run folder (it has no ${EVENTS_FILE})`, file: given });
+    const real = await fs.realpath(given);
+    await fs.mkdir(options.runsDir, { recursive: true });
+    const runsReal = await fs.realpath(options.runsDir);
+    const names = await runFolderNames();
+    if (real.startsWith(runsReal + sep) && !real.slice(runsReal.length + 1).includes(sep) && names.includes(basename(real))) return { runId: basename(real), dir: real };
+    for (const name of names) {
+      const entry = join(options.runsDir, name);
+      if ((await fs.lstat(entry)).isSymbolicLink() && (await fs.realpath(entry).catch(() => null)) === real) return { runId: name, dir: real };
+    }
+    const base = slug(basename(real)).replace(/^-+/, '') || 'run';
+    let runId = base;
+    for (let n = 2; names.includes(runId) || (await fs.lstat(join(options.runsDir, runId)).then(() => true, () => false)); n++) runId = `${base}-${n}`;
+    try {
+      await fs.symlink(real, join(options.runsDir, runId), 'junction');
+    } catch (error) {
+      throw new StrataHostError({ code: 'io', message: `${options.runsDir}: cannot link ${real} as run '${runId}' (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, file: real });
+    }
+    return { runId, dir: real };
+  }
+
   const service: HostRunService = {
     async start(request) {
       if (!request || typeof request !== 'object') throw new StrataHostError({ code: 'bad_request', message: 'runs.start needs a request object' });
@@ -219,14 +263,13 @@ export function createRunService(options: RunServiceOptions): HostRunService {
     },
 
     async list() {
-      let names: string[];
+      let valid: string[];
       try {
-        names = (await fs.readdir(options.runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+        valid = await runFolderNames();
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw new StrataHostError({ code: 'io', message: `${options.runsDir}: cannot list runs: ${(error as Error).message}` });
       }
-      const valid = names.filter((n) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
       const out: RunSummary[] = [];
       for (let i = 0; i < valid.length; i += LIST_CONCURRENCY) {
         const batch = await Promise.all(valid.slice(i, i + LIST_CONCURRENCY).map((n) => summary(n, join(options.runsDir, n))));
@@ -249,6 +292,8 @@ export function createRunService(options: RunServiceOptions): HostRunService {
       const file = join(dir, DOCUMENT_FILE);
       return validateDocument(await readJsonFile(file), file).doc;
     },
+
+    importFolder,
 
     onEvent(listener) {
       listeners.add(listener);

@@ -1,6 +1,6 @@
 // Modal dialogs of file handling: the error dialog (a file that is corrupt or fails validation is
 // explained by file, line/column or layer/field; the current design stays open) and, in browser
-// mode without native dialogs, the path prompt for open/save. Not the actions (project-actions.ts).
+// mode without native dialogs, the path prompt (design files, export folders, run folders). Not the actions (project-actions.ts).
 import { useEffect, useState } from 'react';
 import { dismissError, useProjectUi } from '../state/project-actions.js';
 
@@ -9,7 +9,7 @@ function PathPrompt() {
   const [path, setPath] = useState('');
   useEffect(() => setPath(request?.defaultPath ?? ''), [request]);
   if (!request) return null;
-  const title = request.mode === 'open' ? 'Open design' : 'Save design';
+  const { title, label, submit } = request;
   return (
     <div className="dialog-backdrop">
       <form
@@ -24,12 +24,12 @@ function PathPrompt() {
       >
         <h2>{title}</h2>
         <label className="field">
-          <span>Project file path (relative paths are in the workspace folder)</span>
-          <input type="text" aria-label="Project file path" autoFocus value={path} onChange={(e) => setPath(e.target.value)} />
+          <span>{label} (relative paths are in the workspace folder)</span>
+          <input type="text" aria-label={label} autoFocus value={path} onChange={(e) => setPath(e.target.value)} />
         </label>
         <div className="button-row">
           <button type="submit" disabled={!path.trim()}>
-            {request.mode === 'open' ? 'Open file' : 'Save file'}
+            {submit}
           </button>
           <button type="button" onClick={() => request.resolve(null)}>
             Cancel

@@ -1,7 +1,7 @@
 // The runs panel: start training / evaluation / profiling of the current design on CPU or GPU,
 // the runs list, and the open run: progress bar, tokens/s, ETA, stop/resume, live loss curve
 // (training and eval loss), CSV export of its metrics, export of its weights to a Hugging Face
-// folder, its last log lines or error.
+// folder, its last log lines or error; opening a run folder from any path (a GPU box's run).
 // Not the list virtualization (RunList.tsx) or the compare/profile/precision views.
 import { useEffect, useMemo } from 'react';
 import type { RunDevice } from '../../electron/contract.js';
@@ -9,8 +9,17 @@ import { formatRate } from '../../engine/spec/analytics/text.js';
 import { type ChartSeries, SeriesChart } from './SeriesChart.js';
 import { RunList } from './RunList.js';
 import { type RunData, formatDuration, metricsCsv, runProgress } from './run-data.js';
-import { exportRunToHf, refreshRuns, resumeRun, startRun, stopRun, useRunsStore } from './runs-store.js';
+import { exportRunToHf, importRunFolder, refreshRuns, resumeRun, startRun, stopRun, useRunsStore } from './runs-store.js';
 import { askPath } from '../state/project-actions.js';
+
+const HF_FOLDER_WORDING = { title: 'Export weights to Hugging Face', label: 'Output folder path', submit: 'Export' };
+const RUN_FOLDER_WORDING = { title: 'Open run folder', label: 'Run folder path', submit: 'Open run' };
+
+/** Asks for a run folder (one with events.jsonl, from this or another machine) and adds it to the list. */
+async function openRunFolder(): Promise<void> {
+  const path = await askPath('folder', '', RUN_FOLDER_WORDING);
+  if (path) await importRunFolder(path);
+}
 
 /** Saves text as a download (works in Electron and browsers). */
 export function downloadText(fileName: string, text: string, type = 'text/csv'): void {
@@ -69,7 +78,7 @@ function ActiveRun({ data }: { data: RunData }) {
           Export CSV
         </button>
         {summary?.kind === 'train' ? (
-          <button type="button" disabled={running || data.steps.length === 0} onClick={() => void exportRunToHf(data.runId, (p) => askPath('save', p))}>
+          <button type="button" disabled={running || data.steps.length === 0} onClick={() => void exportRunToHf(data.runId, (p) => askPath('save', p, HF_FOLDER_WORDING))}>
             Export weights to Hugging Face
           </button>
         ) : null}
@@ -122,6 +131,9 @@ export function RunsPanel() {
         </button>
         <button type="button" onClick={() => void refreshRuns()}>
           Refresh runs
+        </button>
+        <button type="button" title="Add a run folder from any path, e.g. one strata-engine wrote on a GPU box" onClick={() => void openRunFolder()}>
+          Open run folder…
         </button>
       </div>
       <div className="runs-body">

@@ -37,7 +37,7 @@ describe('run data', () => {
       { type: 'precision', t: 1, step: 5, layer: 2, role: 'mamba.out_proj', pass: 'fprop', operand: 'weight', format: 'nvfp4', rel_err: 0.08, underflow: 0.12, amax: 3.5 },
       { type: 'error', t: 2, message: 'out of memory' },
     ]);
-    expect(d.precision).toEqual([{ layer: 2, role: 'mamba.out_proj', pass: 'fprop', operand: 'weight', format: 'nvfp4', error: 0.08, underflow: 0.12, amax: 3.5 }]);
+    expect(d.precision).toEqual([{ layer: 2, step: 5, role: 'mamba.out_proj', pass: 'fprop', operand: 'weight', format: 'nvfp4', error: 0.08, underflow: 0.12, amax: 3.5 }]);
     expect(d.status).toBe('error');
     expect(d.error).toBe('out of memory');
   });

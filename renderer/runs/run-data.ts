@@ -16,7 +16,10 @@ export interface EvalPoint {
 
 /** One precision-inspection row: quantization error and underflow share of a GEMM operand. */
 export interface PrecisionPoint {
+  /** Layer index; -1 for the LM head (and MTP heads), which sit outside the stack. */
   layer: number;
+  /** Optimizer step the statistics were gathered at, when reported. */
+  step: number | null;
   role: string;
   /** GEMM pass (fprop, dgrad, wgrad) and operand, when reported. */
   pass: string;
@@ -44,6 +47,8 @@ export interface RunData {
   evals: EvalPoint[];
   profile: ProfileEvent[];
   precision: PrecisionPoint[];
+  /** The run reported its resolved precision table (a precision event with `table`). */
+  precisionTable: boolean;
   logs: string[];
   error: string | null;
   lastT: number;
@@ -63,6 +68,7 @@ export function emptyRunData(runId: string, status: RunStatus = 'running'): RunD
     evals: [],
     profile: [],
     precision: [],
+    precisionTable: false,
     logs: [],
     error: null,
     lastT: 0,
@@ -86,6 +92,7 @@ function precisionPoint(e: RunEvent): PrecisionPoint | null {
   if (layer === null) return null;
   return {
     layer,
+    step: num(e.step),
     role: typeof e.role === 'string' ? e.role : '',
     pass: typeof e.pass === 'string' ? e.pass : '',
     operand: typeof e.operand === 'string' ? e.operand : '',
@@ -130,6 +137,7 @@ export function applyEvents(data: RunData, fromLine: number, events: readonly Ru
         d.profile.push(event as ProfileEvent);
         break;
       case 'precision': {
+        if (Array.isArray(event.table)) d.precisionTable = true;
         const p = precisionPoint(event);
         if (p) d.precision.push(p);
         break;

@@ -179,6 +179,20 @@ export function subscribeRunEvents(): () => void {
   });
 }
 
+/** Adds a run folder made elsewhere (e.g. by strata-engine on a GPU box) to the list and opens it. */
+export async function importRunFolder(path: string): Promise<string | null> {
+  try {
+    const handle = await host().runs.importFolder(path);
+    await refreshRuns();
+    await openRun(handle.runId);
+    useViewStore.getState().setStatus(`Opened run folder ${handle.dir} as ${handle.runId}`);
+    return handle.runId;
+  } catch (error) {
+    failed('Could not open the run folder', error);
+    return null;
+  }
+}
+
 /** Exports a train run's weights as a Hugging Face folder (asks for the folder). */
 export async function exportRunToHf(runId: string, askFolder: (defaultPath: string) => Promise<string | null>): Promise<void> {
   const outDir = await askFolder(`exports/${runId}-hf`);

@@ -129,3 +129,49 @@ describe('ProfileView and PrecisionView', () => {
     expect(screen.getByLabelText('Layer 1 moe.expert_fc1 (nvfp4): underflow 1.00e-2 wgrad grad')).toBeTruthy();
   });
 });
+
+describe('PrecisionView with inspection steps', () => {
+  const inspect = (step: number, layer: number, role: string, rel_err: number, underflow: number): RunEvent => ({
+    type: 'precision',
+    t: step,
+    step,
+    layer,
+    role,
+    pass: 'fprop',
+    operand: 'activation',
+    format: 'nvfp4',
+    rel_err,
+    underflow,
+    amax: 3,
+  });
+
+  it('shows the latest inspected step, names the worst cell, puts the head last and lets earlier steps be chosen', () => {
+    useRunsStore.setState({ summaries: [summary(4)], activeId: 'run-4', data: { 'run-4': emptyRunData('run-4', 'done') } });
+    act(() =>
+      ingestEvents('run-4', 0, [
+        { type: 'precision', t: 0, table: [] },
+        inspect(9, -1, 'head', 0.5, 0.2),
+        inspect(9, 0, 'mamba.in_proj', 0.1, 0.01),
+        inspect(19, -1, 'head', 0.09, 0.04),
+        inspect(19, 0, 'mamba.in_proj', 0.12, 0.02),
+      ]),
+    );
+    render(<PrecisionView />);
+    expect(screen.getAllByRole('columnheader').map((h) => h.textContent)).toEqual(['role \\ layer', '0', 'head']);
+    expect(screen.getByLabelText('Worst cell').textContent).toBe(
+      'Worst relative quantization error: Layer 0 mamba.in_proj (nvfp4): error 1.20e-1 fprop activation, amax 3.00, step 19',
+    );
+    fireEvent.change(screen.getByRole('combobox', { name: 'Inspection step' }), { target: { value: '9' } });
+    expect(screen.getByLabelText('Layer head head (nvfp4): error 5.00e-1 fprop activation, amax 3.00, step 9')).toBeTruthy();
+    fireEvent.change(screen.getByRole('combobox', { name: 'Heat map metric' }), { target: { value: 'underflow' } });
+    fireEvent.change(screen.getByRole('combobox', { name: 'Inspection step' }), { target: { value: 'all' } });
+    expect(screen.getByLabelText('Worst cell').textContent).toContain('Layer head head (nvfp4): underflow 2.00e-1');
+  });
+
+  it('explains a run that has its precision table but no inspection events yet', () => {
+    useRunsStore.setState({ summaries: [summary(5)], activeId: 'run-5', data: { 'run-5': emptyRunData('run-5') } });
+    act(() => ingestEvents('run-5', 0, [{ type: 'precision', t: 0, table: [{ layer: 0, kind: 'mlp', roles: {} }] }]));
+    render(<PrecisionView />);
+    expect(screen.getByText(/recorded its precision table but no inspection yet/)).toBeTruthy();
+  });
+});

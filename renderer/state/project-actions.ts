@@ -10,11 +10,31 @@ import { describeHostError, host } from '../host/host.js';
 import { isDirty } from './document-store.js';
 import { useDocumentStore, useSelectionStore, useViewStore } from './stores.js';
 
+export type PathMode = 'open' | 'save' | 'folder';
+
+/** What the path prompt shows: its title, the field's label and the submit button's text. */
+export interface PathWording {
+  title: string;
+  label: string;
+  submit: string;
+}
+
+export const DESIGN_PATH_WORDING: Record<'open' | 'save', PathWording> = {
+  open: { title: 'Open design', label: 'Project file path', submit: 'Open file' },
+  save: { title: 'Save design', label: 'Project file path', submit: 'Save file' },
+};
+
+export interface PathRequest extends PathWording {
+  mode: PathMode;
+  defaultPath: string;
+  resolve: (path: string | null) => void;
+}
+
 export interface ProjectUiState {
   /** A failure to show in the error dialog (title, one sentence, issue lines). */
   error: { title: string; message: string; details: string[] } | null;
   /** Browser mode has no native dialogs: the UI asks for a path with this request open. */
-  pathRequest: { mode: 'open' | 'save'; defaultPath: string; resolve: (path: string | null) => void } | null;
+  pathRequest: PathRequest | null;
   templates: TemplateSummary[] | null;
   nativeDialogs: boolean | null;
 }
@@ -45,14 +65,18 @@ async function hasNativeDialogs(): Promise<boolean> {
   return info.nativeDialogs;
 }
 
-/** Asks for a path: the native dialog in Electron, the in-app path dialog in browser mode. */
-export async function askPath(mode: 'open' | 'save', defaultPath: string): Promise<string | null> {
-  if (await hasNativeDialogs()) return host().projects.choosePath({ mode, defaultPath, title: mode === 'open' ? 'Open design' : 'Save design' });
+/**
+ * Asks for a path: the native dialog in Electron, the in-app path dialog in browser mode. Design
+ * files use the Open/Save design wording; other uses (export folders, run folders) pass theirs.
+ */
+export async function askPath(mode: PathMode, defaultPath: string, wording: PathWording = DESIGN_PATH_WORDING[mode === 'folder' ? 'open' : mode]): Promise<string | null> {
+  if (await hasNativeDialogs()) return host().projects.choosePath({ mode, defaultPath, title: wording.title });
   return new Promise((resolve) => {
     useProjectUi.setState({
       pathRequest: {
         mode,
         defaultPath,
+        ...wording,
         resolve: (path) => {
           useProjectUi.setState({ pathRequest: null });
           resolve(path);
