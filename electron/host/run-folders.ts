@@ -134,7 +134,8 @@ async function headAndTail(file: string, bytes: number): Promise<{ head: string;
   }
 }
 
-const SUMMARY_WINDOW = 64 * 1024;
+/** Bytes read from each end of events.jsonl for a summary, widened while no step is found. */
+const SUMMARY_WINDOWS = [64 * 1024, 1024 * 1024, 16 * 1024 * 1024, Number.MAX_SAFE_INTEGER];
 
 function num(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
@@ -143,28 +144,35 @@ function num(value: unknown): number | null {
 /** Builds the summary of one run folder from run.json, document.json and events.jsonl. */
 export async function summarizeRun(dir: string, runId: string, live: boolean): Promise<RunSummary> {
   const meta = await readRunMeta(dir);
-  const chunk = await headAndTail(join(dir, EVENTS_FILE), SUMMARY_WINDOW);
-  const headEvents = chunk ? splitCompleteLines(chunk.head).lines.map(parseEventLine) : [];
-  const tailEvents = chunk ? (chunk.whole ? headEvents : splitCompleteLines(chunk.tail).lines.map(parseEventLine)) : [];
-  const start = headEvents.find((e) => e?.type === 'start') ?? null;
-
+  let headEvents: Array<RunEvent | null> = [];
   let lastStep: RunEvent | null = null;
   let lastEval: RunEvent | null = null;
   let terminal: RunEvent | null = null;
-  // A resumed run appends a new `start` after its old terminal event: only a terminal event after
-  // the last start ends the run.
-  let terminalSearchOver = false;
   let lastT = 0;
-  for (let i = tailEvents.length - 1; i >= 0; i--) {
-    const e = tailEvents[i];
-    if (!e) continue;
-    if (lastT === 0 && e.t > 0) lastT = e.t;
-    if (!lastStep && e.type === 'step') lastStep = e;
-    if (!lastEval && e.type === 'eval' && num(e.loss) !== null) lastEval = e;
-    if (!terminal && !terminalSearchOver && (e.type === 'done' || e.type === 'error')) terminal = e;
-    if (e.type === 'start') terminalSearchOver = true;
-    if (lastStep && lastEval && (terminal || terminalSearchOver) && lastT) break;
+  // The tail usually holds the last step; a run whose last steps are followed by many other events
+  // (precision inspection, profile rows) is read further back, up to the whole file.
+  for (const window of SUMMARY_WINDOWS) {
+    const chunk = await headAndTail(join(dir, EVENTS_FILE), window);
+    headEvents = chunk ? splitCompleteLines(chunk.head).lines.map(parseEventLine) : [];
+    const tailEvents = chunk ? (chunk.whole ? headEvents : splitCompleteLines(chunk.tail).lines.map(parseEventLine)) : [];
+    lastStep = lastEval = terminal = null;
+    lastT = 0;
+    // A resumed run appends a new `start` after its old terminal event: only a terminal event after
+    // the last start ends the run.
+    let terminalSearchOver = false;
+    for (let i = tailEvents.length - 1; i >= 0; i--) {
+      const e = tailEvents[i];
+      if (!e) continue;
+      if (lastT === 0 && e.t > 0) lastT = e.t;
+      if (!lastStep && e.type === 'step') lastStep = e;
+      if (!lastEval && e.type === 'eval' && num(e.loss) !== null) lastEval = e;
+      if (!terminal && !terminalSearchOver && (e.type === 'done' || e.type === 'error')) terminal = e;
+      if (e.type === 'start') terminalSearchOver = true;
+      if (lastStep && lastEval && (terminal || terminalSearchOver) && lastT) break;
+    }
+    if (!chunk || chunk.whole || lastStep) break;
   }
+  const start = headEvents.find((e) => e?.type === 'start') ?? null;
 
   // Folders from elsewhere (the native CLI on a GPU box) have no run.json: ask document.json.
   let docModel: string | null = null;

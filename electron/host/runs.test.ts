@@ -271,3 +271,23 @@ describe('importing run folders made elsewhere', () => {
     await expect(service.importFolder('' as string)).rejects.toBeInstanceOf(StrataHostError);
   });
 });
+
+describe('summaries of runs whose last step is far from the end of events.jsonl', () => {
+  it('reads further back than the tail window to find the last step (many precision events after it)', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'strata-summary-far-'));
+    const runsDir = join(work, 'runs');
+    const dir = join(runsDir, 'nvfp4-run');
+    mkdirSync(dir, { recursive: true });
+    let text = line({ type: 'start', t: 0, job: 'train', steps: 40 });
+    for (let s = 1; s <= 40; s++) text += line({ type: 'step', t: s, step: s, loss: 4 / s, lr: 1e-3, tokens_per_s: 30 });
+    const histogram = Array.from({ length: 64 }, (_, k) => k * 1000);
+    for (let k = 0; k < 400; k++) text += line({ type: 'precision', t: 41, step: 39, layer: k % 10, role: 'moe.expert_fc1', pass: 'fprop', operand: 'weight', rel_err: 0.1, histogram });
+    text += line({ type: 'done', t: 42, reason: 'finished' });
+    expect(Buffer.byteLength(text)).toBeGreaterThan(2 * 64 * 1024);
+    expect(text.slice(-64 * 1024)).not.toContain('"type":"step"'); // no step in the tail window
+    writeFileSync(join(dir, 'events.jsonl'), text);
+    const service = createRunService({ runsDir, cliScript: FIXTURE_CLI, cwd: work, launcher: nodeChildLauncher });
+    const [summary] = await service.list();
+    expect(summary).toMatchObject({ runId: 'nvfp4-run', status: 'done', step: 40, totalSteps: 40, lastLoss: 0.1, elapsedS: 42 });
+  });
+});

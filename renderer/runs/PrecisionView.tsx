@@ -53,7 +53,8 @@ function describePoint(p: PrecisionPoint, metric: Metric): string {
   const where = p.pass || p.operand ? ` ${[p.pass, p.operand].filter(Boolean).join(' ')}` : '';
   const amax = p.amax !== null ? `, amax ${p.amax.toPrecision(3)}` : '';
   const step = p.step !== null ? `, step ${p.step}` : '';
-  return `Layer ${layerTitle(p.layer)} ${p.role} (${p.format}): ${metric} ${value === null ? 'n/a' : value.toExponential(2)}${where}${amax}${step}`;
+  const what = p.layer < 0 ? (p.role === 'head' ? 'LM head' : `LM head ${p.role}`) : `Layer ${p.layer} ${p.role}`;
+  return `${what} (${p.format}): ${metric} ${value === null ? 'n/a' : value.toExponential(2)}${where}${amax}${step}`;
 }
 
 export function PrecisionView() {
@@ -136,7 +137,7 @@ export function PrecisionView() {
                 {map.layers.map((layer) => {
                   const p = map.cells.get(`${role}|${layer}`);
                   const value = p ? p[metric] : null;
-                  const label = p ? describePoint(p, metric) : `Layer ${layerTitle(layer)} ${role}: not measured`;
+                  const label = p ? describePoint(p, metric) : `${layer < 0 ? 'LM head' : `Layer ${layer}`} ${role}: not measured`;
                   return <td key={layer} aria-label={label} title={label} style={{ ['--heat' as string]: value === null ? 0 : heat(value) }} className={p ? 'heat-cell' : 'heat-cell empty'} />;
                 })}
               </tr>

@@ -162,10 +162,10 @@ describe('PrecisionView with inspection steps', () => {
       'Worst relative quantization error: Layer 0 mamba.in_proj (nvfp4): error 1.20e-1 fprop activation, amax 3.00, step 19',
     );
     fireEvent.change(screen.getByRole('combobox', { name: 'Inspection step' }), { target: { value: '9' } });
-    expect(screen.getByLabelText('Layer head head (nvfp4): error 5.00e-1 fprop activation, amax 3.00, step 9')).toBeTruthy();
+    expect(screen.getByLabelText('LM head (nvfp4): error 5.00e-1 fprop activation, amax 3.00, step 9')).toBeTruthy();
     fireEvent.change(screen.getByRole('combobox', { name: 'Heat map metric' }), { target: { value: 'underflow' } });
     fireEvent.change(screen.getByRole('combobox', { name: 'Inspection step' }), { target: { value: 'all' } });
-    expect(screen.getByLabelText('Worst cell').textContent).toContain('Layer head head (nvfp4): underflow 2.00e-1');
+    expect(screen.getByLabelText('Worst cell').textContent).toContain('LM head (nvfp4): underflow 2.00e-1');
   });
 
   it('explains a run that has its precision table but no inspection events yet', () => {
