@@ -1,5 +1,6 @@
-// Entry point of the renderer bundle: loads the styles and mounts <App/> into #root.
+// Entry point of the renderer bundle: puts zod in CSP-safe mode, loads the styles and mounts <App/> into #root.
 // Everything else (host connection, autosave, shortcuts) starts from App.
+import './zod-jitless.js';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import '@xyflow/react/dist/style.css';

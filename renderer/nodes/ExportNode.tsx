@@ -8,7 +8,7 @@ import { type ExportOutcome, exportDesign, useExportStore } from '../state/expor
 import { PipelineFrame } from './PipelineFrame.js';
 
 function outcomeLine(title: string, outcome: ExportOutcome | undefined): string {
-  if (!outcome) return `${title}: not exported yet`;
+  if (!outcome) return `${title}: not yet`;
   if (outcome.state === 'running') return `${title}: writing…`;
   if (outcome.state === 'failed') return `${title}: failed`;
   const folder = outcome.outDir.split(/[\\/]/).filter(Boolean).at(-1) ?? outcome.outDir;
@@ -17,13 +17,13 @@ function outcomeLine(title: string, outcome: ExportOutcome | undefined): string 
 
 export const ExportNode = memo(function ExportNode({ selected }: NodeProps) {
   const outcome = useExportStore((s) => s.outcome);
-  const cluster = useExportStore((s) => `${s.settings.nodes} x ${s.settings.gpusPerNode} GPUs`);
+  const cluster = useExportStore((s) => `${s.settings.nodes}x${s.settings.gpusPerNode} GPUs`);
   const busy = outcome.hf?.state === 'running' || outcome.megatron?.state === 'running';
   return (
     <PipelineFrame
       stage="export"
       title="Export"
-      lines={[outcomeLine('HF', outcome.hf), outcomeLine(`Megatron (${cluster})`, outcome.megatron)]}
+      lines={[outcomeLine('HF', outcome.hf), outcomeLine(`Megatron ${cluster}`, outcome.megatron)]}
       selected={!!selected}
       output={false}
     >

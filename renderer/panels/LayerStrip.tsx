@@ -15,6 +15,9 @@ import { useAnalysis } from '../state/analytics.js';
 import { layerFormatsOf, layersOf } from '../state/selectors.js';
 import { useDocumentStore, usePrefsStore } from '../state/stores.js';
 
+/** Above this many layers the cells are narrower, so large designs (e.g. 118 layers) fit in two rows. */
+const DENSE_STRIP_LAYERS = 64;
+
 interface CellProps {
   index: number;
   kind: BlockKind;
@@ -121,7 +124,7 @@ export function LayerStrip() {
           </button>
         ) : null}
       </div>
-      <div className="strip-cells" role="group" aria-label="Layers" onPointerLeave={() => setHovered(null)}>
+      <div className={`strip-cells${layers.length > DENSE_STRIP_LAYERS ? ' dense' : ''}`} role="group" aria-label="Layers" onPointerLeave={() => setHovered(null)}>
         {layers.map((layer) => (
           <Cell
             key={layer.index}

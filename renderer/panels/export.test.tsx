@@ -92,6 +92,6 @@ describe('ExportSettingsPanel with the real exporters', () => {
     );
     const exportStep = screen.getByRole('group', { name: 'Export step' });
     expect(exportStep.textContent).toContain('HF: hf (6 files)');
-    expect(exportStep.textContent).toMatch(/Megatron \(2 x 4 GPUs\): \S+-megatron \(\d+ files\)/);
+    expect(exportStep.textContent).toMatch(/Megatron 2x4 GPUs: \S+-megatron \(\d+ files\)/);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 // The analytics Web Worker: runs engine/spec/analytics analyzeModel off the UI thread (a 100+
 // layer design takes tens of milliseconds, more than a frame). Receives {id, model, context,
 // hardware}, answers {id, result}. Started by state/analytics.ts; not used where Worker is absent.
+import '../zod-jitless.js';
 import { analyzeModel } from '../../engine/spec/analytics/index.js';
 import type { ModelSpec } from '../../engine/spec/document.js';
 import type { AnalysisResult } from './analytics.js';
