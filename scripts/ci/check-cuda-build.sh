@@ -15,7 +15,7 @@ command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 cmake -S "$root/engine/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DSTRATA_BUILD_BENCH=OFF >/dev/null
 targets=(strata_cuda strata_op_harness strata_cuda_quant_rules_test)
-for tool in strata_cuda_compare strata_cuda_bench strata_cuda_train_compare; do
+for tool in strata_cuda_compare strata_cuda_bench strata_cuda_train_compare strata_cuda_model_bench; do
   grep -q "$tool" "$build/CMakeFiles/Makefile.cmake" "$build/build.ninja" 2>/dev/null && targets+=("$tool")
 done
 cmake --build "$build" -j 2 --target "${targets[@]}"

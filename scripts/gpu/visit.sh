@@ -1,35 +1,46 @@
 #!/usr/bin/env bash
-# One visit to the GPU machine (an H200 with nvcc, CMake and cuBLASLt, no Node): builds the native
-# engine with the CUDA backend, checks it, times it, and leaves at most 8 files under $OUT:
-#   env.txt            GPU, driver, toolkit, CMake versions
+# One visit to the GPU machine (an H200 with nvcc, CMake, cuBLASLt, PyTorch and transformers, no
+# Node): builds the native engine with the CUDA backend, checks it, times it against Hugging Face
+# transformers on the same GPU, and leaves these files under $OUT:
+#   env.txt            GPU, driver, toolkit, CMake, PyTorch and transformers versions
 #   build.log          configure + build output
 #   harness.log        the op harness on every backend (CPU and cuda:0; float64 references)
-#   compare.log        CPU-vs-CUDA at training-sized shapes, GEMM fp32/bf16/fp8 per-dtype tolerances
-#   train_compare.csv  loss per step: cpu, cuda_fp32, cuda_bf16 (same weights, same batches)
-#   train.log          the training comparison summary, and the native CLI's train runs
-#   bench.md           GEMM TFLOP/s (fp32, bf16, fp8 e4m3) and SSD / attention CPU-vs-GPU times
-#   results.md         the summary table: every step's status and the headline numbers
-# Usage (from the repository root): OUT=/some/dir scripts/gpu/visit.sh
-# Every step has a time cap and the whole visit stays under 9 minutes; a failing step is recorded
-# and the visit goes on. Exit status: 0 when build, harness, comparison and training all passed.
+#   cli.log            the native CLI on the GPU: train (--backend cuda), generate, profile
+#   bench.jsonl        one JSON object per measurement: engine training steps (bf16 / fp8 GEMMs),
+#                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context
+#   profile.jsonl      per-layer profile rows of one engine training step (~125M hybrid)
+#   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
+#   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
+#   bench.md           GEMM TFLOP/s per mode and SSD / attention CPU-vs-GPU times
+#   results.md         the summary: every step's status and the benchmark table (summarize.py)
+# Usage (repository root): OUT=/some/dir scripts/gpu/visit.sh
+# Inputs prepared on a machine with Node (python3 scripts/gpu/prepare.py): scripts/gpu/models/*.json
+# (benchmark documents), models/analytics.json (FLOPs per token, roofline predictions) and
+# models/hf/*.config.json. Steps run in priority order under one deadline (STRATA_VISIT_SECONDS,
+# default 520 s); a failing step is recorded and the visit goes on; steps past the deadline are
+# skipped and say so. Exit status 0 when build, harness and the CUDA CLI training run passed.
 # This script installs nothing and needs no network.
 set -uo pipefail
 
 OUT="${OUT:?set OUT to the folder that receives the results}"
 mkdir -p "$OUT"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+gpu_dir="$root/scripts/gpu"
+models="$gpu_dir/models"
 build="${STRATA_GPU_BUILD_DIR:-/tmp/strata-gpu-build}"
 started=$(date +%s)
-deadline=$((started + ${STRATA_VISIT_SECONDS:-530}))
+deadline=$((started + ${STRATA_VISIT_SECONDS:-520}))
 jobs=$(nproc 2>/dev/null || echo 8)
 export OMP_NUM_THREADS="$jobs"
 
 remaining() { echo $((deadline - $(date +%s))); }
 # run_step NAME CAP LOG COMMAND...: runs with min(CAP, time left), appends to LOG, records status
 declare -A status
+order=()
 run_step() {
   local name=$1 cap=$2 log=$3
   shift 3
+  order+=("$name")
   local left
   left=$(remaining)
   if [ "$left" -lt 15 ]; then
@@ -47,6 +58,14 @@ run_step() {
   echo "== $name: rc=$rc in ${took}s" >>"$log"
   return $rc
 }
+# bench_step NAME CAP COMMAND...: like run_step, JSON lines to bench.jsonl, everything else to bench.log
+bench_step() {
+  local name=$1 cap=$2
+  shift 2
+  run_step "$name" "$cap" "$OUT/bench.log" bash -c \
+    '"$@" | tee /dev/stderr | grep "^{" >>"$BENCH_JSONL"; exit "${PIPESTATUS[0]}"' _ "$@"
+}
+export BENCH_JSONL="$OUT/bench.jsonl" PROFILE_JSONL="$OUT/profile.jsonl"
 
 # ---- environment --------------------------------------------------------------------------------
 nvcc_bin="$(command -v nvcc || true)"
@@ -58,6 +77,7 @@ nvcc_bin="$(command -v nvcc || true)"
   echo "nvcc: ${nvcc_bin:-missing}"
   [ -n "$nvcc_bin" ] && "$nvcc_bin" --version | tail -n 2
   cmake --version | head -n 1
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" 2>&1
   echo "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$OUT/env.txt" 2>&1
 
@@ -67,17 +87,14 @@ command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 run_step configure 120 "$OUT/build.log" cmake -S "$root/engine/native" -B "$build" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON -DSTRATA_NATIVE_ARCH=ON ${nvcc_bin:+-DCMAKE_CUDA_COMPILER=$nvcc_bin} \
   "-DSTRATA_CUDA_GENCODE=-gencode=arch=compute_80,code=sm_80;-gencode=arch=compute_90a,code=[sm_90a,compute_90a]"
-run_step build 330 "$OUT/build.log" cmake --build "$build" -j "$jobs"
+run_step build 300 "$OUT/build.log" cmake --build "$build" -j "$jobs"
 
 # ---- correctness ------------------------------------------------------------------------------------
 run_step harness 90 "$OUT/harness.log" "$build/strata_op_harness"
-run_step compare 90 "$OUT/compare.log" "$build/strata_cuda_compare"
-run_step train_compare 150 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
 
-# The native CLI on the same tiny corpus: CPU always; CUDA once the CLI accepts --backend cuda.
-if [ -x "$build/strata-engine" ]; then
-  work=$(mktemp -d)
-  python3 - "$work" <<'PY' 2>>"$OUT/train.log"
+# The native CLI on the GPU (the front door): a tiny hybrid on a byte corpus, then generate and profile.
+work=$(mktemp -d)
+python3 - "$work" <<'PY' 2>>"$OUT/cli.log"
 import json, random, sys
 work = sys.argv[1]
 random.seed(5)
@@ -85,22 +102,42 @@ words = ["state", "space", "model", "mamba", "attention", "expert", "router", "t
 open(f"{work}/corpus.txt", "w").write(" ".join(random.choice(words) for _ in range(60000)))
 doc = {"format": "strata", "version": 2, "model": {"name": "tiny-hybrid", "vocab_size": 260, "d_model": 128, "stack": [
   {"kind": "mamba2", "heads": 4, "head_dim": 32, "d_state": 32, "groups": 2, "conv_kernel": 4, "chunk": 32},
+  {"kind": "moe", "experts": 8, "top_k": 2, "expert_ffn": 128, "router": {"type": "sigmoid", "expert_bias": True}},
   {"kind": "attention", "heads": 4, "kv_heads": 2, "head_dim": 32, "rope": {"theta": 10000}},
   {"kind": "mamba2", "heads": 4, "head_dim": 32, "d_state": 32, "groups": 2, "conv_kernel": 4, "chunk": 32},
-  {"kind": "mlp", "ffn": 256}]},
-  "pipeline": {"tokenizer": {"kind": "byte"}, "training": {"steps": 20, "batch_size": 8, "seq_len": 128, "lr": 0.003,
-  "warmup_steps": 2, "schedule": "constant"}}}
+  {"kind": "mlp", "ffn": 256}], "mtp": {"kind": "mtp", "depth": 1, "blocks": [{"kind": "mlp", "ffn": 256}]}},
+  "pipeline": {"tokenizer": {"kind": "byte"}, "training": {"steps": 30, "batch_size": 8, "seq_len": 128, "lr": 0.003,
+  "warmup_steps": 2, "schedule": "constant", "eval_every": 15}}}
 json.dump(doc, open(f"{work}/doc.json", "w"))
 PY
-  for backend in cpu cuda; do
-    run_step "cli_train_$backend" 60 "$OUT/train.log" "$build/strata-engine" train "$work/doc.json" \
-      --data "$work/corpus.txt" --steps 20 --backend "$backend" --run-dir "$work/run-$backend"
-  done
-  rm -rf "$work"
-fi
+run_step cli_train_cuda 90 "$OUT/cli.log" "$build/strata-engine" train "$work/doc.json" --data "$work/corpus.txt" \
+  --backend cuda --run-dir "$work/run-cuda"
+run_step cli_train_cpu 90 "$OUT/cli.log" "$build/strata-engine" train "$work/doc.json" --data "$work/corpus.txt" \
+  --backend cpu --run-dir "$work/run-cpu"
+run_step cli_generate_cuda 60 "$OUT/cli.log" bash -c '"$1" generate "$2/doc.json" --backend cuda \
+  --checkpoint "$(ls -d "$2"/run-cuda/checkpoints/step_* | tail -n 1)" --prompt "state space " --max-new 40 \
+  --speculative' _ "$build/strata-engine" "$work"
+run_step cli_profile_cuda 60 "$OUT/cli.log" "$build/strata-engine" profile "$work/doc.json" --backend cuda \
+  --mode train,prefill,decode --context 128,512 --batch 4
 
-# ---- timing -----------------------------------------------------------------------------------------
-run_step bench 120 "$OUT/bench.md" "$build/strata_cuda_bench"
+# ---- benchmarks (priority order) ---------------------------------------------------------------------
+bench_step hf_peak 60 python3 "$gpu_dir/hf_train_bench.py" --peak
+bench_step engine_1b 180 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 4 2048 6 bf16,fp8
+bench_step hf_1b 120 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-1b.config.json" 4 2048 6
+bench_step engine_125m 120 "$build/strata_cuda_model_bench" train "$models/hybrid-125m.json" 8 2048 8 bf16,fp8
+bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-125m.config.json" 8 2048 8
+bench_step decode_hybrid 60 "$build/strata_cuda_model_bench" decode "$models/decode-hybrid.json" 8 20 1024,4096,16384,65536
+bench_step decode_attention_moe 90 "$build/strata_cuda_model_bench" decode "$models/decode-attention-moe.json" 8 20 \
+  1024,4096,16384,65536
+run_step profile_125m 90 "$OUT/cli.log" bash -c \
+  '"$@" --json | grep "\"type\":\"profile\"" >"$PROFILE_JSONL"; exit "${PIPESTATUS[0]}"' _ \
+  "$build/strata-engine" profile "$models/hybrid-125m.json" --backend cuda --mode train --context 2048 --batch 8
+
+# ---- further checks -----------------------------------------------------------------------------------
+run_step train_compare 90 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
+run_step compare 90 "$OUT/compare.log" "$build/strata_cuda_compare"
+run_step op_bench 60 "$OUT/bench.md" "$build/strata_cuda_bench"
+rm -rf "$work"
 
 # ---- summary ----------------------------------------------------------------------------------------
 {
@@ -110,26 +147,25 @@ run_step bench 120 "$OUT/bench.md" "$build/strata_cuda_bench"
   echo
   echo "| step | status |"
   echo "|---|---|"
-  for name in configure build harness compare train_compare cli_train_cpu cli_train_cuda bench; do
+  for name in configure build "${order[@]}"; do
     [ -n "${status[$name]:-}" ] && echo "| $name | ${status[$name]} |"
-  done
+  done | awk '!seen[$0]++'
   echo
   echo "## Op harness"
   grep -E "^backend|FAIL|checks," "$OUT/harness.log" 2>/dev/null | head -n 40
   echo
-  echo "## CPU vs CUDA (training-sized shapes)"
-  grep -E "^(ok|FAIL)" "$OUT/compare.log" 2>/dev/null | head -n 80
+  python3 "$gpu_dir/summarize.py" "$OUT/bench.jsonl" "$models/analytics.json" "$OUT/profile.jsonl" 2>&1
   echo
-  echo "## Training comparison"
-  grep -E "^(ok|FAIL)|speedup" "$OUT/train.log" 2>/dev/null
+  echo "## CLI on cuda"
+  grep -E "^(train|generate|profile|eval|step|error|strata-engine)|acceptance|tok/s" "$OUT/cli.log" 2>/dev/null | tail -n 40
   echo
-  echo "## Timing"
-  grep -E "^\||GFLOP" "$OUT/bench.md" 2>/dev/null
+  echo "## CPU vs CUDA (training-sized shapes), training comparison"
+  grep -E "^(ok|FAIL)|speedup" "$OUT/compare.log" "$OUT/train.log" 2>/dev/null | head -n 80
   echo
   echo "visit took $(( $(date +%s) - started ))s"
 } >"$OUT/results.md"
 
-for name in build harness compare train_compare; do
+for name in build harness cli_train_cuda; do
   case "${status[$name]:-missing}" in ok*) ;; *) exit 1 ;; esac
 done
 exit 0

@@ -1,6 +1,7 @@
 // CudaBackend core: device selection, stream and cuBLASLt handle, memory entry points over the
-// caching allocator, scratch buffers, per-op completion (launch checks, synchronization in managed
-// mode), the GEMM mode names, and the load-time registration with the backend registry.
+// caching allocator, scratch buffers, per-op completion (launch checks; synchronization only in
+// managed mode), deferred reports of validating kernels, the GEMM mode names, and the load-time
+// registration with the backend registry.
 // Kernels live in the per-family files (cuda/*_cuda.cu).
 #include <cstdio>
 #include <cstdlib>
@@ -46,10 +47,24 @@ void* CudaBackendState::scratch_bytes(int slot, std::size_t bytes, const char* o
   return buffer.data;
 }
 
-void CudaBackendState::clear_error_flag() {
-  error_flag->code = 0;
-  error_flag->index = 0;
-  error_flag->value = 0;
+DeviceErrorFlag* CudaBackendState::error_record(DeviceErrorReporter report, const char* op) {
+  if (pending_reports.size() >= static_cast<std::size_t>(kErrorRecords)) synchronize_and_report(op);
+  DeviceErrorFlag* record = error_records + pending_reports.size();
+  record->code = 0;
+  record->index = 0;
+  record->value = 0;
+  pending_reports.push_back(std::move(report));
+  return record;
+}
+
+void CudaBackendState::synchronize_and_report(const char* op) {
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
+  std::vector<DeviceErrorReporter> reports;
+  reports.swap(pending_reports);
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const DeviceErrorFlag record = error_records[i];
+    if (record.code != 0) reports[i](record);
+  }
 }
 
 CudaBackend::CudaBackend(const CudaBackendOptions& options)
@@ -70,10 +85,11 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   STRATA_CUBLAS_CHECK(cublasLtCreate(&s.lt), op);
   s.lt_workspace_bytes = std::size_t(32) << 20;
   STRATA_CUDA_CHECK(cudaMalloc(&s.lt_workspace, s.lt_workspace_bytes), op);
-  STRATA_CUDA_CHECK(cudaMallocManaged(&s.error_flag, sizeof(DeviceErrorFlag)), op);
+  STRATA_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.error_records), kErrorRecords * sizeof(DeviceErrorFlag),
+                                  cudaHostAllocMapped),
+                    op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 32 * sizeof(float)), op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.reduce_slot, sizeof(double)), op);
-  s.clear_error_flag();
   if (const char* env = std::getenv("STRATA_CUDA_GEMM")) gemm_mode_ = parse_cuda_gemm_mode(env);
 }
 
@@ -83,7 +99,7 @@ CudaBackend::~CudaBackend() {
   if (s.stream) cudaStreamSynchronize(s.stream);
   for (ScratchBuffer& buffer : s.scratch) cudaFree(buffer.data);
   cudaFree(s.lt_workspace);
-  cudaFree(s.error_flag);
+  cudaFreeHost(s.error_records);
   cudaFree(s.fp8_scales);
   cudaFree(s.reduce_slot);
   if (s.lt) cublasLtDestroy(s.lt);
@@ -105,25 +121,28 @@ void CudaBackend::fill_zero(void* pointer, std::size_t bytes) {
   finish_op("cuda fill_zero");
 }
 
+// A host-to-device copy from pageable memory is staged by the driver before cudaMemcpyAsync
+// returns, so the caller may reuse its buffer at once; device memory needs no wait. Managed memory
+// waits, because host code may read the destination right after.
 void CudaBackend::upload(void* device_destination, const void* host_source, std::size_t bytes) {
   if (bytes == 0) return;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(device_destination, host_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda upload");
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda upload");
+  if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report("cuda upload");
 }
 
 void CudaBackend::download(void* host_destination, const void* device_source, std::size_t bytes) {
   if (bytes == 0) return;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(host_destination, device_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda download");
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda download");
+  state_->synchronize_and_report("cuda download");
 }
 
-void CudaBackend::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), "cuda synchronize"); }
+void CudaBackend::synchronize() { state_->synchronize_and_report("cuda synchronize"); }
 
 void CudaBackend::finish_op(const char* op) {
   check_launch(op);
-  if (memory_ == CudaMemoryMode::Managed) STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), op);
+  if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report(op);
 }
 
 CudaGemmMode CudaBackend::effective_gemm_mode() const {
@@ -161,7 +180,9 @@ CudaBackend* cuda_backend_if_present() {
     if (!cuda_device_present()) return nullptr;
     if (const char* env = std::getenv("STRATA_CUDA_DISABLE"); env && std::string(env) == "1") return nullptr;
     // Deliberately leaked: kernels may still reference it during static destruction of other objects.
-    return new CudaBackend(CudaBackendOptions{});
+    CudaBackendOptions options;
+    options.memory = CudaMemoryMode::Device;
+    return new CudaBackend(options);
   }();
   return instance;
 }

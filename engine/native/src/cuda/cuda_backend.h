@@ -4,11 +4,13 @@
 // This header is plain C++ (no CUDA types), so hosts, the op harness and the native CLI can include
 // it when the engine is built with STRATA_CUDA (the macro STRATA_HAVE_CUDA is then defined).
 //
-// Memory: by default tensors live in CUDA managed memory, the backend reports host_accessible() and
-// every op synchronizes before returning, so host code of the model layers (column slicing, bias
-// rows, data loading) may read and write tensors between ops. MemoryMode::Device keeps tensors in
-// plain device memory (host_accessible() false, no per-op synchronization): for benchmarks and for
-// callers that only move data through upload()/download(). Both go through a caching allocator.
+// Memory: the process-wide backend keeps tensors in plain device memory (host_accessible() false):
+// ops are queued on one stream without synchronizing, and the host waits only where it reads
+// (download(), synchronize(), sum_squares). The model layers move data only through ops, upload()
+// and download(). CudaMemoryMode::Managed (CUDA managed memory, host_accessible(), every op waits
+// for the GPU) remains for host code that must touch tensors between ops. Both go through a
+// caching allocator. Index errors found by validating kernels (token ids, targets, expert ids)
+// are raised at the next wait, naming the op that found them.
 //
 // When the process has a GPU, the backend registers itself at load time (available_backends()
 // then lists "cuda:0" after "cpu"); cuda_backend_if_present() returns the same instance.
@@ -74,6 +76,9 @@ class CudaBackend final : public Backend {
   void add(const AddArgs& args) override;
   void axpy(const AxpyArgs& args) override;
   void scale(const ScaleArgs& args) override;
+  void copy_strided(const StridedCopyArgs& args) override;
+  void bias_add(const BiasAddArgs& args) override;
+  void bias_grad(const BiasGradArgs& args) override;
   void embedding_forward(const EmbeddingFwd& args) override;
   void embedding_backward(const EmbeddingBwd& args) override;
   void rmsnorm_forward(const RmsNormFwd& args) override;
@@ -117,8 +122,8 @@ class CudaBackend final : public Backend {
   CudaBackendState& state() { return *state_; }
 
  private:
-  // Called at the end of every op: raises on a launch error, and waits for the GPU in managed mode
-  // so host code may touch the results.
+  // Called at the end of every op: raises on a launch error; waits for the GPU (and raises reported
+  // index errors) in managed mode only, so host code may touch the results.
   void finish_op(const char* op);
 
   std::string name_;
@@ -129,7 +134,7 @@ class CudaBackend final : public Backend {
 
 // True when the CUDA runtime finds at least one GPU (never raises).
 bool cuda_device_present();
-// The process-wide managed-memory CUDA backend on device 0, or nullptr without a GPU.
+// The process-wide device-memory CUDA backend on device 0, or nullptr without a GPU.
 CudaBackend* cuda_backend_if_present();
 
 }  // namespace strata

@@ -8,11 +8,13 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "../core/error.h"
 #include "cuda_allocator.h"
@@ -53,6 +55,13 @@ struct DeviceErrorFlag {
   int64_t value; // offending value
 };
 
+// Turns a non-zero error record into a strata::Error (throws); one per validating launch.
+using DeviceErrorReporter = std::function<void(const DeviceErrorFlag&)>;
+// Error records in mapped pinned host memory: validating kernels write them, the host reads them
+// at the next point where it waits for the stream anyway (download, synchronize), so validation
+// costs no synchronization of its own. A record is reused only after it has been read.
+constexpr int kErrorRecords = 256;
+
 struct CudaBackendState {
   int device = 0;
   cudaDeviceProp properties{};
@@ -62,7 +71,8 @@ struct CudaBackendState {
   std::size_t lt_workspace_bytes = 0;
   CachingAllocator allocator;
   ScratchBuffer scratch[6];
-  DeviceErrorFlag* error_flag = nullptr;  // managed, one record
+  DeviceErrorFlag* error_records = nullptr;  // mapped pinned host memory, kErrorRecords records
+  std::vector<DeviceErrorReporter> pending_reports;  // record i belongs to pending_reports[i]
   float* fp8_scales = nullptr;            // device, 32 floats: amax, scale and 1/scale of A and B (gemm_cuda.cu)
   double* reduce_slot = nullptr;          // device: one double for sum_squares and similar reductions
   bool fp8_fallback_logged = false;
@@ -80,8 +90,12 @@ struct CudaBackendState {
   T* scratch_as(int slot, int64_t count, const char* op) {
     return static_cast<T*>(scratch_bytes(slot, static_cast<std::size_t>(count) * sizeof(T), op));
   }
-  // Resets the error flag before a validating kernel.
-  void clear_error_flag();
+  // A cleared error record for the next validating kernel; `report` raises its message when the
+  // kernel wrote the record. Waits for the stream (and reports) first when every record is in use.
+  DeviceErrorFlag* error_record(DeviceErrorReporter report, const char* op);
+  // Waits for the stream, then raises the first error a validating kernel recorded since the last
+  // wait (and forgets the others).
+  void synchronize_and_report(const char* op);
 };
 
 constexpr int kThreads = 256;

@@ -225,16 +225,15 @@ __global__ void unpermute_backward_kernel(float* drouted, float* dtopk_weight, c
   if (lane == 0) dtopk_weight[pair] = static_cast<float>(dot);
 }
 
-void raise_moe_error(CudaBackendState& s, const char* op, int64_t limit) {
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(s.stream), op);
-  const DeviceErrorFlag flag = *s.error_flag;
-  if (flag.code == kBadExpert) {
-    throw Error(detail::concat(op, ": expert index ", flag.value, " at assignment ", flag.index, " is outside [0, ",
-                               limit, ")"));
-  }
-  if (flag.code == kBadToken) {
+// The report of a validating MoE kernel, raised at the stream's next wait.
+DeviceErrorReporter moe_report(const char* op, int64_t limit) {
+  return [op, limit](const DeviceErrorFlag& flag) {
+    if (flag.code == kBadExpert) {
+      throw Error(detail::concat(op, ": expert index ", flag.value, " at assignment ", flag.index, " is outside [0, ",
+                                 limit, ")"));
+    }
     throw Error(detail::concat(op, ": row ", flag.index, " names token ", flag.value, " outside [0, ", limit, ")"));
-  }
+  };
 }
 
 }  // namespace
@@ -269,22 +268,20 @@ void CudaBackend::moe_routing_plan(const MoeRoutingPlan& a) {
   const int64_t m = a.topk_index.size(0), k = a.topk_index.size(1), e = a.experts;
   int32_t* counts = state_->scratch_as<int32_t>(2, e, op);
   STRATA_CUDA_CHECK(cudaMemsetAsync(counts, 0, e * sizeof(int32_t), state_->stream), op);
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(moe_report(op, e), op);
   routing_plan_kernel<<<1, 1024, 0, state_->stream>>>(a.expert_offsets.data, a.row_token.data, a.slot_row.data, counts,
-                                                      a.topk_index.data, m, k, e, state_->error_flag);
-  check_launch(op);
-  raise_moe_error(*state_, op, e);
+                                                      a.topk_index.data, m, k, e, record);
+  finish_op(op);
 }
 
 void CudaBackend::moe_permute_forward(const MoePermuteFwd& a) {
   const char* op = "moe_permute_forward";
   const int64_t r = a.routed.size(0), d = a.routed.size(1), m = a.x.size(0);
   if (r * d == 0) return;
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(moe_report(op, m), op);
   permute_forward_kernel<<<grid_for(r * d), kThreads, 0, state_->stream>>>(a.routed.data, a.x.data, a.row_token.data,
-                                                                           r, m, d, state_->error_flag);
-  check_launch(op);
-  raise_moe_error(*state_, op, m);
+                                                                           r, m, d, record);
+  finish_op(op);
 }
 
 void CudaBackend::moe_permute_backward(const MoePermuteBwd& a) {

@@ -1,4 +1,5 @@
-// CUDA kernels of the row- and element-wise op families: elementwise helpers (add, axpy, scale),
+// CUDA kernels of the row- and element-wise op families: elementwise helpers (add, axpy, scale,
+// strided copy, bias add and bias gradient),
 // activations and their derivatives, token embedding (gather / atomic scatter-add), the fused
 // log-softmax cross-entropy, the fused AdamW step and the sum of squares. Formulas match the CPU
 // kernels (cpu/*_cpu.cpp); index validation happens on the GPU and raises the same messages.
@@ -24,6 +25,47 @@ __global__ void axpy_kernel(float* y, const float* x, float alpha, int64_t n) {
 }
 __global__ void scale_kernel(float* x, float factor, int64_t n) {
   STRATA_GRID_STRIDE(i, n) x[i] *= factor;
+}
+
+// The strided copy's addressing as plain values (kernel arguments must be trivially copyable).
+struct StridedCopyDev {
+  float* dst;
+  const float* src;
+  int64_t rows, cols;
+  int64_t dst_batch_stride, dst_row_stride, src_batch_stride, src_row_stride;
+  bool accumulate;
+};
+// One block per (batch, row) in a grid-stride loop over rows; threads walk the columns.
+__global__ void copy_strided_kernel(StridedCopyDev a, int64_t total_rows) {
+  for (int64_t br = blockIdx.x; br < total_rows; br += gridDim.x) {
+    const int64_t b = br / a.rows, r = br % a.rows;
+    float* d = a.dst + b * a.dst_batch_stride + r * a.dst_row_stride;
+    const float* src = a.src + b * a.src_batch_stride + r * a.src_row_stride;
+    if (a.accumulate) {
+      for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) d[c] += src[c];
+    } else {
+      for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) d[c] = src[c];
+    }
+  }
+}
+__global__ void bias_add_kernel(float* y, const float* bias, int64_t o, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) y[i] += bias[i % o];
+}
+// Column sums: blockDim (32, 8); each block owns 32 columns, the 8 row lanes stride over rows.
+__global__ void bias_grad_kernel(float* dbias, const float* dy, int64_t m, int64_t o) {
+  __shared__ double partial[8][33];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  double sum = 0.0;
+  if (j < o) {
+    for (int64_t i = threadIdx.y; i < m; i += 8) sum += dy[i * o + j];
+  }
+  partial[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < o) {
+    double total = 0.0;
+    for (int r = 0; r < 8; ++r) total += partial[r][threadIdx.x];
+    dbias[j] += static_cast<float>(total);
+  }
 }
 
 constexpr float kInvSqrt2 = 0.70710678118654752f;
@@ -193,6 +235,30 @@ void CudaBackend::scale(const ScaleArgs& a) {
   finish_op("cuda scale");
 }
 
+void CudaBackend::copy_strided(const StridedCopyArgs& a) {
+  const int64_t total_rows = a.batches * a.rows;
+  if (total_rows * a.cols == 0) return;
+  const int threads = a.cols >= 256 ? 256 : a.cols >= 128 ? 128 : 64;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(total_rows, 1 << 20));
+  const StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
+                           a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate};
+  copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows);
+  finish_op("cuda copy_strided");
+}
+void CudaBackend::bias_add(const BiasAddArgs& a) {
+  const int64_t n = a.y.numel(), o = a.y.cols();
+  if (n == 0) return;
+  bias_add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.bias.data, o, n);
+  finish_op("cuda bias_add");
+}
+void CudaBackend::bias_grad(const BiasGradArgs& a) {
+  const int64_t m = a.dy.rows(), o = a.dy.cols();
+  if (m * o == 0) return;
+  bias_grad_kernel<<<static_cast<unsigned>((o + 31) / 32), dim3(32, 8), 0, state_->stream>>>(a.dbias.data, a.dy.data,
+                                                                                            m, o);
+  finish_op("cuda bias_grad");
+}
+
 void CudaBackend::activation_forward(const ActivationFwd& a) {
   const int64_t m = a.y.rows(), f = a.y.cols();
   if (m * f == 0) return;
@@ -216,58 +282,53 @@ void CudaBackend::activation_backward(const ActivationBwd& a) {
 }
 
 namespace {
-// Waits for the GPU and raises the error a validating kernel reported (token / target range).
-void raise_reported(CudaBackendState& s, const char* op, const char* what, int64_t limit) {
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(s.stream), op);
-  const DeviceErrorFlag flag = *s.error_flag;
-  if (flag.code == kBadToken) {
-    throw Error(detail::concat(op, ": token id ", flag.value, " at position ", flag.index,
-                               " is outside the vocabulary [0, ", limit, ")"));
-  }
-  if (flag.code == kBadTarget) {
+// The report of a validating kernel (token / target range), raised at the stream's next wait.
+DeviceErrorReporter range_report(const char* op, std::string ignore_text, int64_t limit) {
+  return [op, ignore_text, limit](const DeviceErrorFlag& flag) {
+    if (flag.code == kBadToken) {
+      throw Error(detail::concat(op, ": token id ", flag.value, " at position ", flag.index,
+                                 " is outside the vocabulary [0, ", limit, ")"));
+    }
     throw Error(detail::concat(op, ": target ", flag.value, " at row ", flag.index, " is outside the vocabulary [0, ",
-                               limit, ") and is not the ignore index ", what));
-  }
+                               limit, ") and is not the ignore index ", ignore_text));
+  };
 }
 }  // namespace
 
 void CudaBackend::embedding_forward(const EmbeddingFwd& a) {
   const int64_t m = a.ids.numel(), v = a.table.size(0), d = a.table.size(1);
   if (m * d == 0) return;
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(range_report("embedding_forward", "", v), "embedding_forward");
   embedding_forward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.out.data, a.ids.data, a.table.data, m,
-                                                                             v, d, state_->error_flag);
-  check_launch("embedding_forward");
-  raise_reported(*state_, "embedding_forward", "", v);
+                                                                             v, d, record);
+  finish_op("embedding_forward");
 }
 void CudaBackend::embedding_backward(const EmbeddingBwd& a) {
   const int64_t m = a.ids.numel(), v = a.dtable.size(0), d = a.dtable.size(1);
   if (m * d == 0) return;
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(range_report("embedding_backward", "", v), "embedding_backward");
   embedding_backward_kernel<<<grid_for(m * d), kThreads, 0, state_->stream>>>(a.dtable.data, a.ids.data, a.dout.data,
-                                                                              m, v, d, state_->error_flag);
-  check_launch("embedding_backward");
-  raise_reported(*state_, "embedding_backward", "", v);
+                                                                              m, v, d, record);
+  finish_op("embedding_backward");
 }
 
 void CudaBackend::cross_entropy_forward(const CrossEntropyFwd& a) {
   const int64_t m = a.logits.rows(), v = a.logits.cols();
   if (m == 0) return;
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(
+      range_report("cross_entropy_forward", std::to_string(a.ignore_index), v), "cross_entropy_forward");
   cross_entropy_forward_kernel<<<static_cast<unsigned>(m), kThreads, 0, state_->stream>>>(
-      a.losses.data, a.lse.data, a.logits.data, a.targets.data, v, a.ignore_index, state_->error_flag);
-  check_launch("cross_entropy_forward");
-  raise_reported(*state_, "cross_entropy_forward", std::to_string(a.ignore_index).c_str(), v);
+      a.losses.data, a.lse.data, a.logits.data, a.targets.data, v, a.ignore_index, record);
+  finish_op("cross_entropy_forward");
 }
 void CudaBackend::cross_entropy_backward(const CrossEntropyBwd& a) {
   const int64_t m = a.logits.rows(), v = a.logits.cols();
   if (m * v == 0) return;
-  state_->clear_error_flag();
+  DeviceErrorFlag* record = state_->error_record(
+      range_report("cross_entropy_backward", std::to_string(a.ignore_index), v), "cross_entropy_backward");
   cross_entropy_backward_kernel<<<grid_for(m * v), kThreads, 0, state_->stream>>>(
-      a.dlogits.data, a.logits.data, a.lse.data, a.targets.data, m, v, a.grad_scale, a.ignore_index,
-      state_->error_flag);
-  check_launch("cross_entropy_backward");
-  raise_reported(*state_, "cross_entropy_backward", std::to_string(a.ignore_index).c_str(), v);
+      a.dlogits.data, a.logits.data, a.lse.data, a.targets.data, m, v, a.grad_scale, a.ignore_index, record);
+  finish_op("cross_entropy_backward");
 }
 
 void CudaBackend::adamw_step(const AdamWStep& a) {
@@ -292,7 +353,7 @@ void CudaBackend::sum_squares(const SumSquaresArgs& a) {
   check_launch(op);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(a.result, state_->reduce_slot, sizeof(double), cudaMemcpyDeviceToHost,
                                     state_->stream), op);
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(state_->stream), op);
+  state_->synchronize_and_report(op);
 }
 
 }  // namespace strata

@@ -2,7 +2,8 @@
 # Compiles cuda/*.cu into the object library `strata_cuda` and hands those objects to every target
 # that links `strata_core`, so the backend's load-time registration is always linked in (a static
 # archive would drop it). Also defines STRATA_HAVE_CUDA for consumers and builds the GPU-only tools
-# (tests/cuda_*.cpp: CPU-vs-CUDA comparison, GEMM/step timing, training comparison) which
+# (tests/cuda_*.cpp: CPU-vs-CUDA comparison, GEMM/op timing, training comparison, whole-model
+# training-step and decode timing) which
 # scripts/gpu/visit.sh runs; they are not CTest tests because CI has no GPU. The one CTest test here,
 # cuda_quant_rules, runs the GPU quantization rules on the host (no GPU needed).
 #
@@ -59,9 +60,14 @@ if(STRATA_BUILD_TESTS)
     set_target_properties(strata_cuda_quant_rules_test PROPERTIES CUDA_ARCHITECTURES OFF CUDA_STANDARD 17)
     add_test(NAME cuda_quant_rules COMMAND strata_cuda_quant_rules_test)
   endif()
-  if(TARGET strata_model AND EXISTS ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
-    add_executable(strata_cuda_train_compare ${STRATA_NATIVE_DIR}/tests/cuda_train_compare.cpp)
-    target_link_libraries(strata_cuda_train_compare PRIVATE strata_model)
-    target_compile_options(strata_cuda_train_compare PRIVATE ${STRATA_CXX_FLAGS})
+  # Whole-model tools: the training comparison and the model bench (training step / decode timing).
+  if(TARGET strata_model)
+    foreach(tool cuda_train_compare cuda_model_bench)
+      if(EXISTS ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
+        add_executable(strata_${tool} ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
+        target_link_libraries(strata_${tool} PRIVATE strata_model)
+        target_compile_options(strata_${tool} PRIVATE ${STRATA_CXX_FLAGS})
+      endif()
+    endforeach()
   endif()
 endif()

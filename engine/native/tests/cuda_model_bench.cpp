@@ -1,0 +1,177 @@
+// strata_cuda_model_bench: whole-model timing of the CUDA backend for scripts/gpu/visit.sh (a GPU
+// tool, not a CTest test: CI has no GPU). It runs the engine's own Model and AdamW (the classes the
+// trainer uses) on the process-wide CUDA backend and prints one JSON object per measurement:
+//   train DOC.json B T STEPS [MODES]
+//                                optimizer steps on random tokens (warm-up steps excluded): median
+//                                step time, tokens/s, first/last loss, GPU memory peak; once per
+//                                GEMM mode in MODES (comma-separated fp32|bf16|fp8, default bf16) on
+//                                the same model, so one initialization serves every mode
+//   decode DOC.json B STEPS CONTEXT[,CONTEXT...]
+//                                decode steps at each context length: the KV caches (and Mamba
+//                                states) are sized for the context and the position is set to it,
+//                                so each step attends over CONTEXT cached positions; the cache holds
+//                                zeros instead of a prefill (decode cost does not depend on values,
+//                                and a 64k prefill would take most of the visit)
+// Decode runs in BF16 GEMM mode unless STRATA_CUDA_GEMM says otherwise. Nothing here asserts on
+// time. This is not the op harness or the CPU-vs-CUDA comparison (cuda_compare.cpp).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_backend.h"
+#include "io/files.h"
+#include "io/json.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "train/optimizer.h"
+
+using namespace strata;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+std::vector<int32_t> random_tokens(int64_t count, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> ids(static_cast<size_t>(count));
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+  return ids;
+}
+
+model::DocumentConfig load(const std::string& path) {
+  return model::read_document(json::parse(io::read_file(path), path), path);
+}
+
+long long parse_int(const char* text, const char* what) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (!end || *end != '\0' || v <= 0) throw Error(std::string("cuda_model_bench: ") + what + " must be a positive integer");
+  return v;
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  for (size_t pos = 0; pos <= list.size();) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    items.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return items;
+}
+
+void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, int steps,
+               const std::vector<std::string>& modes) {
+  const model::DocumentConfig doc = load(path);
+  const auto t_init = Clock::now();
+  model::Model m(doc.model, gpu, doc.pipeline.training.seed);
+  train::AdamW optimizer(m.params(), gpu);
+  gpu.synchronize();
+  const double init_s = seconds_since(t_init);
+  const int warmup = std::min(2, steps - 1);
+  int64_t batch_seed = 1000;
+  for (const std::string& mode : modes) {
+    gpu.set_gemm_mode(parse_cuda_gemm_mode(mode));
+    std::vector<double> step_s;
+    double first_loss = 0, last_loss = 0;
+    for (int s = 0; s < steps; ++s) {
+      model::Batch batch;
+      batch.batch = B;
+      batch.time = T;
+      batch.tokens = random_tokens(B * (T + 1), doc.model.vocab_size, static_cast<uint64_t>(batch_seed++));
+      const auto t0 = Clock::now();
+      m.params().zero_grads();
+      Arena acts(gpu);
+      const model::ForwardResult r = m.forward(acts, batch, true, true);
+      m.backward(acts, 1.0f);
+      const double norm = train::global_grad_norm(gpu, m.params());
+      optimizer.step(doc.pipeline.training, 1e-4, norm > 1.0 ? 1.0 / norm : 1.0);
+      m.update_expert_biases();
+      gpu.synchronize();
+      if (s >= warmup) step_s.push_back(seconds_since(t0));
+      if (s == 0) first_loss = r.main_loss;
+      last_loss = r.main_loss;
+    }
+    const double step = median(step_s);
+    const CudaAllocatorStats stats = gpu.allocator_stats();
+    std::printf(
+        "{\"mode\":\"train\",\"doc\":\"%s\",\"gemm\":\"%s\",\"params\":%lld,\"batch\":%lld,\"seq_len\":%lld,"
+        "\"steps_timed\":%zu,\"init_s\":%.3f,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"first_loss\":%.5f,"
+        "\"last_loss\":%.5f,\"peak_bytes\":%zu}\n",
+        path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(m.params().count()),
+        static_cast<long long>(B), static_cast<long long>(T), step_s.size(), init_s, step,
+        step > 0 ? static_cast<double>(B * T) / step : 0.0, first_loss, last_loss, stats.peak_bytes);
+    std::fflush(stdout);
+  }
+}
+
+void run_decode(CudaBackend& gpu, const std::string& path, int64_t B, int steps, const std::vector<int64_t>& contexts) {
+  const model::DocumentConfig doc = load(path);
+  model::Model m(doc.model, gpu, doc.pipeline.training.seed);
+  gpu.synchronize();
+  for (int64_t context : contexts) {
+    auto state = m.start_decode(B, context + steps + 2);
+    state->position = context;
+    std::vector<float> logits;
+    for (int s = 0; s < 2; ++s) {  // warm-up: GEMM plans, allocator cache
+      Arena scratch(gpu);
+      m.decode_step(*state, scratch, random_tokens(B, doc.model.vocab_size, 7 + s), logits, nullptr);
+    }
+    gpu.synchronize();
+    const auto t0 = Clock::now();
+    for (int s = 0; s < steps; ++s) {
+      Arena scratch(gpu);
+      m.decode_step(*state, scratch, random_tokens(B, doc.model.vocab_size, 100 + s), logits, nullptr);
+    }
+    gpu.synchronize();
+    const double seconds = seconds_since(t0);
+    std::printf(
+        "{\"mode\":\"decode\",\"doc\":\"%s\",\"gemm\":\"%s\",\"batch\":%lld,\"context\":%lld,\"steps\":%d,"
+        "\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"state_bytes\":%zu}\n",
+        path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(B),
+        static_cast<long long>(context), steps, seconds / steps, static_cast<double>(B) * steps / seconds,
+        state->arena.bytes());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    CudaBackend* gpu = cuda_backend_if_present();
+    if (!gpu) {
+      std::fprintf(stderr, "cuda_model_bench: no GPU\n");
+      return 1;
+    }
+    if (!std::getenv("STRATA_CUDA_GEMM")) gpu->set_gemm_mode(CudaGemmMode::Bf16);
+    const std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "train" && (argc == 6 || argc == 7)) {
+      run_train(*gpu, argv[2], parse_int(argv[3], "B"), parse_int(argv[4], "T"),
+                static_cast<int>(parse_int(argv[5], "STEPS")), split_list(argc == 7 ? argv[6] : "bf16"));
+    } else if (mode == "decode" && argc == 6) {
+      std::vector<int64_t> contexts;
+      for (const std::string& item : split_list(argv[5])) contexts.push_back(parse_int(item.c_str(), "CONTEXT"));
+      run_decode(*gpu, argv[2], parse_int(argv[3], "B"), static_cast<int>(parse_int(argv[4], "STEPS")), contexts);
+    } else {
+      std::fprintf(stderr,
+                   "usage: strata_cuda_model_bench train DOC.json B T STEPS [fp32|bf16|fp8[,...]]\n"
+                   "       strata_cuda_model_bench decode DOC.json B STEPS CONTEXT[,CONTEXT...]\n");
+      return 2;
+    }
+    return 0;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "cuda_model_bench: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Turns one GPU visit's measurements into the markdown tables of docs/gpu-benchmarks.md.
+
+Inputs: bench.jsonl (strata_cuda_model_bench and hf_train_bench.py lines), analytics.json (the
+app's FLOPs per token and roofline predictions, from prepare.py) and profile.jsonl (per-layer
+profile rows of `strata-engine profile --json`). Prints:
+  - training: tokens/s, achieved model TFLOP/s and MFU against the measured BF16 GEMM peak
+    (model FLOPs per token from the analytics' convention), the roofline's predicted tokens/s,
+    and Hugging Face NemotronH's tokens/s on the same GPU as a ratio;
+  - FP8 against BF16 step time;
+  - decode tokens/s against context for the hybrid and the attention+MoE model, their ratio, and
+    the roofline's predictions;
+  - the per-layer profile of one training step (where the time goes).
+Figures that were not measured print as "-". Usage: summarize.py BENCH.jsonl ANALYTICS.json
+[PROFILE.jsonl]. Not a test; asserts nothing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def read_lines(path: str) -> list[dict]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return rows
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.{digits}f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.{digits}f}k"
+    return f"{value:.{digits}f}"
+
+
+def stem(path: str) -> str:
+    name = Path(path).name
+    return name.split(".")[0]
+
+
+def main() -> None:
+    bench = read_lines(sys.argv[1])
+    analytics = json.loads(Path(sys.argv[2]).read_text())["models"]
+    profile = read_lines(sys.argv[3]) if len(sys.argv) > 3 else []
+    peak = next((r["tflops"] for r in bench if r.get("mode") == "peak"), None)
+    print("## Training throughput (tokens/s, model FLOPs utilization)")
+    print()
+    print(f"Measured BF16 GEMM peak (torch.matmul 8192^3, bf16 in/out): {fmt(peak)} TFLOP/s." if peak else
+          "BF16 GEMM peak: not measured.")
+    print()
+    print("| model | params | B x T | engine GEMM | engine step s | engine tokens/s | model TFLOP/s | MFU "
+          "| roofline tokens/s | measured / roofline | HF NemotronH tokens/s | engine / HF |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    hf = {stem(r["config"]): r for r in bench if r.get("mode") == "hf_train"}
+    step_by = {}
+    for r in bench:
+        if r.get("mode") != "train":
+            continue
+        name = stem(r["doc"])
+        a = analytics.get(name, {})
+        flops = a.get("training_flops_per_token")
+        tflops = r["tokens_per_s"] * flops / 1e12 if flops else None
+        mfu = tflops / peak if tflops and peak else None
+        predicted = a.get("predicted_train_tokens_per_s")
+        h = hf.get(name)
+        step_by[(name, r["gemm"])] = r["step_s"]
+        tps = r["tokens_per_s"]
+        mfu_text = f"{100 * mfu:.1f}%" if mfu else "-"
+        vs_roofline = f"{tps / predicted:.2f}" if predicted else "-"
+        hf_tps = fmt(h["tokens_per_s"]) if h else "-"
+        vs_hf = f"{tps / h['tokens_per_s']:.2f}x" if h else "-"
+        print(f"| {name} | {fmt(r['params'])} | {r['batch']} x {r['seq_len']} | {r['gemm']} | {r['step_s']:.3f} "
+              f"| {fmt(tps)} | {fmt(tflops)} | {mfu_text} | {fmt(predicted)} | {vs_roofline} | {hf_tps} | {vs_hf} |")
+    for name, h in hf.items():
+        kernels = "yes" if h["mamba_fast_path"] else "no (PyTorch path)"
+        print(f"\nHF {name}: {fmt(h['tokens_per_s'])} tokens/s, step {h['step_s']:.3f} s, peak memory "
+              f"{h['peak_bytes'] / 2**30:.1f} GiB, Mamba-2 CUDA kernels: {kernels}, transformers {h['transformers']}, "
+              f"torch {h['torch']}.")
+    print()
+    print("## FP8 (e4m3, per-tensor scaling) against BF16 GEMMs")
+    print()
+    print("| model | bf16 step s | fp8 step s | fp8 / bf16 |")
+    print("|---|---|---|---|")
+    for name in sorted({n for n, _ in step_by}):
+        b, f = step_by.get((name, "bf16")), step_by.get((name, "fp8"))
+        b_text = f"{b:.3f}" if b else "-"
+        f_text = f"{f:.3f}" if f else "-"
+        ratio_text = f"{f / b:.2f}" if b and f else "-"
+        print(f"| {name} | {b_text} | {f_text} | {ratio_text} |")
+    print()
+    print("## Decode tokens/s against context (batch 8; KV cache sized for the context)")
+    print()
+    decode = {}
+    for r in bench:
+        if r.get("mode") == "decode":
+            decode[(stem(r["doc"]), r["context"])] = r
+    contexts = sorted({c for _, c in decode})
+    print("| context | hybrid tokens/s | attention+MoE tokens/s | hybrid / attention+MoE | roofline hybrid "
+          "| roofline attention+MoE | roofline ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for c in contexts:
+        h, a = decode.get(("decode-hybrid", c)), decode.get(("decode-attention-moe", c))
+        ph = analytics.get("decode-hybrid", {}).get("decode", {}).get(str(c), {}).get("tokens_per_s")
+        pa = analytics.get("decode-attention-moe", {}).get("decode", {}).get(str(c), {}).get("tokens_per_s")
+        ratio = f"{h['tokens_per_s'] / a['tokens_per_s']:.2f}x" if h and a else "-"
+        predicted_ratio = f"{ph / pa:.2f}x" if ph and pa else "-"
+        h_text = fmt(h["tokens_per_s"]) if h else "-"
+        a_text = fmt(a["tokens_per_s"]) if a else "-"
+        print(f"| {c} | {h_text} | {a_text} | {ratio} | {fmt(ph)} | {fmt(pa)} | {predicted_ratio} |")
+    rows = [r for r in profile if r.get("op") == "block"]
+    if rows:
+        print()
+        print(f"## Per-layer profile of one training step ({rows[0]['batch']} x {rows[0]['context']} tokens)")
+        print()
+        print("| layer | kind | fwd ms | bwd ms | GEMM TFLOP/s |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            ms = r["fwd_ms"] + r["bwd_ms"]
+            rate = r["flops"] / (ms / 1e3) / 1e12 if ms > 0 else None
+            print(f"| {r['label']} | {r['kind']} | {r['fwd_ms']:.2f} | {r['bwd_ms']:.2f} | {fmt(rate)} |")
+        total = next((r for r in profile if r.get("op") == "total"), None)
+        if total:
+            print(f"\nStep total {total['ms']:.1f} ms, {fmt(total['tokens_per_s'])} tokens/s.")
+
+
+if __name__ == "__main__":
+    main()
