@@ -38,7 +38,9 @@ typedef int (*strata_cancel_fn)(void* user);
 /* {"version","backends","jobs","formats",...} as JSON. */
 char* strata_engine_info(void);
 
-/* kind: "train" | "eval" | "generate" | "profile" | "init" | "grads" (request shapes: jobs.h). */
+/* kind: "train" | "eval" | "generate" | "profile" | "init" | "grads" (request shapes: jobs.h).
+   train takes init_from (checkpoint folder or .safetensors: a new run from those weights) and, with
+   resume, checkpoint (that checkpoint instead of the newest valid one). */
 int strata_run_job(const char* kind, const char* request_json, strata_event_fn on_event,
                    strata_cancel_fn should_cancel, void* user, char** result_json, char** error_out);
 
@@ -48,7 +50,9 @@ typedef struct strata_session strata_session;
 strata_session* strata_session_create(const char* document_json, const char* options_json, char** error_out);
 void strata_session_destroy(strata_session* session);
 
-/* Trains from the session's document; afterwards the session holds the trained weights. */
+/* Trains the session's model: a new run (resume = 0) starts from the session's current weights
+   (its seed's initialization, or the checkpoint it was created with or loaded); resume = 1
+   continues run_dir's newest valid checkpoint. Afterwards the session holds the trained weights. */
 int strata_session_train(strata_session* session, const char* run_dir, const char* train_data,
                          const char* heldout_data, int64_t steps, int resume, strata_event_fn on_event,
                          strata_cancel_fn should_cancel, void* user, char** result_json, char** error_out);

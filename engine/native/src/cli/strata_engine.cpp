@@ -1,21 +1,27 @@
 // strata-engine: the native command line for machines without Node (GPU boxes, CI). It runs the
-// same jobs as the Node binding (train/jobs.h) and writes the same run folders, so a run made here
-// opens in the app. Commands:
-//   train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]
-//                  [--backend cpu|cuda] [--json]
-//   resume RUN_DIR [--steps N] [--backend cpu|cuda] [--json]
-//   eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--backend cpu|cuda] [--json]
-//   generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]
+// same jobs as the Node binding (train/jobs.h) and writes the same run folders (run.json,
+// document.json, precision.json, events.jsonl, log.txt, checkpoints/), so a run made here opens in
+// the app. DOC is a document file, a template name (looked up in --templates DIR, $STRATA_TEMPLATES,
+// or the repository's templates/ next to the executable: ../../templates, ../templates) or, where
+// noted, a run folder (its document.json and its newest valid checkpoint). Commands:
+//   train DOC|RUN --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]
+//                  [--init-from CKPT_DIR|W.safetensors|RUN] [--backend cpu|cuda] [--json]
+//   resume RUN_DIR [--steps N] [--checkpoint CKPT_DIR] [--backend cpu|cuda] [--json]
+//   eval DOC|RUN [--data FILE] [--checkpoint PATH] [--batches N] [--run-dir DIR] [--backend cpu|cuda] [--json]
+//   generate DOC|RUN (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]
 //                  [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]
 //                  [--think-open ID --think-close ID --think-budget N] [--backend cpu|cuda] [--json]
-//   profile DOC.json [--mode train|prefill|decode[,..]] [--context 1024,4096] [--batch B]
+//   profile DOC|RUN [--mode train|prefill|decode[,..]] [--context 1024,4096] [--batch B]
 //                  [--checkpoint PATH] [--run-dir DIR] [--backend cpu|cuda] [--json]
 // --backend overrides the document's pipeline.training.device (cuda needs an engine built with the
 // CUDA backend and a GPU; on the GPU, GEMMs run in BF16 unless STRATA_CUDA_GEMM=fp32|fp8).
-//   grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors
-//   init DOC.json --out W.safetensors [--seed S]
+// --checkpoint takes a checkpoint folder, a .safetensors file or a run folder; a run folder's newest
+// checkpoint that fails verification is skipped with a warning in favour of the newest valid one.
+//   grads DOC --weights W.safetensors --data F.stok --out G.safetensors
+//   init DOC --out W.safetensors [--seed S]
 // Human output: a progress bar on a TTY (loss, tokens/s, ETA), plain lines otherwise; --json
-// prints exactly the JSON events, one per line, then the result as {"type":"result",...}.
+// prints exactly the engine's JSON events, one per line (start ... done, whose "result" field holds
+// the job's result; or error).
 // Ctrl-C cancels cleanly (training saves a checkpoint); a second Ctrl-C exits at once.
 // Exit codes: 0 done, 1 error, 2 usage, 130 cancelled. Not the TypeScript CLI (engine/cli).
 #include <atomic>
@@ -24,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <unistd.h>
@@ -35,6 +42,7 @@
 #include "model/config.h"
 #include "train/checkpoint.h"
 #include "train/jobs.h"
+#include "train/run_folder.h"
 
 namespace {
 
@@ -51,17 +59,20 @@ void on_sigint(int) {
 
 const char* kUsage =
     "usage: strata-engine <command> [options]\n"
-    "  train DOC.json --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]\n"
-    "                 [--backend cpu|cuda] [--json]\n"
-    "  resume RUN_DIR [--steps N] [--backend cpu|cuda] [--json]\n"
-    "  eval DOC.json --data FILE [--checkpoint PATH] [--batches N] [--backend cpu|cuda] [--json]\n"
-    "  generate DOC.json (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]\n"
-    "                 [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]\n"
-    "                 [--think-open ID --think-close ID --think-budget N] [--backend cpu|cuda] [--json]\n"
-    "  profile DOC.json [--mode train,prefill,decode] [--context 1024,4096] [--batch B] [--checkpoint PATH]\n"
-    "                 [--run-dir DIR] [--backend cpu|cuda] [--json]\n"
-    "  grads DOC.json --weights W.safetensors --data F.stok --out G.safetensors\n"
-    "  init DOC.json --out W.safetensors [--seed S]\n";
+    "  train DOC|RUN --data FILE.stok|FILE.txt [--heldout FILE] [--steps N] [--run-dir DIR] [--seed S]\n"
+    "                [--init-from CKPT_DIR|W.safetensors|RUN] [--backend cpu|cuda] [--json]\n"
+    "  resume RUN_DIR [--steps N] [--checkpoint CKPT_DIR] [--backend cpu|cuda] [--json]\n"
+    "  eval DOC|RUN [--data FILE] [--checkpoint PATH] [--batches N] [--run-dir DIR] [--backend cpu|cuda] [--json]\n"
+    "  generate DOC|RUN (--prompt TEXT | --prompt-ids 1,2,3) [--checkpoint PATH] [--max-new N]\n"
+    "                [--temperature T] [--top-p P] [--seed S] [--stop-id ID] [--speculative]\n"
+    "                [--think-open ID --think-close ID --think-budget N] [--backend cpu|cuda] [--json]\n"
+    "  profile DOC|RUN [--mode train,prefill,decode] [--context 1024,4096] [--batch B] [--checkpoint PATH]\n"
+    "                [--run-dir DIR] [--backend cpu|cuda] [--json]\n"
+    "  grads DOC --weights W.safetensors --data F.stok --out G.safetensors\n"
+    "  init DOC --out W.safetensors [--seed S]\n"
+    "DOC: a document .json file or a template name (tiny-hybrid, ...) found in --templates DIR,\n"
+    "$STRATA_TEMPLATES or the repository's templates/ folder next to this executable.\n"
+    "RUN: a run folder (its document.json; its newest valid checkpoint for the weights).\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -259,10 +270,63 @@ std::string default_run_dir(const Value& doc) {
   return "runs/" + name + "-" + stamp;
 }
 
-Value document_arg(const Args& a) {
-  if (a.positional.empty()) throw UsageError(a.command + ": missing DOC.json");
-  Value doc = read_json_file(a.positional[0]);
-  strata::model::read_document(doc, a.positional[0]);  // errors name the file, layer and field
+std::string executable_dir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string path(buf, static_cast<size_t>(n));
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+bool is_run_folder(const std::string& path) {
+  return strata::io::path_exists(strata::io::join_path(path, "document.json")) &&
+         strata::io::path_exists(strata::io::join_path(path, "checkpoints"));
+}
+
+std::string folder_name(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.find_last_of('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+// A template name (no slash, no extension): the first <dir>/<name>.json among --templates DIR,
+// $STRATA_TEMPLATES and the repository's templates/ folder seen from the executable.
+std::string find_template(const Args& a, const std::string& name) {
+  std::vector<std::string> dirs;
+  if (a.has("templates")) dirs.push_back(a.get("templates"));
+  if (const char* env = std::getenv("STRATA_TEMPLATES"); env && *env) dirs.push_back(env);
+  const std::string exe = executable_dir();
+  if (!exe.empty()) {
+    dirs.push_back(exe + "/../../templates");  // build/native/strata-engine in a checkout
+    dirs.push_back(exe + "/../templates");
+  }
+  for (const auto& d : dirs) {
+    const std::string path = strata::io::join_path(d, name + ".json");
+    if (strata::io::path_exists(path)) return path;
+  }
+  std::string looked;
+  for (const auto& d : dirs) looked += (looked.empty() ? "" : ", ") + d;
+  throw std::runtime_error(name + ": no such document file, and no template " + name + ".json in " +
+                           (looked.empty() ? std::string("(no template folder)") : looked) +
+                           "; give a document path or --templates DIR");
+}
+
+// The DOC argument: a run folder (document.json; `run` receives its path), a document file, or a
+// template name. The document is checked (errors name the file, layer and field).
+Value document_arg(const Args& a, std::string* run) {
+  if (a.positional.empty()) throw UsageError(a.command + ": missing DOC (a document file, template name or run folder)");
+  const std::string& arg = a.positional[0];
+  std::string path = arg;
+  if (run && is_run_folder(arg)) {
+    *run = arg;
+    path = strata::io::join_path(arg, "document.json");
+  } else if (!strata::io::path_exists(arg) && arg.find('/') == std::string::npos &&
+             strata::io::extension(arg).empty()) {
+    path = find_template(a, arg);
+  }
+  Value doc = read_json_file(path);
+  strata::model::read_document(doc, path);
   return doc;
 }
 
@@ -285,15 +349,30 @@ void apply_backend_option(const Args& a, Value& doc) {
   training->set("device", backend);
 }
 
+// The newest valid checkpoint of a run (the job logs which corrupt ones it skipped).
+std::string newest_valid_checkpoint(const std::string& run) {
+  std::vector<std::string> skipped;
+  const std::string ckpt = strata::train::latest_valid_checkpoint(run, &skipped);
+  if (ckpt.empty()) {
+    throw std::runtime_error(run + ": no valid checkpoint" + (skipped.empty() ? "" : " (" + skipped.front() + ")"));
+  }
+  return ckpt;
+}
+
+// What the CLI writes into a run folder before the job starts (run.json, precision.json).
+struct RunFolderPlan {
+  std::string dir;
+  strata::train::RunMetaFields fields;
+};
+
 // Builds the job request for a command; returns the job kind.
-std::string build_request(const Args& a, Value& req) {
+std::string build_request(const Args& a, Value& req, RunFolderPlan& plan) {
   req = Value::object();
   const std::string& c = a.command;
   if (c == "resume") {
     if (a.positional.empty()) throw UsageError("resume: missing RUN_DIR");
     const std::string run = a.positional[0];
-    const std::string ckpt = strata::train::latest_checkpoint(run);
-    if (ckpt.empty()) throw std::runtime_error(run + ": no checkpoint to resume from");
+    const std::string ckpt = a.has("checkpoint") ? a.get("checkpoint") : newest_valid_checkpoint(run);
     strata::train::CheckpointState st = strata::train::read_checkpoint_state(ckpt);
     if (!st.job.is_object() || !st.job.has("train_data")) {
       throw std::runtime_error(ckpt + ": the checkpoint does not record its training data; rerun train with --run-dir");
@@ -304,11 +383,18 @@ std::string build_request(const Args& a, Value& req) {
     req.set("run_dir", run);
     req.set("train_data", st.job.at("train_data"));
     req.set("heldout_data", st.job.at("heldout_data"));
-    req.set("steps", Value(static_cast<int64_t>(a.integer("steps", st.job.at("steps").as_int64()))));
+    const int64_t steps = a.integer("steps", st.job.at("steps").as_int64());
+    req.set("steps", Value(steps));
     req.set("resume", Value(true));
+    if (a.has("checkpoint")) req.set("checkpoint", ckpt);
+    plan.dir = run;
+    plan.fields.kind = "train";
+    plan.fields.data = st.job.at("train_data").as_string();
+    plan.fields.steps = steps;
     return "train";
   }
-  Value doc = document_arg(a);
+  std::string run;  // set when DOC is a run folder
+  Value doc = document_arg(a, c == "grads" || c == "init" ? nullptr : &run);
   if (a.has("seed")) {
     Value* pipeline = doc.find("pipeline");
     if (!pipeline) pipeline = &doc.set("pipeline", Value::object());
@@ -318,20 +404,49 @@ std::string build_request(const Args& a, Value& req) {
   }
   apply_backend_option(a, doc);
   req.set("document", doc);
+  // The weights of eval/generate/profile: --checkpoint, else a run folder's newest valid checkpoint.
+  auto set_checkpoint = [&] {
+    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    else if (!run.empty()) req.set("checkpoint", run);
+  };
   if (c == "train") {
     require(a, "data");
-    req.set("run_dir", a.get("run-dir", default_run_dir(doc)));
+    if (a.has("init-from") && !run.empty()) {
+      throw UsageError("train: give the weights either as a run folder DOC or with --init-from, not both");
+    }
+    const std::string run_dir = a.get("run-dir", default_run_dir(doc));
+    req.set("run_dir", run_dir);
     req.set("train_data", a.get("data"));
     if (a.has("heldout")) req.set("heldout_data", a.get("heldout"));
     if (a.has("steps")) req.set("steps", Value(static_cast<int64_t>(a.integer("steps", 0))));
+    std::string init = a.get("init-from", run);
+    if (!init.empty() && is_run_folder(init)) init = newest_valid_checkpoint(init);
+    if (!init.empty()) req.set("init_from", init);
+    plan.dir = run_dir;
+    plan.fields.kind = "train";
+    plan.fields.data = a.get("data");
+    plan.fields.steps = a.has("steps") ? a.integer("steps", 0) : strata::model::read_document(doc, "document").pipeline.training.steps;
+    if (!run.empty()) plan.fields.parent = folder_name(run);
     return "train";
   }
   if (c == "eval") {
-    require(a, "data");
-    req.set("data", a.get("data"));
-    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    std::string data = a.get("data");
+    if (data.empty() && !run.empty()) {
+      // A run's own held-out data, when its checkpoint records a separate file.
+      const auto st = strata::train::read_checkpoint_state(newest_valid_checkpoint(run));
+      if (const Value* h = st.job.find("heldout_data"); h && h->is_string()) data = h->as_string();
+    }
+    if (data.empty()) throw UsageError("eval: --data is required (the run records no separate held-out file)");
+    req.set("data", data);
+    set_checkpoint();
     if (a.has("batches")) req.set("batches", Value(static_cast<int64_t>(a.integer("batches", 8))));
-    if (a.has("run-dir")) req.set("run_dir", a.get("run-dir"));
+    if (a.has("run-dir")) {
+      req.set("run_dir", a.get("run-dir"));
+      plan.dir = a.get("run-dir");
+      plan.fields.kind = "eval";
+      plan.fields.data = data;
+      if (!run.empty()) plan.fields.parent = folder_name(run);
+    }
     return "eval";
   }
   if (c == "generate") {
@@ -344,7 +459,7 @@ std::string build_request(const Args& a, Value& req) {
       throw UsageError("generate: give --prompt TEXT (byte tokenizer) or --prompt-ids 1,2,3");
     }
     req.set("prompt_ids", ids);
-    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
+    set_checkpoint();
     req.set("max_new_tokens", Value(static_cast<int64_t>(a.integer("max-new", 64))));
     req.set("temperature", Value(a.number("temperature", 0)));
     req.set("top_p", Value(a.number("top-p", 1)));
@@ -371,8 +486,13 @@ std::string build_request(const Args& a, Value& req) {
     }
     if (a.has("context")) req.set("contexts", int_list(a.get("context"), "context"));
     if (a.has("batch")) req.set("batch", Value(static_cast<int64_t>(a.integer("batch", 1))));
-    if (a.has("checkpoint")) req.set("checkpoint", a.get("checkpoint"));
-    if (a.has("run-dir")) req.set("run_dir", a.get("run-dir"));
+    set_checkpoint();
+    if (a.has("run-dir")) {
+      req.set("run_dir", a.get("run-dir"));
+      plan.dir = a.get("run-dir");
+      plan.fields.kind = "profile";
+      if (!run.empty()) plan.fields.parent = folder_name(run);
+    }
     return "profile";
   }
   if (c == "grads") {
@@ -399,13 +519,18 @@ int main(int argc, char** argv) {
   Args args;
   Value request;
   std::string kind;
+  RunFolderPlan plan;
   try {
     args = parse_args(argc, argv);
     if (args.command == "--help" || args.command == "help" || args.has("help")) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    kind = build_request(args, request);
+    kind = build_request(args, request, plan);
+    if (!plan.dir.empty()) {
+      strata::train::write_run_metadata(plan.dir, strata::model::read_document(request.at("document"), "document"),
+                                        plan.fields);
+    }
   } catch (const UsageError& e) {
     std::fprintf(stderr, "strata-engine: %s\n%s", e.what(), kUsage);
     return 2;
@@ -428,12 +553,8 @@ int main(int argc, char** argv) {
   auto cancel = []() { return g_interrupts.load() > 0; };
   try {
     Value result = strata::train::run_job(kind, request, on_event, cancel);
-    if (json_out) {
-      Value r = Value::object();
-      r.set("type", "result");
-      for (const auto& [k, v] : result.members()) r.set(k, v);
-      std::printf("%s\n", strata::json::dump(r).c_str());
-    } else if (kind == "generate") {
+    if (json_out) return g_interrupts.load() > 0 ? 130 : 0;  // the done event carried the result
+    if (kind == "generate") {
       std::vector<uint32_t> ids;
       for (const auto& v : result.at("ids").items()) ids.push_back(static_cast<uint32_t>(v.as_int64()));
       std::printf("%s\n", strata::io::byte_decode(ids).c_str());

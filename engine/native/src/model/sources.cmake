@@ -28,3 +28,7 @@ if(STRATA_BUILD_TESTS)
     set_tests_properties(model_${test_name} PROPERTIES ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
   endforeach()
 endif()
+# The CLI test runs the strata-engine executable from the same build folder.
+if(TARGET cli_test AND TARGET strata-engine)
+  add_dependencies(cli_test strata-engine)
+endif()

@@ -86,13 +86,33 @@ std::string save_checkpoint(const std::string& run_dir, model::Model& model, con
   return final_dir;
 }
 
-std::string latest_checkpoint(const std::string& run_dir) {
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   const std::string root = io::join_path(run_dir, "checkpoints");
-  std::string best;
-  for (const auto& n : io::list_dir(root)) {
-    if (is_checkpoint_name(n) && io::path_exists(io::join_path(io::join_path(root, n), kStateFile))) best = n;
+  std::vector<std::string> out;
+  if (!io::path_exists(root)) return out;
+  for (const auto& n : io::list_dir(root)) {  // sorted by name: step_NNNNNN is zero-padded
+    const std::string dir = io::join_path(root, n);
+    if (is_checkpoint_name(n) && io::path_exists(io::join_path(dir, kStateFile))) out.push_back(dir);
   }
-  return best.empty() ? "" : io::join_path(root, best);
+  return out;
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  std::vector<std::string> all = list_checkpoints(run_dir);
+  return all.empty() ? "" : all.back();
+}
+
+std::string latest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* skipped) {
+  std::vector<std::string> all = list_checkpoints(run_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      read_checkpoint_state(*it);
+      return *it;
+    } catch (const std::runtime_error& e) {
+      if (skipped) skipped->push_back(e.what());
+    }
+  }
+  return "";
 }
 
 CheckpointState read_checkpoint_state(const std::string& dir) {
@@ -129,7 +149,7 @@ CheckpointState read_checkpoint_state(const std::string& dir) {
       }
     }
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(path + ": " + e.what() + "; refusing to resume from this checkpoint");
+    throw std::runtime_error(path + ": " + e.what() + "; refusing to use this checkpoint");
   }
   return out;
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/json.h"
 #include "model/model.h"
@@ -29,10 +30,23 @@ struct CheckpointState {
 std::string save_checkpoint(const std::string& run_dir, model::Model& model, const AdamW* optimizer,
                             const CheckpointState& state, int keep);
 
-/** The newest complete checkpoint folder of a run ("" when none). */
+/** The newest complete checkpoint folder of a run ("" when none). Its files are not verified. */
 std::string latest_checkpoint(const std::string& run_dir);
 
-/** Reads and verifies state.json (and the file hashes it lists). */
+/** Complete checkpoint folders of a run, oldest first. */
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+/**
+ * The newest checkpoint of a run whose state and files verify ("" when none). Each newer one that
+ * fails verification is skipped and described in `skipped` (path and reason), so callers can say
+ * which checkpoint they fell back from.
+ */
+std::string latest_valid_checkpoint(const std::string& run_dir, std::vector<std::string>* skipped);
+
+/**
+ * Reads and verifies state.json (and the file hashes it lists). Errors name the file and end with
+ * "; refusing to use this checkpoint".
+ */
 CheckpointState read_checkpoint_state(const std::string& checkpoint_dir);
 
 /**

@@ -139,6 +139,12 @@ int strata_session_train(strata_session* session, const char* run_dir, const cha
     strata::train::EventSink events(callback_of(on_event, user), o.run_dir);
     strata::model::DocumentConfig doc = session->doc;
     doc.pipeline.training.seed = session->seed;
+    // A new run starts from the session's weights (fresh from the seed, or loaded from a checkpoint).
+    strata::io::SafetensorsFile session_weights;
+    if (!o.resume) {
+      session_weights = session->model->params().to_safetensors(false);
+      o.init_weights = &session_weights;
+    }
     strata::train::TrainOutcome out;
     try {
       out = strata::train::train(doc, o, events);

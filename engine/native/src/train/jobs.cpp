@@ -4,6 +4,7 @@
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "checkpoint.h"
 #include "core/backend.h"
@@ -77,12 +78,34 @@ class Request {
   std::string where_;
 };
 
+// The weights a request names in "checkpoint": a checkpoint folder or .safetensors file as given,
+// or a run folder, whose newest checkpoint that verifies is used; corrupt newer ones are skipped
+// with a warning in `notes` (logged after the start event).
+std::string resolve_checkpoint(const std::string& path, std::vector<std::string>& notes) {
+  const bool run_folder = !path.empty() && io::path_exists(io::join_path(path, "checkpoints")) &&
+                          !io::path_exists(io::join_path(path, "state.json"));
+  if (!run_folder) return path;
+  std::vector<std::string> skipped;
+  std::string ckpt = latest_valid_checkpoint(path, &skipped);
+  if (ckpt.empty()) {
+    throw std::runtime_error(path + ": the run has no valid checkpoint" + (skipped.empty() ? "" : " (" + skipped.front() + ")"));
+  }
+  for (const auto& s : skipped) notes.push_back("skipped a corrupt checkpoint: " + s);
+  if (!skipped.empty()) notes.push_back("using the newest valid checkpoint " + ckpt);
+  return ckpt;
+}
+
 std::unique_ptr<model::Model> build_model(const model::DocumentConfig& doc, const std::string& checkpoint,
                                           uint64_t seed) {
   Backend& backend = select_backend(doc.pipeline.training.device, "pipeline.training.device");
   auto m = std::make_unique<model::Model>(doc.model, backend, seed);
   if (!checkpoint.empty()) load_checkpoint(checkpoint, *m, nullptr);
   return m;
+}
+
+void emit_start(EventSink& events, json::Value start, const std::vector<std::string>& notes) {
+  events.emit(start);
+  for (const auto& n : notes) events.log(n, "warning");
 }
 
 json::Value job_train(const Request& r, EventSink& events, const CancelFn& cancel) {
@@ -93,21 +116,22 @@ json::Value job_train(const Request& r, EventSink& events, const CancelFn& cance
   o.heldout_data = r.str("heldout_data", false);
   o.steps = r.integer("steps", 0);
   o.resume = r.boolean("resume", false);
+  o.init_from = r.str("init_from", false);
+  o.resume_checkpoint = r.str("checkpoint", false);
+  if (o.resume && !o.init_from.empty()) r.fail("init_from", "cannot be combined with resume (resume loads its checkpoint)");
+  if (!o.resume && !o.resume_checkpoint.empty()) {
+    r.fail("checkpoint", "names the checkpoint to resume from; use init_from to start a new run from weights");
+  }
   o.should_cancel = cancel;
-  TrainOutcome out = train(doc, o, events);
-  json::Value res = json::Value::object();
-  res.set("steps_done", json::Value(out.steps_done));
-  res.set("final_loss", json::Value(out.final_loss));
-  res.set("cancelled", json::Value(out.cancelled));
-  res.set("checkpoint", out.last_checkpoint);
-  if (out.stopped_non_finite) res.set("error", "non-finite gradient; see the error event");
-  return res;
+  return train(doc, o, events).to_json();
 }
 
 json::Value job_eval(const Request& r, EventSink& events) {
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
-  auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
+  std::vector<std::string> notes;
+  const std::string checkpoint = resolve_checkpoint(r.str("checkpoint", false), notes);
+  auto m = build_model(doc, checkpoint, doc.pipeline.training.seed);
   model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   int64_t batches = 8;
   for (const auto& e : doc.pipeline.evaluations) if (e.kind == "heldout") batches = e.batches;
@@ -117,7 +141,9 @@ json::Value job_eval(const Request& r, EventSink& events) {
   json::Value start = events.make("start");
   start.set("job", "eval");
   start.set("params", json::Value(m->params().count()));
-  events.emit(start);
+  start.set("backend", m->backend().name());
+  if (!checkpoint.empty()) start.set("checkpoint", checkpoint);
+  emit_start(events, start, notes);
   EvalResult e = evaluate(*m, stream, batches);
   json::Value ev = events.make("eval");
   json::Value body = e.to_json(true);
@@ -129,7 +155,9 @@ json::Value job_eval(const Request& r, EventSink& events) {
 json::Value job_generate(const Request& r, EventSink& events, const CancelFn& cancel) {
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
-  auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
+  std::vector<std::string> notes;
+  const std::string checkpoint = resolve_checkpoint(r.str("checkpoint", false), notes);
+  auto m = build_model(doc, checkpoint, doc.pipeline.training.seed);
   model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   model::GenerateOptions o;
   const json::Value* ids = r.find("prompt_ids");
@@ -150,7 +178,8 @@ json::Value job_generate(const Request& r, EventSink& events, const CancelFn& ca
   start.set("params", json::Value(m->params().count()));
   start.set("backend", m->backend().name());
   start.set("prompt_tokens", json::Value(static_cast<int64_t>(prompt.size())));
-  events.emit(start);
+  if (!checkpoint.empty()) start.set("checkpoint", checkpoint);
+  emit_start(events, start, notes);
   model::GenerateOutput g = model::generate(*m, prompt, o, cancel, nullptr);
   json::Value res = json::Value::object();
   json::Value out_ids = json::Value::array();
@@ -172,7 +201,9 @@ json::Value job_generate(const Request& r, EventSink& events, const CancelFn& ca
 json::Value job_profile(const Request& r, EventSink& events, const CancelFn& cancel) {
   model::DocumentConfig doc = r.document();
   apply_thread_setting(doc.pipeline.training.threads);
-  auto m = build_model(doc, r.str("checkpoint", false), doc.pipeline.training.seed);
+  std::vector<std::string> notes;
+  const std::string checkpoint = resolve_checkpoint(r.str("checkpoint", false), notes);
+  auto m = build_model(doc, checkpoint, doc.pipeline.training.seed);
   model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m->backend().host_accessible());
   ProfileRequest p;
   p.modes = doc.pipeline.profiling.modes;
@@ -193,7 +224,8 @@ json::Value job_profile(const Request& r, EventSink& events, const CancelFn& can
   start.set("job", "profile");
   start.set("params", json::Value(m->params().count()));
   start.set("backend", m->backend().name());
-  events.emit(start);
+  if (!checkpoint.empty()) start.set("checkpoint", checkpoint);
+  emit_start(events, start, notes);
   int64_t rows = profile_model(*m, p, events, cancel);
   json::Value res = json::Value::object();
   res.set("rows", json::Value(rows));
@@ -281,9 +313,11 @@ json::Value run_job(const std::string& kind, const json::Value& request, const E
     } else {
       throw std::runtime_error("unknown job kind \"" + kind + "\" (train, eval, generate, profile, init, grads)");
     }
-    if (kind != "train") {  // the trainer emits its own done event
+    if (kind != "train") {  // the trainer emits its own done event (with its result)
       json::Value done = events.make("done");
-      done.set("reason", "finished");
+      const json::Value* cancelled = result.find("cancelled");
+      done.set("reason", cancelled && cancelled->is_bool() && cancelled->as_bool() ? "stopped" : "finished");
+      done.set("result", result);
       events.emit(done);
     }
     return result;

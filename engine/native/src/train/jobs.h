@@ -17,8 +17,10 @@ using CancelFn = std::function<bool()>;
 
 /**
  * Runs one job. kind: train | eval | generate | profile | init | grads.
- *   train    {document, run_dir, train_data, heldout_data?, steps?, resume?}
+ *   train    {document, run_dir, train_data, heldout_data?, steps?, resume?, checkpoint?, init_from?}
  *            -> {steps_done, final_loss, cancelled, checkpoint}
+ *            resume continues from `checkpoint` or the newest valid one; init_from (checkpoint folder
+ *            or .safetensors) starts a new run from those weights instead of the seed's initialization.
  *   eval     {document, run_dir?, data, checkpoint?, batches?} -> {loss, ppl, bpb, accuracy, nll_by_position, ...}
  *   generate {document, checkpoint?, prompt_ids, max_new_tokens, temperature?, top_p?, seed?, stop_id?,
  *             speculative?, think_open_id?, think_close_id?, think_budget?}
@@ -26,7 +28,11 @@ using CancelFn = std::function<bool()>;
  *   profile  {document, run_dir?, checkpoint?, modes?, contexts?, batch?, decode_steps?} -> {rows}
  *   init     {document, out, seed?} -> {params, out}
  *   grads    {document, weights, data, out} -> {loss, tokens, out}   (fp32, main head, no MTP)
+ * "checkpoint" of eval/generate/profile may also be a run folder: its newest checkpoint that
+ * verifies is used (newer corrupt ones are skipped with a warning log event).
  * `events_callback` receives every event line; jobs with a run_dir also write RUN/events.jsonl.
+ * The last event is done (reason finished | stopped | error) with the result in its "result" field,
+ * or error when the job failed.
  */
 json::Value run_job(const std::string& kind, const json::Value& request, const EventSink::Callback& events_callback,
                     const CancelFn& should_cancel);

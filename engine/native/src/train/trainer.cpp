@@ -5,6 +5,8 @@
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "checkpoint.h"
 #include "core/backend.h"
@@ -41,6 +43,16 @@ std::string non_finite_message(int64_t step, const model::Param& p) {
 
 }  // namespace
 
+json::Value TrainOutcome::to_json() const {
+  json::Value res = json::Value::object();
+  res.set("steps_done", json::Value(steps_done));
+  res.set("final_loss", json::Value(final_loss));
+  res.set("cancelled", json::Value(cancelled));
+  res.set("checkpoint", last_checkpoint);
+  if (stopped_non_finite) res.set("error", "non-finite gradient; see the error event");
+  return res;
+}
+
 TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options, EventSink& events) {
   const model::TrainConfig& tc = doc.pipeline.training;
   apply_thread_setting(tc.threads);
@@ -54,6 +66,8 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   model::PrecisionHook precision(doc.model, tc.seed, backend.host_accessible());
   AdamW optimizer(model.params(), model.backend());
 
+  // Log lines found while setting up; emitted after the start event (which opens every stream).
+  std::vector<std::pair<std::string, const char*>> notes;
   io::TokenData all = io::read_tokens(options.train_data);
   io::TokenData train_tokens, heldout_tokens;
   if (options.heldout_data.empty()) {
@@ -68,7 +82,7 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
     heldout_stream = std::make_unique<BatchStream>(std::move(heldout_tokens), tc.batch_size, tc.seq_len,
                                                    doc.model.vocab_size);
   } catch (const std::runtime_error& e) {
-    events.log(std::string("held-out evaluation disabled: ") + e.what(), "warning");
+    notes.emplace_back(std::string("held-out evaluation disabled: ") + e.what(), "warning");
   }
   int64_t heldout_batches = 8;
   for (const auto& ev : doc.pipeline.evaluations) {
@@ -79,8 +93,17 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   int64_t start_step = 0;
   TrainOutcome outcome;
   if (options.resume) {
-    std::string ckpt = latest_checkpoint(options.run_dir);
-    if (ckpt.empty()) throw std::runtime_error(options.run_dir + ": no checkpoint to resume from");
+    std::string ckpt = options.resume_checkpoint;
+    if (ckpt.empty()) {
+      std::vector<std::string> skipped;
+      ckpt = latest_valid_checkpoint(options.run_dir, &skipped);
+      if (ckpt.empty()) {
+        std::string why = skipped.empty() ? "" : " (" + skipped.front() + ")";
+        throw std::runtime_error(options.run_dir + ": no valid checkpoint to resume from" + why);
+      }
+      for (const auto& s : skipped) notes.emplace_back("skipped a corrupt checkpoint: " + s, "warning");
+      if (!skipped.empty()) notes.emplace_back("falling back to the newest valid checkpoint " + ckpt, "warning");
+    }
     CheckpointState st = read_checkpoint_state(ckpt);
     load_checkpoint(ckpt, model, &optimizer);
     start_step = st.step;
@@ -88,7 +111,16 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
     run_rng.restore(st.rng_seed, st.rng_counter);
     outcome.last_checkpoint = ckpt;
     outcome.final_loss = st.loss;
-    events.log("resumed from " + ckpt + " at step " + std::to_string(start_step));
+    notes.emplace_back("resumed from " + ckpt + " at step " + std::to_string(start_step), "info");
+  } else if (options.init_weights || !options.init_from.empty()) {
+    const std::string label = options.init_from.empty() ? std::string("initial weights") : options.init_from;
+    try {
+      if (options.init_weights) model.params().load_safetensors(*options.init_weights, label);
+      else load_checkpoint(options.init_from, model, nullptr);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("init from ") + e.what() + " (the weights must match the document's model)");
+    }
+    notes.emplace_back("initialized from " + label + " (optimizer, schedule and data position start anew)", "info");
   }
 
   json::Value start = events.make("start");
@@ -100,7 +132,10 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   start.set("tokens_per_step", json::Value(int64_t{tc.batch_size} * train_stream.time() * tc.grad_accum));
   start.set("backend", model.backend().name());
   start.set("gemm", gemm_mode_name(model.backend()));
+  if (options.resume) start.set("resumed_from", outcome.last_checkpoint);
+  if (!options.resume && !options.init_from.empty()) start.set("init_from", options.init_from);
   events.emit(start);
+  for (const auto& [message, level] : notes) events.log(message, level);
   note_device_precision(model.backend(), precision, events);
   events.emit(precision.table_event(events.make("precision")));
 
@@ -116,6 +151,7 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
     st.job.set("train_data", options.train_data);
     st.job.set("heldout_data", options.heldout_data);
     st.job.set("steps", json::Value(total_steps));
+    if (!options.init_from.empty()) st.job.set("init_from", options.init_from);
     outcome.last_checkpoint = save_checkpoint(options.run_dir, model, &optimizer, st, options.keep_checkpoints);
     json::Value e = events.make("checkpoint");
     e.set("step", json::Value(step));
@@ -208,6 +244,7 @@ TrainOutcome train(const model::DocumentConfig& doc, const TrainOptions& options
   done.set("reason", outcome.stopped_non_finite ? "error" : outcome.cancelled ? "stopped" : "finished");
   done.set("steps_done", json::Value(step));
   done.set("final_loss", json::Value(last_loss));
+  done.set("result", outcome.to_json());
   events.emit(done);
   return outcome;
 }

@@ -1,8 +1,9 @@
 // Training-loop tests: a tiny hybrid model's loss decreases; an interrupted-then-resumed run
 // reproduces the uninterrupted run's losses bit for bit (including NVFP4 stochastic rounding);
 // corrupt or truncated checkpoints are refused with messages naming the file; a non-finite loss
-// stops the run naming the tensor and keeps the last good checkpoint; schedules; safetensors and
-// JSON round trips. Runs in temporary folders under /tmp. Small dims, fast on 2 cores.
+// stops the run naming the tensor and keeps the last good checkpoint; a new run starts from given
+// weights (init_from) and refuses another design's; resume skips a corrupt newest checkpoint;
+// schedules; safetensors and JSON round trips. Runs in temporary folders under /tmp. Small dims, fast on 2 cores.
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -53,19 +54,25 @@ struct Captured {
   std::vector<std::string> step_losses;  // exact JSON text of each step's loss
   std::vector<double> losses;
   std::vector<std::string> errors;
+  std::vector<std::string> types;  // every event type in order
+  std::vector<std::string> logs;   // log messages
 };
 
 train::TrainOutcome run(const std::string& doc_text, const std::string& run_dir, const std::string& data, bool resume,
-                        Captured& cap, int cancel_after = -1) {
+                        Captured& cap, int cancel_after = -1, const std::string& init_from = "") {
   model::DocumentConfig doc = model::read_document_text(doc_text, "test document");
   train::EventSink events(
       [&](const std::string& line) {
         json::Value e = json::parse(line);
-        if (e.at("type").as_string() == "step") {
+        const std::string type = e.at("type").as_string();
+        cap.types.push_back(type);
+        if (type == "step") {
           cap.step_losses.push_back(e.at("loss").number_text());
           cap.losses.push_back(e.at("loss").as_double());
-        } else if (e.at("type").as_string() == "error") {
+        } else if (type == "error") {
           cap.errors.push_back(e.at("message").as_string());
+        } else if (type == "log") {
+          cap.logs.push_back(e.at("message").as_string());
         }
       },
       run_dir);
@@ -73,6 +80,7 @@ train::TrainOutcome run(const std::string& doc_text, const std::string& run_dir,
   o.run_dir = run_dir;
   o.train_data = data;
   o.resume = resume;
+  o.init_from = init_from;
   int seen = 0;
   if (cancel_after >= 0) o.should_cancel = [&, cancel_after]() { return seen++ >= cancel_after; };
   return train::train(doc, o, events);
@@ -203,6 +211,73 @@ void test_non_finite_stops_run() {
   }
 }
 
+// A new run started from another run's checkpoint begins with exactly those weights (a run
+// cancelled before its first step saves its initial weights as step 0).
+void test_init_from_checkpoint() {
+  std::string dir = temp_dir("init");
+  std::string data = write_pattern_data(dir, 3000);
+  const std::string training = R"({"steps":3,"batch_size":2,"seq_len":16,"eval_every":0,"checkpoint_every":0})";
+  Captured first;
+  auto a = run(hybrid_doc(training), io::join_path(dir, "a"), data, false, first);
+  CHECK(!a.last_checkpoint.empty(), "first run wrote no checkpoint");
+  const std::string trained = io::read_file(io::join_path(a.last_checkpoint, "model.safetensors"));
+  for (const std::string from : {a.last_checkpoint, io::join_path(a.last_checkpoint, "model.safetensors")}) {
+    Captured cap;
+    auto b = run(hybrid_doc(training), io::join_path(dir, "b"), data, false, cap, 0, from);
+    CHECK(b.cancelled && b.steps_done == 0, "fine-tune run: cancelled=%d steps=%lld", b.cancelled,
+          static_cast<long long>(b.steps_done));
+    const std::string start = io::read_file(io::join_path(b.last_checkpoint, "model.safetensors"));
+    CHECK(start == trained, "init_from %s: the new run does not start from the given weights", from.c_str());
+    CHECK(!cap.types.empty() && cap.types.front() == "start", "first event is %s", cap.types.empty() ? "-" : cap.types.front().c_str());
+  }
+  // Weights of another design are refused naming the tensor.
+  Captured wrong;
+  try {
+    std::string wider = hybrid_doc(training);
+    wider.replace(wider.find(R"("d_model":32)"), 12, R"("d_model":48)");
+    run(wider, io::join_path(dir, "c"), data, false, wrong, 0, a.last_checkpoint);
+    CHECK(false, "weights of a d_model 32 model were loaded into a d_model 48 model");
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("backbone.embeddings.weight") != std::string::npos && msg.find("[32, 32]") != std::string::npos &&
+              msg.find("init from") != std::string::npos,
+          "message: %s", msg.c_str());
+  }
+}
+
+// Resume with a corrupt newest checkpoint continues from the newest valid one and says so; the
+// start event comes before any log line.
+void test_resume_falls_back_to_valid_checkpoint() {
+  std::string dir = temp_dir("fallback");
+  std::string data = write_pattern_data(dir, 3000);
+  const std::string run_dir = io::join_path(dir, "run");
+  Captured first;
+  run(hybrid_doc(R"({"steps":4,"batch_size":2,"seq_len":16,"eval_every":0,"checkpoint_every":2})"), run_dir, data,
+      false, first);
+  const std::string newest = train::latest_checkpoint(run_dir);
+  CHECK(newest.find("step_000004") != std::string::npos, "newest checkpoint %s", newest.c_str());
+  const std::string weights = io::join_path(newest, "model.safetensors");
+  std::string bytes = io::read_file(weights);
+  bytes[bytes.size() / 2] ^= 0x11;
+  io::write_file_atomic(weights, bytes);
+  std::vector<std::string> skipped;
+  const std::string valid = train::latest_valid_checkpoint(run_dir, &skipped);
+  CHECK(valid.find("step_000002") != std::string::npos && skipped.size() == 1, "valid %s, skipped %zu", valid.c_str(),
+        skipped.size());
+  Captured resumed;
+  auto out = run(hybrid_doc(R"({"steps":5,"batch_size":2,"seq_len":16,"eval_every":0,"checkpoint_every":0})"), run_dir,
+                 data, true, resumed);
+  CHECK(out.steps_done == 5 && resumed.losses.size() == 3, "resumed run did %zu steps to %lld", resumed.losses.size(),
+        static_cast<long long>(out.steps_done));
+  CHECK(!resumed.types.empty() && resumed.types.front() == "start", "first event %s",
+        resumed.types.empty() ? "-" : resumed.types.front().c_str());
+  bool noted = false;
+  for (const auto& l : resumed.logs) {
+    noted = noted || (l.find("step_000004") != std::string::npos && l.find("corrupt") != std::string::npos);
+  }
+  CHECK(noted, "no log line names the skipped corrupt checkpoint");
+}
+
 void test_schedules() {
   model::TrainConfig t;
   t.lr = 1.0;
@@ -255,5 +330,7 @@ int main() {
       {"resume_bit_identical", test_resume_bit_identical},
       {"corrupt_checkpoint_refused", test_corrupt_checkpoint_refused},
       {"non_finite_stops_run", test_non_finite_stops_run},
+      {"init_from_checkpoint", test_init_from_checkpoint},
+      {"resume_falls_back_to_valid_checkpoint", test_resume_falls_back_to_valid_checkpoint},
   });
 }
