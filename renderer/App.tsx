@@ -1,6 +1,6 @@
 // The application shell of the renderer: toolbar, the pipeline canvas or layer-stack editor in
 // the centre, inspector and analytics on the side, the layer strip, the bottom panel (runs,
-// compare, profile, precision), the status bar and the dialogs. On mount it wires the window:
+// compare, profile, precision; it can be enlarged), the status bar and the dialogs. On mount it wires the window:
 // keyboard shortcuts, autosave, restore of unsaved work, live run events, the theme.
 // Not any one panel's content.
 import { useEffect } from 'react';
@@ -32,14 +32,20 @@ const BOTTOM_TABS: Array<{ id: BottomPanel; title: string }> = [
 
 function BottomPanelView() {
   const bottom = useViewStore((s) => s.bottom);
+  const expanded = useViewStore((s) => s.bottomExpanded);
   return (
     <section className="bottom-panel">
-      <div role="tablist" aria-label="Run views" className="tabs">
-        {BOTTOM_TABS.map((t) => (
-          <button key={t.id} type="button" role="tab" aria-selected={bottom === t.id} onClick={() => useViewStore.getState().setBottom(t.id)}>
-            {t.title}
-          </button>
-        ))}
+      <div className="bottom-bar">
+        <div role="tablist" aria-label="Run views" className="tabs">
+          {BOTTOM_TABS.map((t) => (
+            <button key={t.id} type="button" role="tab" aria-selected={bottom === t.id} onClick={() => useViewStore.getState().setBottom(t.id)}>
+              {t.title}
+            </button>
+          ))}
+        </div>
+        <button type="button" className="expand-toggle" aria-pressed={expanded} onClick={() => useViewStore.getState().setBottomExpanded(!expanded)}>
+          {expanded ? 'Shrink run views' : 'Enlarge run views'}
+        </button>
       </div>
       <div role="tabpanel" aria-label={BOTTOM_TABS.find((t) => t.id === bottom)!.title} className="tab-body">
         {bottom === 'runs' ? <RunsPanel /> : bottom === 'compare' ? <RunCompare /> : bottom === 'profile' ? <ProfileView /> : <PrecisionView />}
@@ -81,12 +87,13 @@ function useWindowServices(): void {
 export function App() {
   const theme = usePrefsStore((s) => s.theme);
   const screen = useViewStore((s) => s.screen);
+  const bottomExpanded = useViewStore((s) => s.bottomExpanded);
   useWindowServices();
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
   return (
-    <div className="app" data-theme={theme}>
+    <div className={`app${bottomExpanded ? ' bottom-expanded' : ''}`} data-theme={theme}>
       <Toolbar />
       <main className="workspace">
         <div className="center">

@@ -9,6 +9,8 @@ import type { PrecisionPoint } from './run-data.js';
 import { useRunsStore } from './runs-store.js';
 
 type Metric = 'error' | 'underflow';
+/** Up to this many columns the cells are drawn larger (small designs). */
+const ROOMY_LAYERS = 40;
 const METRIC_TITLE: Record<Metric, string> = { error: 'relative quantization error', underflow: 'underflow (flush-to-zero) share' };
 
 /** 0..1 colour intensity: log-scaled between 1e-4 and 1. */
@@ -119,7 +121,7 @@ export function PrecisionView() {
         </p>
       ) : null}
       <div className="heatmap-scroll">
-        <table className="heatmap">
+        <table className={`heatmap${map.layers.length <= ROOMY_LAYERS ? ' roomy' : ''}`}>
           <thead>
             <tr>
               <th scope="col">role \ layer</th>

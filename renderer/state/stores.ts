@@ -37,11 +37,14 @@ export interface ViewState {
   screen: Screen;
   bottom: BottomPanel;
   galleryOpen: boolean;
+  /** The bottom panel (runs, compare, profile, precision) takes more of the window. */
+  bottomExpanded: boolean;
   /** One transient line for the status bar (saved, errors, autosave). */
   status: { text: string; tone: 'info' | 'error' } | null;
   setScreen: (screen: Screen) => void;
   setBottom: (bottom: BottomPanel) => void;
   setGalleryOpen: (open: boolean) => void;
+  setBottomExpanded: (expanded: boolean) => void;
   setStatus: (text: string, tone?: 'info' | 'error') => void;
   clearStatus: () => void;
 }
@@ -50,10 +53,12 @@ export const useViewStore = create<ViewState>()((set) => ({
   screen: 'pipeline',
   bottom: 'runs',
   galleryOpen: false,
+  bottomExpanded: false,
   status: null,
   setScreen: (screen) => set({ screen }),
   setBottom: (bottom) => set({ bottom }),
   setGalleryOpen: (galleryOpen) => set({ galleryOpen }),
+  setBottomExpanded: (bottomExpanded) => set({ bottomExpanded }),
   setStatus: (text, tone = 'info') => set({ status: { text, tone } }),
   clearStatus: () => set({ status: null }),
 }));
@@ -113,5 +118,5 @@ usePrefsStore.subscribe((s) => {
 export function resetStores(): void {
   useDocumentStore.getState().load(starterDocument(), null, false);
   useSelectionStore.setState({ ids: [], pipelineNode: 'model' });
-  useViewStore.setState({ screen: 'pipeline', bottom: 'runs', galleryOpen: false, status: null });
+  useViewStore.setState({ screen: 'pipeline', bottom: 'runs', galleryOpen: false, bottomExpanded: false, status: null });
 }

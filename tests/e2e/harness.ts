@@ -13,6 +13,8 @@ export interface SpecContext {
   workspaceDir: string;
   /** Saves docs/screenshots/NAME.png when the runner was asked for screenshots (--screenshots). */
   screenshot(name: string, target?: Locator): Promise<void>;
+  /** True with --screenshots: a spec may then wait for a fuller picture (e.g. more of a loss curve). */
+  takingScreenshots: boolean;
 }
 
 export interface Spec {

@@ -125,6 +125,7 @@ async function main() {
         url: server.url,
         runsDir: folders.runs,
         workspaceDir: folders.workspace,
+        takingScreenshots: takeScreenshots,
         async screenshot(name, target) {
           if (!takeScreenshots) return;
           mkdirSync(SCREENSHOTS, { recursive: true });

@@ -11,6 +11,8 @@ export const specs = [
   spec('open a template, type a pattern, add a Mamba-2 block and connect it', async ({ page, url, screenshot }) => {
     await openTemplate(page, url, 'tiny-hybrid');
     await openLayerEditor(page);
+    await page.getByRole('group', { name: /^Attention block, layer 3\b/ }).click();
+    await page.getByRole('region', { name: 'Attention block settings' }).waitFor();
     await screenshot('editor');
 
     const before = await totalParameters(page);

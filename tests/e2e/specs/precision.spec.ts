@@ -44,6 +44,7 @@ export const specs = [
       const underflow = await cell(/^Layer 1 moe\.expert_fc1 \(nvfp4\): underflow \d\.\d\de-?\+?\d/);
       assert(underflow.length === 1, `underflow share per layer too: ${JSON.stringify(underflow)}`);
       await heatMap.getByLabel('Heat map metric').selectOption('error');
+      await page.getByRole('button', { name: 'Enlarge run views' }).click();
       await screenshot('precision', page.getByRole('tabpanel', { name: 'Precision' }));
     },
     420_000,

@@ -9,6 +9,8 @@ import { assert, eventually, spec } from '../harness.js';
 // Small batches so steps come quickly on a busy 2-core CPU; enough steps that the run is still going
 // when it is stopped (the progress bar shows 1% after 3 of them).
 const TRAINING = { steps: 500, batch_size: 4, seq_len: 64 };
+/** Steps the loss curve shows before the README's run picture is taken (only with --screenshots). */
+const PICTURE_STEPS = 25;
 
 /** The step of the last loss point, from the curve's caption ("...: 5.1234 at step 12"). */
 async function lastPlottedStep(page: Page): Promise<number> {
@@ -20,7 +22,7 @@ async function lastPlottedStep(page: Page): Promise<number> {
 export const specs = [
   spec(
     'train tiny-hybrid: progress and loss curve move, then stop',
-    async ({ page, url, screenshot }) => {
+    async ({ page, url, screenshot, takingScreenshots }) => {
       await openTemplate(page, url, 'tiny-hybrid');
       await page.getByRole('group', { name: 'Train step' }).click();
       const settings = page.getByRole('region', { name: 'Training settings' });
@@ -39,6 +41,8 @@ export const specs = [
       const laterStep = await eventually(() => lastPlottedStep(page), (s) => s > firstStep + 1, 'the loss curve moves on', 180_000);
       await eventually(percent, (p) => p > 0, 'the progress bar moves', 60_000);
       assert(laterStep > firstStep, 'the plotted step advanced');
+      await page.getByRole('button', { name: 'Enlarge run views' }).click();
+      if (takingScreenshots) await eventually(() => lastPlottedStep(page), (s) => s >= PICTURE_STEPS, `the README picture shows ${PICTURE_STEPS} steps`, 300_000);
       await screenshot('run');
 
       await page.getByRole('button', { name: 'Stop run' }).click();
