@@ -47,8 +47,19 @@ def train(config_path: str, batch: int, seq_len: int, steps: int) -> None:
     from transformers import NemotronHConfig, NemotronHForCausalLM
 
     with open(config_path) as f:
-        fields = json.load(f)
-    config = NemotronHConfig(**{k: v for k, v in fields.items() if k not in ("architectures", "model_type")})
+        fields = {k: v for k, v in json.load(f).items() if k not in ("architectures", "model_type")}
+    # transformers versions differ in which of the two layer-layout fields they take (older ones
+    # derive layers_block_type from hybrid_override_pattern and refuse it as an argument)
+    attempts = [fields, {k: v for k, v in fields.items() if k != "layers_block_type"},
+                {k: v for k, v in fields.items() if k != "hybrid_override_pattern"}]
+    for attempt, kwargs in enumerate(attempts):
+        try:
+            config = NemotronHConfig(**kwargs)
+            break
+        except (TypeError, ValueError, AttributeError) as error:
+            print(f"hf_train_bench: NemotronHConfig refused the config ({error}); retrying", file=sys.stderr)
+            if attempt == len(attempts) - 1:
+                raise
     torch.manual_seed(0)
     model = NemotronHForCausalLM(config).to(device="cuda", dtype=torch.bfloat16)
     model.train()

@@ -63,9 +63,9 @@ bench_step() {
   local name=$1 cap=$2
   shift 2
   run_step "$name" "$cap" "$OUT/bench.log" bash -c \
-    '"$@" | tee /dev/stderr | grep "^{" >>"$BENCH_JSONL"; exit "${PIPESTATUS[0]}"' _ "$@"
+    '"$@" | tee -a "$BENCH_LOG" | grep "^{" >>"$BENCH_JSONL"; exit "${PIPESTATUS[0]}"' _ "$@"
 }
-export BENCH_JSONL="$OUT/bench.jsonl" PROFILE_JSONL="$OUT/profile.jsonl"
+export BENCH_JSONL="$OUT/bench.jsonl" BENCH_LOG="$OUT/bench.log" PROFILE_JSONL="$OUT/profile.jsonl"
 
 # ---- environment --------------------------------------------------------------------------------
 nvcc_bin="$(command -v nvcc || true)"

@@ -172,19 +172,26 @@ __global__ void kv_cache_write_kernel(float* k_cache, float* v_cache, const floa
   }
 }
 
-__global__ void attention_decode_kernel(float* out, const float* q, const float* k_cache, const float* v_cache,
-                                        int64_t bsz, int64_t heads, int64_t hkv, int64_t p, int64_t cap,
-                                        int64_t begin, int64_t position, float scale) {
+// Split-KV decode (flash-decoding): warp (row, split) runs the online softmax over its share of the
+// cached positions [begin + split * span, ...] and leaves (max, sum) and the unnormalized output;
+// attention_decode_combine_kernel merges the splits of a row. Splitting keeps thousands of warps
+// busy at long contexts, where one warp per (sequence, head) would walk the whole cache alone.
+__global__ void attention_decode_split_kernel(float* part_stats, float* part_acc, const float* q, const float* k_cache,
+                                              const float* v_cache, int64_t bsz, int64_t heads, int64_t hkv,
+                                              int64_t p, int64_t cap, int64_t begin, int64_t position, int64_t splits,
+                                              int64_t span, float scale) {
   const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (row >= bsz * heads) return;
+  const int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (item >= bsz * heads * splits) return;
+  const int64_t row = item / splits, split = item % splits;
   const int64_t hh = row % heads, b = row / heads, kh = hh / (heads / hkv);
   float qr[kMaxPerLane], acc[kMaxPerLane];
   load_row(qr, q + row * p, p, lane);
 #pragma unroll
   for (int j = 0; j < kMaxPerLane; ++j) acc[j] = 0.0f;
   float running_max = -INFINITY, sum = 0.0f;
-  for (int64_t s = begin; s <= position; ++s) {
+  const int64_t first = begin + split * span, last = min(position, first + span - 1);
+  for (int64_t s = first; s <= last; ++s) {
     const int64_t base = ((b * cap + s) * hkv + kh) * p;
     const float score = scale * row_dot(qr, k_cache + base, p, lane);
     const float new_max = fmaxf(running_max, score);
@@ -197,10 +204,38 @@ __global__ void attention_decode_kernel(float* out, const float* q, const float*
     }
     running_max = new_max;
   }
+  if (lane == 0) {
+    part_stats[item * 2] = running_max;
+    part_stats[item * 2 + 1] = sum;
+  }
 #pragma unroll
   for (int j = 0; j < kMaxPerLane; ++j) {
     const int64_t d = lane + 32 * j;
-    if (d < p) out[row * p + d] = acc[j] / sum;
+    if (d < p) part_acc[item * p + d] = acc[j];
+  }
+}
+
+// One warp per row: out = sum_s acc_s * exp(max_s - M) / sum_s sum_s * exp(max_s - M), M = max_s max_s.
+__global__ void attention_decode_combine_kernel(float* out, const float* part_stats, const float* part_acc,
+                                                int64_t rows, int64_t p, int64_t splits) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const float* stats = part_stats + row * splits * 2;
+  float top = -INFINITY;
+  for (int64_t s = lane; s < splits; s += 32) top = fmaxf(top, stats[s * 2]);
+  top = warp_max(top);
+  float total = 0.0f;
+  for (int64_t s = lane; s < splits; s += 32) {
+    if (stats[s * 2 + 1] > 0.0f) total += stats[s * 2 + 1] * expf(stats[s * 2] - top);
+  }
+  total = warp_sum(total);
+  for (int64_t d = lane; d < p; d += 32) {
+    float value = 0.0f;
+    for (int64_t s = 0; s < splits; ++s) {
+      if (stats[s * 2 + 1] > 0.0f) value += part_acc[(row * splits + s) * p + d] * expf(stats[s * 2] - top);
+    }
+    out[row * p + d] = value / total;
   }
 }
 
@@ -268,9 +303,17 @@ void CudaBackend::attention_decode(const AttentionDecode& a) {
   kv_cache_write_kernel<<<grid_for(bsz * hkv * p), kThreads, 0, state_->stream>>>(
       a.k_cache.data, a.v_cache.data, a.k_new.data, a.v_new.data, bsz, cap, hkv, p, a.position);
   const int64_t begin = a.window > 0 ? std::max<int64_t>(0, a.position - a.window + 1) : 0;
-  attention_decode_kernel<<<warp_blocks(bsz * heads), 32 * kWarpsPerBlock, 0, state_->stream>>>(
-      a.out.data, a.q.data, a.k_cache.data, a.v_cache.data, bsz, heads, hkv, p, cap, begin, a.position,
-      resolve_scale(a.scale, p));
+  // About 8k warps in flight, at least 32 positions per split.
+  const int64_t rows = bsz * heads, positions = a.position - begin + 1;
+  const int64_t splits = std::max<int64_t>(1, std::min<int64_t>((positions + 31) / 32, (8192 + rows - 1) / rows));
+  const int64_t span = (positions + splits - 1) / splits;
+  float* part_stats = state_->scratch_as<float>(3, rows * splits * 2, op);
+  float* part_acc = state_->scratch_as<float>(4, rows * splits * p, op);
+  attention_decode_split_kernel<<<warp_blocks(rows * splits), 32 * kWarpsPerBlock, 0, state_->stream>>>(
+      part_stats, part_acc, a.q.data, a.k_cache.data, a.v_cache.data, bsz, heads, hkv, p, cap, begin, a.position,
+      splits, span, resolve_scale(a.scale, p));
+  attention_decode_combine_kernel<<<warp_blocks(rows), 32 * kWarpsPerBlock, 0, state_->stream>>>(
+      a.out.data, part_stats, part_acc, rows, p, splits);
   finish_op(op);
 }
 

@@ -31,22 +31,60 @@ constexpr float kE4m3Max = 448.0f;
 
 int64_t round_up(int64_t v, int64_t unit) { return (v + unit - 1) / unit * unit; }
 
-// dst (padded_rows, kp) row-major, element (r, p) = op(src)(r, p) for r < rows and p < k, else 0.
-// op(src)(r, p) = transposed ? src[p * ld + r] : src[r * ld + p].
+template <typename Out>
+__device__ __forceinline__ Out convert_element(float v) {
+  if constexpr (std::is_same_v<Out, __nv_bfloat16>) {
+    return __float2bfloat16_rn(v);
+  } else {
+    return __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);  // Out = __nv_fp8_storage_t
+  }
+}
+
+// dst (padded_rows, kp) row-major, element (r, p) = src[r * ld + p] for r < rows and p < k, else 0
+// (times *scale when given).
 template <typename Out>
 __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp,
-                             int64_t ld, bool transposed, const float* scale) {
+                             int64_t ld, const float* scale) {
   const int64_t n = padded_rows * kp;
   const float factor = scale ? *scale : 1.0f;
   STRATA_GRID_STRIDE(i, n) {
     const int64_t r = i / kp, p = i % kp;
     float v = 0.0f;
-    if (r < rows && p < k) v = (transposed ? src[p * ld + r] : src[r * ld + p]) * factor;
-    if constexpr (std::is_same_v<Out, __nv_bfloat16>) {
-      dst[i] = __float2bfloat16_rn(v);
-    } else {
-      dst[i] = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);  // Out = __nv_fp8_storage_t
-    }
+    if (r < rows && p < k) v = src[r * ld + p] * factor;
+    dst[i] = convert_element<Out>(v);
+  }
+}
+
+// pack_k_major of a transposed source, element (r, p) = src[p * ld + r], through a 32 x 32
+// shared-memory tile, so both the reads (along r) and the writes (along p) are coalesced;
+// block (32, 8), grid (padded_rows/32, kp/32).
+template <typename Out>
+__global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k,
+                                        int64_t kp, int64_t ld, const float* scale) {
+  __shared__ float tile[32][33];
+  const float factor = scale ? *scale : 1.0f;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 32, p0 = static_cast<int64_t>(blockIdx.y) * 32;
+  for (int j = threadIdx.y; j < 32; j += 8) {
+    const int64_t r = r0 + threadIdx.x, p = p0 + j;
+    tile[j][threadIdx.x] = r < rows && p < k ? src[p * ld + r] * factor : 0.0f;
+  }
+  __syncthreads();
+  for (int j = threadIdx.y; j < 32; j += 8) {
+    const int64_t r = r0 + j, p = p0 + threadIdx.x;
+    if (r < padded_rows && p < kp) dst[r * kp + p] = convert_element<Out>(tile[threadIdx.x][j]);
+  }
+}
+
+// Packs op(src) (src, or its transpose) into dst (padded_rows, kp), K-major, zero-padded.
+template <typename Out>
+void launch_pack(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp, int64_t ld,
+                 bool transposed, const float* scale, cudaStream_t stream) {
+  if (transposed) {
+    const dim3 grid(static_cast<unsigned>((padded_rows + 31) / 32), static_cast<unsigned>((kp + 31) / 32));
+    pack_k_major_transposed<Out><<<grid, dim3(32, 8), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, scale);
+  } else {
+    pack_k_major<Out><<<grid_for(padded_rows * kp), kThreads, 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld,
+                                                                          scale);
   }
 }
 
@@ -275,15 +313,15 @@ void CudaBackend::gemm(const GemmCall& call) {
     fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
     scale_a = s.fp8_scales + kScaleSlot, scale_b = s.fp8_scales + kScaleSlot + 4;
     inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
-    pack_k_major<<<grid_for(mp * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_a), call.a,
-                                                               call.m, mp, call.k, kp, call.lda, call.trans_a, scale_a);
-    pack_k_major<<<grid_for(np * kp), kThreads, 0, s.stream>>>(static_cast<__nv_fp8_storage_t*>(packed_b), call.b,
-                                                               call.n, np, call.k, kp, call.ldb, !call.trans_b, scale_b);
+    launch_pack(static_cast<__nv_fp8_storage_t*>(packed_a), call.a, call.m, mp, call.k, kp, call.lda, call.trans_a,
+                scale_a, s.stream);
+    launch_pack(static_cast<__nv_fp8_storage_t*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
+                scale_b, s.stream);
   } else {
-    pack_k_major<<<grid_for(mp * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_a), call.a,
-                                                               call.m, mp, call.k, kp, call.lda, call.trans_a, nullptr);
-    pack_k_major<<<grid_for(np * kp), kThreads, 0, s.stream>>>(static_cast<__nv_bfloat16*>(packed_b), call.b,
-                                                               call.n, np, call.k, kp, call.ldb, !call.trans_b, nullptr);
+    launch_pack(static_cast<__nv_bfloat16*>(packed_a), call.a, call.m, mp, call.k, kp, call.lda, call.trans_a, nullptr,
+                s.stream);
+    launch_pack(static_cast<__nv_bfloat16*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
+                nullptr, s.stream);
   }
   check_launch(op);
   // packed B is (Np, Kp) row-major = column-major Kp x Np; op T gives Np x Kp.
