@@ -1,6 +1,7 @@
 // Causal self-attention mixer with grouped-query heads, optional QK-norm (per-head RMSNorm, Qwen3)
-// and optional RoPE, forward and backward side by side, plus prefill into and single-token steps
-// against a KV cache.
+// and optional RoPE, forward and backward side by side, plus prefill into and token-by-token steps
+// against a KV cache (several tokens per step for speculative verification; a rewind only moves
+// the model's position, later entries are overwritten).
 //   q, k, v = x Wq^T, x Wk^T, x Wv^T;  [q, k = RMSNorm_head(q, k)];  [RoPE(q, k)]
 //   o = softmax(q k^T / sqrt(P), causal [, window]) v;  out = o Wo^T
 // Parameters (prefix ...mixer.): q_proj/k_proj/v_proj/o_proj.weight (torch Linear layout),
@@ -158,46 +159,52 @@ class AttentionMixer final : public Mixer {
     return dx;
   }
 
-  void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity) override {
+  void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity, int64_t history_tokens) override {
     cache.k_cache = alloc(arena, place_.label + ".k_cache", {batch, capacity, c_.kv_heads, c_.head_dim});
     cache.v_cache = alloc(arena, place_.label + ".v_cache", {batch, capacity, c_.kv_heads, c_.head_dim});
     cache.capacity = capacity;
+    cache.history_tokens = history_tokens;  // a rewind only moves the position (the model's)
   }
 
   Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) override {
     Backend& be = *ctx.backend;
     Arena& A = *ctx.acts;
-    const int64_t B = ctx.batch, H = c_.heads, Hk = c_.kv_heads, P = c_.head_dim;
-    STRATA_CHECK(ctx.position < cache.capacity, place_.label, ": position ", ctx.position,
-                 " is past the KV cache capacity ", cache.capacity);
-    const std::string n = place_.label + ".step";
+    const int64_t B = ctx.batch, n = ctx.time, M = B * n, H = c_.heads, Hk = c_.kv_heads, P = c_.head_dim;
+    STRATA_CHECK(ctx.position + n <= cache.capacity, place_.label, ": positions up to ", ctx.position + n - 1,
+                 " are past the KV cache capacity ", cache.capacity);
+    const std::string tag = place_.label + ".step";
     Tensor q, k, v;
-    project_qkv(be, A, n, x, B, q, k, v);
+    project_qkv(be, A, tag, x, M, q, k, v);
     if (c_.qk_norm) {
-      Tensor qn = alloc(A, n + ".q_norm", {B, H * P});
-      Tensor kn = alloc(A, n + ".k_norm", {B, Hk * P});
-      head_norm(be, qn, alloc(A, n + ".q_norm.rstd", {B * H}), q, qn_, B * H);
-      head_norm(be, kn, alloc(A, n + ".k_norm.rstd", {B * Hk}), k, kn_, B * Hk);
+      Tensor qn = alloc(A, tag + ".q_norm", {M, H * P});
+      Tensor kn = alloc(A, tag + ".k_norm", {M, Hk * P});
+      head_norm(be, qn, alloc(A, tag + ".q_norm.rstd", {M * H}), q, qn_, M * H);
+      head_norm(be, kn, alloc(A, tag + ".k_norm.rstd", {M * Hk}), k, kn_, M * Hk);
       q = qn;
       k = kn;
     }
     if (c_.has_rope) {
-      apply_rope(be, view(q, {B, 1, H, P}), ctx.position, false);
-      apply_rope(be, view(k, {B, 1, Hk, P}), ctx.position, false);
+      apply_rope(be, view(q, {B, n, H, P}), ctx.position, false);
+      apply_rope(be, view(k, {B, n, Hk, P}), ctx.position, false);
     }
-    Tensor att = alloc(A, n + ".attention", {B, H, P});
-    AttentionDecode ad;
-    ad.out = att;
-    ad.q = view(q, {B, H, P});
-    ad.k_new = view(k, {B, Hk, P});
-    ad.v_new = view(v, {B, Hk, P});
-    ad.k_cache = cache.k_cache;
-    ad.v_cache = cache.v_cache;
-    ad.position = ctx.position;
-    ad.window = c_.sliding_window;
-    attention_decode(be, ad);
-    Tensor out = alloc(A, n + ".o_proj", {B, d_model_});
-    linear_forward(be, out, view(att, {B, H * P}), wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
+    // Token by token: each query sees the cache up to its own position, as a one-token step does.
+    Tensor att = alloc(A, tag + ".attention", {M, H * P});
+    for (int64_t t = 0; t < n; t++) {
+      Tensor out_t = token_rows(be, A, att, B, n, t);
+      AttentionDecode ad;
+      ad.out = view(out_t, {B, H, P});
+      ad.q = view(token_rows(be, A, q, B, n, t), {B, H, P});
+      ad.k_new = view(token_rows(be, A, k, B, n, t), {B, Hk, P});
+      ad.v_new = view(token_rows(be, A, v, B, n, t), {B, Hk, P});
+      ad.k_cache = cache.k_cache;
+      ad.v_cache = cache.v_cache;
+      ad.position = ctx.position + t;
+      ad.window = c_.sliding_window;
+      attention_decode(be, ad);
+      store_token_rows(be, att, out_t, B, n, t);
+    }
+    Tensor out = alloc(A, tag + ".o_proj", {M, d_model_});
+    linear_forward(be, out, att, wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
     return out;
   }
 

@@ -1,10 +1,11 @@
-// Generation loop with sampling, MTP self-speculative verification and a thinking budget
-// (see generate.h).
+// Generation loop with sampling, MTP self-speculative decoding (drafts verified in one main-model
+// pass per round) and a thinking budget (see generate.h).
 #include "generate.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
 namespace strata::model {
@@ -45,15 +46,17 @@ GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const 
   if (o.speculative && !model.has_mtp()) throw std::runtime_error("generate: speculative decoding needs model.mtp");
   const int64_t V = model.config().vocab_size, D = model.config().d_model;
   const int64_t T = static_cast<int64_t>(prompt.size());
+  const int64_t depth = o.speculative ? model.config().mtp.depth : 0;
   GenerateOutput out;
   Rng rng(o.seed, 0);
-  auto state = model.start_decode(1, T + o.max_new_tokens + 1);
-  std::vector<float> logits, hidden, step_hidden;
-  const bool keep_hidden = o.speculative;
+  const int64_t capacity = T + o.max_new_tokens + depth + 1;
+  auto state = model.start_decode(1, capacity, depth + 1);
+  std::unique_ptr<MtpDecodeState> drafting = o.speculative ? model.start_mtp_decode(capacity) : nullptr;
+  std::vector<float> logits, hidden, chunk_hidden;
   auto t0 = std::chrono::steady_clock::now();
   {
     Arena scratch(model.backend());
-    model.prefill(*state, scratch, prompt, T, logits, keep_hidden ? &hidden : nullptr);
+    model.prefill(*state, scratch, prompt, T, logits, o.speculative ? &hidden : nullptr);
   }
   out.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t0 = std::chrono::steady_clock::now();
@@ -74,44 +77,61 @@ GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const 
     }
     return id;
   };
-  int32_t next = choose(logits.data() + (T - 1) * V);
-  std::vector<int32_t> drafts;
-  while (true) {
-    out.ids.push_back(next);
-    seq.push_back(next);
-    if (on_token) on_token(next);
-    if (next == o.think_open_id) {
+  // Appends a decided token; true when generation ends with it (stop id, length or cancellation).
+  auto emit = [&](int32_t id) {
+    out.ids.push_back(id);
+    seq.push_back(id);
+    if (on_token) on_token(id);
+    if (id == o.think_open_id) {
       in_think = true;
       think_spent = 0;
-    } else if (next == o.think_close_id) {
+    } else if (id == o.think_close_id) {
       in_think = false;
     } else if (in_think) {
       think_spent++;
     }
-    if (next == o.stop_id || static_cast<int>(out.ids.size()) >= o.max_new_tokens) break;
+    if (id == o.stop_id || static_cast<int>(out.ids.size()) >= o.max_new_tokens) return true;
     if (should_cancel && should_cancel()) {
       out.cancelled = true;
-      break;
+      return true;
     }
-    if (o.speculative && drafts.empty()) {
+    return false;
+  };
+
+  int32_t next = choose(logits.data() + (T - 1) * V);
+  bool finished = emit(next);
+  while (!finished) {
+    if (!o.speculative) {
       Arena scratch(model.backend());
-      drafts = model.mtp_draft(scratch, seq, hidden);
+      model.decode_step(*state, scratch, {next}, logits, nullptr);
+      next = choose(logits.data());
+      finished = emit(next);
+      continue;
     }
-    {
-      Arena scratch(model.backend());
-      model.decode_step(*state, scratch, {next}, logits, keep_hidden ? &step_hidden : nullptr);
-    }
-    if (keep_hidden) hidden.insert(hidden.end(), step_hidden.begin(), step_hidden.begin() + D);
-    next = choose(logits.data());
-    if (!drafts.empty()) {
-      out.drafted++;
-      if (drafts.front() == next) {
-        out.accepted++;
-        drafts.erase(drafts.begin());
-      } else {
-        drafts.clear();
+    // Speculative: the MTP heads draft, then one pass of the main model over [next, drafts...]
+    // scores every position; each token is chosen from the main model's logits in order (exactly
+    // what one-token steps would choose), drafts are kept while they agree, and the decode state is
+    // rewound to the tokens kept.
+    Arena scratch(model.backend());
+    std::vector<int32_t> chunk = {next};
+    for (int32_t d : model.mtp_draft(*drafting, scratch, seq, hidden)) chunk.push_back(d);
+    const int64_t n = static_cast<int64_t>(chunk.size());
+    model.decode_chunk(*state, scratch, chunk, n, logits, &chunk_hidden);
+    int64_t keep = n;
+    for (int64_t i = 0; i < n; i++) {
+      const int32_t id = choose(logits.data() + i * V);
+      const bool draft_agrees = i + 1 < n && id == chunk[static_cast<size_t>(i + 1)];
+      if (i + 1 < n) out.drafted++;
+      if (draft_agrees) out.accepted++;
+      finished = emit(id);
+      if (!draft_agrees || finished) {
+        next = id;
+        keep = i + 1;
+        break;
       }
     }
+    model.rewind_decode(*state, keep);
+    hidden.insert(hidden.end(), chunk_hidden.begin(), chunk_hidden.begin() + keep * D);
   }
   out.decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.tokens_per_s = out.decode_ms > 0 ? 1000.0 * static_cast<double>(out.ids.size()) / out.decode_ms : 0.0;

@@ -1,9 +1,11 @@
 // Text generation for one sequence: prefill the prompt, then decode step by step with the
 // constant-size Mamba state and the attention KV cache; greedy, temperature and top-p (nucleus)
 // sampling; optional MTP self-speculative decoding (the MTP heads draft `depth` tokens from the
-// main model's hidden states, the main model verifies them token by token and the acceptance rate
-// is reported; the output is exactly what the main model alone would produce); and a thinking
-// budget (after N tokens inside a <think> span, </think> is forced).
+// main model's hidden states with their own decode caches, the main model scores the decided token
+// and all drafts in one multi-token pass from its decode state, the agreeing prefix is kept and the
+// state rewound past the rest; the acceptance rate is reported and the output is exactly what the
+// main model alone would produce, sampling included); and a thinking budget (after N tokens inside
+// a <think> span, </think> is forced).
 // This is not batched serving and not a tokenizer (ids in, ids out).
 #pragma once
 

@@ -85,6 +85,7 @@ struct StepContext {
   int64_t batch = 0;       // B
   int64_t time = 0;        // T (1 for a decode step)
   int64_t position = 0;    // absolute position of the first token (decode)
+  bool record_history = false;  // decode step: keep the state before/after each token for rewind()
   float loss_scale = 1.0f; // d(objective)/d(this micro-batch's summed losses), e.g. 1/grad_accum
   bool count_expert_load = false;  // training forward: MoE loads feed the bias update
 };
@@ -96,6 +97,11 @@ struct MixerCache {
   Tensor k_cache;     // (B, S, Hkv, P)
   Tensor v_cache;     // (B, S, Hkv, P)
   int64_t capacity = 0;
+  // Mamba-2 states around the tokens of the last step run with record_history: slot 0 before the
+  // step, slot t+1 after its token t (flat rows of conv_state / ssm_state size).
+  Tensor conv_history, ssm_history;  // (history_tokens + 1, numel)
+  int64_t history_tokens = 0;        // most tokens one recorded step may take (0: no history)
+  int64_t recorded_tokens = -1;      // tokens of the last recorded step (-1: none to rewind)
 };
 
 /** Where a mixer sits: main-stack layer index, or an MTP module block (layer -1, mtp role). */
@@ -121,10 +127,19 @@ class Mixer {
   /** dout: (B*T, D). Returns dx (B*T, D). Accumulates parameter gradients. */
   virtual Tensor backward(StepContext& ctx, const Tensor& dout) = 0;
 
-  /** Allocates an empty decode cache for `batch` sequences of up to `capacity` positions. */
-  virtual void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity) {}
-  /** One token per sequence at ctx.position: x (B, D) -> (B, D). Default: forward with T = 1. */
+  /**
+   * Allocates an empty decode cache for `batch` sequences of up to `capacity` positions; with
+   * history_tokens > 0 also room to rewind a recorded step of up to that many tokens.
+   */
+  virtual void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity, int64_t history_tokens) {}
+  /**
+   * ctx.time = n tokens per sequence from ctx.position, rows b*n + t: x (B*n, D) -> (B*n, D), each
+   * token computed exactly as a one-token step would (the recurrences run token by token; the
+   * projections over all rows at once). Default: forward (position-free mixers).
+   */
   virtual Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) { return forward(ctx, x, nullptr); }
+  /** Puts the cache back to its state after `keep` tokens of the last recorded step (0: before it). */
+  virtual void rewind(Backend& backend, MixerCache& cache, int64_t keep) {}
 
   /** MoE: the auxiliary loss of the last forward (already scaled by its coefficient). */
   virtual double aux_loss() const { return 0; }

@@ -1,5 +1,6 @@
 // Mamba-2 mixer (HF nemotron_h / mamba_ssm parameterization), forward and backward side by side,
-// plus prefill into and single-token steps against a constant-size decode cache.
+// plus prefill into and token-by-token steps against a constant-size decode cache (several tokens
+// per step for speculative verification, with the states around each token kept for a rewind).
 //   zxbcdt = in_proj(x) split [z | xBC | dt];  xBC = SiLU(conv1d(xBC));  split xBC [x | B | C]
 //   y = SSD(x, dt, A, B, C, D);  g = gated grouped RMSNorm(y, z);  out = out_proj(g)
 // Parameters (prefix backbone.layers.{i}.mixer.): in_proj.weight [2Di+2GN+H, D], conv1d.weight
@@ -213,66 +214,83 @@ class Mamba2Mixer final : public Mixer {
     return dx;
   }
 
-  void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity) override {
+  void init_cache(Arena& arena, MixerCache& cache, int64_t batch, int64_t capacity, int64_t history_tokens) override {
     cache.conv_state = alloc(arena, place_.label + ".conv_state", {batch, c_.conv_kernel - 1 > 0 ? c_.conv_kernel - 1 : 1,
                                                                       c_.conv_dim()});
     cache.ssm_state = alloc(arena, place_.label + ".ssm_state", {batch, c_.heads, c_.head_dim, c_.d_state});
     cache.capacity = capacity;
+    cache.history_tokens = history_tokens;
+    if (history_tokens > 0) {
+      cache.conv_history = alloc(arena, place_.label + ".conv_history", {history_tokens + 1, cache.conv_state.numel()});
+      cache.ssm_history = alloc(arena, place_.label + ".ssm_history", {history_tokens + 1, cache.ssm_state.numel()});
+    }
   }
 
   Tensor step(StepContext& ctx, const Tensor& x, MixerCache& cache) override {
     Backend& be = *ctx.backend;
     Arena& A = *ctx.acts;
     STRATA_CHECK(c_.conv_kernel >= 2, place_.label, ": decode needs conv_kernel >= 2");
-    const int64_t B = ctx.batch;
+    const int64_t B = ctx.batch, n = ctx.time, M = B * n;
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
-    const std::string n = place_.label + ".step";
-    Tensor zxbcdt = alloc(A, n + ".in_proj", {B, c_.in_proj_dim()});
+    const std::string tag = place_.label + ".step";
+    const bool record = ctx.record_history;
+    STRATA_CHECK(!record || n <= cache.history_tokens, place_.label, ": a recorded step of ", n,
+                 " tokens exceeds the decode history of ", cache.history_tokens);
+    Tensor zxbcdt = alloc(A, tag + ".in_proj", {M, c_.in_proj_dim()});
     linear_forward(be, zxbcdt, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
-    Tensor z = alloc(A, n + ".z", {B, Di});
+    Tensor z = alloc(A, tag + ".z", {M, Di});
     copy_columns(be, z, zxbcdt, 0);
-    Tensor xbc_raw = alloc(A, n + ".xbc_raw", {B, C});
+    Tensor xbc_raw = alloc(A, tag + ".xbc_raw", {M, C});
     copy_columns(be, xbc_raw, zxbcdt, Di);
-    Tensor dt_raw = alloc(A, n + ".dt_raw", {B, H});
+    Tensor dt_raw = alloc(A, tag + ".dt_raw", {M, H});
     copy_columns(be, dt_raw, zxbcdt, Di + C);
 
-    Tensor xbc = alloc(A, n + ".conv", {B, C});
-    Conv1dStep cs;
-    cs.y = xbc;
-    cs.state = cache.conv_state;
-    cs.x = xbc_raw;
-    cs.w = conv_weight();
-    cs.bias = bias_of(conv_b_);
-    cs.silu = true;
-    conv1d_step(be, cs);
+    // The recurrences run token by token against the cache, as single-token steps do.
+    if (record) record_state(be, cache, 0);
+    Tensor xbc = alloc(A, tag + ".conv", {M, C});
+    Tensor y = alloc(A, tag + ".ssd", {M, Di});
+    for (int64_t t = 0; t < n; t++) {
+      Tensor conv_out = token_rows(be, A, xbc, B, n, t);
+      Conv1dStep cs;
+      cs.y = conv_out;
+      cs.state = cache.conv_state;
+      cs.x = token_rows(be, A, xbc_raw, B, n, t);
+      cs.w = conv_weight();
+      cs.bias = bias_of(conv_b_);
+      cs.silu = true;
+      conv1d_step(be, cs);
 
-    Tensor xs = alloc(A, n + ".x", {B, H, P});
-    Tensor bs = alloc(A, n + ".B", {B, G, N});
-    Tensor cc = alloc(A, n + ".C", {B, G, N});
-    copy_columns(be, view(xs, {B, Di}), xbc, 0);
-    copy_columns(be, view(bs, {B, G * N}), xbc, Di);
-    copy_columns(be, view(cc, {B, G * N}), xbc, Di + G * N);
+      Tensor xs = alloc(A, tag + ".x", {B, H, P});
+      Tensor bs = alloc(A, tag + ".B", {B, G, N});
+      Tensor cc = alloc(A, tag + ".C", {B, G, N});
+      copy_columns(be, view(xs, {B, Di}), conv_out, 0);
+      copy_columns(be, view(bs, {B, G * N}), conv_out, Di);
+      copy_columns(be, view(cc, {B, G * N}), conv_out, Di + G * N);
 
-    Tensor y = alloc(A, n + ".ssd", {B, H, P});
-    SsdStep ss;
-    ss.y = y;
-    ss.state = cache.ssm_state;
-    ss.x = xs;
-    ss.dt_raw = dt_raw;
-    ss.dt_bias = dt_bias_->value;
-    ss.a_log = a_log_->value;
-    ss.b = bs;
-    ss.c = cc;
-    ss.d = d_->value;
-    ss.params = ssd_params();
-    ssd_step(be, ss);
+      Tensor yt = token_rows(be, A, y, B, n, t);
+      SsdStep ss;
+      ss.y = view(yt, {B, H, P});
+      ss.state = cache.ssm_state;
+      ss.x = xs;
+      ss.dt_raw = token_rows(be, A, dt_raw, B, n, t);
+      ss.dt_bias = dt_bias_->value;
+      ss.a_log = a_log_->value;
+      ss.b = bs;
+      ss.c = cc;
+      ss.d = d_->value;
+      ss.params = ssd_params();
+      ssd_step(be, ss);
+      store_token_rows(be, y, yt, B, n, t);
+      if (record) record_state(be, cache, t + 1);
+    }
+    cache.recorded_tokens = record ? n : -1;
 
-    Tensor gated = alloc(A, n + ".gated_norm", {B, Di});
-    Tensor rstd = alloc(A, n + ".gated_norm.rstd", {B, G});
+    Tensor gated = alloc(A, tag + ".gated_norm", {M, Di});
+    Tensor rstd = alloc(A, tag + ".gated_norm.rstd", {M, G});
     GatedRmsNormFwd g;
     g.out = gated;
     g.rstd = rstd;
-    g.y = view(y, {B, Di});
+    g.y = y;
     g.z = z;
     g.w = norm_->value;
     g.groups = G;
@@ -280,9 +298,17 @@ class Mamba2Mixer final : public Mixer {
     g.eps = eps_;
     gated_rmsnorm_forward(be, g);
 
-    Tensor out = alloc(A, n + ".out_proj", {B, d_model_});
+    Tensor out = alloc(A, tag + ".out_proj", {M, d_model_});
     linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
     return out;
+  }
+
+  void rewind(Backend& be, MixerCache& cache, int64_t keep) override {
+    STRATA_CHECK(cache.recorded_tokens >= 0 && keep >= 0 && keep <= cache.recorded_tokens, place_.label,
+                 ": cannot rewind to token ", keep, " of a recorded step of ", cache.recorded_tokens);
+    copy_tensor(be, cache.conv_state, slot(cache.conv_history, keep, cache.conv_state));
+    copy_tensor(be, cache.ssm_state, slot(cache.ssm_history, keep, cache.ssm_state));
+    cache.recorded_tokens = -1;
   }
 
  private:
@@ -297,6 +323,11 @@ class Mamba2Mixer final : public Mixer {
     sp.dt_min = static_cast<float>(c_.dt_limit_lo);
     sp.dt_max = static_cast<float>(c_.dt_limit_hi);
     return sp;
+  }
+
+  static void record_state(Backend& be, MixerCache& cache, int64_t index) {
+    copy_tensor(be, slot(cache.conv_history, index, cache.conv_state), cache.conv_state);
+    copy_tensor(be, slot(cache.ssm_history, index, cache.ssm_state), cache.ssm_state);
   }
 
   // The conv state holds the last K-1 conv inputs (oldest first), zeros before the sequence start.

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/error.h"
 #include "ops/cross_entropy.h"
@@ -135,7 +136,7 @@ Tensor Model::run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& 
   return h;
 }
 
-void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s) {
+void Model::mtp_input(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s) {
   Backend& be = *ctx.backend;
   Arena& A = *ctx.acts;
   MtpModule& mod = module_for_depth(k);
@@ -161,6 +162,16 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
   scatter_columns(be, s.cat, s.hn, D);
   s.x = alloc(A, n + ".eh_proj", {M, D});
   linear_forward(be, s.x, s.cat, mod.eh_proj->value, Tensor(), "mtp", -1);
+}
+
+void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s) {
+  Backend& be = *ctx.backend;
+  Arena& A = *ctx.acts;
+  MtpModule& mod = module_for_depth(k);
+  const int64_t M = hprev.rows(), D = config_.d_model;
+  const float eps = static_cast<float>(config_.norm_eps);
+  const std::string n = "mtp.depth." + std::to_string(k);
+  mtp_input(ctx, k, hprev, ids, s);
   s.h_out = run_mtp_blocks(ctx, mod, s.x, true);
   s.hf = alloc(A, n + ".final_layernorm", {M, D});
   s.hf_rstd = alloc(A, n + ".final_layernorm.rstd", {M});
@@ -356,13 +367,14 @@ void Model::update_expert_biases() {
   }
 }
 
-std::unique_ptr<DecodeState> Model::start_decode(int64_t batch, int64_t capacity) {
+std::unique_ptr<DecodeState> Model::start_decode(int64_t batch, int64_t capacity, int64_t history_tokens) {
   auto state = std::make_unique<DecodeState>(*backend_);
   state->batch = batch;
   state->capacity = capacity;
+  state->history_tokens = history_tokens;
   state->caches.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); i++) {
-    layers_[i]->mixer().init_cache(state->arena, state->caches[i], batch, capacity);
+    layers_[i]->mixer().init_cache(state->arena, state->caches[i], batch, capacity, history_tokens);
   }
   return state;
 }
@@ -401,24 +413,49 @@ void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_
 
 void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens,
                         std::vector<float>& logits, std::vector<float>* hidden) {
+  decode_tokens(state, scratch, tokens, 1, false, logits, hidden);
+}
+
+void Model::decode_chunk(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n,
+                         std::vector<float>& logits, std::vector<float>* hidden) {
+  STRATA_CHECK(n >= 1 && n <= state.history_tokens, "decode_chunk: ", n, " tokens, the decode state can rewind ",
+               state.history_tokens);
+  decode_tokens(state, scratch, tokens, n, true, logits, hidden);
+}
+
+void Model::rewind_decode(DecodeState& state, int64_t keep) {
+  STRATA_CHECK(state.chunk_start >= 0 && keep >= 0 && keep <= state.chunk_tokens, "rewind_decode: cannot keep ", keep,
+               " tokens of the last chunk (", state.chunk_start < 0 ? 0 : state.chunk_tokens, " tokens)");
+  if (keep < state.chunk_tokens) {
+    for (size_t i = 0; i < layers_.size(); i++) layers_[i]->mixer().rewind(*backend_, state.caches[i], keep);
+  }
+  state.position = state.chunk_start + keep;
+  state.chunk_start = -1;
+  state.chunk_tokens = 0;
+}
+
+void Model::decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n,
+                          bool record, std::vector<float>& logits, std::vector<float>* hidden) {
   Backend& be = *backend_;
-  const int64_t B = state.batch, D = config_.d_model, V = config_.vocab_size;
-  STRATA_CHECK(static_cast<int64_t>(tokens.size()) == B, "decode_step: expected ", B, " tokens, got ", tokens.size());
-  STRATA_CHECK(state.position < state.capacity, "decode_step: position ", state.position, " reached the capacity ",
-               state.capacity);
+  const int64_t B = state.batch, M = B * n, D = config_.d_model, V = config_.vocab_size;
+  STRATA_CHECK(static_cast<int64_t>(tokens.size()) == M, "decode: expected ", M, " tokens (", B, " x ", n, "), got ",
+               tokens.size());
+  STRATA_CHECK(state.position + n <= state.capacity, "decode: positions up to ", state.position + n - 1,
+               " pass the capacity ", state.capacity);
   StepContext ctx;
   ctx.backend = &be;
   ctx.acts = &scratch;
   ctx.batch = B;
-  ctx.time = 1;
+  ctx.time = n;
   ctx.position = state.position;
-  TensorI32 ids = alloc_i32(scratch, "step.tokens", {B});
-  for (int64_t b = 0; b < B; b++) {
-    STRATA_CHECK(tokens[static_cast<size_t>(b)] >= 0 && tokens[static_cast<size_t>(b)] < V, "decode_step: token id ",
-                 tokens[static_cast<size_t>(b)], " outside vocab_size ", V);
+  ctx.record_history = record;
+  TensorI32 ids = alloc_i32(scratch, "step.tokens", {M});
+  for (int64_t i = 0; i < M; i++) {
+    STRATA_CHECK(tokens[static_cast<size_t>(i)] >= 0 && tokens[static_cast<size_t>(i)] < V, "decode: token id ",
+                 tokens[static_cast<size_t>(i)], " outside vocab_size ", V);
   }
   upload_values(be, ids, tokens);
-  Tensor h = alloc(scratch, "step.embedding", {B, D});
+  Tensor h = alloc(scratch, "step.embedding", {M, D});
   EmbeddingFwd ef;
   ef.out = h;
   ef.ids = ids;
@@ -436,36 +473,108 @@ void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<in
   }
   if (profiler_) profiler_->set_active(nullptr, false);
   if (hidden) *hidden = download_values(be, h);
-  Tensor hf = alloc(scratch, "step.norm_f", {B, D});
-  rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  Tensor hf = alloc(scratch, "step.norm_f", {M, D});
+  rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
   Tensor lg = head_logits(ctx, hf, "step.head");
   logits = download_values(be, lg);
-  state.position++;
+  state.chunk_start = record ? state.position : -1;
+  state.chunk_tokens = record ? n : 0;
+  state.position += n;
 }
 
-std::vector<int32_t> Model::mtp_draft(Arena& scratch, const std::vector<int32_t>& seq, const std::vector<float>& hidden) {
+std::unique_ptr<MtpDecodeState> Model::start_mtp_decode(int64_t capacity) {
+  STRATA_CHECK(has_mtp(), "start_mtp_decode: the model has no MTP modules");
+  const int depth = config_.mtp.depth;
+  auto state = std::make_unique<MtpDecodeState>(*backend_);
+  state->caches.resize(static_cast<size_t>(depth));
+  state->committed.assign(static_cast<size_t>(depth), 0);
+  state->outputs.resize(static_cast<size_t>(depth));
+  for (int k = 1; k <= depth; k++) {
+    MtpModule& mod = module_for_depth(k);
+    auto& caches = state->caches[static_cast<size_t>(k - 1)];
+    caches.resize(mod.blocks.size());
+    for (size_t j = 0; j < mod.blocks.size(); j++) {
+      // Drafted positions (at most depth - 1 per depth) are run on top of the committed ones and rewound.
+      mod.blocks[j]->mixer().init_cache(state->arena, caches[j], 1, capacity, depth);
+      // MTP caches start from the zero state by stepping (no prefill), so recurrent states are cleared.
+      for (const Tensor* t : {&caches[j].conv_state, &caches[j].ssm_state}) {
+        if (t->defined()) backend_->fill_zero(t->data, sizeof(float) * static_cast<size_t>(t->numel()));
+      }
+    }
+  }
+  return state;
+}
+
+std::vector<int32_t> Model::mtp_draft(MtpDecodeState& state, Arena& scratch, const std::vector<int32_t>& seq,
+                                      const std::vector<float>& hidden) {
   STRATA_CHECK(has_mtp(), "mtp_draft: the model has no MTP modules");
-  const int64_t T = static_cast<int64_t>(seq.size()) - 1, D = config_.d_model, V = config_.vocab_size;
-  STRATA_CHECK(T >= 1 && static_cast<int64_t>(hidden.size()) == T * D, "mtp_draft: need hidden states for ", T,
+  Backend& be = *backend_;
+  const int64_t P = static_cast<int64_t>(seq.size()) - 1, D = config_.d_model;
+  STRATA_CHECK(P >= 1 && static_cast<int64_t>(hidden.size()) == P * D, "mtp_draft: need hidden states for ", P,
                " positions");
-  StepContext ctx;
-  ctx.backend = backend_;
-  ctx.acts = &scratch;
-  ctx.batch = 1;
-  ctx.time = T;
-  Tensor hprev = alloc(scratch, "draft.hidden", {T, D});
-  upload_values(*backend_, hprev, hidden);
+  const float eps = static_cast<float>(config_.norm_eps);
   std::vector<int32_t> ext = seq, drafts;
+  // Outputs of depth k-1 in this round for positions [prev_from, P-1]; older positions are committed.
+  std::vector<float> prev_round;
+  int64_t prev_from = 0;
   for (int k = 1; k <= config_.mtp.depth; k++) {
-    TensorI32 ids = alloc_i32(scratch, "draft.input", {T});
-    upload_values(*backend_, ids, std::vector<int32_t>(ext.begin() + k, ext.begin() + k + T));
+    const size_t d = static_cast<size_t>(k - 1);
+    MtpModule& mod = module_for_depth(k);
+    auto& caches = state.caches[d];
+    // Depth k at position t reads x_{t+k}: decided for t <= P-k, a draft above (run, then rewound).
+    const int64_t from = state.committed[d], rows = P - from;
+    const int64_t commit = std::clamp<int64_t>(P - k - from + 1, 0, rows);
+    std::vector<int32_t> ids(static_cast<size_t>(rows));
+    std::vector<float> hprev(static_cast<size_t>(rows * D));
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t t = from + r;
+      ids[static_cast<size_t>(r)] = ext[static_cast<size_t>(t + k)];
+      const float* src = k == 1 ? hidden.data() + t * D
+                         : t >= prev_from ? prev_round.data() + (t - prev_from) * D
+                                          : state.outputs[d - 1].data() + t * D;
+      std::copy(src, src + D, hprev.begin() + r * D);
+    }
+    StepContext ctx;
+    ctx.backend = &be;
+    ctx.acts = &scratch;
+    ctx.batch = 1;
+    ctx.time = rows;
+    TensorI32 ids_t = alloc_i32(scratch, "draft.input", {rows});
+    upload_values(be, ids_t, ids);
+    Tensor hprev_t = alloc(scratch, "draft.hidden", {rows, D});
+    upload_values(be, hprev_t, hprev);
     MtpSaved s;
-    mtp_forward_depth(ctx, k, hprev, ids, s);
-    const std::vector<float> row = download_values(*backend_, Tensor(s.logits.data + (T - 1) * V, {V}, s.logits.name));
-    int32_t best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+    mtp_input(ctx, k, hprev_t, ids_t, s);
+    std::vector<float> out(static_cast<size_t>(rows * D));
+    Tensor last;  // depth k's output at position P-1
+    for (const auto& [begin, count, record] : {std::tuple{int64_t{0}, commit, false}, std::tuple{commit, rows - commit, true}}) {
+      if (count == 0) continue;
+      StepContext part = ctx;
+      part.time = count;
+      part.position = from + begin;
+      part.record_history = record;
+      Tensor h = Tensor(s.x.data + begin * D, {count, D}, s.x.name);
+      for (size_t j = 0; j < mod.blocks.size(); j++) h = mod.blocks[j]->step(part, h, caches[j]);
+      const std::vector<float> values = download_values(be, h);
+      std::copy(values.begin(), values.end(), out.begin() + begin * D);
+      last = Tensor(h.data + (count - 1) * D, {1, D}, h.name);
+      if (record) {
+        for (size_t j = 0; j < mod.blocks.size(); j++) mod.blocks[j]->mixer().rewind(be, caches[j], 0);
+      }
+    }
+    // The draft for x_{P+k}: depth k's head at the last position P-1.
+    Tensor hf = alloc(scratch, "draft.final_layernorm", {1, D});
+    rmsnorm_fwd(be, hf, alloc(scratch, "draft.final_layernorm.rstd", {1}), last, *mod.final_norm, eps);
+    const std::vector<float> row = download_values(be, head_logits(ctx, hf, "draft.head"));
+    const int32_t best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
     drafts.push_back(best);
     ext.push_back(best);
-    hprev = s.h_out;
+    if (k < config_.mtp.depth) {
+      state.outputs[d].insert(state.outputs[d].end(), out.begin(), out.begin() + commit * D);
+    }
+    state.committed[d] = from + commit;
+    prev_round = std::move(out);
+    prev_from = from;
   }
   return drafts;
 }

@@ -1,7 +1,8 @@
 // The whole language model: token embedding, the flattened stack of residual blocks, final
 // RMSNorm, LM head (tied or untied), cross-entropy, and the MTP modules (DeepSeek-V3 / Megatron
 // style). Forward + backward of one micro-batch, forward-only evaluation, and decoding (prefill,
-// constant-size Mamba state + KV-cache steps, MTP drafting).
+// constant-size Mamba state + KV-cache steps, multi-token verification chunks that can be rewound,
+// MTP drafting with its own caches).
 //
 // MTP module k (1..depth; one shared module when shared_weights) at position t:
 //   h_k = blocks(eh_proj([RMSNorm_e(emb(x_{t+k})) ; RMSNorm_h(h_{k-1})]))   (Megatron order: emb first)
@@ -52,6 +53,23 @@ struct DecodeState {
   Arena arena;
   std::vector<MixerCache> caches;
   int64_t batch = 0, capacity = 0, position = 0;
+  int64_t history_tokens = 0;   // most tokens one decode_chunk() may take (0: none)
+  int64_t chunk_start = -1;     // position of the last decode_chunk() while it can be rewound
+  int64_t chunk_tokens = 0;
+};
+
+/**
+ * State of MTP drafting during decoding: per MTP depth k, decode caches of its module's blocks
+ * holding the positions whose input token x_{t+k} is decided ("committed"), and the committed
+ * outputs h_k that depth k+1 reads. Positions whose inputs are still drafts are run on top and
+ * rewound each round.
+ */
+struct MtpDecodeState {
+  explicit MtpDecodeState(Backend& backend) : arena(backend) {}
+  Arena arena;
+  std::vector<std::vector<MixerCache>> caches;  // [depth - 1][block]
+  std::vector<int64_t> committed;                // [depth - 1]: positions 0..committed-1 are in the caches
+  std::vector<std::vector<float>> outputs;       // [depth - 1]: committed h_k rows (committed x D)
 };
 
 class Model {
@@ -76,7 +94,8 @@ class Model {
   void update_expert_biases();
 
   // ---- decoding ----
-  std::unique_ptr<DecodeState> start_decode(int64_t batch, int64_t capacity);
+  /** Empty caches for `batch` sequences of `capacity` positions; chunks of up to `history_tokens` can be rewound. */
+  std::unique_ptr<DecodeState> start_decode(int64_t batch, int64_t capacity, int64_t history_tokens = 0);
   /**
    * Runs `tokens` (B x T, from position 0) through the stack, filling the caches. Writes the
    * logits of every position (B*T*V) and, when asked, the final hidden states before norm_f.
@@ -87,10 +106,26 @@ class Model {
   void decode_step(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, std::vector<float>& logits,
                    std::vector<float>* hidden);
   /**
-   * MTP greedy drafts for one sequence: seq = x_0..x_T (x_T is decided, not yet run), hidden =
-   * main-stack outputs for positions 0..T-1 (T x D). Returns `depth` drafts for x_{T+1}..x_{T+depth}.
+   * `n` tokens per sequence (tokens[b*n + t]) from state.position in one pass: every layer runs its
+   * projections over all B*n rows and its recurrence (Mamba state, KV cache) token by token, so row
+   * t's logits equal those of t+1 single decode_step() calls bit for bit. Writes logits (B*n*V) and
+   * optionally the hidden states before norm_f (B*n*D); advances the position by n and keeps what
+   * rewind_decode() needs (n <= state.history_tokens).
    */
-  std::vector<int32_t> mtp_draft(Arena& scratch, const std::vector<int32_t>& seq, const std::vector<float>& hidden);
+  void decode_chunk(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n,
+                    std::vector<float>& logits, std::vector<float>* hidden);
+  /** Keeps the first `keep` tokens (0..n) of the last decode_chunk(): Mamba states restored, KV positions dropped. */
+  void rewind_decode(DecodeState& state, int64_t keep);
+
+  /** MTP drafting caches for one sequence of up to `capacity` positions. */
+  std::unique_ptr<MtpDecodeState> start_mtp_decode(int64_t capacity);
+  /**
+   * MTP greedy drafts for one sequence: seq = x_0..x_P (x_P is decided, not yet run by the main
+   * stack), hidden = main-stack outputs for positions 0..P-1 (P x D). Advances each depth's caches
+   * over the positions decided since the last call and returns `depth` drafts for x_{P+1}..x_{P+depth}.
+   */
+  std::vector<int32_t> mtp_draft(MtpDecodeState& state, Arena& scratch, const std::vector<int32_t>& seq,
+                                 const std::vector<float>& hidden);
   bool has_mtp() const { return config_.mtp.depth > 0; }
 
  private:
@@ -113,7 +148,11 @@ class Model {
   Param& head_weight() { return lm_head_ ? *lm_head_ : *embed_; }
   MtpModule& module_for_depth(int k) { return mtp_modules_[config_.mtp.shared_weights ? 0 : k - 1]; }
   Tensor run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile);
+  /** eh_proj([enorm(emb(ids)); hnorm(hprev)]) of MTP depth k into s.x (and what backward needs). */
+  void mtp_input(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
   void mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
+  void decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n, bool record,
+                     std::vector<float>& logits, std::vector<float>* hidden);
   Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
 
   ModelConfig config_;

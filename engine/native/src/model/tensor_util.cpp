@@ -78,6 +78,56 @@ void scatter_columns(Backend& backend, const Tensor& dst, const Tensor& src, int
   copy_strided(backend, a);
 }
 
+Tensor token_rows(Backend& backend, Arena& arena, const Tensor& src, int64_t batch, int64_t n, int64_t t) {
+  const int64_t W = src.cols();
+  STRATA_CHECK(src.rows() == batch * n && t >= 0 && t < n, "token_rows: ", src.name, " ", src.shape_string(),
+               " has no token ", t, " of ", n, " for ", batch, " sequences");
+  if (n == 1) return view(src, {batch, W});
+  if (batch == 1) return Tensor(src.data + t * W, {1, W}, src.name);
+  Tensor out = alloc(arena, src.name + ".token", {batch, W});
+  StridedCopyArgs a;
+  a.dst = out;
+  a.src = src;
+  a.batches = batch;
+  a.rows = 1;
+  a.cols = W;
+  a.dst_batch_stride = W;
+  a.src_offset = t * W;
+  a.src_batch_stride = n * W;
+  copy_strided(backend, a);
+  return out;
+}
+
+void store_token_rows(Backend& backend, const Tensor& dst, const Tensor& rows, int64_t batch, int64_t n, int64_t t) {
+  const int64_t W = dst.cols();
+  STRATA_CHECK(dst.rows() == batch * n && rows.numel() == batch * W, "store_token_rows: ", rows.name, " ",
+               rows.shape_string(), " does not fit token ", t, " of ", dst.name, " ", dst.shape_string());
+  if (n == 1 || batch == 1) {
+    copy_tensor(backend, Tensor(dst.data + t * W, {batch, W}, dst.name), rows);  // no-op when rows is that view
+    return;
+  }
+  StridedCopyArgs a;
+  a.dst = dst;
+  a.src = rows;
+  a.batches = batch;
+  a.rows = 1;
+  a.cols = W;
+  a.dst_offset = t * W;
+  a.dst_batch_stride = n * W;
+  a.src_batch_stride = W;
+  copy_strided(backend, a);
+}
+
+Tensor slot(const Tensor& stack, int64_t i, const Tensor& like) {
+  const int64_t size = like.numel();
+  STRATA_CHECK(i >= 0 && (i + 1) * size <= stack.numel(), "slot ", i, " of ", stack.name, " ", stack.shape_string(),
+               " does not hold ", like.shape_string());
+  Tensor out = like;
+  out.data = stack.data + i * size;
+  out.name = stack.name;
+  return out;
+}
+
 void copy_tensor(Backend& backend, const Tensor& dst, const Tensor& src) {
   STRATA_CHECK(dst.numel() == src.numel(), "copy: ", src.name, " ", src.shape_string(), " into ", dst.name, " ",
                dst.shape_string());

@@ -32,6 +32,16 @@ void copy_tensor(Backend& backend, const Tensor& dst, const Tensor& src);
 /** dst += src (same numel). */
 void add_into(Backend& backend, const Tensor& dst, const Tensor& src);
 
+/**
+ * Multi-token decode steps hold B sequences of n tokens as rows b*n + t. token_rows() gives the
+ * (B, W) rows of token t of such a (B*n, W) tensor: a view when B or n is 1, else a copy in
+ * `arena`; store_token_rows() writes (B, W) rows back into token t (nothing to do for a view).
+ */
+Tensor token_rows(Backend& backend, Arena& arena, const Tensor& src, int64_t batch, int64_t n, int64_t t);
+void store_token_rows(Backend& backend, const Tensor& dst, const Tensor& rows, int64_t batch, int64_t n, int64_t t);
+/** Slot `i` of a stack of equally shaped tensors stored as one (S, ...) tensor, shaped like `like`. */
+Tensor slot(const Tensor& stack, int64_t i, const Tensor& like);
+
 /** Host values into a tensor (sizes must match). */
 void upload_values(Backend& backend, const Tensor& dst, const std::vector<float>& values);
 void upload_values(Backend& backend, const TensorI32& dst, const std::vector<int32_t>& values);

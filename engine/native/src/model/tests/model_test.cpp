@@ -1,6 +1,7 @@
 // Model numerics tests: gradient check of whole small models (each layer kind, LatentMoE, MTP)
-// against central finite differences of the objective, and decode (prefill + constant-size
-// Mamba state + KV-cache steps) against a full forward. Small dims, fast on 2 cores.
+// against central finite differences of the objective, decode (prefill + constant-size Mamba
+// state + KV-cache steps) against a full forward, and multi-token decode chunks (with rewinds)
+// against one-token steps bit for bit. Small dims, fast on 2 cores.
 // Not op-level tests (native-ops' op harness covers each op).
 #include <algorithm>
 #include <cmath>
@@ -120,6 +121,88 @@ void decode_matches_forward(const std::string& doc_text, const char* name) {
   CHECK(worst < 2e-4, "%s: decode logits differ from the full forward by %g", name, worst);
 }
 
+// A multi-token decode chunk gives bit-identical logits and hidden states to one-token steps, and a
+// rewound chunk continues exactly like a decode that never saw the dropped tokens.
+void chunk_matches_steps(const std::string& doc_text, const char* name) {
+  DocumentConfig doc = read_document_text(doc_text, name);
+  Model m(doc.model, cpu_backend(), 13);
+  const int64_t B = 2, T = 15, prefill_len = 3, V = doc.model.vocab_size;
+  const int64_t capacity = T + 4;  // room for the last chunk, which runs past T before its rewind
+  Batch batch = random_batch(B, capacity, V, 5);
+  auto tokens_at = [&](int64_t t0, int64_t n) {  // B x n, sequence-major
+    std::vector<int32_t> out;
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t t = t0; t < t0 + n; t++) out.push_back(batch.tokens[static_cast<size_t>(b * (capacity + 1) + t)]);
+    }
+    return out;
+  };
+  auto prefilled = [&]() {
+    auto state = m.start_decode(B, capacity, 4);
+    Arena scratch(m.backend());
+    std::vector<float> logits;
+    m.prefill(*state, scratch, tokens_at(0, prefill_len), prefill_len, logits, nullptr);
+    return state;
+  };
+  // Reference: one-token steps over positions prefill_len..T-1.
+  auto ref_state = prefilled();
+  std::vector<std::vector<float>> ref_logits, ref_hidden;  // per position, B rows each
+  for (int64_t t = prefill_len; t < T; t++) {
+    Arena scratch(m.backend());
+    std::vector<float> logits, hidden;
+    m.decode_step(*ref_state, scratch, tokens_at(t, 1), logits, &hidden);
+    ref_logits.push_back(logits);
+    ref_hidden.push_back(hidden);
+  }
+  const int64_t D = doc.model.d_model;
+  int mismatches = 0;
+  auto compare = [&](const std::vector<float>& got, int64_t n, int64_t t_in_chunk, int64_t position, int64_t width,
+                     const std::vector<std::vector<float>>& ref) {
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t v = 0; v < width; v++) {
+        const float a = got[static_cast<size_t>((b * n + t_in_chunk) * width + v)];
+        const float r = ref[static_cast<size_t>(position - prefill_len)][static_cast<size_t>(b * width + v)];
+        if (a != r) mismatches++;
+      }
+    }
+  };
+  // Chunks of 4, 1 and 3 tokens, then 4 tokens of which only 1 is kept (rewind) and the rest redone.
+  auto state = prefilled();
+  int64_t pos = prefill_len;
+  for (int64_t n : {4, 1, 3}) {
+    Arena scratch(m.backend());
+    std::vector<float> logits, hidden;
+    m.decode_chunk(*state, scratch, tokens_at(pos, n), n, logits, &hidden);
+    m.rewind_decode(*state, n);
+    for (int64_t t = 0; t < n; t++) {
+      compare(logits, n, t, pos + t, V, ref_logits);
+      compare(hidden, n, t, pos + t, D, ref_hidden);
+    }
+    pos += n;
+  }
+  {
+    Arena scratch(m.backend());
+    std::vector<float> logits;
+    std::vector<int32_t> wrong = tokens_at(pos, 4);
+    for (size_t i = 0; i < wrong.size(); i++) {  // the kept token is right, the three after it are not
+      if (i % 4 != 0) wrong[i] = static_cast<int32_t>((wrong[i] + 1) % V);
+    }
+    m.decode_chunk(*state, scratch, wrong, 4, logits, nullptr);
+    compare(logits, 4, 0, pos, V, ref_logits);
+    m.rewind_decode(*state, 1);
+    pos += 1;
+  }
+  CHECK(pos + 3 == T, "%s: the test continues %lld steps after the rewind", name, static_cast<long long>(T - pos));
+  CHECK(state->position == pos, "%s: position %lld after the rewind, expected %lld", name,
+        static_cast<long long>(state->position), static_cast<long long>(pos));
+  for (; pos < T; pos++) {
+    Arena scratch(m.backend());
+    std::vector<float> logits;
+    m.decode_step(*state, scratch, tokens_at(pos, 1), logits, nullptr);
+    compare(logits, 1, 0, pos, V, ref_logits);
+  }
+  CHECK(mismatches == 0, "%s: %d values of multi-token chunks differ from one-token steps", name, mismatches);
+}
+
 std::string stack(std::initializer_list<const char*> blocks) {
   std::string s = "[";
   for (const char* b : blocks) s += (s.size() > 1 ? "," : "") + std::string(b);
@@ -185,6 +268,13 @@ int main() {
       {"decode_matches_forward_hybrid",
        [&] {
          decode_matches_forward(
+             tiny_document(stack({t::kMambaBlock, t::kAttentionBlock, t::kMoeBlock, t::kRopeAttentionBlock, t::kMlpBlock}),
+                           48, 16, R"(,"init_std":0.1)"),
+             "hybrid");
+       }},
+      {"decode_chunk_and_rewind_match_steps",
+       [&] {
+         chunk_matches_steps(
              tiny_document(stack({t::kMambaBlock, t::kAttentionBlock, t::kMoeBlock, t::kRopeAttentionBlock, t::kMlpBlock}),
                            48, 16, R"(,"init_std":0.1)"),
              "hybrid");
