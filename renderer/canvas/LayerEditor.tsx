@@ -63,6 +63,13 @@ function LayerEditorFlow() {
     () => (dragged.size === 0 ? graph.nodes : graph.nodes.map((n) => (dragged.has(n.id) ? { ...n, position: dragged.get(n.id)!, dragging: true } : n))),
     [graph, dragged],
   );
+  // The first view frames the first few blocks and their repeat groups at a readable zoom (fitting
+  // every node of a large design would shrink everything).
+  const firstBlocks = useMemo(() => {
+    const blocks = graph.nodes.filter((n) => n.type !== 'repeat').slice(0, 8);
+    const groups = new Set(blocks.map((n) => n.parentId).filter((id): id is string => Boolean(id)));
+    return [...groups, ...blocks.map((n) => n.id)].map((id) => ({ id }));
+  }, [graph]);
 
   const onNodesChange = useCallback((changes: NodeChange<LayerNode>[]) => {
     const moves = changes.filter((c) => c.type === 'position' && c.position && c.dragging);
@@ -143,7 +150,7 @@ function LayerEditorFlow() {
             onlyRenderVisibleElements
             minZoom={0.1}
             fitView
-            fitViewOptions={{ maxZoom: 1, nodes: nodes.slice(0, 12) }}
+            fitViewOptions={{ maxZoom: 1, minZoom: 0.6, nodes: firstBlocks }}
             proOptions={{ hideAttribution: true }}
           >
             <Background />
