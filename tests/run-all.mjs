@@ -3,8 +3,8 @@
 // `N passed, N failed` (the line CI reads). Exit code is non-zero when any tier fails or a tier
 // that must run could not.
 //
-// Tiers: typecheck (tsc), unit/component tests (Vitest), native op/engine tests (CTest),
-// Python interop tiers (pytest: the Hugging Face oracle and the Megatron-Core checks), and the
+// Tiers: typecheck (tsc), unit/component tests (Vitest), native op/engine tests (CTest), the
+// CUDA backend's compile-and-link check (nvcc from PyPI wheels; no GPU needed), Python interop tiers (pytest: the Hugging Face oracle and the Megatron-Core checks), and the
 // end-to-end UI tests (playwright-core + Chromium against browser mode).
 //
 // Not here: installing system packages (.ci/run does that) or benchmarks (npm run bench).
@@ -65,6 +65,12 @@ const tiers = {
     status = run('ctest', ['--test-dir', build, '--output-on-failure', '-j', jobs, '--output-junit', xml]);
     const c = junitCounts(xml) ?? { passed: 0, failed: 1, skipped: 0 };
     return { ...c, status };
+  },
+  cuda() {
+    // No GPU in CI: compiles and links every CUDA source with nvcc from PyPI wheels, then runs the
+    // op harness (CPU backend; the CUDA backend reports no device) and the host-side quantization rules.
+    const status = run('bash', ['scripts/ci/check-cuda-build.sh', join(root, 'build', 'cuda-check')]);
+    return { passed: status === 0 ? 1 : 0, failed: status === 0 ? 0 : 1, skipped: 0, status };
   },
   python() {
     const dir = join(root, 'tests', 'python');
