@@ -227,6 +227,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for both sides (default 2)")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already in build/bench")
     parser.add_argument("--skip-fp32", action="store_true", help="do not also train the engine with an fp32 policy")
+    parser.add_argument("--hf-dir", type=Path, help="an HF folder already exported from the template with `strata export-hf` "
+                        "(for machines without Node); default: export it now")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel compile jobs for the engine build (default 2)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
     if args.steps <= args.warmup:
@@ -241,7 +244,7 @@ def main() -> None:
             fail(f"--skip-build: {engine} or {gemm_bench} is missing; run without --skip-build")
     else:
         print(f"building the engine in {BUILD_DIR} ...", flush=True)
-        engine, gemm_bench = build_engine(jobs=2)
+        engine, gemm_bench = build_engine(jobs=args.jobs)
 
     load = os.getloadavg()[0]
     print(f"template {args.template}: batch {training['batch_size']} x seq {training['seq_len']}, {args.steps} steps "
@@ -263,8 +266,13 @@ def main() -> None:
             fp32 = copy.deepcopy(doc)
             fp32["model"]["precision"] = {"default": "fp32", "rules": []}
             engine_runs["fp32 policy"] = engine_train(engine, fp32, args.steps, args.warmup, env, work, "fp32")
-        export_hf(doc_path, work / "hf")
-        torch_result = torch_train(work / "hf", doc, args.steps, args.warmup, args.threads)
+        hf_dir = args.hf_dir
+        if hf_dir is None:
+            hf_dir = work / "hf"
+            export_hf(doc_path, hf_dir)
+        elif not (hf_dir / "config.json").exists():
+            fail(f"--hf-dir {hf_dir}: no config.json there (make it with: strata export-hf {args.template} --out DIR)")
+        torch_result = torch_train(hf_dir, doc, args.steps, args.warmup, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -56,9 +56,9 @@ SsdLayout layout_of(const Tensor& x, const Tensor& bm, int64_t chunk) {
 // Forward of one (batch, head) with AVX2. Per chunk: bt = B^T (N, len) and cb_i = C_i B^T as a row
 // over the chunk, so the intra-chunk weights of a row come out as one vector loop; the state is kept
 // as st = h^T (N, P): y_i += e^cum_i sum_k C_i[k] st[k, :] and st[k, :] += w_s B_s[k] x_s.
-// Scratch: st (N*P), bt (N*L), row (L), e (L).
+// Scratch: st (N*P), bt (N*L), row, cum and dts (L each).
 STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int64_t b, int64_t h, float* st,
-                                       float* bt, float* row, float* cum) {
+                                       float* bt, float* row, float* cum, float* dts) {
   const int64_t g = h / l.heads_per_group(), L = l.chunk, P = l.p, N = l.n;
   const float A = -std::exp(a.a_log.data[h]);
   const float D = a.d.defined() ? a.d.data[h] : 0.0f;
@@ -78,40 +78,56 @@ STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int6
     for (int64_t s = 0; s < len; ++s) {
       const float* b_s = a.b.data + l.bci(b, t0 + s, g);
       for (int64_t k = 0; k < N; ++k) bt[k * L + s] = b_s[k];
+      dts[s] = a.dt.data[l.ti(b, t0 + s, h)];
     }
     for (int64_t i = 0; i < len; ++i) {
       const float* x_i = a.x.data + l.xi(b, t0 + i, h);
       const float* c_i = a.c.data + l.bci(b, t0 + i, g);
       float* y_i = a.y.data + l.xi(b, t0 + i, h);
-      // row[s] = (C_i . B_s) exp(cum_i - cum_s) dt_s for s <= i
+      // row[s] = (C_i . B_s) exp(cum_i - cum_s) dt_s for s <= i, 32 columns at a time (4 independent
+      // accumulators hide the multiply-add latency)
       const int64_t cols = i + 1;
-      for (int64_t s = 0; s < cols; s += 8) {
-        const int64_t lanes = std::min<int64_t>(8, cols - s);
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t k = 0; k < N; ++k) acc = _mm256_fmadd_ps(_mm256_set1_ps(c_i[k]), avx2::load_n(bt + k * L + s, lanes), acc);
-        const __m256 decay = avx2::exp(_mm256_sub_ps(_mm256_set1_ps(cum[i]), avx2::load_n(cum + s, lanes)));
-        alignas(32) float dts[8] = {};
-        for (int64_t j = 0; j < lanes; ++j) dts[j] = a.dt.data[l.ti(b, t0 + s + j, h)];
-        const __m256 dt_s = _mm256_load_ps(dts);
-        avx2::store_n(row + s, _mm256_mul_ps(_mm256_mul_ps(acc, decay), dt_s), lanes);
-      }
-      const float entering = std::exp(cum[i]);
-      for (int64_t p = 0; p < P; p += 8) {
-        const int64_t lanes = std::min<int64_t>(8, P - p);
-        __m256 inter = _mm256_setzero_ps();
-        for (int64_t k = 0; k < N; ++k) inter = _mm256_fmadd_ps(_mm256_set1_ps(c_i[k]), avx2::load_n(st + k * P + p, lanes), inter);
-        __m256 out = _mm256_fmadd_ps(_mm256_set1_ps(D), avx2::load_n(x_i + p, lanes), _mm256_mul_ps(_mm256_set1_ps(entering), inter));
-        for (int64_t s = 0; s < cols; ++s) {
-          out = _mm256_fmadd_ps(_mm256_set1_ps(row[s]), avx2::load_n(a.x.data + l.xi(b, t0 + s, h) + p, lanes), out);
+      for (int64_t s = 0; s < cols; s += 32) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        int64_t lanes[4];
+        for (int v = 0; v < 4; ++v) lanes[v] = std::clamp<int64_t>(cols - s - 8 * v, 0, 8);
+        for (int64_t k = 0; k < N; ++k) {
+          const __m256 ck = _mm256_set1_ps(c_i[k]);
+          for (int v = 0; v < 4; ++v) acc[v] = _mm256_fmadd_ps(ck, avx2::load_n(bt + k * L + s + 8 * v, lanes[v]), acc[v]);
         }
-        avx2::store_n(y_i + p, out, lanes);
+        for (int v = 0; v < 4 && lanes[v] > 0; ++v) {
+          const int64_t s0 = s + 8 * v;
+          const __m256 decay = avx2::exp(_mm256_sub_ps(_mm256_set1_ps(cum[i]), avx2::load_n(cum + s0, lanes[v])));
+          avx2::store_n(row + s0, _mm256_mul_ps(_mm256_mul_ps(acc[v], decay), avx2::load_n(dts + s0, lanes[v])), lanes[v]);
+        }
+      }
+      // y_i = D x_i + e^cum_i C_i st + sum_s row[s] x_s, 32 features at a time
+      const __m256 entering = _mm256_set1_ps(std::exp(cum[i])), vd = _mm256_set1_ps(D);
+      for (int64_t p = 0; p < P; p += 32) {
+        int64_t lanes[4];
+        for (int v = 0; v < 4; ++v) lanes[v] = std::clamp<int64_t>(P - p - 8 * v, 0, 8);
+        __m256 inter[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t k = 0; k < N; ++k) {
+          const __m256 ck = _mm256_set1_ps(c_i[k]);
+          for (int v = 0; v < 4; ++v) inter[v] = _mm256_fmadd_ps(ck, avx2::load_n(st + k * P + p + 8 * v, lanes[v]), inter[v]);
+        }
+        __m256 out[4];
+        for (int v = 0; v < 4; ++v) {
+          out[v] = _mm256_fmadd_ps(vd, avx2::load_n(x_i + p + 8 * v, lanes[v]), _mm256_mul_ps(entering, inter[v]));
+        }
+        for (int64_t s = 0; s < cols; ++s) {
+          const __m256 w = _mm256_set1_ps(row[s]);
+          const float* x_s = a.x.data + l.xi(b, t0 + s, h) + p;
+          for (int v = 0; v < 4; ++v) out[v] = _mm256_fmadd_ps(w, avx2::load_n(x_s + 8 * v, lanes[v]), out[v]);
+        }
+        for (int v = 0; v < 4; ++v) avx2::store_n(y_i + p + 8 * v, out[v], lanes[v]);
       }
     }
     // state leaving the chunk: exp(cum_last) h0 + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
     const float last = cum[len - 1];
     avx2::scale(st, std::exp(last), N * P);
     for (int64_t s = 0; s < len; ++s) {
-      const float w = std::exp(last - cum[s]) * a.dt.data[l.ti(b, t0 + s, h)];
+      const float w = std::exp(last - cum[s]) * dts[s];
       const float* x_s = a.x.data + l.xi(b, t0 + s, h);
       for (int64_t k = 0; k < N; ++k) avx2::axpy(st + k * P, w * bt[k * L + s], x_s, P);
     }
@@ -125,6 +141,137 @@ STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int6
 }
 #endif
 
+#if STRATA_SIMD_X86
+#define STRATA_SSD_AVX2_AVAILABLE true
+// Scratch of the AVX2 backward, one per thread.
+struct SsdBackwardScratch {
+  std::vector<float> dh, dh0, cum, dcum, ddt, decay, cb, ds, u;
+  SsdBackwardScratch(int64_t pn, int64_t L, int64_t P, int64_t N)
+      : dh(pn), dh0(pn), cum(L), dcum(L), ddt(L), decay(L), cb(L), ds(L), u(std::max(P, N)) {}
+};
+
+// Backward of one head (of group g) with AVX2: the scalar reference's computation (comments at
+// CpuBackend::ssd_backward) with vector dot products and multiply-adds, the entering-state term
+// through u = h0^T dy_t, and each row's decays exp(cum_i - cum_s) exponentiated 8 at a time.
+// Accumulates db / dc of the group and returns the head's dA, dD and dt_bias sums.
+STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int64_t b, int64_t g, int64_t h,
+                                        SsdBackwardScratch& w, double* dA_out, double* dD_out, double* ddt_bias_out) {
+  const int64_t P = l.p, N = l.n, pn = P * N, L = l.chunk;
+  const float A = -std::exp(a.a_log.data[h]);
+  const float D = a.d.defined() ? a.d.data[h] : 0.0f;
+  double dA = 0.0, dD = 0.0, ddt_bias = 0.0;
+  float* dh = w.dh.data();
+  float* dh0 = w.dh0.data();
+  float* cum = w.cum.data();
+  float* dcum = w.dcum.data();
+  float* ddt = w.ddt.data();
+  float* u = w.u.data();
+  if (a.dfinal_state.defined()) {
+    std::copy_n(a.dfinal_state.data + l.fi(b, h), pn, dh);
+  } else {
+    std::fill_n(dh, pn, 0.0f);
+  }
+  for (int64_t c = l.chunks - 1; c >= 0; --c) {
+    const int64_t t0 = c * L, len = std::min(L, l.t_len - t0);
+    const float* h0 = a.chunk_states.data + l.si(b, c, h);
+    auto dt_at = [&](int64_t i) { return a.dt.data[l.ti(b, t0 + i, h)]; };
+    for (int64_t i = 0; i < len; ++i) cum[i] = (i ? cum[i - 1] : 0.0f) + dt_at(i) * A;
+    std::fill_n(dcum, len, 0.0f);
+    std::fill_n(ddt, len, 0.0f);
+    std::fill_n(dh0, pn, 0.0f);
+    // skip term and the entering state: u = h0^T dy_i, dC_i += e u, dh0 += e dy_i C_i^T
+    for (int64_t i = 0; i < len; ++i) {
+      const float* dy_i = a.dy.data + l.xi(b, t0 + i, h);
+      const float* x_i = a.x.data + l.xi(b, t0 + i, h);
+      const float* c_i = a.c.data + l.bci(b, t0 + i, g);
+      float* dx_i = a.dx.data + l.xi(b, t0 + i, h);
+      float* dc_i = a.dc.data + l.bci(b, t0 + i, g);
+      const float e = std::exp(cum[i]);
+      for (int64_t p = 0; p < P; ++p) dx_i[p] = D * dy_i[p];
+      dD += avx2::dot(dy_i, x_i, P);
+      std::fill_n(u, N, 0.0f);
+      for (int64_t p = 0; p < P; ++p) {
+        avx2::axpy(u, dy_i[p], h0 + p * N, N);
+        avx2::axpy(dh0 + p * N, e * dy_i[p], c_i, N);
+      }
+      dcum[i] += e * avx2::dot(u, c_i, N);
+      avx2::axpy(dc_i, e, u, N);
+    }
+    // intra-chunk quadratic form
+    for (int64_t i = 0; i < len; ++i) {
+      const float* dy_i = a.dy.data + l.xi(b, t0 + i, h);
+      const float* c_i = a.c.data + l.bci(b, t0 + i, g);
+      float* dc_i = a.dc.data + l.bci(b, t0 + i, g);
+      float* decay = w.decay.data();
+      for (int64_t s = 0; s <= i; s += 8) {
+        const int64_t lanes = std::min<int64_t>(8, i + 1 - s);
+        avx2::store_n(decay + s, avx2::exp(_mm256_sub_ps(_mm256_set1_ps(cum[i]), avx2::load_n(cum + s, lanes))), lanes);
+      }
+      float dcum_i = 0.0f;
+      for (int64_t s = 0; s <= i; ++s) {
+        const float* x_s = a.x.data + l.xi(b, t0 + s, h);
+        const float* b_s = a.b.data + l.bci(b, t0 + s, g);
+        const float cb = avx2::dot(c_i, b_s, N);
+        const float dt_s = dt_at(s);
+        const float coef = cb * decay[s] * dt_s;  // S_is
+        const float ds = avx2::dot(dy_i, x_s, P);  // dS_is
+        avx2::axpy(a.dx.data + l.xi(b, t0 + s, h), coef, dy_i, P);
+        const float dcb = ds * decay[s] * dt_s;
+        avx2::axpy(dc_i, dcb, b_s, N);
+        avx2::axpy(a.db.data + l.bci(b, t0 + s, g), dcb, c_i, N);
+        ddt[s] += ds * cb * decay[s];
+        const float q = ds * coef;
+        dcum_i += q;
+        dcum[s] -= q;
+      }
+      dcum[i] += dcum_i;
+    }
+    // state leaving the chunk
+    const float last = cum[len - 1];
+    const float e_last = std::exp(last);
+    dcum[len - 1] += e_last * avx2::dot(dh, h0, pn);
+    avx2::axpy(dh0, e_last, dh, pn);
+    for (int64_t s = 0; s < len; ++s) {
+      const float* x_s = a.x.data + l.xi(b, t0 + s, h);
+      const float* b_s = a.b.data + l.bci(b, t0 + s, g);
+      float* dx_s = a.dx.data + l.xi(b, t0 + s, h);
+      float* db_s = a.db.data + l.bci(b, t0 + s, g);
+      const float wdt = std::exp(last - cum[s]) * dt_at(s);
+      for (int64_t p = 0; p < P; ++p) u[p] = avx2::dot(dh + p * N, b_s, N);
+      const float v = avx2::dot(x_s, u, P);
+      avx2::axpy(dx_s, wdt, u, P);
+      for (int64_t p = 0; p < P; ++p) avx2::axpy(db_s, wdt * x_s[p], dh + p * N, N);
+      ddt[s] += std::exp(last - cum[s]) * v;
+      dcum[len - 1] += wdt * v;
+      dcum[s] -= wdt * v;
+    }
+    // cumulative sum -> per-step decay a_r = dt_r A
+    float da = 0.0f;
+    for (int64_t r = len - 1; r >= 0; --r) {
+      da += dcum[r];
+      ddt[r] += da * A;
+      dA += static_cast<double>(da) * dt_at(r);
+    }
+    // dt = clamp(softplus(raw + bias)) -> raw
+    for (int64_t r = 0; r < len; ++r) {
+      const int64_t idx = l.ti(b, t0 + r, h);
+      bool passes = true;
+      dt_value(a.dt_raw.data[idx], a.dt_bias.data[h], a.params, &passes);
+      const float g_raw = passes ? ddt[r] * sigmoid(a.dt_raw.data[idx] + a.dt_bias.data[h]) : 0.0f;
+      a.ddt_raw.data[idx] = g_raw;
+      ddt_bias += g_raw;
+    }
+    std::swap(dh, dh0);
+  }
+  if (a.dinitial_state.defined()) std::copy_n(dh, pn, a.dinitial_state.data + l.fi(b, h));
+  *dA_out = dA;
+  *dD_out = dD;
+  *ddt_bias_out = ddt_bias;
+}
+#else
+#define STRATA_SSD_AVX2_AVAILABLE false
+#endif
+
 }  // namespace
 
 void CpuBackend::ssd_forward(const SsdFwd& a) {
@@ -134,10 +281,12 @@ void CpuBackend::ssd_forward(const SsdFwd& a) {
   if (cpu_simd_avx2()) {
 #pragma omp parallel
     {
-      std::vector<float> st(pn), bt(l.n * L), row(L), cum(L);
+      std::vector<float> st(pn), bt(l.n * L), row(L), cum(L), dts(L);
 #pragma omp for collapse(2) schedule(static)
       for (int64_t b = 0; b < l.bsz; ++b) {
-        for (int64_t h = 0; h < l.heads; ++h) ssd_forward_head_avx2(a, l, b, h, st.data(), bt.data(), row.data(), cum.data());
+        for (int64_t h = 0; h < l.heads; ++h) {
+          ssd_forward_head_avx2(a, l, b, h, st.data(), bt.data(), row.data(), cum.data(), dts.data());
+        }
       }
     }
     return;
@@ -217,6 +366,25 @@ void CpuBackend::ssd_backward(const SsdBwd& a) {
   std::fill_n(a.dc.data, a.dc.numel(), 0.0f);
   // per (batch, head) partial sums of the per-head parameter gradients, reduced below in order
   std::vector<double> dA_part(l.bsz * l.heads, 0.0), dD_part(l.bsz * l.heads, 0.0), ddt_bias_part(l.bsz * l.heads, 0.0);
+  const bool vectorized = STRATA_SSD_AVX2_AVAILABLE && cpu_simd_avx2();
+#if STRATA_SIMD_X86
+  if (vectorized) {
+#pragma omp parallel
+    {
+      SsdBackwardScratch scratch(pn, L, l.p, l.n);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < l.bsz; ++b) {
+        for (int64_t g = 0; g < l.groups; ++g) {
+          for (int64_t h = g * hpg; h < (g + 1) * hpg; ++h) {
+            const int64_t slot = b * l.heads + h;
+            ssd_backward_head_avx2(a, l, b, g, h, scratch, &dA_part[slot], &dD_part[slot], &ddt_bias_part[slot]);
+          }
+        }
+      }
+    }
+  }
+#endif
+  if (!vectorized) {
 #pragma omp parallel
   {
     std::vector<float> dh(pn), dh0(pn), cum(L), dcum(L), ddt(L), u(l.p);
@@ -348,6 +516,7 @@ void CpuBackend::ssd_backward(const SsdBwd& a) {
       }
     }
   }
+  }  // scalar reference
   for (int64_t h = 0; h < l.heads; ++h) {
     const float A = -std::exp(a.a_log.data[h]);
     double dA = 0.0, dD = 0.0, ddt_bias = 0.0;
