@@ -1,6 +1,6 @@
 // End-to-end spec of runs made elsewhere: the native engine CLI (`strata-engine train`, as on a
-// remote GPU box) writes a run folder with events.jsonl, document.json and checkpoints but no
-// run.json, outside the app's runs folder; the user opens it by path from the runs panel and sees
+// remote GPU box) writes a run folder with events.jsonl, document.json and checkpoints (run.json
+// only in newer engine builds), outside the app's runs folder; the user opens it by path from the runs panel and sees
 // it in the runs list with its design's name, its steps and its loss curve. Needs the built engine.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -24,7 +24,7 @@ function run(command: string, args: string[]): Promise<string> {
 
 export const specs = [
   spec(
-    'open a run folder the native engine CLI wrote elsewhere (no run.json) into the runs list',
+    'open a run folder the native engine CLI wrote elsewhere into the runs list',
     async ({ page, url, workspaceDir }) => {
       assert(existsSync(ENGINE), `the native engine CLI is built (${ENGINE}; npm run build:engine)`);
       const box = join(workspaceDir, 'from-gpu-box');
@@ -35,7 +35,9 @@ export const specs = [
       await writeFile(join(box, 'design.json'), JSON.stringify(doc));
       const runDir = join(box, 'run-0042');
       await run(ENGINE, ['train', join(box, 'design.json'), '--data', join(ROOT, 'assets', 'corpus', 'train.txt'), '--run-dir', runDir, '--json']);
-      assert(existsSync(join(runDir, 'events.jsonl')) && !existsSync(join(runDir, 'run.json')), 'the engine wrote events.jsonl and no run.json');
+      // Newer engine builds also write run.json; older ones and other tools may not (the host's unit
+      // tests cover folders without it). Either way the folder opens the same.
+      assert(existsSync(join(runDir, 'events.jsonl')) && existsSync(join(runDir, 'document.json')), 'the engine wrote events.jsonl and document.json');
 
       await page.goto(url);
       await page.getByRole('button', { name: 'Open run folder…' }).click();
