@@ -31,7 +31,7 @@ int64_t BatchStream::batches_per_pass() const { return std::max<int64_t>(1, unit
 
 void BatchStream::seek(int64_t cursor) {
   if (cursor < 0) throw std::runtime_error(data_.source + ": negative data position");
-  cursor_ = cursor % units_;
+  cursor_ = cursor;
 }
 
 model::Batch BatchStream::next() {
@@ -42,12 +42,13 @@ model::Batch BatchStream::next() {
   b.tokens.resize(static_cast<size_t>(batch_ * window));
   if (data_.has_mask()) b.mask.resize(b.tokens.size());
   for (int64_t i = 0; i < batch_; i++) {
-    const int64_t start = data_.seq_len > 0 ? cursor_ * data_.seq_len : cursor_ * time_;
+    const int64_t unit = cursor_ % units_;
+    const int64_t start = data_.seq_len > 0 ? unit * data_.seq_len : unit * time_;
     for (int64_t t = 0; t < window; t++) {
       b.tokens[static_cast<size_t>(i * window + t)] = static_cast<int32_t>(data_.tokens[static_cast<size_t>(start + t)]);
       if (data_.has_mask()) b.mask[static_cast<size_t>(i * window + t)] = data_.mask[static_cast<size_t>(start + t)];
     }
-    cursor_ = (cursor_ + 1) % units_;
+    cursor_++;
   }
   return b;
 }

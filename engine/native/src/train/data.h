@@ -1,8 +1,10 @@
 // Batches from token data for training and evaluation. A continuous stream is cut into windows
 // of T+1 tokens advancing by T (so every token is a target exactly once per pass), wrapping at
 // the end; fixed-length sample files (seq_len set, as synthetic tasks write) yield whole samples
-// (T = seq_len - 1). The cursor is the whole data state: checkpoints store it so resume sees the
-// same batches. This is not a tokenizer or a shuffler.
+// (T = seq_len - 1). The cursor counts the windows/samples taken so far, without wrapping (a pass
+// wraps only when reading): it is the whole data state, so checkpoints store it and resume sees the
+// same batches, and a resume over data that was extended since (more synthetic samples) continues
+// with the new samples instead of starting over. This is not a tokenizer or a shuffler.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +32,7 @@ class BatchStream {
   io::TokenData data_;
   int64_t batch_, time_;
   int64_t units_;   // windows (stream) or samples (fixed-length)
-  int64_t cursor_ = 0;
+  int64_t cursor_ = 0;  // units taken so far (not wrapped)
 };
 
 }  // namespace strata::train

@@ -2,7 +2,8 @@
 // reproduces the uninterrupted run's losses bit for bit (including NVFP4 stochastic rounding);
 // corrupt or truncated checkpoints are refused with messages naming the file; a non-finite loss
 // stops the run naming the tensor and keeps the last good checkpoint; a new run starts from given
-// weights (init_from) and refuses another design's; resume skips a corrupt newest checkpoint;
+// weights (init_from) and refuses another design's; resume skips a corrupt newest checkpoint; the
+// data position does not wrap (a resume over extended task samples continues with the new ones);
 // schedules; safetensors and JSON round trips. Runs in temporary folders under /tmp. Small dims, fast on 2 cores.
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "io/tokens.h"
 #include "model/config.h"
 #include "train/checkpoint.h"
+#include "train/data.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
 #include "test_util.h"
@@ -278,6 +280,33 @@ void test_resume_falls_back_to_valid_checkpoint() {
   CHECK(noted, "no log line names the skipped corrupt checkpoint");
 }
 
+// The data position in checkpoints does not wrap: a run that used all samples of a synthetic task
+// continues with the samples appended for a longer resume, not with the first ones again.
+void test_data_position_continues_into_extended_samples() {
+  auto samples = [](int count) {
+    io::TokenData d;
+    d.vocab = 32;
+    d.seq_len = 5;
+    for (int s = 0; s < count; s++) {
+      for (int t = 0; t < 5; t++) d.tokens.push_back(static_cast<uint32_t>(s));  // sample s is all s
+    }
+    d.mask.assign(d.tokens.size(), 1);
+    return d;
+  };
+  train::BatchStream first(samples(4), 2, 4, 32);
+  first.next();
+  first.next();
+  CHECK(first.cursor() == 4, "after 4 of 4 samples the data position is %lld", static_cast<long long>(first.cursor()));
+  train::BatchStream extended(samples(8), 2, 4, 32);
+  extended.seek(first.cursor());
+  const model::Batch b = extended.next();
+  CHECK(b.tokens[0] == 4 && b.tokens[5] == 5, "resumed batch starts with samples %d and %d, expected 4 and 5",
+        b.tokens[0], b.tokens[5]);
+  train::BatchStream same(samples(4), 2, 4, 32);
+  same.seek(first.cursor());
+  CHECK(same.next().tokens[0] == 0, "without new samples the pass wraps to sample 0");
+}
+
 void test_schedules() {
   model::TrainConfig t;
   t.lr = 1.0;
@@ -331,6 +360,7 @@ int main() {
       {"corrupt_checkpoint_refused", test_corrupt_checkpoint_refused},
       {"non_finite_stops_run", test_non_finite_stops_run},
       {"init_from_checkpoint", test_init_from_checkpoint},
+      {"data_position_continues_into_extended_samples", test_data_position_continues_into_extended_samples},
       {"resume_falls_back_to_valid_checkpoint", test_resume_falls_back_to_valid_checkpoint},
   });
 }
