@@ -2,7 +2,7 @@
 // the pattern expands to 118 strip cells and editor nodes, typing into the inspector and dragging
 // across the strip to paint a precision keep working and the analytics follow each edit, computed
 // in the Web Worker (the figures update while the page stays interactive). Responsiveness is
-// measured by hand (docs/app.md); this spec checks behaviour only, never durations.
+// measured by hand (README, "The app"); this spec checks behaviour only, never durations.
 import { layerCells, openLayerEditor, openTemplate, setPattern, totalParameters } from '../app-actions.js';
 import { assert, eventually, spec, textOf } from '../harness.js';
 
