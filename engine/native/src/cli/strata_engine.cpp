@@ -258,6 +258,55 @@ class HumanPrinter {
   int64_t total_ = 0, start_step_ = 0;
 };
 
+// The human lines of a run folder's log.txt, "[t s] text" as the TypeScript CLI writes them: start,
+// every 10th step and the last, evaluations, checkpoints and the end (the engine adds its own log
+// and error events).
+class RunLog {
+ public:
+  explicit RunLog(std::string run_dir) : path_(run_dir.empty() ? "" : strata::io::join_path(run_dir, "log.txt")) {}
+
+  void operator()(const std::string& line) {
+    if (path_.empty()) return;
+    Value e;
+    try {
+      e = strata::json::parse(line);
+    } catch (const std::exception&) {
+      return;
+    }
+    const std::string type = e.at("type").as_string();
+    std::string text;
+    auto field = [&](const char* key) { return e.find(key) ? strata::json::dump(e.at(key)) : std::string("?"); };
+    if (type == "start") {
+      if (const Value* s = e.find("steps")) total_ = s->as_int64();
+      text = "start " + (e.find("job") ? e.at("job").as_string() : std::string("job")) + " (" + field("params") +
+             " parameters on " + (e.find("backend") ? e.at("backend").as_string() : std::string("cpu")) + ")";
+    } else if (type == "step") {
+      const int64_t step = e.at("step").as_int64();
+      if (step % 10 != 0 && step != total_ && !first_step_) return;
+      first_step_ = false;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "step %lld loss %.4f lr %.2e %.0f tok/s", static_cast<long long>(step),
+                    e.at("loss").as_double(), e.at("lr").as_double(), e.at("tokens_per_s").as_double());
+      text = buf;
+    } else if (type == "eval") {
+      text = "eval loss " + field("loss") + " ppl " + field("ppl");
+    } else if (type == "checkpoint") {
+      text = "checkpoint at step " + field("step") + ": " + e.at("path").as_string();
+    } else if (type == "done") {
+      text = "done" + (e.find("reason") && e.at("reason").as_string() != "finished" ? " (" + e.at("reason").as_string() + ")"
+                                                                                    : std::string());
+    } else {
+      return;
+    }
+    strata::io::append_line(path_, "[" + strata::json::format_double(e.at("t").as_double()) + "s] " + text);
+  }
+
+ private:
+  std::string path_;
+  int64_t total_ = 0;
+  bool first_step_ = true;
+};
+
 std::string default_run_dir(const Value& doc) {
   std::string name = "run";
   if (const Value* m = doc.find("model")) {
@@ -541,7 +590,9 @@ int main(int argc, char** argv) {
   const bool json_out = args.has("json");
   std::signal(SIGINT, on_sigint);
   HumanPrinter printer;
+  RunLog run_log(plan.dir);
   auto on_event = [&](const std::string& line) {
+    run_log(line);
     if (json_out) {
       std::fputs(line.c_str(), stdout);
       std::fputc('\n', stdout);

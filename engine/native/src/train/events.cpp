@@ -25,18 +25,7 @@ json::Value EventSink::make(const char* type) const {
 
 void EventSink::emit(const json::Value& event) {
   const std::string line = json::dump(event);
-  if (!run_dir_.empty()) {
-    io::append_line(io::join_path(run_dir_, "events.jsonl"), line);
-    // The log tells where a job started and how it ended, so a clean run has one too.
-    const std::string type = event.at("type").as_string();
-    if (type == "start" || type == "done") {
-      std::string text = "[" + json::format_double(event.at("t").as_double()) + "s] " + type;
-      for (const char* key : {"job", "backend", "params", "start_step", "steps", "reason", "steps_done", "final_loss"}) {
-        if (const json::Value* v = event.find(key)) text += std::string(" ") + key + "=" + json::dump(*v);
-      }
-      io::append_line(io::join_path(run_dir_, "log.txt"), text);
-    }
-  }
+  if (!run_dir_.empty()) io::append_line(io::join_path(run_dir_, "events.jsonl"), line);
   if (callback_) callback_(line);
 }
 

@@ -1,7 +1,7 @@
 // The JSON-line event stream every engine job produces: {"type": ..., "t": seconds since the job
 // started, ...}. Each event goes to the caller's callback (binding, CLI) and, when the job has a
-// run folder, is appended to RUN/events.jsonl; log messages, errors and a line for the start and
-// the end (done) of the job also go to RUN/log.txt. The done event carries the job's result.
+// run folder, is appended to RUN/events.jsonl; log messages and errors also go to RUN/log.txt (the
+// hosts add their human lines there). The done event carries the job's result.
 // Types: start, step, eval, profile, precision, checkpoint, log, done, error.
 // This is not a logger for debugging and does no buffering (each line is flushed).
 #pragma once
