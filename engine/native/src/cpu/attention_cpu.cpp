@@ -55,11 +55,30 @@ STRATA_AVX2 void attention_forward_tile_avx2(const AttentionFwd& a, const AttnLa
     const int64_t lo = first_key(t, a.window);
     for (int64_t s0 = lo; s0 <= t; s0 += kKeyTile) {
       const int64_t cols = std::min(kKeyTile, t + 1 - s0);
-      float tile_max = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < cols; ++j) {
-        scores[j] = scale * avx2::dot(q, a.k.data + l.ki(b, s0 + j, kh), l.p);
-        tile_max = std::max(tile_max, scores[j]);
+      // keys are rows of stride hkv * P; 8 at a time (a partial last group re-reads valid rows)
+      const int64_t key_stride = l.hkv * l.p;
+      __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+      for (int64_t j = 0; j < cols; j += 8) {
+        const int64_t lanes = std::min<int64_t>(8, cols - j);
+        const int64_t first = lanes == 8 ? s0 + j : s0 + cols - 8 >= 0 ? s0 + cols - 8 : -1;
+        __m256 sc;
+        if (first >= 0 && lanes < 8) {  // the 8 rows ending at the last key, shifted into place
+          alignas(32) float shifted[8];
+          _mm256_store_ps(shifted, avx2::dot8(q, a.k.data + l.ki(b, first, kh), key_stride, l.p));
+          sc = avx2::load_tail(shifted + (8 - lanes), lanes);
+        } else if (first >= 0) {
+          sc = avx2::dot8(q, a.k.data + l.ki(b, first, kh), key_stride, l.p);
+        } else {  // fewer than 8 keys in the whole sequence so far
+          alignas(32) float few[8] = {};
+          for (int64_t r = 0; r < lanes; ++r) few[r] = avx2::dot(q, a.k.data + l.ki(b, s0 + j + r, kh), l.p);
+          sc = _mm256_load_ps(few);
+        }
+        sc = _mm256_mul_ps(sc, _mm256_set1_ps(scale));
+        avx2::store_n(scores + j, sc, lanes);
+        if (lanes < 8) sc = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), sc, _mm256_castsi256_ps(avx2::tail_mask(lanes)));
+        vmax = _mm256_max_ps(vmax, sc);
       }
+      const float tile_max = avx2::hmax(vmax);
       const float new_max = std::max(row_max, tile_max);
       const float correction = std::exp(row_max - new_max);
       avx2::scale(o, correction, l.p);
@@ -92,6 +111,7 @@ STRATA_AVX2 void attention_backward_group_avx2(const AttentionBwd& a, const Attn
     std::fill_n(a.dv.data + l.ki(b, s, kh), l.p, 0.0f);
   }
   alignas(32) float pr[8], ds[8];
+  const int64_t key_stride = l.hkv * l.p;
   for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
     for (int64_t t = 0; t < l.t; ++t) {
       delta[t] = avx2::dot(a.dout.data + l.qi(b, t, h), a.out.data + l.qi(b, t, h), l.p);
@@ -105,9 +125,19 @@ STRATA_AVX2 void attention_backward_group_avx2(const AttentionBwd& a, const Attn
       const __m256 vdelta = _mm256_set1_ps(delta[t]);
       for (int64_t s0 = first_key(t, a.window); s0 <= t; s0 += 8) {
         const int64_t lanes = std::min<int64_t>(8, t + 1 - s0);
-        for (int64_t j = 0; j < lanes; ++j) {
-          pr[j] = avx2::dot(q, a.k.data + l.ki(b, s0 + j, kh), l.p);
-          ds[j] = avx2::dot(dout, a.v.data + l.ki(b, s0 + j, kh), l.p);
+        if (lanes == 8) {
+          _mm256_store_ps(pr, avx2::dot8(q, a.k.data + l.ki(b, s0, kh), key_stride, l.p));
+          _mm256_store_ps(ds, avx2::dot8(dout, a.v.data + l.ki(b, s0, kh), key_stride, l.p));
+        } else if (t >= 7) {  // the 8 rows ending at t, shifted into place
+          alignas(32) float qk[8], dv[8];
+          _mm256_store_ps(qk, avx2::dot8(q, a.k.data + l.ki(b, t - 7, kh), key_stride, l.p));
+          _mm256_store_ps(dv, avx2::dot8(dout, a.v.data + l.ki(b, t - 7, kh), key_stride, l.p));
+          for (int64_t j = 0; j < lanes; ++j) pr[j] = qk[8 - lanes + j], ds[j] = dv[8 - lanes + j];
+        } else {
+          for (int64_t j = 0; j < lanes; ++j) {
+            pr[j] = avx2::dot(q, a.k.data + l.ki(b, s0 + j, kh), l.p);
+            ds[j] = avx2::dot(dout, a.v.data + l.ki(b, s0 + j, kh), l.p);
+          }
         }
         const __m256 p = avx2::exp(_mm256_fmsub_ps(vscale, _mm256_load_ps(pr), lse));
         _mm256_store_ps(ds, _mm256_mul_ps(_mm256_mul_ps(p, _mm256_sub_ps(_mm256_load_ps(ds), vdelta)), vscale));

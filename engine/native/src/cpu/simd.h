@@ -108,6 +108,26 @@ STRATA_AVX2_INLINE float dot(const float* a, const float* b, int64_t n) {
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// The 8 dot products a . rows[r] (r < 8), rows[r] = b + r * row_stride, as one vector: eight
+// accumulators reduced together with a horizontal-add tree (no per-dot horizontal sum).
+STRATA_AVX2_INLINE __m256 dot8(const float* a, const float* b, int64_t row_stride, int64_t n) {
+  __m256 acc[8];
+  for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 va = _mm256_loadu_ps(a + i);
+    for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + r * row_stride + i), acc[r]);
+  }
+  if (i < n) {
+    const __m256 va = load_tail(a + i, n - i);
+    for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(va, load_tail(b + r * row_stride + i, n - i), acc[r]);
+  }
+  const __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]), s23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 s45 = _mm256_hadd_ps(acc[4], acc[5]), s67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
 // y[i] += alpha x[i]
 STRATA_AVX2_INLINE void axpy(float* y, float alpha, const float* x, int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);
