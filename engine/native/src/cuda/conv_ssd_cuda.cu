@@ -59,28 +59,31 @@ __global__ void conv1d_dx_kernel(float* dx, const float* g, const float* w, int6
 }
 
 // One thread per (channel, tap) and one per channel for the bias: sums over (batch, time) in order.
-__global__ void conv1d_dw_kernel(float* dw, float* dbias, const float* g, const float* x, int64_t bsz, int64_t t_len,
-                                 int64_t c_len, int64_t k) {
-  STRATA_GRID_STRIDE(i, c_len * (k + 1)) {
-    const int64_t c = i % c_len, j = i / c_len;  // j == k: bias
-    if (j == k && !dbias) continue;
-    if (j < k && !dw) continue;
-    double acc = 0.0;
-    for (int64_t b = 0; b < bsz; ++b) {
-      for (int64_t t = 0; t < t_len; ++t) {
-        const float gv = g[(b * t_len + t) * c_len + c];
-        if (j == k) {
-          acc += gv;
-        } else {
-          const int64_t src_t = t - k + 1 + j;
-          if (src_t >= 0) acc += static_cast<double>(gv) * x[(b * t_len + src_t) * c_len + c];
-        }
-      }
-    }
-    if (j == k) dbias[c] += static_cast<float>(acc);
-    else dw[c * k + j] += static_cast<float>(acc);
+// Summand of the conv weight / bias gradient: column i = j * C + c (j == K: the bias of channel c),
+// row = b * T + t.
+struct ConvDwTerm {
+  const float *g, *x;
+  int64_t t_len, c_len, k;
+  __device__ double operator()(int64_t row, int64_t i) const {
+    const int64_t c = i % c_len, j = i / c_len, t = row % t_len;
+    const float gv = g[row * c_len + c];
+    if (j == k) return gv;
+    const int64_t src_t = t - k + 1 + j;
+    return src_t >= 0 ? static_cast<double>(gv) * x[(row - t + src_t) * c_len + c] : 0.0;
   }
-}
+};
+struct ConvDwSink {
+  float *dw, *dbias;
+  int64_t c_len, k;
+  __device__ void operator()(int64_t i, double total) const {
+    const int64_t c = i % c_len, j = i / c_len;
+    if (j == k) {
+      if (dbias) dbias[c] += static_cast<float>(total);
+    } else if (dw) {
+      dw[c * k + j] += static_cast<float>(total);
+    }
+  }
+};
 
 __global__ void conv1d_step_kernel(float* y, float* state, const float* x, const float* w, const float* bias,
                                    int64_t bsz, int64_t c_len, int64_t k, bool silu) {
@@ -397,8 +400,8 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
                                                                        bsz, t_len, c_len, k, a.silu);
   conv1d_dx_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.dx.data, g, a.w.data, bsz, t_len, c_len, k);
   if (a.dw.defined() || a.dbias.defined()) {
-    conv1d_dw_kernel<<<grid_for(c_len * (k + 1)), kThreads, 0, state_->stream>>>(opt_mut(a.dw), opt_mut(a.dbias), g,
-                                                                                 a.x.data, bsz, t_len, c_len, k);
+    accumulate_columns(*state_, bsz * t_len, c_len * (k + 1), ConvDwTerm{g, a.x.data, t_len, c_len, k},
+                       ConvDwSink{opt_mut(a.dw), opt_mut(a.dbias), c_len, k}, op);
   }
   finish_op(op);
 }

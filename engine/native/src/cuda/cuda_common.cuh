@@ -1,5 +1,5 @@
 // Shared device-side helpers of the CUDA backend: error checks that raise strata::Error naming the
-// op, grid sizing, warp/block reductions, numerically matching device versions of the CPU kernels'
+// op, grid sizing, warp/block reductions, parallel column sums, numerically matching device versions of the CPU kernels'
 // scalar functions, and the per-backend state (stream, cuBLASLt handle, scratch, error flag).
 // This file is included by the cuda/*.cu files only; it is not a public header.
 #pragma once
@@ -163,6 +163,52 @@ __device__ __forceinline__ void report_error(DeviceErrorFlag* flag, int code, in
     flag->value = value;
   }
 }
+
+// Column sums over many rows (weight gradients of per-channel parameters), split so every SM has
+// work: block (32, 8) owns 32 columns of one slice of rows and writes one double partial per
+// column; add_column_partials adds the slices in order (deterministic) and hands each total to
+// sink(j, total). term(i, j) is the summand of row i, column j.
+constexpr int64_t kRowsPerSlice = 256;
+template <typename Term>
+__global__ void column_partials_kernel(double* partials, int64_t m, int64_t d, Term term) {
+  __shared__ double shared[8][33];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t first = static_cast<int64_t>(blockIdx.y) * kRowsPerSlice;
+  const int64_t last = min(m, first + kRowsPerSlice);
+  double acc = 0.0;
+  if (j < d) {
+    for (int64_t i = first + threadIdx.y; i < last; i += 8) acc += term(i, j);
+  }
+  shared[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < d) {
+    double total = 0.0;
+    for (int r = 0; r < 8; ++r) total += shared[r][threadIdx.x];
+    partials[static_cast<int64_t>(blockIdx.y) * d + j] = total;
+  }
+}
+template <typename Sink>
+__global__ void add_column_partials(const double* partials, int64_t slices, int64_t d, Sink sink) {
+  STRATA_GRID_STRIDE(j, d) {
+    double total = 0.0;
+    for (int64_t s = 0; s < slices; ++s) total += partials[s * d + j];
+    sink(j, total);
+  }
+}
+// sink(j, sum_i term(i, j)) for an (m, d) problem, on the stream (scratch slot 3 holds the partials).
+template <typename Term, typename Sink>
+void accumulate_columns(CudaBackendState& s, int64_t m, int64_t d, Term term, Sink sink, const char* op) {
+  const int64_t slices = (m + kRowsPerSlice - 1) / kRowsPerSlice;
+  double* partials = s.scratch_as<double>(3, slices * d, op);
+  const dim3 grid(static_cast<unsigned>((d + 31) / 32), static_cast<unsigned>(slices));
+  column_partials_kernel<<<grid, dim3(32, 8), 0, s.stream>>>(partials, m, d, term);
+  add_column_partials<<<grid_for(d), kThreads, 0, s.stream>>>(partials, slices, d, sink);
+}
+// The usual sink: dw[j] += total.
+struct AddToVector {
+  float* dw;
+  __device__ void operator()(int64_t j, double total) const { dw[j] += static_cast<float>(total); }
+};
 
 // Raises when the last launch failed (invalid configuration etc.); named after the op.
 void check_launch(const char* op);

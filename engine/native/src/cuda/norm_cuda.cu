@@ -53,14 +53,13 @@ __global__ void rmsnorm_backward_dx_kernel(float* dx, const float* dy, const flo
   }
 }
 
-__global__ void rmsnorm_backward_dw_kernel(float* dw, const float* dy, const float* x, const float* rstd, int64_t m,
-                                           int64_t d) {
-  STRATA_GRID_STRIDE(j, d) {
-    double acc = 0.0;
-    for (int64_t i = 0; i < m; ++i) acc += static_cast<double>(dy[i * d + j]) * x[i * d + j] * rstd[i];
-    dw[j] += static_cast<float>(acc);
+struct RmsNormDwTerm {
+  const float *dy, *x, *rstd;
+  int64_t d;
+  __device__ double operator()(int64_t i, int64_t j) const {
+    return static_cast<double>(dy[i * d + j]) * x[i * d + j] * rstd[i];
   }
-}
+};
 
 // Gated grouped RMSNorm: block per (row, group).
 __global__ void gated_rmsnorm_forward_kernel(float* out, float* rstd_out, const float* y, const float* z,
@@ -124,22 +123,17 @@ __global__ void gated_rmsnorm_backward_kernel(float* dy, float* dz, const float*
   }
 }
 
-__global__ void gated_rmsnorm_dw_kernel(float* dw, const float* dout, const float* y, const float* z,
-                                        const float* rstd_in, int64_t m, int64_t di, int64_t groups,
-                                        bool norm_before_gate) {
-  const int64_t gs = di / groups;
-  STRATA_GRID_STRIDE(j, di) {
-    const int64_t g = j / gs;
-    double acc = 0.0;
-    for (int64_t i = 0; i < m; ++i) {
-      float normed, upstream;
-      gated_terms(y[i * di + j], z[i * di + j], rstd_in[i * groups + g], dout[i * di + j], norm_before_gate, &normed,
-                  &upstream);
-      acc += static_cast<double>(upstream) * normed;
-    }
-    dw[j] += static_cast<float>(acc);
+struct GatedRmsNormDwTerm {
+  const float *dout, *y, *z, *rstd;
+  int64_t di, groups, group_size;
+  bool norm_before_gate;
+  __device__ double operator()(int64_t i, int64_t j) const {
+    float normed, upstream;
+    gated_terms(y[i * di + j], z[i * di + j], rstd[i * groups + j / group_size], dout[i * di + j], norm_before_gate,
+                &normed, &upstream);
+    return static_cast<double>(upstream) * normed;
   }
-}
+};
 
 unsigned row_threads(int64_t width) { return width >= 1024 ? 512 : width >= 256 ? 256 : 128; }
 
@@ -160,8 +154,8 @@ void CudaBackend::rmsnorm_backward(const RmsNormBwd& a) {
   if (m == 0) return;
   // dw first: with accumulate = false dx may alias dy, which the dw sum still needs.
   if (a.dw.defined()) {
-    rmsnorm_backward_dw_kernel<<<grid_for(d), kThreads, 0, state_->stream>>>(a.dw.data, a.dy.data, a.x.data,
-                                                                             a.rstd.data, m, d);
+    accumulate_columns(*state_, m, d, RmsNormDwTerm{a.dy.data, a.x.data, a.rstd.data, d}, AddToVector{a.dw.data},
+                       "cuda rmsnorm_backward");
   }
   rmsnorm_backward_dx_kernel<<<static_cast<unsigned>(m), row_threads(d), 0, state_->stream>>>(
       a.dx.data, a.dy.data, a.x.data, a.w.data, a.rstd.data, d, a.accumulate);
@@ -180,9 +174,10 @@ void CudaBackend::gated_rmsnorm_backward(const GatedRmsNormBwd& a) {
   const int64_t m = a.y.rows(), di = a.y.cols();
   if (m == 0) return;
   if (a.dw.defined()) {
-    gated_rmsnorm_dw_kernel<<<grid_for(di), kThreads, 0, state_->stream>>>(a.dw.data, a.dout.data, a.y.data, a.z.data,
-                                                                           a.rstd.data, m, di, a.groups,
-                                                                           a.norm_before_gate);
+    accumulate_columns(*state_, m, di,
+                       GatedRmsNormDwTerm{a.dout.data, a.y.data, a.z.data, a.rstd.data, di, a.groups, di / a.groups,
+                                          a.norm_before_gate},
+                       AddToVector{a.dw.data}, "cuda gated_rmsnorm_backward");
   }
   gated_rmsnorm_backward_kernel<<<static_cast<unsigned>(m * a.groups), row_threads(di / a.groups), 0,
                                   state_->stream>>>(a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data,
