@@ -1,11 +1,12 @@
 // Tests of checkpoint lookup and verification: FNV-1a 64 against published and independently
 // computed vectors, the size/hash check of a file against its folder's state.json, and which path
-// inference jobs hand the engine (a verified folder, or the weights file of imported weights).
+// inference jobs hand the engine (a verified folder, or the weights file of imported weights), and
+// the fall-back from a corrupt newest checkpoint to the newest valid one.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fnv1a64Hex, inferenceCheckpoint, latestCheckpoint, verifyCheckpointFile } from './checkpoints.js';
+import { fnv1a64Hex, inferenceCheckpoint, latestCheckpoint, newestValidCheckpoint, verifyCheckpoint, verifyCheckpointFile } from './checkpoints.js';
 
 describe('fnv1a64Hex', () => {
   it('matches the reference values', () => {
@@ -18,12 +19,11 @@ describe('fnv1a64Hex', () => {
   });
 });
 
-function checkpointFolder(content: Uint8Array) {
-  const run = mkdtempSync(join(tmpdir(), 'strata-ckpt-'));
-  const dir = join(run, 'checkpoints', 'step_000004');
+function checkpointFolder(content: Uint8Array, step = 4, run = mkdtempSync(join(tmpdir(), 'strata-ckpt-'))) {
+  const dir = join(run, 'checkpoints', `step_${String(step).padStart(6, '0')}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'model.safetensors'), content);
-  const state = { format: 'strata-checkpoint', step: 4, files: { 'model.safetensors': { bytes: content.length, fnv1a64: fnv1a64Hex(content) } } };
+  const state = { format: 'strata-checkpoint', step, files: { 'model.safetensors': { bytes: content.length, fnv1a64: fnv1a64Hex(content) } } };
   writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
   return { run, dir, file: join(dir, 'model.safetensors') };
 }
@@ -52,5 +52,20 @@ describe('verifyCheckpointFile', () => {
     const { run, dir } = checkpointFolder(new Uint8Array([1, 2, 3]));
     expect(latestCheckpoint(run)).toEqual({ path: dir, step: 4 });
     expect(inferenceCheckpoint(dir)).toBe(dir);
+  });
+});
+
+describe('newestValidCheckpoint', () => {
+  it('skips a corrupt newest checkpoint, saying why, and returns the newest valid one', () => {
+    const { run, dir: older } = checkpointFolder(new Uint8Array([1, 2, 3]), 2);
+    const { dir: newer, file } = checkpointFolder(new Uint8Array([4, 5, 6, 7]), 4, run);
+    expect(newestValidCheckpoint(run)).toEqual({ checkpoint: { path: newer, step: 4 }, skipped: [] });
+    writeFileSync(file, new Uint8Array([4, 5, 6, 8]));
+    expect(() => verifyCheckpoint(newer)).toThrow(/step_000004\/model\.safetensors: corrupt/);
+    const found = newestValidCheckpoint(run);
+    expect(found.checkpoint).toEqual({ path: older, step: 2 });
+    expect(found.skipped).toEqual([expect.stringMatching(/step_000004\/model\.safetensors: corrupt/)]);
+    writeFileSync(join(older, 'model.safetensors'), new Uint8Array([1, 2]));
+    expect(newestValidCheckpoint(run)).toMatchObject({ checkpoint: null, skipped: [expect.any(String), expect.stringMatching(/truncated/)] });
   });
 });

@@ -3,7 +3,8 @@
 // `step-000100.safetensors` file); imported weights sit in `checkpoints/imported/`. These helpers
 // pick the newest one and its model weights file without knowing more of the engine's layout, and
 // verify a checkpoint folder's files against the sizes and FNV-1a 64 hashes its state.json lists
-// (the engine writes them; engine/native/src/train/checkpoint.cpp) before a file is used as is.
+// (the engine writes them; engine/native/src/train/checkpoint.cpp) before a file is used as is,
+// and find the newest checkpoint that verifies when newer ones are corrupt.
 //
 // Not here: writing checkpoints (the native engine) or reading tensors (safetensors.ts).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -78,6 +79,44 @@ export function fnv1a64Hex(bytes: Uint8Array): string {
     lo = low >>> 0;
   }
   return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+/**
+ * Verifies every file a checkpoint folder's state.json lists (size and FNV-1a hash); a folder
+ * without state.json (imported weights) or a plain .safetensors file is accepted as is. Throws naming the file.
+ */
+export function verifyCheckpoint(checkpoint: string): void {
+  const statePath = join(checkpoint, STATE_FILE);
+  if (!existsSync(statePath)) return;
+  let files: Record<string, unknown> | undefined;
+  try {
+    files = (JSON.parse(readFileSync(statePath, 'utf8')) as { files?: Record<string, unknown> }).files;
+  } catch (error) {
+    throw new Error(`${statePath}: cannot read the checkpoint state (${(error as Error).message})`);
+  }
+  if (!files || typeof files !== 'object') throw new Error(`${statePath}: lists no files`);
+  for (const name of Object.keys(files)) {
+    const file = join(checkpoint, name);
+    if (!existsSync(file)) throw new Error(`${file}: missing (listed in the checkpoint's state.json)`);
+    verifyCheckpointFile(file);
+  }
+}
+
+/**
+ * The newest checkpoint of a run whose files verify, and the newer ones skipped because they do
+ * not (each with the reason), so commands can say which checkpoint they fell back from.
+ */
+export function newestValidCheckpoint(runDir: string): { checkpoint: CheckpointRef | null; skipped: string[] } {
+  const skipped: string[] = [];
+  for (const ref of listCheckpoints(runDir).reverse()) {
+    try {
+      verifyCheckpoint(ref.path);
+      return { checkpoint: ref, skipped };
+    } catch (error) {
+      skipped.push((error as Error).message);
+    }
+  }
+  return { checkpoint: null, skipped };
 }
 
 /**

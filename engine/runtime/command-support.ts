@@ -7,14 +7,14 @@
 // Not here: each command's own logic (engine/cli/commands/*), argument parsing (engine/cli/args.ts).
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CliError, EXIT_INTERNAL } from '../cli/errors.js';
 import type { CliIO } from '../cli/io.js';
 import { loadModelInput } from '../cli/load-input.js';
 import { countParams } from '../spec/analytics/params.js';
 import { SYNTHETIC_TASKS, type StrataDocument, type SyntheticTask } from '../spec/document.js';
 import { parseDocument } from '../spec/validate.js';
-import { type CheckpointRef, latestCheckpoint } from './checkpoints.js';
+import { type CheckpointRef, latestCheckpoint, newestValidCheckpoint } from './checkpoints.js';
 import { type Engine, EngineNotBuiltError, loadEngine } from './engine.js';
 import { adoptRun, createRun, defaultRunsRoot, readRunMeta, RUN_FILES, type RunKind, type RunMeta, type RunSummary } from './runs.js';
 
@@ -45,7 +45,7 @@ export function intListOption(command: string, name: string, value: string | und
   });
 }
 
-/** What a command works on: a design, or a run folder (its document as run and newest checkpoint). */
+/** What a command works on: a design, a run folder (its document as run and newest checkpoint), or one checkpoint of a run. */
 export interface CommandTarget {
   doc: StrataDocument;
   /** How messages name it. */
@@ -53,15 +53,42 @@ export interface CommandTarget {
   runDir?: string;
   runMeta?: RunMeta;
   checkpoint?: CheckpointRef | null;
+  /** INPUT named this checkpoint itself (a checkpoint folder or its weights file), not a run. */
+  checkpointGiven?: boolean;
 }
 
 export function isRunFolder(path: string): boolean {
   return existsSync(join(path, RUN_FILES.meta)) || (existsSync(join(path, RUN_FILES.document)) && existsSync(join(path, RUN_FILES.events)));
 }
 
-/** Resolves INPUT: a run folder (has run.json, or document.json + events.jsonl), else a design. */
+/** The run folder a checkpoint folder or weights file sits in (RUN/checkpoints/ENTRY[/file]), or null. */
+function runOfCheckpoint(path: string): string | null {
+  for (let dir = dirname(path), up = 0; up < 3; dir = dirname(dir), up++) {
+    if (basename(dir) === RUN_FILES.checkpoints && isRunFolder(dirname(dir))) return dirname(dir);
+  }
+  return null;
+}
+
+function stepOfCheckpoint(path: string): number {
+  for (const name of [basename(path), basename(dirname(path))]) {
+    const match = /(\d+)(?:\.safetensors)?$/.exec(name);
+    if (match) return Number(match[1]);
+  }
+  return -1;
+}
+
+/**
+ * Resolves INPUT: a run folder (has run.json, or document.json + events.jsonl), a checkpoint of a
+ * run (RUN/checkpoints/step_N or its model.safetensors: the run's document with that checkpoint),
+ * else a design.
+ */
 export function loadTarget(arg: string, io: CliIO): CommandTarget {
   const path = resolve(io.cwd, arg);
+  const checkpointRun = existsSync(path) && (existsSync(join(path, 'state.json')) || path.endsWith('.safetensors')) ? runOfCheckpoint(path) : null;
+  if (checkpointRun) {
+    const target = loadTarget(checkpointRun, io);
+    return { ...target, where: arg, checkpoint: { path, step: stepOfCheckpoint(path) }, checkpointGiven: true };
+  }
   if (existsSync(path) && isRunFolder(path)) {
     const docFile = join(path, RUN_FILES.document);
     if (!existsSync(docFile)) throw new CliError(`${arg}: run folder has no ${RUN_FILES.document}`);
@@ -72,6 +99,19 @@ export function loadTarget(arg: string, io: CliIO): CommandTarget {
   const loaded = loadModelInput(arg, io);
   for (const note of loaded.notes) io.stderr(`strata: note: ${note}\n`);
   return { doc: loaded.doc, where: loaded.file ?? arg };
+}
+
+/**
+ * The weights a command loads from a target: the checkpoint INPUT named, else the run's newest
+ * checkpoint that verifies; each newer corrupt one is skipped with a note on stderr. Null for a
+ * design, or a run without a valid checkpoint.
+ */
+export function validCheckpoint(target: CommandTarget, io: CliIO): CheckpointRef | null {
+  if (target.checkpointGiven || !target.runDir) return target.checkpoint ?? null;
+  const { checkpoint, skipped } = newestValidCheckpoint(target.runDir);
+  for (const reason of skipped) io.stderr(`strata: note: ${target.where}: skipping a corrupt checkpoint: ${reason}\n`);
+  if (checkpoint && skipped.length) io.stderr(`strata: note: ${target.where}: using the newest valid checkpoint ${checkpoint.path}\n`);
+  return checkpoint;
 }
 
 export interface DocumentOverrides {

@@ -34,8 +34,12 @@ export interface TrainRequest {
   heldout_data: string;
   /** Overrides pipeline.training.steps. */
   steps?: number;
-  /** Continue from the run folder's latest checkpoint. */
+  /** Continue from the run folder's newest valid checkpoint (or `checkpoint`). */
   resume?: boolean;
+  /** With resume: this checkpoint folder instead of the newest valid one. */
+  checkpoint?: string;
+  /** A new run from these weights (checkpoint folder or .safetensors) instead of the seed's initialization. */
+  init_from?: string;
 }
 export interface EvalRequest {
   document: StrataDocument;

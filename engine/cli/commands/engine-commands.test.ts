@@ -1,6 +1,7 @@
 // End-to-end tests of the engine-backed commands on a micro design: train (--json events, run
 // folder, data files), eval, generate, resume (continues from the checkpoint), profile, export-hf
-// of the trained run, and Ctrl-C on a real `strata train` process (clean stop, exit 130,
+// of the trained run, fine-tuning a run or checkpoint in a new run (train RUN|CHECKPOINT,
+// --init-from), eval/resume falling back from a corrupt newest checkpoint, and Ctrl-C on a real `strata train` process (clean stop, exit 130,
 // `done` with reason "stopped", then resumable), MTP speculative decoding and the thinking budget,
 // profile rows beside the analytics' prediction, and failures (NaN stop, corrupt checkpoint, missing
 // data) that exit non-zero with one line and leave the run folder saying so. Needs the built
@@ -94,10 +95,25 @@ describe('engine commands', () => {
     expect(await exportHf([runDir, '--out', 'hf'], hfIO)).toBe(0);
     expect(existsSync(join(dir, 'hf', 'model.safetensors')) && existsSync(join(dir, 'hf', 'tokenizer.json'))).toBe(true);
 
-    // Training a run folder again starts from fresh weights, and says so.
+    // Training a run folder again fine-tunes its newest checkpoint in a new run, and says so: its
+    // first loss is the trained model's, below a fresh initialization's.
     const againIO = bufferIO(dir);
-    expect(await train([runDir, '--steps', '1', '--runs', 'again'], againIO)).toBe(0);
-    expect(againIO.err()).toMatch(/note: .*training starts from a fresh initialization \(seed \d+\), not from its checkpoint .*step_000005/);
+    expect(await train([runDir, '--steps', '1', '--runs', 'again', '--json'], againIO)).toBe(0);
+    expect(againIO.err()).toMatch(/note: .*a new run fine-tuning .*step_000005/);
+    const again = againIO.out().trim().split('\n').map((l) => JSON.parse(l));
+    expect(again.find((e) => e.type === 'start').init_from).toMatch(/step_000005$/);
+    const freshIO = bufferIO(dir);
+    expect(await train(['micro.json', '--data', 'notes.txt', '--steps', '1', '--runs', 'fresh', '--json'], freshIO)).toBe(0);
+    const firstLoss = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'step').loss;
+    expect(firstLoss(againIO.out())).toBeLessThan(firstLoss(freshIO.out()) - 0.1);
+    expect(JSON.parse(readFileSync(join(onlyRun(join(dir, 'again')), 'run.json'), 'utf8'))).toMatchObject({ parent: summarizeRun(runDir).runId });
+    // A checkpoint folder as INPUT, and --init-from with a design, start from those weights too.
+    const fromCheckpoint = bufferIO(dir);
+    expect(await train([join(runDir, 'checkpoints', 'step_000004'), '--steps', '1', '--runs', 'again2', '--json'], fromCheckpoint)).toBe(0);
+    expect(fromCheckpoint.out()).toMatch(/"init_from":"[^"]*step_000004"/);
+    const initFrom = bufferIO(dir);
+    expect(await train(['micro.json', '--data', 'notes.txt', '--init-from', join(runDir, 'checkpoints', 'step_000005', 'model.safetensors'), '--steps', '1', '--runs', 'again3', '--json'], initFrom)).toBe(0);
+    expect(firstLoss(initFrom.out())).toBeLessThan(firstLoss(freshIO.out()) - 0.1);
   });
 
   it('a design without weights is initialized from --seed (export-hf, eval)', async () => {
@@ -188,14 +204,27 @@ describe('engine commands', () => {
     const bytes = readFileSync(weights);
     bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x40;
     writeFileSync(weights, bytes);
+    // eval and resume fall back to the newest valid checkpoint (step 2) and say so; a checkpoint
+    // named explicitly is refused in one line; export-hf refuses.
     const flipped = bufferIO(dir);
-    expect(await evalCommand([runDir, '--runs', 'evals'], flipped)).toBe(1);
-    expect(flipped.err()).toMatch(/model\.safetensors is corrupt \(content hash mismatch\)/);
+    expect(await evalCommand([runDir, '--runs', 'evals', '--json'], flipped)).toBe(0);
+    expect(flipped.err()).toMatch(/note: .*skipping a corrupt checkpoint: .*step_000003\/model\.safetensors: corrupt/);
+    expect(flipped.err()).toMatch(/using the newest valid checkpoint .*step_000002/);
+    expect(flipped.out()).not.toMatch(/refusing/);
+    const named = bufferIO(dir);
+    expect(await evalCommand([join(runDir, 'checkpoints', 'step_000003'), '--runs', 'evals'], named)).toBe(1);
+    expect(named.err()).toMatch(/model\.safetensors is corrupt \(content hash mismatch\); refusing to use this checkpoint/);
     await expect(exportHf([runDir, '--out', 'hf'], bufferIO(dir))).rejects.toThrow(/model\.safetensors: corrupt \(content hash differs/);
-    truncateSync(join(runDir, 'checkpoints', 'step_000003', 'model.safetensors'), 1000);
+    const resumed = bufferIO(dir);
+    expect(await resume([runDir, '--steps', '4', '--json'], resumed)).toBe(0);
+    const resumedEvents = resumed.out().trim().split('\n').map((l) => JSON.parse(l));
+    expect(resumedEvents[0].type).toBe('start');
+    expect(resumedEvents.filter((e) => e.type === 'step').map((e) => e.step)).toEqual([3, 4]);
+    expect(resumedEvents.some((e) => e.type === 'log' && /step_000003.*corrupt/.test(e.message))).toBe(true);
+    truncateSync(join(runDir, 'checkpoints', 'step_000004', 'model.safetensors'), 1000);
     const io = bufferIO(dir);
-    expect(await evalCommand([runDir, '--runs', 'evals'], io)).toBe(1);
-    expect(io.err().trim().split('\n')).toEqual([expect.stringMatching(/step_000003\/state\.json: model\.safetensors is truncated or altered/)]);
+    expect(await evalCommand([join(runDir, 'checkpoints', 'step_000004'), '--runs', 'evals'], io)).toBe(1);
+    expect(io.err().trim().split('\n')).toEqual([expect.stringMatching(/step_000004\/state\.json: model\.safetensors is truncated or altered/)]);
 
     await expect(train(['micro.json', '--data', 'nope.txt', '--runs', 'failed'], bufferIO(dir))).rejects.toThrow(/nope.txt\): file not found/);
     expect(summarizeRun(onlyRun(join(dir, 'failed')))).toMatchObject({ status: 'error', error: expect.stringMatching(/nope.txt\): file not found/) });

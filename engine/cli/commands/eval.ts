@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
-import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, openRunFolder, requireEngine, validCheckpoint } from '../../runtime/command-support.js';
 import { prepareData } from '../../runtime/data/prepare.js';
 import { eventPrinter, recordRunError, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
@@ -18,8 +18,8 @@ import { EXIT_CANCELLED } from './train.js';
 
 const HELP = `usage: strata eval INPUT [options]
 
-INPUT is a training run folder, a Strata document, a template name, or an HF config.json.
-  --checkpoint PATH    weights to evaluate (default: the run's newest checkpoint; fresh init for a design)
+INPUT is a training run folder or one of its checkpoints, a Strata document, a template name, or an HF config.json.
+  --checkpoint PATH    weights to evaluate (default: the run's newest valid checkpoint; fresh init for a design)
   --data PATH          evaluate on this file's held-out part ('corpus' = bundled corpus)
   --task NAME          evaluate on a synthetic task (mqar, needle, copy)
   --batches N          number of batches (default: the document's evaluation setting)
@@ -74,12 +74,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (values.checkpoint) {
     checkpoint = resolve(io.cwd, values.checkpoint);
     if (!existsSync(checkpoint)) throw new CliError(`eval: --checkpoint ${values.checkpoint}: no such file or folder`);
-  } else if (target.checkpoint) {
-    // Evaluation needs the weights only (an imported checkpoint has no optimizer state); the engine
-    // verifies a checkpoint folder's hashes first.
-    checkpoint = inferenceCheckpoint(target.checkpoint.path);
   } else if (target.runDir) {
-    throw new CliError(`${target.where}: the run has no checkpoint yet`);
+    // Evaluation needs the weights only (an imported checkpoint has no optimizer state); the engine
+    // verifies a checkpoint folder's hashes first. A corrupt newest checkpoint is skipped with a note.
+    const ref = validCheckpoint(target, io);
+    if (!ref) throw new CliError(`${target.where}: the run has no ${target.checkpoint ? 'valid ' : ''}checkpoint yet`);
+    checkpoint = inferenceCheckpoint(ref.path);
   }
   checkEngineMemory(target.where, doc, 'inference');
   const engine = requireEngine();

@@ -3,13 +3,28 @@
 // task) into the run folder, then streams the engine's events: a progress bar with loss, tokens/s
 // and ETA, or with --json exactly the JSON events (also in the run folder's events.jsonl).
 // Ctrl-C stops cleanly after the current step (exit code 130); `strata resume RUN` continues.
-// INPUT may also be a run folder: its document is trained from a fresh initialization (the engine's
-// C API cannot start training from existing weights), which a note on stderr says.
+// INPUT may also be a run folder or one of its checkpoints: a new run of its document fine-tunes its
+// weights (the run's newest valid checkpoint, or the checkpoint given), as --init-from does for a
+// design; a template or document alone starts from fresh weights from --seed.
 //
 // Not here: the data pipeline (runtime/data), the engine API (runtime/engine.ts), run folders (runtime/runs.ts).
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
 import { prepareData } from '../../runtime/data/prepare.js';
-import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget, numberOption, openRunFolder, requireEngine } from '../../runtime/command-support.js';
+import {
+  applyOverrides,
+  checkEngineMemory,
+  type CommandTarget,
+  describeData,
+  intOption,
+  isRunFolder,
+  loadTarget,
+  numberOption,
+  openRunFolder,
+  requireEngine,
+  validCheckpoint,
+} from '../../runtime/command-support.js';
 import { eventPrinter, recordRunError, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { parseCommandArgs } from '../args.js';
@@ -18,8 +33,10 @@ import type { CliIO } from '../io.js';
 
 const HELP = `usage: strata train INPUT [options]
 
-INPUT is a Strata document, a template name, an HF config.json, or a run folder (its document,
-trained from a fresh initialization from --seed).
+INPUT is a Strata document, a template name, an HF config.json (fresh weights from --seed), or a
+run folder or checkpoint (RUN/checkpoints/step_N or its model.safetensors): a new run fine-tunes
+those weights (a run's newest valid checkpoint).
+  --init-from PATH     start from these weights: a checkpoint folder, a .safetensors file or a run
   --steps N            training steps (default: the document's pipeline.training.steps)
   --data PATH          train on a .txt, .jsonl, .parquet or .stok file ('corpus' = the bundled corpus)
   --task NAME          train on a synthetic task: mqar, needle or copy
@@ -35,6 +52,26 @@ trained from a fresh initialization from --seed).
 
 export const EXIT_CANCELLED = 130;
 
+/**
+ * The weights a new training run starts from: --init-from (a checkpoint folder, a .safetensors
+ * file, or a run: its newest valid checkpoint), else INPUT's checkpoint when INPUT is a run or a
+ * checkpoint, else none (fresh weights from the seed). The engine checks shapes against the document.
+ */
+function initialWeights(target: CommandTarget, option: string | undefined, io: CliIO): string | undefined {
+  if (option !== undefined) {
+    const path = resolve(io.cwd, option);
+    if (!existsSync(path)) throw new CliError(`train: --init-from ${option}: no such file or folder`);
+    if (!isRunFolder(path)) return inferenceCheckpoint(path);
+    const ref = validCheckpoint(loadTarget(path, io), io);
+    if (!ref) throw new CliError(`train: --init-from ${option}: the run has no valid checkpoint`);
+    return inferenceCheckpoint(ref.path);
+  }
+  if (!target.runDir) return undefined;
+  const ref = validCheckpoint(target, io);
+  if (!ref) throw new CliError(`${target.where}: the run has no valid checkpoint to start from (train its document file for fresh weights)`);
+  return inferenceCheckpoint(ref.path);
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('train', argv, {
     steps: { type: 'string' },
@@ -49,6 +86,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     'run-dir': { type: 'string' },
     runs: { type: 'string' },
     name: { type: 'string' },
+    'init-from': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -74,13 +112,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     },
     io,
   );
-  if (target.checkpoint)
-    io.stderr(
-      `strata: note: ${target.where}: training starts from a fresh initialization (seed ${doc.pipeline.training.seed}), not from its checkpoint ${target.checkpoint.path}: the engine cannot initialize training from existing weights yet (to continue a stopped run: strata resume)\n`,
-    );
+  const initFrom = initialWeights(target, values['init-from'], io);
+  if (initFrom)
+    io.stderr(`strata: note: ${target.where}: a new run fine-tuning ${initFrom} (optimizer, schedule and data start anew; to continue a stopped run: strata resume)\n`);
   checkEngineMemory(target.where, doc, 'train');
   const engine = requireEngine(doc);
-  const runFolder = openRunFolder(doc, 'train', io, { runDir: values['run-dir'], runs: values.runs, name: values.name, extra: { data: describeData(doc) } });
+  const runFolder = openRunFolder(doc, 'train', io, { runDir: values['run-dir'], runs: values.runs, name: values.name, extra: { data: describeData(doc), ...(initFrom ? { initFrom, ...(target.runMeta ? { parent: target.runMeta.runId } : {}) } : {}) } });
   let data;
   try {
     data = await prepareData(doc.pipeline, doc.model.vocab_size, { outDir: join(runFolder.dir, RUN_FILES.data), baseDir: io.cwd });
@@ -96,7 +133,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const steps = doc.pipeline.training.steps;
   const printer = eventPrinter(io, { json, totalSteps: steps, runDir: runFolder.dir });
-  const job = engine.train({ document: doc, run_dir: runFolder.dir, train_data: data.train, heldout_data: data.heldout, steps }, printer.onEvent);
+  const job = engine.train(
+    { document: doc, run_dir: runFolder.dir, train_data: data.train, heldout_data: data.heldout, steps, ...(initFrom ? { init_from: initFrom } : {}) },
+    printer.onEvent,
+  );
   const outcome = await superviseJob(job, printer, io, { json, totalSteps: steps, runDir: runFolder.dir });
   if (outcome.error) {
     reportJobError('train', outcome, io, json);

@@ -1,12 +1,12 @@
 // Tests of the .stok codec, the text dataset readers (.txt, .jsonl, .parquet), splitting and
-// prepareData for the bundled corpus, files and tasks.
+// prepareData for the bundled corpus, files and tasks, and extending a task's samples for a longer resume.
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { PipelineSpec } from '../../spec/document.js';
-import { corpusFiles, prepareData, splitDocuments, splitTokenFile, tokenizeDocuments } from './prepare.js';
+import { corpusFiles, extendTaskTrainData, prepareData, splitDocuments, splitTokenFile, tokenizeDocuments } from './prepare.js';
 import { readJsonlDocuments, readParquetDocuments, readTextDocuments } from './sources.js';
 import { decodeStok, encodeStok, readStok, readStokHeader, type TokenFile, writeStok } from './stok.js';
 import { ByteTokenizer } from '../tokenizers/byte.js';
@@ -160,5 +160,26 @@ describe('prepareData', () => {
     expect(heldout.tokens.length).toBe(64 * 32);
     expect(Buffer.from(train.tokens.buffer).equals(Buffer.from(heldout.tokens.slice(0, 6 * 32).buffer))).toBe(false);
     expect(readFileSync(prepared.train).length).toBeGreaterThan(6 * 32 * 5);
+  });
+});
+
+describe('extendTaskTrainData', () => {
+  it('adds new samples after the ones already trained on when a resume needs more steps', async () => {
+    const dir = tempDir();
+    const planned = PipelineSpec.parse({ dataset: { source: 'task', task: 'copy' }, training: { seq_len: 16, steps: 3, batch_size: 2 } });
+    const prepared = await prepareData(planned, 259, { outDir: dir, baseDir: dir });
+    const before = readStok(prepared.train);
+    expect(before.tokens.length).toBe(6 * 16);
+    expect(extendTaskTrainData(planned, prepared.train)).toBeNull();
+    const longer = PipelineSpec.parse({ ...planned, training: { ...planned.training, steps: 5 } });
+    expect(extendTaskTrainData(longer, prepared.train)).toEqual({ before: 6, after: 10 });
+    const after = readStok(prepared.train);
+    expect(after.tokens.length).toBe(10 * 16);
+    expect(after.tokens.subarray(0, before.tokens.length)).toEqual(before.tokens);
+    const samples = new Set<string>();
+    for (let s = 0; s < 10; s++) samples.add(after.tokens.subarray(s * 16, (s + 1) * 16).join(','));
+    expect(samples.size).toBe(10); // the new samples are new, not the first ones again
+    const otherSeed = PipelineSpec.parse({ ...longer, training: { ...longer.training, steps: 8, seed: 99 } });
+    expect(() => extendTaskTrainData(otherSeed, prepared.train)).toThrow(/not those of task copy with seed 99/);
   });
 });

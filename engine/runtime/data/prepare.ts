@@ -108,6 +108,43 @@ function tokenCountCheck(data: TokenFile, vocabSize: number, where: string): voi
   if (data.vocab > vocabSize) throw new Error(`${where}: token ids go up to ${data.vocab - 1} but the model's vocab_size is ${vocabSize}`);
 }
 
+/** The most synthetic training samples a run generates (a memory bound; longer runs make more passes). */
+export const MAX_TASK_TRAIN_SAMPLES = 65536;
+
+/** Training samples of a synthetic-task run: one per sequence the planned steps read, up to the bound. */
+export function taskTrainSamples(pipeline: PipelineSpec): number {
+  const t = pipeline.training;
+  return Math.min(MAX_TASK_TRAIN_SAMPLES, t.steps * t.batch_size * t.grad_accum);
+}
+
+function taskOptions(pipeline: PipelineSpec, dataset: Extract<Dataset, { source: 'task' }>) {
+  return { task: dataset.task, seqLen: pipeline.training.seq_len, numPairs: dataset.num_pairs, distance: dataset.distance };
+}
+
+/**
+ * Before a synthetic-task run resumes with more steps than it was prepared for: regenerates
+ * `trainPath` with the samples the new total needs. The generator is sequential, so the samples
+ * already trained on stay the same (checked) and new ones follow; the engine's data position
+ * continues into them instead of repeating the first samples. Returns the sample count before and
+ * after, or null when the pipeline is not a task or has enough samples.
+ */
+export function extendTaskTrainData(pipeline: PipelineSpec, trainPath: string): { before: number; after: number } | null {
+  const dataset = pipeline.dataset;
+  if (dataset.source !== 'task') return null;
+  const existing = readStok(trainPath);
+  const seqLen = existing.seqLen ?? 0;
+  if (seqLen !== pipeline.training.seq_len) throw new Error(`${trainPath}: holds samples of ${seqLen} tokens, the run's seq_len is ${pipeline.training.seq_len}`);
+  const before = existing.tokens.length / seqLen;
+  const after = taskTrainSamples(pipeline);
+  if (after <= before) return null;
+  const extended = generateTask({ ...taskOptions(pipeline, dataset), count: after, seed: pipeline.training.seed });
+  const prefix = extended.tokens.subarray(0, existing.tokens.length);
+  if (prefix.some((token, i) => token !== existing.tokens[i]))
+    throw new Error(`${trainPath}: its samples are not those of task ${dataset.task} with seed ${pipeline.training.seed}; cannot extend it`);
+  writeStok(trainPath, extended);
+  return { before, after };
+}
+
 /** Writes train.stok and heldout.stok for a pipeline; every error names the dataset. */
 export async function prepareData(pipeline: PipelineSpec, modelVocab: number, options: PrepareOptions): Promise<PreparedData> {
   const dataset: Dataset = pipeline.dataset;
@@ -118,10 +155,10 @@ export async function prepareData(pipeline: PipelineSpec, modelVocab: number, op
   if (dataset.source === 'task') {
     where = `dataset (task ${dataset.task})`;
     const counts = options.taskSamples ?? {
-      train: Math.min(65536, training.steps * training.batch_size * training.grad_accum),
+      train: taskTrainSamples(pipeline),
       heldout: Math.max(64, Math.max(...pipeline.evaluations.map((e) => e.batches), 1) * training.batch_size),
     };
-    const common = { task: dataset.task, seqLen: training.seq_len, numPairs: dataset.num_pairs, distance: dataset.distance };
+    const common = taskOptions(pipeline, dataset);
     try {
       train = generateTask({ ...common, count: counts.train, seed: training.seed });
       heldout = generateTask({ ...common, count: counts.heldout, seed: training.seed ^ 0x5eed5eed });
