@@ -5,7 +5,7 @@
 //     (forward for prefill/decode, forward + backward for train: compare with fwd_ms + bwd_ms);
 //   total rows (op "total"): predicted_ms, predicted_tokens_per_s, hardware; for decode also
 //     predicted_bytes, the KV cache + Mamba state the analytics count for `batch` sequences
-//     (fp32, as the CPU engine keeps them), beside the measured decode-state bytes.
+//     (fp32, as the CPU engine keeps them), beside the measured decode-state bytes (state_bytes).
 // Measured fields are never changed. The CPU engine runs in fp32, so on the `cpu` profile every
 // format runs at the fp32 rate (hardware.ts).
 //

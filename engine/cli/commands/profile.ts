@@ -59,7 +59,7 @@ export function profileTable(rows: ProfileEvent[]): string {
   const out: string[] = [];
   for (const [key, section] of sections) {
     const total = section.find((r) => r.op === 'total');
-    // Step time from the rate: the engine's total `ms` spans all decode steps, its rows one step.
+    // Step time from the rate (the engine's total `ms` is the same per-step time as its rows).
     const tokensPerStep = (typeof total?.batch === 'number' ? total.batch : 1) * (total?.mode === 'decode' ? 1 : typeof total?.context === 'number' ? total.context : 1);
     const measuredStepMs = typeof total?.tokens_per_s === 'number' && total.tokens_per_s > 0 ? (1000 * tokensPerStep) / total.tokens_per_s : null;
     const rate = typeof total?.tokens_per_s === 'number' ? `, ${Math.round(total.tokens_per_s)} tok/s` : '';
@@ -71,8 +71,14 @@ export function profileTable(rows: ProfileEvent[]): string {
     }
     if (total && typeof total.bytes === 'number') {
       const what = String(total.bytes_meaning ?? 'memory');
-      const predicted = typeof total.predicted_bytes === 'number' ? `, predicted ${formatMiB(total.predicted_bytes)}` : '';
+      // The prediction counts the decode state alone: compare it with the engine's state_bytes.
+      const stateLine = typeof total.state_bytes === 'number';
+      const predicted = typeof total.predicted_bytes === 'number' && !stateLine ? `, predicted ${formatMiB(total.predicted_bytes)}` : '';
       out.push(`  memory: ${what} ${formatMiB(total.bytes)} measured${predicted}`);
+      if (stateLine) {
+        const predictedState = typeof total.predicted_bytes === 'number' ? `, predicted ${formatMiB(total.predicted_bytes)}` : '';
+        out.push(`  memory: decode state (Mamba state, KV cache) ${formatMiB(total.state_bytes)} measured${predictedState}`);
+      }
     }
     const layers = section.filter((r) => r.op !== 'total');
     const predicted = layers.some((r) => typeof r.predicted_ms === 'number');

@@ -1,8 +1,12 @@
 // Layer-by-layer profiling of a design on the engine's backend: for each mode (train = forward +
 // backward, prefill = forward over the whole context, decode = per-token steps after a prefill of
 // the context) and each context length, one "profile" event per layer (layer index, block kind,
-// op "block", fwd_ms, bwd_ms, GEMM flops, activation bytes) plus a model-level summary row
-// (op "total": tokens_per_s, and for decode the constant Mamba-state + KV-cache bytes).
+// op "block", fwd_ms, bwd_ms and GEMM flops per step, and bytes: the layer's activations, or for
+// decode its Mamba state / KV cache) plus a model-level summary row (op "total": ms per step (a
+// decode row averages its steps, like the layer rows), tokens_per_s, and bytes = peak memory:
+// weights and gradients + decode state + the high-water mark of the run's step allocations,
+// with param_bytes, activation_peak_bytes and for decode state_bytes beside it). Each measurement
+// follows an unmeasured warm-up run (or decode step).
 // Inputs are random token ids (timing does not depend on them). Not the analytic roofline
 // (engine/spec/analytics predicts; this measures).
 #pragma once

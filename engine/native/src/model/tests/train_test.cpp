@@ -4,7 +4,8 @@
 // stops the run naming the tensor and keeps the last good checkpoint; a new run starts from given
 // weights (init_from) and refuses another design's; resume skips a corrupt newest checkpoint; the
 // data position does not wrap (a resume over extended task samples continues with the new ones);
-// schedules; safetensors and JSON round trips. Runs in temporary folders under /tmp. Small dims, fast on 2 cores.
+// profile rows (decode totals per step, cache bytes per layer, peak memory); schedules;
+// safetensors and JSON round trips. Runs in temporary folders under /tmp. Small dims, fast on 2 cores.
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -15,10 +16,13 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "io/tokens.h"
+#include "core/backend.h"
 #include "model/config.h"
+#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/optimizer.h"
+#include "train/profile.h"
 #include "train/trainer.h"
 #include "test_util.h"
 
@@ -307,6 +311,45 @@ void test_data_position_continues_into_extended_samples() {
   CHECK(same.next().tokens[0] == 0, "without new samples the pass wraps to sample 0");
 }
 
+// Profile rows: decode totals per step like the layer rows (ms agrees with the rate), decode layer
+// rows carry their cache bytes, and totals report peak memory (weights + gradients + state + the
+// high-water mark of step allocations).
+void test_profile_rows() {
+  model::DocumentConfig doc = model::read_document_text(hybrid_doc(R"({"steps":1})"), "profile document");
+  model::Model m(doc.model, cpu_backend(), 3);
+  std::vector<json::Value> rows;
+  train::EventSink events([&](const std::string& line) { rows.push_back(json::parse(line)); }, "");
+  train::ProfileRequest req;
+  req.modes = {"train", "decode"};
+  req.contexts = {16};
+  req.batch = 2;
+  req.decode_steps = 3;
+  train::profile_model(m, req, events, nullptr);
+  const double params = 2.0 * static_cast<double>(m.params().count()) * sizeof(float);
+  int totals = 0;
+  for (const auto& r : rows) {
+    const std::string mode = r.at("mode").as_string();
+    if (r.at("op").as_string() == "total") {
+      totals++;
+      const double ms = r.at("ms").as_double(), tps = r.at("tokens_per_s").as_double();
+      const double tokens_per_step = mode == "decode" ? 2.0 : 2.0 * 16;
+      CHECK(std::fabs(ms - 1000.0 * tokens_per_step / tps) <= 1e-6 * ms, "%s total: %g ms per step, rate %g tok/s",
+            mode.c_str(), ms, tps);
+      CHECK(r.at("param_bytes").as_double() == params && r.at("activation_peak_bytes").as_double() > 0 &&
+                r.at("bytes").as_double() >= params + r.at("activation_peak_bytes").as_double(),
+            "%s peak memory: %s", mode.c_str(), json::dump(r).c_str());
+      if (mode == "decode") {
+        CHECK(r.at("steps").as_int64() == 3 && r.at("state_bytes").as_double() > 0, "decode total %s", json::dump(r).c_str());
+      }
+    } else if (mode == "decode" && r.at("layer").as_int64() == 0) {
+      // Mamba-2 layer 0: conv state (B, K-1, Di + 2GN) + SSM state (B, H, P, N), fp32.
+      const double expected = (2.0 * 3 * (32 + 2 * 8) + 2.0 * 2 * 16 * 8) * sizeof(float);
+      CHECK(r.at("bytes").as_double() == expected, "decode layer 0 bytes %g, expected %g", r.at("bytes").as_double(), expected);
+    }
+  }
+  CHECK(totals == 2, "%d total rows", totals);
+}
+
 void test_schedules() {
   model::TrainConfig t;
   t.lr = 1.0;
@@ -360,6 +403,7 @@ int main() {
       {"corrupt_checkpoint_refused", test_corrupt_checkpoint_refused},
       {"non_finite_stops_run", test_non_finite_stops_run},
       {"init_from_checkpoint", test_init_from_checkpoint},
+      {"profile_rows", test_profile_rows},
       {"data_position_continues_into_extended_samples", test_data_position_continues_into_extended_samples},
       {"resume_falls_back_to_valid_checkpoint", test_resume_falls_back_to_valid_checkpoint},
   });
