@@ -132,6 +132,7 @@ void write_run_metadata(const std::string& run_dir, const model::DocumentConfig&
     meta.set("engine", "strata-engine");
   }
   write_json(meta_path, meta);
+  write_json(io::join_path(run_dir, "document.json"), doc.document);
   write_json(io::join_path(run_dir, "precision.json"), precision_table_json(doc));
 }
 

@@ -5,7 +5,7 @@
 //                   of engine/runtime/runs.ts RunMeta and electron/host/run-folders.ts
 //   precision.json  {policy, layers, rows: [{scope, layer, kind, role, fprop, dgrad, wgrad}]}, the
 //                   resolved table in the order of engine/spec/precision.ts resolvePrecision
-// Both are written atomically. This is not the event stream (events.h) or checkpoints (checkpoint.h).
+// All are written atomically, with document.json. This is not the event stream (events.h) or checkpoints (checkpoint.h).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,8 @@ json::Value precision_table_json(const model::DocumentConfig& doc);
 
 /**
  * Writes RUN/run.json (a new one whose runId is the folder name, or the existing one with its planned
- * steps updated when `fields.steps` >= 0) and RUN/precision.json. createdAt is the current UTC time in ISO 8601 with milliseconds.
+ * steps updated when `fields.steps` >= 0), RUN/document.json (the document as run) and
+ * RUN/precision.json. createdAt is the current UTC time in ISO 8601 with milliseconds.
  */
 void write_run_metadata(const std::string& run_dir, const model::DocumentConfig& doc, const RunMetaFields& fields);
 

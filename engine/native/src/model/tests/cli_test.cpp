@@ -170,7 +170,7 @@ void test_eval_and_resume_of_a_run_folder() {
   std::string bytes = io::read_file(weights);
   bytes[bytes.size() - 5] ^= 0x21;
   io::write_file_atomic(weights, bytes);
-  Outcome fallback = run_cli("eval runs/r1 --data data.stok --batches 2 --json");
+  Outcome fallback = run_cli("eval runs/r1 --data data.stok --batches 2 --run-dir runs/e1 --json");
   CHECK(fallback.rc == 0, "eval after corruption rc %d: %s", fallback.rc, fallback.stderr_text.c_str());
   check_stream(fallback, "eval fallback");
   CHECK(logged(fallback, {"step_000002", "corrupt"}) && logged(fallback, {"step_000001"}),
@@ -178,6 +178,14 @@ void test_eval_and_resume_of_a_run_folder() {
   const json::Value* start = last_of(fallback, "start");
   CHECK(start && start->at("checkpoint").as_string().find("step_000001") != std::string::npos, "eval start: %s",
         start ? json::dump(*start).c_str() : "-");
+
+  for (const char* f : {"run.json", "document.json", "precision.json", "events.jsonl", "log.txt"}) {
+    CHECK(io::path_exists(work_dir() + "/runs/e1/" + f), "eval run folder lacks %s", f);
+  }
+  json::Value eval_meta = json::parse(io::read_file(work_dir() + "/runs/e1/run.json"));
+  CHECK(eval_meta.at("kind").as_string() == "eval" && eval_meta.at("parent").as_string() == "r1" &&
+            eval_meta.at("steps").is_null(),
+        "eval run.json: %s", json::dump(eval_meta).c_str());
 
   Outcome resumed = run_cli("resume runs/r1 --steps 3 --json");
   CHECK(resumed.rc == 0, "resume rc %d: %s", resumed.rc, resumed.stderr_text.c_str());
