@@ -185,6 +185,54 @@ std::atomic<size_t>& active_kernel_index() {
 
 const KernelChoice& active_kernel() { return kernels_on_this_cpu()[active_kernel_index().load()]; }
 
+#if STRATA_X86
+// One MR-row panel of a non-transposed A with AVX2: 8 k-steps at a time, the 6 rows (and two zero
+// rows) transposed 8x8 in registers; each k-step's 8-float store runs 2 floats into the next k-step,
+// which the next store overwrites (the packing buffer has kPackSlack floats after its end).
+__attribute__((target("avx2,fma"))) void pack_a_panel_avx2(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 r[8];
+    for (int64_t i = 0; i < kMr; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + p) : zero;
+    r[6] = zero;
+    r[7] = zero;
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, zero, 0x44), u5 = _mm256_shuffle_ps(t4, zero, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, zero, 0x44), u7 = _mm256_shuffle_ps(t5, zero, 0xEE);
+    // column j of the 8x8 block (k-step p + j): rows 0-3 from u*, rows 4-7 from the matching u(*+4)
+    const __m256 col[8] = {
+        _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+        _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+        _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+        _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31),
+    };
+    for (int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(out + (p + j) * kMr, col[j]);
+  }
+  for (; p < kc; ++p) {
+    for (int64_t i = 0; i < kMr; ++i) out[p * kMr + i] = i < rows ? a[i * lda + p] : 0.0f;
+  }
+}
+#endif
+
+constexpr int64_t kPackSlack = 8;  // floats after a packed A buffer (see pack_a_panel_avx2)
+
+bool pack_with_avx2() {
+#if STRATA_X86
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return supported;
+#else
+  return false;
+#endif
+}
+
 // Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into MR-row panels (zero padded).
 void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* packed) {
   int64_t panels = (mc + kMr - 1) / kMr;
@@ -192,6 +240,12 @@ void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc
     float* out = packed + panel * kMr * kc;
     int64_t rows = std::min(kMr, mc - panel * kMr);
     int64_t row0 = i0 + panel * kMr;
+#if STRATA_X86
+    if (!call.trans_a && pack_with_avx2()) {
+      pack_a_panel_avx2(call.a + row0 * call.lda + p0, call.lda, rows, kc, out);
+      continue;
+    }
+#endif
     if (!call.trans_a) {
       for (int64_t r = 0; r < kMr; ++r) {
         const float* src = r < rows ? call.a + (row0 + r) * call.lda + p0 : nullptr;
@@ -258,7 +312,7 @@ void gemm_block(const GemmCall& call, const KernelChoice& kernel, int64_t i_begi
   const int64_t kc_max = std::min(kKc, call.k);
   const int64_t mc_max = std::min(kMc, (m_len + kMr - 1) / kMr * kMr);
   packed_b.resize(static_cast<size_t>(kc_max * nc_max));
-  packed_a.resize(static_cast<size_t>(kc_max * mc_max));
+  packed_a.resize(static_cast<size_t>(kc_max * mc_max + kPackSlack));
   float* pa = packed_a.data();
   float* pb = packed_b.data();
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kNc) {
