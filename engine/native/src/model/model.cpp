@@ -494,8 +494,9 @@ std::unique_ptr<MtpDecodeState> Model::start_mtp_decode(int64_t capacity) {
     auto& caches = state->caches[static_cast<size_t>(k - 1)];
     caches.resize(mod.blocks.size());
     for (size_t j = 0; j < mod.blocks.size(); j++) {
-      // Drafted positions (at most depth - 1 per depth) are run on top of the committed ones and rewound.
-      mod.blocks[j]->mixer().init_cache(state->arena, caches[j], 1, capacity, depth);
+      // A round runs the positions decided since the last one (depth + 1 at most after the first
+      // round) and at most depth - 1 drafted ones, then rewinds past the drafted ones.
+      mod.blocks[j]->mixer().init_cache(state->arena, caches[j], 1, capacity, 2 * depth + 1);
       // MTP caches start from the zero state by stepping (no prefill), so recurrent states are cleared.
       for (const Tensor* t : {&caches[j].conv_state, &caches[j].ssm_state}) {
         if (t->defined()) backend_->fill_zero(t->data, sizeof(float) * static_cast<size_t>(t->numel()));
@@ -547,7 +548,13 @@ std::vector<int32_t> Model::mtp_draft(MtpDecodeState& state, Arena& scratch, con
     mtp_input(ctx, k, hprev_t, ids_t, s);
     std::vector<float> out(static_cast<size_t>(rows * D));
     Tensor last;  // depth k's output at position P-1
-    for (const auto& [begin, count, record] : {std::tuple{int64_t{0}, commit, false}, std::tuple{commit, rows - commit, true}}) {
+    // One pass over all rows, rewound to the committed ones, when the history holds them all (every
+    // round but a first one over a long prompt); else the committed rows first, then the drafted ones.
+    const bool one_pass = caches.empty() || rows <= caches.front().history_tokens;
+    const std::vector<std::tuple<int64_t, int64_t, bool>> parts =
+        one_pass ? std::vector<std::tuple<int64_t, int64_t, bool>>{{0, rows, true}}
+                 : std::vector<std::tuple<int64_t, int64_t, bool>>{{0, commit, false}, {commit, rows - commit, true}};
+    for (const auto& [begin, count, record] : parts) {
       if (count == 0) continue;
       StepContext part = ctx;
       part.time = count;
@@ -558,8 +565,8 @@ std::vector<int32_t> Model::mtp_draft(MtpDecodeState& state, Arena& scratch, con
       const std::vector<float> values = download_values(be, h);
       std::copy(values.begin(), values.end(), out.begin() + begin * D);
       last = Tensor(h.data + (count - 1) * D, {1, D}, h.name);
-      if (record) {
-        for (size_t j = 0; j < mod.blocks.size(); j++) mod.blocks[j]->mixer().rewind(be, caches[j], 0);
+      if (record && commit - begin < count) {
+        for (size_t j = 0; j < mod.blocks.size(); j++) mod.blocks[j]->mixer().rewind(be, caches[j], commit - begin);
       }
     }
     // The draft for x_{P+k}: depth k's head at the last position P-1.
