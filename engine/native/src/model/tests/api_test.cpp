@@ -1,7 +1,8 @@
 // Tests of the public C API (include/strata/engine.h) as the Node binding uses it: engine info,
 // train/eval/generate/init jobs with event callbacks, cancellation, error messages; sessions;
 // generation features: MTP speculative decoding returns exactly the greedy output and reports an
-// acceptance rate, the thinking budget forces </think>, seeded sampling is reproducible.
+// acceptance rate, the thinking budget forces </think>, seeded sampling is reproducible; a session
+// made from saved weights trains from them.
 #include <cstdio>
 #include <string>
 #include <unistd.h>
@@ -161,11 +162,37 @@ void test_session_generation() {
   strata_session_destroy(s);
 }
 
+// A session created from saved weights trains from them (not from its seed's initialization): a
+// run cancelled before its first step checkpoints exactly the loaded weights.
+void test_session_trains_from_its_weights() {
+  char* error = nullptr;
+  const std::string dir = dir_for("session-train");
+  const std::string weights = io::join_path(dir, "w.safetensors");
+  strata_session* source = strata_session_create(kDoc, R"({"seed":5})", &error);
+  CHECK(source && strata_session_save(source, weights.c_str(), &error) == STRATA_OK, "save: %s", error ? error : "");
+  strata_session_destroy(source);
+  const std::string options = R"({"seed":9,"checkpoint":")" + weights + R"("})";
+  strata_session* s = strata_session_create(kDoc, options.c_str(), &error);
+  CHECK(s != nullptr, "session from weights: %s", error ? error : "");
+  if (!s) return;
+  char* result = nullptr;
+  const std::string run = io::join_path(dir, "run");
+  int rc = strata_session_train(s, run.c_str(), data_file(dir).c_str(), "", 3, 0, nullptr, always_cancel, nullptr,
+                                &result, &error);
+  CHECK(rc == STRATA_CANCELLED, "train rc %d: %s", rc, error ? error : "");
+  json::Value r = take_json(result);
+  CHECK(r.at("steps_done").as_int64() == 0, "steps_done %s", json::dump(r).c_str());
+  const std::string saved = io::read_file(io::join_path(r.at("checkpoint").as_string(), "model.safetensors"));
+  CHECK(saved == io::read_file(weights), "the run did not start from the session's weights");
+  strata_session_destroy(s);
+}
+
 }  // namespace
 
 int main() {
   return strata::test::run_tests({
       {"c_api_jobs", test_jobs},
       {"c_api_session_generation", test_session_generation},
+      {"c_api_session_trains_from_its_weights", test_session_trains_from_its_weights},
   });
 }
