@@ -1,7 +1,8 @@
 // End-to-end tests of the engine-backed commands on a micro design: train (--json events, run
 // folder, data files), eval, generate, resume (continues from the checkpoint), profile, export-hf
 // of the trained run, fine-tuning a run or checkpoint in a new run (train RUN|CHECKPOINT,
-// --init-from), eval/resume falling back from a corrupt newest checkpoint, and Ctrl-C on a real `strata train` process (clean stop, exit 130,
+// --init-from), eval/resume falling back from a corrupt newest checkpoint, a task run resumed past its
+// plan on new samples, and Ctrl-C on a real `strata train` process (clean stop, exit 130,
 // `done` with reason "stopped", then resumable), MTP speculative decoding and the thinking budget,
 // profile rows beside the analytics' prediction, and failures (NaN stop, corrupt checkpoint, missing
 // data) that exit non-zero with one line and leave the run folder saying so. Needs the built
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIO } from '../io.js';
 import { loadEngine } from '../../runtime/engine.js';
+import { readStok } from '../../runtime/data/stok.js';
 import { readEvents, summarizeRun } from '../../runtime/runs.js';
 import { run as evalCommand } from './eval.js';
 import { run as exportHf } from './export-hf.js';
@@ -228,6 +230,22 @@ describe('engine commands', () => {
 
     await expect(train(['micro.json', '--data', 'nope.txt', '--runs', 'failed'], bufferIO(dir))).rejects.toThrow(/nope.txt\): file not found/);
     expect(summarizeRun(onlyRun(join(dir, 'failed')))).toMatchObject({ status: 'error', error: expect.stringMatching(/nope.txt\): file not found/) });
+  });
+
+  it('resume --steps beyond the plan trains a synthetic task on new samples, after the ones already used', async () => {
+    const dir = workspace();
+    expect(await train(['micro.json', '--task', 'copy', '--steps', '2', '--runs', 'runs'], bufferIO(dir))).toBe(0);
+    const runDir = onlyRun(join(dir, 'runs'));
+    const trainFile = join(runDir, 'data', 'train.stok');
+    const before = readStok(trainFile);
+    expect(before.tokens.length).toBe(4 * 32);
+    const io = bufferIO(dir);
+    expect(await resume([runDir, '--steps', '4'], io)).toBe(0);
+    expect(io.out()).toMatch(/task data: 4 -> 8 training samples/);
+    const after = readStok(trainFile);
+    expect(after.tokens.length).toBe(8 * 32);
+    expect(after.tokens.subarray(0, before.tokens.length)).toEqual(before.tokens);
+    expect(summarizeRun(runDir)).toMatchObject({ status: 'done', lastStep: 4 });
   });
 
   it('reports bad options and inputs in one line naming the option or file', async () => {
