@@ -91,6 +91,8 @@ run_step build 300 "$OUT/build.log" cmake --build "$build" -j "$jobs"
 
 # ---- correctness ------------------------------------------------------------------------------------
 run_step harness 90 "$OUT/harness.log" "$build/strata_op_harness"
+# CPU vs CUDA at training-sized shapes (multi-chunk SSD, long attention) before any timing
+run_step compare 90 "$OUT/compare.log" "$build/strata_cuda_compare"
 
 # The native CLI on the GPU (the front door): a tiny hybrid on a byte corpus, then generate and profile.
 work=$(mktemp -d)
@@ -135,7 +137,6 @@ run_step profile_125m 90 "$OUT/cli.log" bash -c \
 
 # ---- further checks -----------------------------------------------------------------------------------
 run_step train_compare 90 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
-run_step compare 90 "$OUT/compare.log" "$build/strata_cuda_compare"
 run_step op_bench 60 "$OUT/bench.md" "$build/strata_cuda_bench"
 rm -rf "$work"
 
