@@ -219,6 +219,10 @@ def torch_train(hf_dir: Path, doc: dict, steps: int, warmup: int, threads: int) 
     }
 
 
+def report_engine(name: str, result: dict) -> None:
+    print(f"  engine ({name}): {result['tokens_per_s']:.0f} tokens/s, median step {result['median_step_s']:.3f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--template", default="tiny-hybrid", help="template name under templates/")
@@ -227,14 +231,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for both sides (default 2)")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already in build/bench")
     parser.add_argument("--skip-fp32", action="store_true", help="do not also train the engine with an fp32 policy")
+    parser.add_argument("--with-scalar", action="store_true",
+                        help="also train the engine (as designed) on its scalar reference kernels (STRATA_CPU_SIMD=scalar)")
     parser.add_argument("--hf-dir", type=Path, help="an HF folder already exported from the template with `strata export-hf` "
                         "(for machines without Node); default: export it now")
     parser.add_argument("--jobs", type=int, default=2, help="parallel compile jobs for the engine build (default 2)")
+    parser.add_argument("--omp-wait-policy", choices=["default", "passive", "active"], default="default",
+                        help="OMP_WAIT_POLICY for both sides (default: leave the environment as it is). On a machine "
+                             "shared with other work, spinning OpenMP threads (the default) can slow both sides badly")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
     if args.steps <= args.warmup:
         fail(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
 
+    if args.omp_wait_policy != "default":  # before torch is imported: its OpenMP runtime reads it once
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     doc = load_template(args.template)
     training = doc["pipeline"]["training"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -248,7 +259,8 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     print(f"template {args.template}: batch {training['batch_size']} x seq {training['seq_len']}, {args.steps} steps "
-          f"({args.warmup} warm-up), {args.threads} threads, load average {load:.1f} on {os.cpu_count()} CPUs", flush=True)
+          f"({args.warmup} warm-up), {args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs", flush=True)
     if load > (os.cpu_count() or 1):
         print("note: the machine is busy (load average above the CPU count); the numbers below are noisy", flush=True)
 
@@ -262,10 +274,16 @@ def main() -> None:
         flops_per_step = engine_gemm_flops_per_step(engine, doc_path, training["batch_size"], training["seq_len"], env)
 
         engine_runs = {"as designed": engine_train(engine, doc, args.steps, args.warmup, env, work, "designed")}
+        report_engine("as designed", engine_runs["as designed"])
         if not args.skip_fp32:
             fp32 = copy.deepcopy(doc)
             fp32["model"]["precision"] = {"default": "fp32", "rules": []}
             engine_runs["fp32 policy"] = engine_train(engine, fp32, args.steps, args.warmup, env, work, "fp32")
+            report_engine("fp32 policy", engine_runs["fp32 policy"])
+        if args.with_scalar:
+            scalar_env = {**env, "STRATA_CPU_SIMD": "scalar"}
+            engine_runs["scalar kernels"] = engine_train(engine, doc, args.steps, args.warmup, scalar_env, work, "scalar")
+            report_engine("scalar kernels", engine_runs["scalar kernels"])
         hf_dir = args.hf_dir
         if hf_dir is None:
             hf_dir = work / "hf"
@@ -304,6 +322,7 @@ def main() -> None:
 
     if args.json:
         report = {"template": args.template, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
+                  "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                   "load_average": load, "engine": engine_runs, "pytorch": torch_result,
                   "peak_gflops_torch": peak_torch, "engine_gemm_square_gflops": square,
                   "engine_gemm_shapes": shape_rates, "engine_gemm_shapes_gflops": mean_rate, "gemm_flops_per_step": flops_per_step,

@@ -18,9 +18,18 @@ export interface EngineEvent {
   [field: string]: unknown;
 }
 
-/** A bundled template (templates/NAME.json) with pipeline fields replaced, written to `path`. */
-export function writeDesign(path: string, template: string, pipeline: { dataset?: object; training: object; evaluations?: object[] }): string {
+/** What a test changes in a template: pipeline fields, and optionally the model's precision policy. */
+export interface DesignOverrides {
+  dataset?: object;
+  training: object;
+  evaluations?: object[];
+  precision?: object;
+}
+
+/** A bundled template (templates/NAME.json) with the overrides applied, written to `path`. */
+export function writeDesign(path: string, template: string, pipeline: DesignOverrides): string {
   const doc = JSON.parse(readFileSync(join(REPO_ROOT, 'templates', `${template}.json`), 'utf8'));
+  if (pipeline.precision) doc.model.precision = pipeline.precision;
   if (pipeline.dataset) doc.pipeline.dataset = pipeline.dataset;
   doc.pipeline.training = { ...doc.pipeline.training, ...pipeline.training };
   if (pipeline.evaluations) doc.pipeline.evaluations = pipeline.evaluations;
@@ -28,13 +37,17 @@ export function writeDesign(path: string, template: string, pipeline: { dataset?
   return path;
 }
 
-/** Runs `strata ARGS --json` to completion; fails with the CLI's own output when it exits non-zero. */
+/**
+ * Runs `strata ARGS --json` to completion; fails with the CLI's own output when it exits non-zero.
+ * Two OpenMP threads, waiting passively at barriers (unless the environment says otherwise): CI
+ * runs these beside other work, where spinning threads that lose their core slow a run tenfold.
+ */
 export function strataJson(args: string[]): EngineEvent[] {
   const result = spawnSync(process.execPath, [CLI, ...args, '--json'], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
-    env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2' },
+    env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2', OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
   });
   if (result.status !== 0) {
     const tail = `${result.stdout ?? ''}\n${result.stderr ?? ''}`.trim().split('\n').slice(-8).join('\n');
