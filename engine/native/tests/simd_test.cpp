@@ -128,8 +128,9 @@ void test_activation(Buffers& b) {
   }
 }
 
-void test_ssd(Buffers& b) {
-  const int64_t B = 2, T = 150, H = 4, P = 64, G = 2, N = 32, L = 64, C = ssd_num_chunks(T, L);
+// (B, G) = (2, 2) splits the AVX2 backward over (batch, group); (1, 1) over heads.
+void test_ssd(Buffers& b, int64_t B, int64_t G) {
+  const int64_t T = 150, H = 4, P = 64, N = 32, L = 64, C = ssd_num_chunks(T, L);
   SsdFwd f;
   f.x = b.random("ssd.x", {B, T, H, P});
   f.dt_raw = b.random("ssd.dt_raw", {B, T, H}, -3.0f, 1.0f);
@@ -157,7 +158,7 @@ void test_ssd(Buffers& b) {
   g.dfinal_state = b.random("ssd.dfinal", {B, H, P, N});
   g.x = f.x, g.dt_raw = f.dt_raw, g.dt_bias = f.dt_bias, g.a_log = f.a_log, g.b = f.b, g.c = f.c, g.d = f.d;
   g.dt = f.dt, g.chunk_states = f.chunk_states, g.params = f.params;
-  compare_paths("ssd/T150_P64_N32_L64", b,
+  compare_paths("ssd/B" + std::to_string(B) + "_G" + std::to_string(G) + "_T150_P64_N32_L64", b,
                 {"ssd.y", "ssd.dt", "ssd.states", "ssd.final", "ssd.dx", "ssd.ddt_raw", "ssd.ddt_bias", "ssd.da_log", "ssd.db",
                  "ssd.dc", "ssd.dd", "ssd.dh0"},
                 [&] {
@@ -219,7 +220,8 @@ int main() {
   Buffers buffers;
   test_exp();
   test_activation(buffers);
-  test_ssd(buffers);
+  test_ssd(buffers, 2, 2);
+  test_ssd(buffers, 1, 1);
   test_attention(buffers);
   test_conv1d(buffers);
   test_gated_rmsnorm(buffers);

@@ -4,7 +4,9 @@
 // chunk by chunk from the last, carrying the state gradient backwards (derivation in comments).
 // Decode step: the plain recurrence for one token.
 // Threads: forward over (batch, head); backward over (batch, group) because B and C gradients are
-// shared by the heads of a group; per-head parameter gradients are reduced in a fixed order.
+// shared by the heads of a group (the AVX2 backward splits over heads with private B/C gradient
+// sums when there are fewer (batch, group) pairs than threads); per-head parameter gradients are
+// reduced in a fixed order.
 // The forward has an AVX2+FMA path (simd.h) that keeps the state transposed (N,P) so every inner
 // loop is a contiguous multiply-add over P or over the chunk; the scalar loops are the reference.
 #include <algorithm>
@@ -15,6 +17,10 @@
 #include "cpu_backend.h"
 #include "cpu_math.h"
 #include "simd.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace strata {
 
@@ -153,9 +159,11 @@ struct SsdBackwardScratch {
 // Backward of one head (of group g) with AVX2: the scalar reference's computation (comments at
 // CpuBackend::ssd_backward) with vector dot products and multiply-adds, the entering-state term
 // through u = h0^T dy_t, and each row's decays exp(cum_i - cum_s) exponentiated 8 at a time.
-// Accumulates db / dc of the group and returns the head's dA, dD and dt_bias sums.
+// Accumulates db / dc of the group into db_base / dc_base (laid out like a.db / a.dc) and returns
+// the head's dA, dD and dt_bias sums.
 STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int64_t b, int64_t g, int64_t h,
-                                        SsdBackwardScratch& w, double* dA_out, double* dD_out, double* ddt_bias_out) {
+                                        SsdBackwardScratch& w, float* db_base, float* dc_base, double* dA_out,
+                                        double* dD_out, double* ddt_bias_out) {
   const int64_t P = l.p, N = l.n, pn = P * N, L = l.chunk;
   const float A = -std::exp(a.a_log.data[h]);
   const float D = a.d.defined() ? a.d.data[h] : 0.0f;
@@ -185,7 +193,7 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
       const float* x_i = a.x.data + l.xi(b, t0 + i, h);
       const float* c_i = a.c.data + l.bci(b, t0 + i, g);
       float* dx_i = a.dx.data + l.xi(b, t0 + i, h);
-      float* dc_i = a.dc.data + l.bci(b, t0 + i, g);
+      float* dc_i = dc_base + l.bci(b, t0 + i, g);
       const float e = std::exp(cum[i]);
       for (int64_t p = 0; p < P; ++p) dx_i[p] = D * dy_i[p];
       dD += avx2::dot(dy_i, x_i, P);
@@ -201,7 +209,7 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
     for (int64_t i = 0; i < len; ++i) {
       const float* dy_i = a.dy.data + l.xi(b, t0 + i, h);
       const float* c_i = a.c.data + l.bci(b, t0 + i, g);
-      float* dc_i = a.dc.data + l.bci(b, t0 + i, g);
+      float* dc_i = dc_base + l.bci(b, t0 + i, g);
       float* decay = w.decay.data();
       for (int64_t s = 0; s <= i; s += 8) {
         const int64_t lanes = std::min<int64_t>(8, i + 1 - s);
@@ -218,7 +226,7 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
         avx2::axpy(a.dx.data + l.xi(b, t0 + s, h), coef, dy_i, P);
         const float dcb = ds * decay[s] * dt_s;
         avx2::axpy(dc_i, dcb, b_s, N);
-        avx2::axpy(a.db.data + l.bci(b, t0 + s, g), dcb, c_i, N);
+        avx2::axpy(db_base + l.bci(b, t0 + s, g), dcb, c_i, N);
         ddt[s] += ds * cb * decay[s];
         const float q = ds * coef;
         dcum_i += q;
@@ -235,7 +243,7 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
       const float* x_s = a.x.data + l.xi(b, t0 + s, h);
       const float* b_s = a.b.data + l.bci(b, t0 + s, g);
       float* dx_s = a.dx.data + l.xi(b, t0 + s, h);
-      float* db_s = a.db.data + l.bci(b, t0 + s, g);
+      float* db_s = db_base + l.bci(b, t0 + s, g);
       const float wdt = std::exp(last - cum[s]) * dt_at(s);
       for (int64_t p = 0; p < P; ++p) u[p] = avx2::dot(dh + p * N, b_s, N);
       const float v = avx2::dot(x_s, u, P);
@@ -368,7 +376,11 @@ void CpuBackend::ssd_backward(const SsdBwd& a) {
   std::vector<double> dA_part(l.bsz * l.heads, 0.0), dD_part(l.bsz * l.heads, 0.0), ddt_bias_part(l.bsz * l.heads, 0.0);
   const bool vectorized = STRATA_SSD_AVX2_AVAILABLE && cpu_simd_avx2();
 #if STRATA_SIMD_X86
-  if (vectorized) {
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  if (vectorized && l.bsz * l.groups >= threads) {
 #pragma omp parallel
     {
       SsdBackwardScratch scratch(pn, L, l.p, l.n);
@@ -377,10 +389,38 @@ void CpuBackend::ssd_backward(const SsdBwd& a) {
         for (int64_t g = 0; g < l.groups; ++g) {
           for (int64_t h = g * hpg; h < (g + 1) * hpg; ++h) {
             const int64_t slot = b * l.heads + h;
-            ssd_backward_head_avx2(a, l, b, g, h, scratch, &dA_part[slot], &dD_part[slot], &ddt_bias_part[slot]);
+            ssd_backward_head_avx2(a, l, b, g, h, scratch, a.db.data, a.dc.data, &dA_part[slot], &dD_part[slot],
+                                   &ddt_bias_part[slot]);
           }
         }
       }
+    }
+  } else if (vectorized) {
+    // Fewer (batch, group) pairs than threads (batch 1, one group): split over heads instead, each
+    // thread summing its heads' B and C gradients privately; the partial sums are added in thread
+    // order, so results are deterministic for a given thread count.
+    std::vector<std::vector<float>> db_part(threads), dc_part(threads);
+#pragma omp parallel num_threads(threads)
+    {
+      int tid = 0;
+#ifdef _OPENMP
+      tid = omp_get_thread_num();
+#endif
+      db_part[tid].assign(static_cast<size_t>(a.db.numel()), 0.0f);
+      dc_part[tid].assign(static_cast<size_t>(a.dc.numel()), 0.0f);
+      SsdBackwardScratch scratch(pn, L, l.p, l.n);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < l.bsz; ++b) {
+        for (int64_t h = 0; h < l.heads; ++h) {
+          const int64_t slot = b * l.heads + h;
+          ssd_backward_head_avx2(a, l, b, h / hpg, h, scratch, db_part[tid].data(), dc_part[tid].data(), &dA_part[slot],
+                                 &dD_part[slot], &ddt_bias_part[slot]);
+        }
+      }
+    }
+    for (int t = 0; t < threads; ++t) {
+      for (size_t i = 0; i < db_part[t].size(); ++i) a.db.data[i] += db_part[t][i];
+      for (size_t i = 0; i < dc_part[t].size(); ++i) a.dc.data[i] += dc_part[t][i];
     }
   }
 #endif
