@@ -4,8 +4,9 @@
 // that must run could not.
 //
 // Tiers: typecheck (tsc), unit/component tests (Vitest), native op/engine tests (CTest), the
-// CUDA backend's compile-and-link check (nvcc from PyPI wheels; no GPU needed), Python interop tiers (pytest: the Hugging Face oracle and the Megatron-Core checks), and the
-// end-to-end UI tests (playwright-core + Chromium against browser mode).
+// CUDA backend's compile-and-link check (nvcc from PyPI wheels; no GPU needed), training-quality
+// runs (Vitest, tests/training), Python interop tiers (pytest: the Hugging Face oracle and the
+// Megatron-Core checks), and the end-to-end UI tests (playwright-core + Chromium, browser mode).
 //
 // Not here: installing system packages (.ci/run does that) or benchmarks (npm run bench).
 // Select tiers with `npm test -- unit native` (names below); the default is all.
@@ -53,6 +54,16 @@ const tiers = {
     if (!existsSync(out)) return { passed: 0, failed: 1, skipped: 0, status: status || 1 };
     const j = JSON.parse(readFileSync(out, 'utf8'));
     // A file that fails to load has no failed test but is a failed suite.
+    const failed = j.numFailedTests > 0 ? j.numFailedTests : (j.numFailedTestSuites ?? 0);
+    return { passed: j.numPassedTests, failed, skipped: j.numPendingTests + (j.numTodoTests ?? 0), status };
+  },
+  training() {
+    // Real training runs through the strata CLI (corpus loss below the unigram baseline, MQAR
+    // recall, resume == uninterrupted); one file at a time since each run uses both cores.
+    const out = join(work, 'training.json');
+    const status = run('npx', ['vitest', 'run', '--config', 'tests/training/vitest.config.ts', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]);
+    if (!existsSync(out)) return { passed: 0, failed: 1, skipped: 0, status: status || 1 };
+    const j = JSON.parse(readFileSync(out, 'utf8'));
     const failed = j.numFailedTests > 0 ? j.numFailedTests : (j.numFailedTestSuites ?? 0);
     return { passed: j.numPassedTests, failed, skipped: j.numPendingTests + (j.numTodoTests ?? 0), status };
   },
