@@ -143,7 +143,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const summary = summarizeExperiment(runs);
   if (values.json) {
-    io.stdout(JSON.stringify({ design, settings, root, ...summary }) + '\n');
+    io.stdout(JSON.stringify({ design, settings, root, ...summary, notes: [...notes] }) + '\n');
     return 0;
   }
   const data = `${base.pipeline.dataset.source === 'corpus' ? 'the bundled corpus' : base.pipeline.dataset.source} (${base.pipeline.tokenizer.kind} tokenizer)`;
