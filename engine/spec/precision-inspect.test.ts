@@ -12,6 +12,7 @@ import {
   inspectionRows,
   parameterPlace,
   renderInspection,
+  emulationNote,
   worstUnderflow,
 } from './precision-inspect.js';
 
@@ -93,6 +94,14 @@ describe('inspectWeights', () => {
     expect(text).toMatch(/0\s+mamba2\s+mamba\.in_proj\s+nvfp4\s+nvfp4\s+nvfp4\s+\d\.\d\de-\d+\s+\d+\.\d%/);
     expect(text).toContain('Most underflow');
     expect(text.split('\n').find((l) => l.includes('layer 0 mamba.in_proj fprop weight (nvfp4)'))).toBeTruthy();
+  });
+  it('says which formats the hardware emulates', () => {
+    const rows = inspectionRows(table, events);
+    expect(emulationNote(rows, 'cpu')).toMatch(/^bf16, .*nvfp4: emulated on the CPU engine/);
+    expect(emulationNote(rows, 'hopper')).toMatch(/^(mxfp8, )?nvfp4: emulated on hopper GPUs/);
+    expect(emulationNote(rows, 'blackwell')).toBeNull();
+    expect(renderInspection(rows, 100, [], 'cpu')).toContain('emulated on the CPU engine');
+    expect(renderInspection(rows, 100, [])).not.toContain('emulated');
   });
 });
 

@@ -6,7 +6,8 @@
 //
 // Pure TypeScript (no Node): the CLI command (engine/cli/commands/inspect-precision.ts) reads files
 // and calls these. Not here: policy resolution (precision.ts) or the quantizers (precision-quantize.ts).
-import type { GemmPass, PrecisionFormat, TensorRole } from './document.js';
+import { type GemmPass, type PrecisionFormat, type TensorRole, GEMM_PASSES, PRECISION_FORMATS } from './document.js';
+import { type ComputeTarget, formatSupport } from './precision-formats.js';
 import type { PrecisionRow, PrecisionTable } from './precision.js';
 import { HISTOGRAM_MIN_EXPONENT, type QuantConfig, type QuantStats, fakeQuantize, mergeStats } from './precision-quantize.js';
 
@@ -275,7 +276,19 @@ function place(layer: number, scope: string): string {
 }
 
 /** Aligned text table: formats per pass, then weight / activation / gradient error and underflow. */
-export function renderInspection(rows: InspectionRow[], step: number | null, worst: PrecisionEvent[]): string {
+/**
+ * One line saying which of the table's formats the run's hardware emulates (quantize-dequantize
+ * around higher-precision GEMMs) rather than multiplies natively; null when none is emulated.
+ */
+export function emulationNote(rows: InspectionRow[], target: ComputeTarget): string | null {
+  const used = new Set(rows.flatMap((r) => GEMM_PASSES.map((p) => r.formats[p])));
+  const emulated = PRECISION_FORMATS.filter((f) => used.has(f) && formatSupport(f, target) === 'emulated');
+  if (!emulated.length) return null;
+  const where = target === 'cpu' ? 'the CPU engine' : `${target} GPUs`;
+  return `${emulated.join(', ')}: emulated on ${where} (quantize-dequantize around fp32 GEMMs; numerics as the format, speed not)`;
+}
+
+export function renderInspection(rows: InspectionRow[], step: number | null, worst: PrecisionEvent[], target?: ComputeTarget): string {
   const header = ['layer', 'kind', 'role', 'fprop', 'dgrad', 'wgrad', 'W rel_err', 'W underflow', 'X rel_err', 'X underflow', 'dY underflow', 'clipped max'];
   const body = rows.map((r) => {
     const m = r.measured;
@@ -300,6 +313,7 @@ export function renderInspection(rows: InspectionRow[], step: number | null, wor
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const out = [
     step === null ? 'Resolved precision (no precision events: train with inspection on to measure)' : `Resolved precision and quantization at step ${step}`,
+    ...(target && emulationNote(rows, target) ? [emulationNote(rows, target)!] : []),
     '',
     line(header),
     ...body.map(line),

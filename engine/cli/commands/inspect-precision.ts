@@ -186,6 +186,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   io.stdout(`${measured.source}\n`);
-  io.stdout(renderInspection(rows, chosen.step, worst));
+  if (measured.doc.pipeline.training.device === 'cuda')
+    io.stdout('note: the CUDA engine runs one GEMM format for the whole run (STRATA_CUDA_GEMM); per-layer MXFP8/NVFP4 policies are emulated on the CPU engine only\n');
+  io.stdout(renderInspection(rows, chosen.step, worst, measured.doc.pipeline.training.device === 'cpu' ? 'cpu' : undefined));
   return 0;
 }
