@@ -7,6 +7,18 @@ import { CliError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * Options of every command that writes a run folder: where it goes (`--run-dir DIR` exactly, or a
+ * new folder under `--runs DIR`), its display name, JSON events instead of a progress display, help.
+ */
+export const RUN_FOLDER_OPTIONS = {
+  'run-dir': { type: 'string' },
+  runs: { type: 'string' },
+  name: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 /** Parses a subcommand's argv (everything after the subcommand name) with positionals allowed. */
 export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O) {
   try {

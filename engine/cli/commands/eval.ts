@@ -11,7 +11,7 @@ import { applyOverrides, checkEngineMemory, describeData, intOption, loadTarget,
 import { prepareData } from '../../runtime/data/prepare.js';
 import { eventPrinter, recordRunError, reportJobError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
-import { parseCommandArgs } from '../args.js';
+import { RUN_FOLDER_OPTIONS, parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
 import type { CliIO } from '../io.js';
 import { EXIT_CANCELLED } from './train.js';
@@ -55,11 +55,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     batches: { type: 'string' },
     seed: { type: 'string' },
     positions: { type: 'string' },
-    'run-dir': { type: 'string' },
-    runs: { type: 'string' },
-    name: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FOLDER_OPTIONS,
   });
   if (values.help) {
     io.stdout(HELP);

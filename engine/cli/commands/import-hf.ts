@@ -13,7 +13,7 @@ import { applyOverrides, openRunFolder } from '../../runtime/command-support.js'
 import { RUN_FILES } from '../../runtime/runs.js';
 import { readSafetensorsHeader } from '../../runtime/safetensors.js';
 import type { TokenizerKind } from '../../runtime/tokenizers/types.js';
-import { parseCommandArgs } from '../args.js';
+import { RUN_FOLDER_OPTIONS, parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
 import type { CliIO } from '../io.js';
 import { loadModelInput } from '../load-input.js';
@@ -45,11 +45,7 @@ export function detectTokenizer(path: string): TokenizerKind | null {
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('import-hf', argv, {
     tokenizer: { type: 'string' },
-    'run-dir': { type: 'string' },
-    runs: { type: 'string' },
-    name: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FOLDER_OPTIONS,
   });
   if (values.help) {
     io.stdout(HELP);

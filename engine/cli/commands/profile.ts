@@ -15,7 +15,7 @@ import { type ProfilePrediction, profilePrediction } from '../../runtime/profile
 import { inferenceCheckpoint } from '../../runtime/checkpoints.js';
 import { RUN_FILES } from '../../runtime/runs.js';
 import { eventPrinter, reportJobError, superviseJob } from '../../runtime/job-runner.js';
-import { parseCommandArgs } from '../args.js';
+import { RUN_FOLDER_OPTIONS, parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
 import type { CliIO } from '../io.js';
 import { EXIT_CANCELLED } from './train.js';
@@ -105,11 +105,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     batch: { type: 'string' },
     hardware: { type: 'string' },
     seed: { type: 'string' },
-    'run-dir': { type: 'string' },
-    runs: { type: 'string' },
-    name: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FOLDER_OPTIONS,
   });
   if (values.help) {
     io.stdout(HELP);

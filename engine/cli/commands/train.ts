@@ -27,7 +27,7 @@ import {
 } from '../../runtime/command-support.js';
 import { eventPrinter, recordRunError, reportJobError, stoppedOnError, superviseJob } from '../../runtime/job-runner.js';
 import { RUN_FILES } from '../../runtime/runs.js';
-import { parseCommandArgs } from '../args.js';
+import { RUN_FOLDER_OPTIONS, parseCommandArgs } from '../args.js';
 import { CliError, EXIT_INTERNAL } from '../errors.js';
 import type { CliIO } from '../io.js';
 
@@ -83,12 +83,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     lr: { type: 'string' },
     seed: { type: 'string' },
     device: { type: 'string' },
-    'run-dir': { type: 'string' },
-    runs: { type: 'string' },
-    name: { type: 'string' },
     'init-from': { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
+    ...RUN_FOLDER_OPTIONS,
   });
   if (values.help) {
     io.stdout(HELP);
