@@ -73,6 +73,17 @@ describe('resolvePrecision', () => {
     expect(formatOf(t, 3, 'moe.router', 'dgrad')).toBe('bf16');
   });
 
+  it('MXFP8 and NVFP4-without-exceptions presets: every GEMM in the format, stack routers and globals BF16', () => {
+    for (const [name, format] of [['mxfp8', 'mxfp8'], ['nvfp4-all', 'nvfp4']] as const) {
+      const t = resolvePrecision(model(), presetPolicy(name));
+      for (const r of t.rows) {
+        // MTP modules are selected as a whole, so the router rule (a role rule) does not reach them.
+        const want = r.scope === 'global' || (r.scope === 'layer' && r.role === 'moe.router') ? 'bf16' : format;
+        expect(r.formats, `${name} ${r.scope} ${r.layer} ${r.role}`).toEqual({ fprop: want, dgrad: want, wgrad: want });
+      }
+    }
+  });
+
   it('every preset resolves on every row', () => {
     for (const name of PRESET_NAMES) {
       const t = resolvePrecision(model(), presetPolicy(name));
