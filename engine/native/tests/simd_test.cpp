@@ -20,6 +20,7 @@
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/conv1d.h"
+#include "ops/cross_entropy.h"
 #include "ops/gated_rmsnorm.h"
 #include "ops/ssd.h"
 
@@ -209,6 +210,19 @@ void test_gated_rmsnorm(Buffers& b) {
   }
 }
 
+void test_cross_entropy(Buffers& b) {
+  const int64_t M = 301, V = 267;
+  Tensor logits = b.random("ce.logits", {M, V}, -8.0f, 8.0f);
+  std::vector<int32_t> target_ids(M);
+  for (int64_t i = 0; i < M; ++i) target_ids[i] = i % 17 == 0 ? -100 : static_cast<int32_t>((i * 31) % V);
+  TensorI32 targets(target_ids.data(), {M}, "ce.targets");
+  Tensor losses = b.zeros("ce.losses", {M}), lse = b.zeros("ce.lse", {M}), dlogits = b.zeros("ce.dlogits", {M, V});
+  compare_paths("cross_entropy/V267_ignore", b, {"ce.losses", "ce.lse", "ce.dlogits"}, [&] {
+    cross_entropy_forward(cpu_backend(), {losses, lse, logits, targets, -100});
+    cross_entropy_backward(cpu_backend(), {dlogits, logits, lse, targets, 0.5f, -100});
+  });
+}
+
 }  // namespace
 
 int main() {
@@ -225,6 +239,7 @@ int main() {
   test_attention(buffers);
   test_conv1d(buffers);
   test_gated_rmsnorm(buffers);
+  test_cross_entropy(buffers);
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
