@@ -382,7 +382,7 @@ std::unique_ptr<DecodeState> Model::start_decode(int64_t batch, int64_t capacity
 void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t T,
                     std::vector<float>& logits, std::vector<float>* hidden) {
   Backend& be = *backend_;
-  const int64_t B = state.batch, M = B * T, D = config_.d_model, V = config_.vocab_size;
+  const int64_t B = state.batch, M = B * T;
   STRATA_CHECK(static_cast<int64_t>(tokens.size()) == M, "prefill: expected ", M, " tokens, got ", tokens.size());
   STRATA_CHECK(T >= 1 && T <= state.capacity, "prefill: ", T, " tokens do not fit the cache capacity ", state.capacity);
   StepContext ctx;
@@ -390,25 +390,36 @@ void Model::prefill(DecodeState& state, Arena& scratch, const std::vector<int32_
   ctx.acts = &scratch;
   ctx.batch = B;
   ctx.time = T;
-  TensorI32 ids = alloc_i32(scratch, "prefill.tokens", {M});
-  for (int64_t i = 0; i < M; i++) {
-    STRATA_CHECK(tokens[static_cast<size_t>(i)] >= 0 && tokens[static_cast<size_t>(i)] < V, "prefill: token id ",
-                 tokens[static_cast<size_t>(i)], " outside vocab_size ", V);
-  }
+  Tensor h = embed_tokens(scratch, tokens, "prefill");
+  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->forward(ctx, h, &state.caches[i], nullptr);
+  decode_logits(ctx, h, "prefill", logits, hidden);
+  state.position = T;
+}
+
+Tensor Model::embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, const std::string& prefix) {
+  Backend& be = *backend_;
+  const int64_t M = static_cast<int64_t>(tokens.size()), V = config_.vocab_size;
+  for (int32_t id : tokens) STRATA_CHECK(id >= 0 && id < V, "decode (", prefix, "): token id ", id, " outside vocab_size ", V);
+  TensorI32 ids = alloc_i32(scratch, prefix + ".tokens", {M});
   upload_values(be, ids, tokens);
-  Tensor h = alloc(scratch, "prefill.embedding", {M, D});
+  Tensor h = alloc(scratch, prefix + ".embedding", {M, config_.d_model});
   EmbeddingFwd ef;
   ef.out = h;
   ef.ids = ids;
   ef.table = embed_->value;
   embedding_forward(be, ef);
-  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->forward(ctx, h, &state.caches[i], nullptr);
+  return h;
+}
+
+void Model::decode_logits(StepContext& ctx, const Tensor& h, const std::string& prefix, std::vector<float>& logits,
+                          std::vector<float>* hidden) {
+  Backend& be = *backend_;
+  Arena& scratch = *ctx.acts;
+  const int64_t M = h.shape[0];
   if (hidden) *hidden = download_values(be, h);
-  Tensor hf = alloc(scratch, "prefill.norm_f", {M, D});
-  rmsnorm_fwd(be, hf, alloc(scratch, "prefill.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
-  Tensor lg = head_logits(ctx, hf, "prefill.head");
-  logits = download_values(be, lg);
-  state.position = T;
+  Tensor hf = alloc(scratch, prefix + ".norm_f", {M, config_.d_model});
+  rmsnorm_fwd(be, hf, alloc(scratch, prefix + ".norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  logits = download_values(be, head_logits(ctx, hf, prefix + ".head"));
 }
 
 void Model::decode_step(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens,
@@ -437,7 +448,7 @@ void Model::rewind_decode(DecodeState& state, int64_t keep) {
 void Model::decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n,
                           bool record, std::vector<float>& logits, std::vector<float>* hidden) {
   Backend& be = *backend_;
-  const int64_t B = state.batch, M = B * n, D = config_.d_model, V = config_.vocab_size;
+  const int64_t B = state.batch, M = B * n;
   STRATA_CHECK(static_cast<int64_t>(tokens.size()) == M, "decode: expected ", M, " tokens (", B, " x ", n, "), got ",
                tokens.size());
   STRATA_CHECK(state.position + n <= state.capacity, "decode: positions up to ", state.position + n - 1,
@@ -449,18 +460,7 @@ void Model::decode_tokens(DecodeState& state, Arena& scratch, const std::vector<
   ctx.time = n;
   ctx.position = state.position;
   ctx.record_history = record;
-  TensorI32 ids = alloc_i32(scratch, "step.tokens", {M});
-  for (int64_t i = 0; i < M; i++) {
-    STRATA_CHECK(tokens[static_cast<size_t>(i)] >= 0 && tokens[static_cast<size_t>(i)] < V, "decode: token id ",
-                 tokens[static_cast<size_t>(i)], " outside vocab_size ", V);
-  }
-  upload_values(be, ids, tokens);
-  Tensor h = alloc(scratch, "step.embedding", {M, D});
-  EmbeddingFwd ef;
-  ef.out = h;
-  ef.ids = ids;
-  ef.table = embed_->value;
-  embedding_forward(be, ef);
+  Tensor h = embed_tokens(scratch, tokens, "step");
   for (size_t i = 0; i < layers_.size(); i++) {
     LayerProfile* row = nullptr;
     if (profiler_) {
@@ -472,11 +472,7 @@ void Model::decode_tokens(DecodeState& state, Arena& scratch, const std::vector<
     h = layers_[i]->step(ctx, h, state.caches[i]);
   }
   if (profiler_) profiler_->set_active(nullptr, false);
-  if (hidden) *hidden = download_values(be, h);
-  Tensor hf = alloc(scratch, "step.norm_f", {M, D});
-  rmsnorm_fwd(be, hf, alloc(scratch, "step.norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
-  Tensor lg = head_logits(ctx, hf, "step.head");
-  logits = download_values(be, lg);
+  decode_logits(ctx, h, "step", logits, hidden);
   state.chunk_start = record ? state.position : -1;
   state.chunk_tokens = record ? n : 0;
   state.position += n;

@@ -154,6 +154,11 @@ class Model {
   void decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n, bool record,
                      std::vector<float>& logits, std::vector<float>* hidden);
   Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
+  /** Checks the ids against the vocabulary, uploads them and embeds them: (M, D) named `<prefix>.embedding`. */
+  Tensor embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, const std::string& prefix);
+  /** Final norm and LM head of the last hidden states h (M, D) into `logits` (and h into `hidden`). */
+  void decode_logits(StepContext& ctx, const Tensor& h, const std::string& prefix, std::vector<float>& logits,
+                     std::vector<float>* hidden);
 
   ModelConfig config_;
   Backend* backend_;
