@@ -116,19 +116,7 @@ class Mamba2Mixer final : public Mixer {
 
     gated_ = alloc(A, n + ".gated_norm", {M, Di});
     rstd_ = alloc(A, n + ".gated_norm.rstd", {M, G});
-    GatedRmsNormFwd g;
-    g.out = gated_;
-    g.rstd = rstd_;
-    g.y = view(y_, {M, Di});
-    g.z = z_;
-    g.w = norm_->value;
-    g.groups = G;
-    g.norm_before_gate = c_.norm_before_gate;
-    g.eps = eps_;
-    gated_rmsnorm_forward(be, g);
-
-    Tensor out = alloc(A, n + ".out_proj", {M, d_model_});
-    linear_forward(be, out, gated_, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
+    Tensor out = gate_and_project(be, A, n, view(y_, {M, Di}), z_, gated_, rstd_);
 
     if (cache) save_conv_state(be, *cache, B, T, C);
     return out;
@@ -287,20 +275,7 @@ class Mamba2Mixer final : public Mixer {
 
     Tensor gated = alloc(A, tag + ".gated_norm", {M, Di});
     Tensor rstd = alloc(A, tag + ".gated_norm.rstd", {M, G});
-    GatedRmsNormFwd g;
-    g.out = gated;
-    g.rstd = rstd;
-    g.y = y;
-    g.z = z;
-    g.w = norm_->value;
-    g.groups = G;
-    g.norm_before_gate = c_.norm_before_gate;
-    g.eps = eps_;
-    gated_rmsnorm_forward(be, g);
-
-    Tensor out = alloc(A, tag + ".out_proj", {M, d_model_});
-    linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
-    return out;
+    return gate_and_project(be, A, tag, y, z, gated, rstd);
   }
 
   void rewind(Backend& be, MixerCache& cache, int64_t keep) override {
@@ -315,6 +290,25 @@ class Mamba2Mixer final : public Mixer {
   static Tensor bias_of(const Param* p) { return p ? p->value : Tensor(); }
   static Tensor bias_grad_of(const Param* p) { return p ? p->grad : Tensor(); }
   Tensor conv_weight() const { return view(conv_w_->value, {c_.conv_dim(), c_.conv_kernel}); }
+
+  // y (M, Di) gated by z (M, Di) and normalized per group into gated (M, Di) (rstd (M, G) kept for
+  // backward), then out_proj: the (M, d_model) output named `<tag>.out_proj`.
+  Tensor gate_and_project(Backend& be, Arena& A, const std::string& tag, const Tensor& y, const Tensor& z,
+                          const Tensor& gated, const Tensor& rstd) {
+    GatedRmsNormFwd g;
+    g.out = gated;
+    g.rstd = rstd;
+    g.y = y;
+    g.z = z;
+    g.w = norm_->value;
+    g.groups = c_.groups;
+    g.norm_before_gate = c_.norm_before_gate;
+    g.eps = eps_;
+    gated_rmsnorm_forward(be, g);
+    Tensor out = alloc(A, tag + ".out_proj", {y.shape[0], d_model_});
+    linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
+    return out;
+  }
 
   SsdParams ssd_params() const {
     SsdParams sp;
