@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # One visit to the GPU machine (an H200 with nvcc, CMake, cuBLASLt, PyTorch and transformers, no
 # Node): builds the native engine with the CUDA backend, checks it, times it against Hugging Face
-# transformers on the same GPU, and leaves these files under $OUT:
+# transformers on the same GPU, and packs these files into $OUT/visit.tgz (results.md also beside it):
 #   env.txt            GPU, driver, toolkit, CMake, PyTorch and transformers versions
 #   build.log          configure + build output
 #   harness.log        the op harness on every backend (CPU and cuda:0; float64 references)
 #   cli.log            the native CLI on the GPU: train (--backend cuda), generate, profile
 #   bench.jsonl        one JSON object per measurement: engine training steps (bf16 / fp8 GEMMs),
 #                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context
-#   profile.jsonl      per-layer profile rows of one engine training step (~125M hybrid)
+#   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
 #   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
 #   bench.md           GEMM TFLOP/s per mode and SSD / attention CPU-vs-GPU times
 #   results.md         the summary: every step's status and the benchmark table (summarize.py)
-# Usage (repository root): OUT=/some/dir scripts/gpu/visit.sh
+# Usage (repository root): OUT=/some/dir [STRATA_VISIT_STEPS=harness,engine_1b] scripts/gpu/visit.sh
 # Inputs prepared on a machine with Node (python3 scripts/gpu/prepare.py): scripts/gpu/models/*.json
 # (benchmark documents), models/analytics.json (FLOPs per token, roofline predictions) and
 # models/hf/*.config.json. Steps run in priority order under one deadline (STRATA_VISIT_SECONDS,
@@ -22,8 +22,13 @@
 # This script installs nothing and needs no network.
 set -uo pipefail
 
-OUT="${OUT:?set OUT to the folder that receives the results}"
+FINAL_OUT="${OUT:?set OUT to the folder that receives the results}"
+# Everything is written under $FINAL_OUT/raw and packed into $FINAL_OUT/visit.tgz at the end (the
+# device tool brings back at most 8 files); results.md is also copied beside the archive.
+OUT="$FINAL_OUT/raw"
 mkdir -p "$OUT"
+# STRATA_VISIT_STEPS=a,b,c runs only the named steps (configure and build always run).
+selected=",${STRATA_VISIT_STEPS:-},"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 gpu_dir="$root/scripts/gpu"
 models="$gpu_dir/models"
@@ -41,6 +46,11 @@ run_step() {
   local name=$1 cap=$2 log=$3
   shift 3
   order+=("$name")
+  if [ "$selected" != ",," ] && [ "$name" != configure ] && [ "$name" != build ] && \
+     [[ "$selected" != *",$name,"* ]]; then
+    status[$name]="not selected"
+    return 1
+  fi
   local left
   left=$(remaining)
   if [ "$left" -lt 15 ]; then
@@ -131,6 +141,12 @@ bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-12
 bench_step decode_hybrid 60 "$build/strata_cuda_model_bench" decode "$models/decode-hybrid.json" 8 20 1024,4096,16384,65536
 bench_step decode_attention_moe 90 "$build/strata_cuda_model_bench" decode "$models/decode-attention-moe.json" 8 20 \
   1024,4096,16384,65536
+run_step profile_1b 120 "$OUT/cli.log" bash -c \
+  '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-1b.jsonl"; exit "${PIPESTATUS[0]}"' _ \
+  "$build/strata-engine" profile "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
+run_step profile_decode 90 "$OUT/cli.log" bash -c \
+  '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-decode.jsonl"; exit "${PIPESTATUS[0]}"' _ \
+  "$build/strata-engine" profile "$models/decode-hybrid.json" --backend cuda --mode decode --context 16384 --batch 8
 run_step profile_125m 90 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"$PROFILE_JSONL"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/hybrid-125m.json" --backend cuda --mode train --context 2048 --batch 8
@@ -166,7 +182,10 @@ rm -rf "$work"
   echo "visit took $(( $(date +%s) - started ))s"
 } >"$OUT/results.md"
 
+cp "$OUT/results.md" "$FINAL_OUT/results.md"
+tar czf "$FINAL_OUT/visit.tgz" -C "$OUT" .
+rm -rf "$OUT"
 for name in build harness cli_train_cuda; do
-  case "${status[$name]:-missing}" in ok*) ;; *) exit 1 ;; esac
+  case "${status[$name]:-missing}" in ok* | "not selected") ;; *) exit 1 ;; esac
 done
 exit 0
