@@ -1,7 +1,8 @@
 // CTest executable for the GEMM precision hook (engine/native/src/ops/quant_gemm.h): per-operand
 // recipe settings, fprop / dgrad / wgrad through the real gemm() + CPU backend against GEMMs on
 // operands fake-quantized by hand (same seeds), fp32 master weights left untouched, the HYBRID FP8
-// recipe, reproducible stochastic rounding, and the inspection records and their event lines.
+// recipe, reproducible stochastic rounding, the inspection records and their event lines, and the
+// weight cache (bit-identical to quantizing every time, invalidated by weight changes and new steps).
 // Tolerances: GEMM results are compared to a double-precision product of the same quantized
 // operands, to 1e-5 relative (fp32 accumulation over K <= 64).
 //
@@ -209,6 +210,69 @@ void test_stochastic_rounding_reproducible() {
   CHECK(std::memcmp(first.data(), next.data(), first.size() * 4) != 0);
 }
 
+// The weight cache: a cached run gives the same bits as an uncached one for every format, in fprop,
+// dgrad and wgrad, over several micro-batches; a weight change followed by note_weights_changed()
+// (what the optimizer does) or by begin_step() is seen at once. The weight is a strided view (a row
+// of an expert block) so the cached copy's layout is exercised too.
+void test_weight_cache_equals_uncached() {
+  CpuBackend backend;
+  const int64_t m = 24, in = 40, out = 36, ld = in + 8;
+  std::vector<float> x = test_data(m * in, 11, 1.0f), storage = test_data(out * ld, 12, 0.1f), dy = test_data(m * out, 13, 0.01f);
+  for (Format format : {Format::Bf16, Format::Fp8E4M3, Format::Fp8E5M2, Format::Mxfp8, Format::Nvfp4}) {
+    const auto run = [&](GemmPrecision& precision, int64_t step, int micro_batches) {
+      std::vector<float> results;
+      precision.begin_step(step, false);
+      for (int mb = 0; mb < micro_batches; ++mb) {
+        std::vector<float> y(m * out), dx(m * in), dw(out * in, 0.0f);
+        const GemmTag fprop{GemmPass::Fprop, "mlp.fc1", 0, 0}, dgrad{GemmPass::Dgrad, "mlp.fc1", 0, 0},
+            wgrad{GemmPass::Wgrad, "mlp.fc1", 0, 0};
+        GemmCall f = gemm_call(m, out, in, x.data(), false, storage.data(), true, y.data(), 0.0f, fprop);
+        f.ldb = ld;
+        gemm(backend, f);
+        GemmCall d = gemm_call(m, in, out, dy.data(), false, storage.data(), false, dx.data(), 0.0f, dgrad);
+        d.ldb = ld;
+        gemm(backend, d);
+        gemm(backend, gemm_call(out, in, m, dy.data(), true, x.data(), false, dw.data(), 1.0f, wgrad));
+        for (const auto* v : {&y, &dx, &dw}) results.insert(results.end(), v->begin(), v->end());
+      }
+      return results;
+    };
+    const auto both = [&](int64_t step, int micro_batches, GemmPrecision& cached) {
+      cached.install();
+      const std::vector<float> with_cache = run(cached, step, micro_batches);
+      cached.uninstall();
+      GemmPrecision fresh([format](const GemmTag&) { return format; }, 3);
+      fresh.set_weight_cache(false);
+      fresh.install();
+      const std::vector<float> without = run(fresh, step, micro_batches);
+      fresh.uninstall();
+      return with_cache.size() == without.size() &&
+             std::memcmp(with_cache.data(), without.data(), with_cache.size() * 4) == 0;
+    };
+    GemmPrecision cached([format](const GemmTag&) { return format; }, 3);
+    CHECK(both(0, 3, cached));
+    // The optimizer changes the weights: the next GEMMs of the same step must see the new values.
+    for (float& v : storage) v *= 1.5f;
+    quant::note_weights_changed();
+    cached.install();
+    std::vector<float> y(m * out);
+    GemmCall f = gemm_call(m, out, in, x.data(), false, storage.data(), true, y.data(), 0.0f,
+                           GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+    f.ldb = ld;
+    gemm(backend, f);
+    cached.uninstall();
+    std::vector<float> w(out * in);
+    for (int64_t r = 0; r < out; ++r) std::memcpy(w.data() + r * in, storage.data() + r * ld, in * 4);
+    QuantConfig wc = operand_config(format, GemmPass::Fprop, Operand::Weight, true);
+    QuantConfig xc = operand_config(format, GemmPass::Fprop, Operand::Activation, true);
+    xc.seed = operand_seed(3, 0, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0}, Operand::Activation);
+    CHECK(gemm_error(y, quantized(x, m, in, xc), false, quantized(w, out, in, wc), true, m, out, in) < 1e-5);
+    // A new step without note_weights_changed() (a writer that forgot it) still re-quantizes.
+    for (float& v : storage) v *= -0.5f;
+    CHECK(both(1, 2, cached));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -217,6 +281,7 @@ int main() {
       {"linear layer under nvfp4", test_linear_layer_under_nvfp4},
       {"hybrid fp8 and untouched passes", test_hybrid_fp8_and_untouched_passes},
       {"stochastic rounding reproducible", test_stochastic_rounding_reproducible},
+      {"weight cache == uncached", test_weight_cache_equals_uncached},
   };
   for (const auto& [name, run] : tests) {
     const int before = g_failures;

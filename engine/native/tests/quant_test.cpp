@@ -5,6 +5,8 @@
 // stochastic rounding (unbiased in expectation; fixed seeds, stated tolerances) and the inspection
 // statistics. Every test states its tolerance; nothing depends on timing.
 //
+// bf16_round_n (the vectorized, threaded array form) is checked bit for bit against the scalar codec.
+//
 // Not here: the TS mirror's equality with these quantizers (engine/spec/precision-formats.test.ts
 // over tests/fixtures/quant-vectors.json, produced by quant_vectors.cpp).
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/simd.h"
 #include "ops/quant.h"
 
 using namespace strata::quant;
@@ -85,6 +88,36 @@ void test_bf16_codes_and_rounding() {
   CHECK(std::isnan(bf16_round(kNaN)));
   CHECK(std::isnan(bf16_decode(bf16_encode(float_of(0x7F800001u)))));  // NaN payload only in dropped bits
   CHECK(std::signbit(bf16_round(-0.0f)));
+}
+
+// bf16_round_n (AVX2 lanes, OpenMP chunks) against the scalar bf16_round, bit for bit (NaN payloads
+// included), on every high half with the low halves that decide rounding, at every SIMD level.
+void test_bf16_array_rounding_matches_scalar() {
+  const uint32_t lows[] = {0x0000u, 0x0001u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu, 0x1234u};
+  std::vector<float> in;
+  for (uint32_t high = 0; high < 65536; ++high) {
+    for (uint32_t low : lows) in.push_back(float_of((high << 16) | low));
+  }
+  in.push_back(1.5f);  // odd length: a tail after the last full vector
+  std::vector<uint32_t> want(in.size());
+  for (size_t i = 0; i < in.size(); ++i) want[i] = bits_of(bf16_round(in[i]));
+  const std::string level = strata::cpu_simd_level();
+  for (const std::string& simd : strata::cpu_simd_levels()) {
+    strata::set_cpu_simd_level(simd);
+    std::vector<float> out(in.size()), in_place = in;
+    bf16_round_n(in.data(), out.data(), static_cast<int64_t>(in.size()));
+    bf16_round_n(in_place.data(), in_place.data(), static_cast<int64_t>(in_place.size()));
+    int64_t wrong = 0;
+    for (size_t i = 0; i < in.size(); ++i) wrong += bits_of(out[i]) != want[i] || bits_of(in_place[i]) != want[i];
+    if (wrong) std::fprintf(stderr, "  simd %s: %lld values differ from bf16_round\n", simd.c_str(), static_cast<long long>(wrong));
+    CHECK(wrong == 0);
+    for (int64_t n : {0, 1, 7, 8, 9, 23}) {  // short arrays take the serial path
+      std::vector<float> small(in.begin() + 1000, in.begin() + 1000 + n);
+      bf16_round_n(small.data(), small.data(), n);
+      for (int64_t i = 0; i < n; ++i) CHECK(bits_of(small[i]) == want[1000 + i]);
+    }
+  }
+  strata::set_cpu_simd_level(level);
 }
 
 void test_fp8_codes_round_trip() {
@@ -706,6 +739,7 @@ void test_invalid_configs() {
 int main() {
   const std::pair<const char*, std::function<void()>> tests[] = {
       {"bf16 codes and rounding", test_bf16_codes_and_rounding},
+      {"bf16 array rounding == scalar", test_bf16_array_rounding_matches_scalar},
       {"fp8 codes round trip", test_fp8_codes_round_trip},
       {"nearest even vs brute force", test_nearest_even_against_brute_force},
       {"fp8 special inputs", test_fp8_special_inputs},

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "ops/quant_gemm.h"
 #include "tensor_util.h"
 
 namespace strata::model {
@@ -54,6 +55,7 @@ Param& ParamStore::add(const std::string& name, const std::vector<int64_t>& shap
   p.value = alloc(arena_, name, flat_shape);
   p.grad = alloc(arena_, name + ".grad", flat_shape);
   params_.push_back(std::move(p));
+  quant::note_weights_changed();  // new memory may reuse an address a precision hook has cached
   return params_.back();
 }
 
@@ -127,6 +129,7 @@ const io::StoredTensor* find_alias(const io::SafetensorsFile& file, const std::s
 
 void ParamStore::load_safetensors(const io::SafetensorsFile& file, const std::string& label,
                                   const std::vector<std::string>& ignore_prefixes) {
+  quant::note_weights_changed();  // also when a bad tensor below stops the load half way
   std::set<std::string> used;
   Backend& backend = arena_.backend();
   auto take = [&](const io::StoredTensor& t, const std::vector<int64_t>& want, float* dst) {
@@ -165,6 +168,7 @@ void ParamStore::load_safetensors(const io::SafetensorsFile& file, const std::st
     for (const auto& prefix : ignore_prefixes) ignored = ignored || t.name.rfind(prefix, 0) == 0;
     if (!ignored) throw std::runtime_error(label + ": unexpected tensor " + t.name + " (not a parameter of this model)");
   }
+  quant::note_weights_changed();
 }
 
 }  // namespace strata::model

@@ -429,7 +429,11 @@ void fake_quantize(const float* in, float* out, int64_t rows, int64_t cols, cons
       input_copy.assign(in, in + n);
       x = input_copy.data();
     }
-    for (int64_t i = 0; i < n; ++i) out[i] = config.format == Format::Bf16 ? bf16_round(in[i]) : in[i];
+    if (config.format == Format::Bf16) {
+      bf16_round_n(in, out, n);
+    } else if (out != in) {
+      std::copy(in, in + n, out);
+    }
     if (stats) {
       *stats = measure(x, out, rows, cols, nullptr);
       finish_statistics(*stats);

@@ -3,8 +3,11 @@
 // exact double-precision arithmetic (every fp32 value and every grid point of these formats is exact
 // in double, and scaling by powers of two is exact) and codes are packed arithmetically from the
 // rounded grid index, so each step can be checked against the format definitions; decoding reads a
-// 256-entry table built from the field definition.
+// 256-entry table built from the field definition. BF16 rounding of whole arrays (bf16_round_n, the
+// hot path of bf16-emulated training) also has an AVX2 form of the same integer arithmetic.
 #include "quant_codec.h"
+
+#include "../cpu/simd.h"
 
 #include <algorithm>
 #include <array>
@@ -162,6 +165,63 @@ uint16_t bf16_encode(float value) {
 float bf16_decode(uint16_t code) { return float_of(static_cast<uint32_t>(code) << 16); }
 
 float bf16_round(float value) { return bf16_decode(bf16_encode(value)); }
+
+namespace {
+
+void bf16_round_scalar(const float* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_round(in[i]);
+}
+
+#if STRATA_SIMD_X86
+/** bf16_encode + bf16_decode on 8 lanes: the same integer steps, NaN lanes chosen by a mask. */
+STRATA_AVX2 void bf16_round_avx2(const float* in, float* out, int64_t n) {
+  const __m256i high_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+  const __m256i inf_bits = _mm256_set1_epi32(0x7F800000);
+  const __m256i dropped_payload = _mm256_set1_epi32(0x007F0000);  // high-half payload bits of a NaN
+  const __m256i quiet_bit = _mm256_set1_epi32(0x00400000);
+  const __m256i bias = _mm256_set1_epi32(0x7FFF);
+  const __m256i one = _mm256_set1_epi32(1);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i bits = _mm256_castps_si256(_mm256_loadu_ps(in + i));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);  // ties to even
+    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), high_mask);
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, abs_mask), inf_bits);
+    const __m256i payload_gone = _mm256_cmpeq_epi32(_mm256_and_si256(bits, dropped_payload), _mm256_setzero_si256());
+    const __m256i nan_value =
+        _mm256_or_si256(_mm256_and_si256(bits, high_mask), _mm256_and_si256(payload_gone, quiet_bit));
+    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_blendv_epi8(rounded, nan_value, is_nan)));
+  }
+  bf16_round_scalar(in + i, out + i, n - i);
+}
+#endif
+
+void bf16_round_serial(const float* in, float* out, int64_t n) {
+#if STRATA_SIMD_X86
+  if (cpu_simd_avx2()) {
+    bf16_round_avx2(in, out, n);
+    return;
+  }
+#endif
+  bf16_round_scalar(in, out, n);
+}
+
+}  // namespace
+
+void bf16_round_n(const float* in, float* out, int64_t n) {
+  constexpr int64_t kChunk = int64_t{1} << 14;  // below two chunks a thread team costs more than it saves
+  if (n < 2 * kChunk) {
+    bf16_round_serial(in, out, n);
+    return;
+  }
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk;
+    bf16_round_serial(in + begin, out + begin, std::min(kChunk, n - begin));
+  }
+}
 
 // --- FP8 / FP4 elements ----------------------------------------------------------------------
 

@@ -57,6 +57,12 @@ uint16_t bf16_encode(float value);
 float bf16_decode(uint16_t code);
 /** value rounded to the nearest BF16 (ties to even), returned as fp32. */
 float bf16_round(float value);
+/**
+ * out[i] = bf16_round(in[i]) for i < n (in and out may alias). Bit for bit the same as the scalar
+ * function: rounding to BF16 is integer arithmetic on the fp32 bits, so the AVX2 path (taken when
+ * cpu_simd_avx2() is true, 8 values per step) and the OpenMP split of large arrays change nothing.
+ */
+void bf16_round_n(const float* in, float* out, int64_t n);
 
 // --- FP8 / FP4 elements ----------------------------------------------------------------------
 

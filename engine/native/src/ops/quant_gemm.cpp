@@ -2,6 +2,7 @@
 // their event lines. See quant_gemm.h for the recipe; this file is the mechanics.
 #include "quant_gemm.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,11 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+std::atomic<uint64_t>& weights_version() {
+  static std::atomic<uint64_t> version{0};
+  return version;
+}
+
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
   char buffer[32];
@@ -40,6 +46,8 @@ std::string json_number(double v) {
 }
 
 }  // namespace
+
+void note_weights_changed() { weights_version().fetch_add(1, std::memory_order_relaxed); }
 
 uint64_t operand_seed(uint64_t base, int64_t step, const GemmTag& tag, Operand operand) {
   const uint64_t per_step = counter_random64(base ^ role_hash(tag.role), static_cast<uint64_t>(step));
@@ -113,6 +121,14 @@ void GemmPrecision::uninstall() {
 void GemmPrecision::begin_step(int64_t step, bool inspect) {
   step_ = step;
   inspect_ = inspect;
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  ++cache_epoch_;
+}
+
+void GemmPrecision::set_weight_cache(bool enabled) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  weight_cache_ = enabled;
+  weight_cache_entries_.clear();
 }
 
 std::vector<InspectionRecord> GemmPrecision::take_inspections() {
@@ -128,6 +144,15 @@ const float* GemmPrecision::quantize_operand(const float* data, int64_t rows, in
                                              const QuantConfig& config, const GemmTag& tag, Operand operand,
                                              std::vector<float>& buffer) {
   buffer.resize(static_cast<size_t>(rows * cols));
+  if (config.format == Format::Bf16 && !inspect_) {  // the hot path: round straight from the strided source
+    if (ld == cols) {
+      bf16_round_n(data, buffer.data(), rows * cols);
+    } else {
+#pragma omp parallel for schedule(static) if (rows * cols >= (int64_t{1} << 15))
+      for (int64_t r = 0; r < rows; ++r) bf16_round_n(data + r * ld, buffer.data() + r * cols, cols);
+    }
+    return buffer.data();
+  }
   for (int64_t r = 0; r < rows; ++r) std::memcpy(buffer.data() + r * cols, data + r * ld, sizeof(float) * cols);
   if (!inspect_) {
     fake_quantize(buffer.data(), buffer.data(), rows, cols, config);
@@ -152,6 +177,24 @@ const float* GemmPrecision::quantize_operand(const float* data, int64_t rows, in
   return buffer.data();
 }
 
+const float* GemmPrecision::cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld,
+                                          const QuantConfig& config, const GemmTag& tag) {
+  // Formats without blocks ignore the layout: fprop (W) and dgrad (W read as (K,N)) share one copy.
+  const bool blocks = config.format == Format::Mxfp8 || config.format == Format::Nvfp4;
+  const WeightKey key{data, rows, cols, ld, static_cast<int>(config.format),
+                      blocks ? static_cast<int>(config.layout) : 0, static_cast<int>(config.mx_element),
+                      static_cast<int>(config.mx_scale_rule)};
+  const uint64_t version = weights_version().load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  CachedWeight& entry = weight_cache_entries_[key];
+  if (entry.values.empty() || entry.epoch != cache_epoch_ || entry.weights_version != version) {
+    quantize_operand(data, rows, cols, ld, config, tag, Operand::Weight, entry.values);
+    entry.epoch = cache_epoch_;
+    entry.weights_version = version;
+  }
+  return entry.values.data();
+}
+
 void GemmPrecision::transform(GemmCall& call) {
   const GemmPass pass = call.tag.pass;
   if (pass == GemmPass::Other || call.m * call.n * call.k == 0) return;
@@ -169,7 +212,10 @@ void GemmPrecision::transform(GemmCall& call) {
   config_b.seed = operand_seed(seed_, step_, call.tag, operand_b);
   call.a = quantize_operand(call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a, buffer_a);
   call.lda = a_cols;
-  call.b = quantize_operand(call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b, buffer_b);
+  const bool cache_b = weight_cache_ && !inspect_ && operand_b == Operand::Weight &&
+                       config_b.rounding == Rounding::NearestEven && !config_b.hadamard;
+  call.b = cache_b ? cached_weight(call.b, b_rows, b_cols, call.ldb, config_b, call.tag)
+                   : quantize_operand(call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b, buffer_b);
   call.ldb = b_cols;
 }
 

@@ -19,6 +19,12 @@
 //   - fp32 leaves the operand untouched; untagged GEMMs (GemmPass::Other) are never quantized.
 // The hook reads and copies operands on the host: it is for host-accessible backends (the CPU);
 // a CUDA backend needs device quantization kernels checked against quant.h.
+// Weight cache: weights round to nearest even (no seed), so their quantized copy depends only on
+// their values and the quantizer settings. The hook keeps one copy per (pointer, shape, settings)
+// and reuses it (fprop and dgrad, micro-batches, eval) until the weights may have changed: every
+// begin_step() and every note_weights_changed() (called by the optimizer step and by parameter
+// creation and loading) invalidates it. Inspected steps bypass it (they need the statistics).
+// Code that writes parameter values some other way must call note_weights_changed().
 //
 // Not here: which format a GEMM gets (the caller's FormatResolver, from the resolved policy), the
 // quantizers themselves (quant.h), writing events (the training loop writes inspection_event_json).
@@ -74,6 +80,12 @@ struct InspectionRecord {
  */
 std::string inspection_event_json(const InspectionRecord& record, double t_seconds);
 
+/**
+ * Parameter values may have changed (optimizer step, load, new parameters): quantized weight copies
+ * cached by every GemmPrecision are stale. Thread-safe; cheap (one atomic increment).
+ */
+void note_weights_changed();
+
 class GemmPrecision {
  public:
   /** `seed` feeds stochastic rounding (combine it with the run seed for reproducible runs). */
@@ -94,10 +106,22 @@ class GemmPrecision {
   /** The transform itself (what install() registers); public for tests. */
   void transform(GemmCall& call);
 
+  /** Turns the weight cache (see the file header) on (the default) or off; for tests. */
+  void set_weight_cache(bool enabled);
+
  private:
   using Key = std::tuple<int, std::string, int, int>;  // layer, role, pass, operand
+  // stored weight, rows, cols, ld, format, layout, MX element, MX scale rule
+  using WeightKey = std::tuple<const float*, int64_t, int64_t, int64_t, int, int, int, int>;
+  struct CachedWeight {
+    uint64_t epoch = 0;            // cache_epoch_ when filled
+    uint64_t weights_version = 0;  // note_weights_changed() count when filled
+    std::vector<float> values;     // (rows, cols), contiguous
+  };
   const float* quantize_operand(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
                                 const GemmTag& tag, Operand operand, std::vector<float>& buffer);
+  const float* cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
+                             const GemmTag& tag);
 
   FormatResolver resolver_;
   uint64_t seed_;
@@ -106,6 +130,10 @@ class GemmPrecision {
   bool installed_ = false;
   std::mutex records_mutex_;
   std::map<Key, InspectionRecord> records_;
+  bool weight_cache_ = true;
+  uint64_t cache_epoch_ = 0;  // bumped by begin_step
+  std::mutex cache_mutex_;
+  std::map<WeightKey, CachedWeight> weight_cache_entries_;
 };
 
 }  // namespace strata::quant

@@ -6,6 +6,7 @@
 
 #include "model/tensor_util.h"
 #include "ops/adamw.h"
+#include "ops/quant_gemm.h"
 
 namespace strata::train {
 
@@ -82,6 +83,7 @@ void AdamW::step(const model::TrainConfig& t, double lr, double grad_scale) {
     a.step = step_;
     adamw_step(backend_, a);
   }
+  quant::note_weights_changed();  // quantized weight copies of the precision hook are stale
 }
 
 io::SafetensorsFile AdamW::state() const {
