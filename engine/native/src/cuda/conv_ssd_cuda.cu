@@ -498,7 +498,7 @@ void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
   if (a.x.numel() == 0) return;
   conv1d_forward_kernel<<<grid_for(a.x.numel()), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.w.data,
                                                                                 opt(a.bias), bsz, t_len, c_len, k, a.silu);
-  finish_op("cuda conv1d_forward");
+  finish_op("cuda conv1d_forward", a.y.name.c_str());
 }
 
 void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
@@ -510,11 +510,12 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   conv1d_pre_grad_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(g, a.dy.data, a.x.data, a.w.data, opt(a.bias),
                                                                        bsz, t_len, c_len, k, a.silu);
   conv1d_dx_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.dx.data, g, a.w.data, bsz, t_len, c_len, k);
+  op_phase(*state_, op, "dx");
   if (a.dw.defined() || a.dbias.defined()) {
     accumulate_columns(*state_, bsz * t_len, c_len * (k + 1), ConvDwTerm{g, a.x.data, t_len, c_len, k},
                        ConvDwSink{opt_mut(a.dw), opt_mut(a.dbias), c_len, k}, op);
   }
-  finish_op(op);
+  finish_op(op, "dw");
 }
 
 void CudaBackend::conv1d_step(const Conv1dStep& a) {
@@ -523,7 +524,7 @@ void CudaBackend::conv1d_step(const Conv1dStep& a) {
   conv1d_step_kernel<<<grid_for(bsz * c_len), kThreads, 0, state_->stream>>>(a.y.data, a.state.data, a.x.data,
                                                                              a.w.data, opt(a.bias), bsz, c_len, k,
                                                                              a.silu);
-  finish_op("cuda conv1d_step");
+  finish_op("cuda conv1d_step", a.y.name.c_str());
 }
 
 void CudaBackend::ssd_forward(const SsdFwd& a) {
@@ -540,12 +541,14 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
                                                                               a.dt_bias.data);
   ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
+  op_phase(*state_, op, "chunk states");
   ssd_state_pass_kernel<<<static_cast<unsigned>(heads_total), kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
+  op_phase(*state_, op, "state pass");
   ssd_chunk_output_kernel<<<static_cast<unsigned>(blocks), kThreads, shared, stream>>>(
       l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d), coef,
       state_term);
-  finish_op(op);
+  finish_op(op, "chunk outputs");
 }
 
 void CudaBackend::ssd_backward(const SsdBwd& a) {
@@ -568,12 +571,14 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const std::size_t shared5 = static_cast<std::size_t>(5 * l.chunk) * sizeof(float);
   ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
+  op_phase(*state_, op, "chunk state grads");
   ssd_state_grad_pass_kernel<<<static_cast<unsigned>(heads_total), kThreads, 0, stream>>>(
       l, state_grads, decays, opt(a.dfinal_state), opt_mut(a.dinitial_state));
+  op_phase(*state_, op, "state grad pass");
   ssd_chunk_backward_kernel<<<static_cast<unsigned>(blocks), kThreads, shared5, stream>>>(
       l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
       a.dt.data, a.chunk_states.data, state_grads, cb, ds, fs, uv);
-  finish_op(op);
+  finish_op(op, "chunk grads");
 }
 
 void CudaBackend::ssd_step(const SsdStep& a) {
@@ -584,7 +589,7 @@ void CudaBackend::ssd_step(const SsdStep& a) {
   ssd_step_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(l, a.y.data, a.state.data, a.x.data, a.dt_raw.data,
                                                                 a.dt_bias.data, a.a_log.data, a.b.data, a.c.data,
                                                                 opt(a.d));
-  finish_op("cuda ssd_step");
+  finish_op("cuda ssd_step", a.y.name.c_str());
 }
 
 }  // namespace strata

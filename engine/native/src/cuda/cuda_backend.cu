@@ -1,10 +1,13 @@
 // CudaBackend core: device selection, stream and cuBLASLt handle, memory entry points over the
 // caching allocator, scratch buffers, per-op completion (launch checks; synchronization only in
-// managed mode), deferred reports of validating kernels, the GEMM mode names, and the load-time
-// registration with the backend registry.
+// managed mode), deferred reports of validating kernels, the op-level GPU timer (OpTimes), the GEMM
+// mode names, and the load-time registration with the backend registry.
 // Kernels live in the per-family files (cuda/*_cuda.cu).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <set>
 #include <string>
 
 #include "cuda_common.cuh"
@@ -28,6 +31,126 @@ CudaGemmMode parse_cuda_gemm_mode(const std::string& name) {
 }
 
 void check_launch(const char* op) { STRATA_CUDA_CHECK(cudaGetLastError(), op); }
+
+namespace {
+// "layer.12.mamba2.ssd.grad" -> "mamba2.ssd.grad": one timing row for every layer of a kind.
+std::string without_layer_prefix(const char* name) {
+  if (std::strncmp(name, "layer.", 6) != 0) return name;
+  const char* p = name + 6;
+  while (*p >= '0' && *p <= '9') ++p;
+  return *p == '.' && p > name + 6 ? std::string(p + 1) : std::string(name);
+}
+
+// Timers still alive at exit print their tables then (the process-wide backend is never destroyed).
+std::mutex& timers_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<OpTimes*>& live_timers() {
+  static std::set<OpTimes*> timers;
+  return timers;
+}
+void print_live_timers() {
+  std::lock_guard<std::mutex> lock(timers_mutex());
+  for (OpTimes* t : live_timers()) std::fputs(t->table().c_str(), stderr);
+  live_timers().clear();
+}
+}  // namespace
+
+OpTimes::OpTimes(cudaStream_t stream) : stream_(stream) {
+  start_ = take_event();
+  cudaEventRecord(start_, stream_);
+  host_start_ = std::chrono::steady_clock::now();
+  static const bool registered = [] {
+    live_timers();  // constructed before the handler is registered, so destroyed after it ran
+    return std::atexit(print_live_timers) == 0;
+  }();
+  (void)registered;
+  std::lock_guard<std::mutex> lock(timers_mutex());
+  live_timers().insert(this);
+}
+
+OpTimes::~OpTimes() {
+  bool print = false;
+  {
+    std::lock_guard<std::mutex> lock(timers_mutex());
+    print = live_timers().erase(this) > 0;
+  }
+  if (print) std::fputs(table().c_str(), stderr);
+  for (const Pending& p : pending_) cudaEventDestroy(p.event);
+  for (cudaEvent_t e : spare_) cudaEventDestroy(e);
+  if (start_) cudaEventDestroy(start_);
+}
+
+cudaEvent_t OpTimes::take_event() {
+  if (!spare_.empty()) {
+    cudaEvent_t e = spare_.back();
+    spare_.pop_back();
+    return e;
+  }
+  cudaEvent_t e = nullptr;
+  STRATA_CUDA_CHECK(cudaEventCreate(&e), "cuda op timing");
+  return e;
+}
+
+void OpTimes::mark(const char* op, const char* detail) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream_, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) return;
+  std::string name = std::strncmp(op, "cuda ", 5) == 0 ? op + 5 : op;
+  if (detail && *detail) name += " " + without_layer_prefix(detail);
+  const cudaEvent_t event = take_event();
+  STRATA_CUDA_CHECK(cudaEventRecord(event, stream_), "cuda op timing");
+  const auto now = std::chrono::steady_clock::now();
+  pending_.push_back({event, std::move(name), std::chrono::duration<double, std::milli>(now - host_start_).count()});
+  host_start_ = now;
+  if (pending_.size() >= 8192) {  // bound the events in flight: wait for the newest, count on from it
+    STRATA_CUDA_CHECK(cudaEventSynchronize(event), "cuda op timing");
+    add_pending();
+  }
+}
+
+void OpTimes::add_pending() {
+  for (Pending& p : pending_) {
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, start_, p.event);
+    Row& row = rows_[p.name];
+    row.gpu_ms += ms;
+    row.host_ms += p.host_ms;
+    ++row.calls;
+    spare_.push_back(start_);
+    start_ = p.event;
+  }
+  pending_.clear();
+}
+
+void OpTimes::collect() {
+  add_pending();
+  // The stream was idle: the next op's time starts now, not at the last op's end.
+  cudaEventRecord(start_, stream_);
+  host_start_ = std::chrono::steady_clock::now();
+}
+
+std::string OpTimes::table() {
+  cudaStreamSynchronize(stream_);
+  collect();
+  std::vector<std::pair<std::string, Row>> rows(rows_.begin(), rows_.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.gpu_ms > b.second.gpu_ms; });
+  double total = 0.0;
+  for (const auto& [name, row] : rows) total += row.gpu_ms;
+  std::string out = "strata: CUDA op times (STRATA_CUDA_OP_TIMES=1; GPU ms between consecutive op ends, all steps)\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%12s %8s %10s %7s %12s  %s\n", "gpu ms", "calls", "mean ms", "share", "host ms", "op");
+  out += line;
+  for (const auto& [name, row] : rows) {
+    std::snprintf(line, sizeof line, "%12.3f %8lld %10.4f %6.2f%% %12.3f  %s\n", row.gpu_ms,
+                  static_cast<long long>(row.calls), row.gpu_ms / static_cast<double>(row.calls),
+                  total > 0 ? 100.0 * row.gpu_ms / total : 0.0, row.host_ms, name.c_str());
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%12.3f  total\n", total);
+  out += line;
+  return out;
+}
 
 void* CudaBackendState::scratch_bytes(int slot, std::size_t bytes, const char* op) {
   STRATA_CHECK(slot >= 0 && slot < static_cast<int>(sizeof(scratch) / sizeof(scratch[0])), op,
@@ -59,6 +182,7 @@ DeviceErrorFlag* CudaBackendState::error_record(DeviceErrorReporter report, cons
 
 void CudaBackendState::synchronize_and_report(const char* op) {
   STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
+  if (op_times) op_times->collect();
   std::vector<DeviceErrorReporter> reports;
   reports.swap(pending_reports);
   for (std::size_t i = 0; i < reports.size(); ++i) {
@@ -91,12 +215,16 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 32 * sizeof(float)), op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.reduce_slot, sizeof(double)), op);
   if (const char* env = std::getenv("STRATA_CUDA_GEMM")) gemm_mode_ = parse_cuda_gemm_mode(env);
+  if (const char* env = std::getenv("STRATA_CUDA_OP_TIMES"); env && std::string(env) == "1") {
+    s.op_times = std::make_unique<OpTimes>(s.stream);
+  }
 }
 
 CudaBackend::~CudaBackend() {
   CudaBackendState& s = *state_;
   cudaSetDevice(s.device);
   if (s.stream) cudaStreamSynchronize(s.stream);
+  s.op_times.reset();
   for (ScratchBuffer& buffer : s.scratch) cudaFree(buffer.data);
   cudaFree(s.lt_workspace);
   cudaFreeHost(s.error_records);
@@ -128,6 +256,7 @@ void CudaBackend::upload(void* device_destination, const void* host_source, std:
   if (bytes == 0) return;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(device_destination, host_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda upload");
+  if (state_->op_times) state_->op_times->mark("upload", nullptr);
   if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report("cuda upload");
 }
 
@@ -135,13 +264,15 @@ void CudaBackend::download(void* host_destination, const void* device_source, st
   if (bytes == 0) return;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(host_destination, device_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda download");
+  if (state_->op_times) state_->op_times->mark("download", nullptr);
   state_->synchronize_and_report("cuda download");
 }
 
 void CudaBackend::synchronize() { state_->synchronize_and_report("cuda synchronize"); }
 
-void CudaBackend::finish_op(const char* op) {
+void CudaBackend::finish_op(const char* op, const char* detail) {
   check_launch(op);
+  if (state_->op_times) state_->op_times->mark(op, detail);
   if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report(op);
 }
 

@@ -123,8 +123,9 @@ class CudaBackend final : public Backend {
 
  private:
   // Called at the end of every op: raises on a launch error; waits for the GPU (and raises reported
-  // index errors) in managed mode only, so host code may touch the results.
-  void finish_op(const char* op);
+  // index errors) in managed mode only, so host code may touch the results. `detail` (a tensor name
+  // or GEMM role) only names the op's row of the op timing (STRATA_CUDA_OP_TIMES=1).
+  void finish_op(const char* op, const char* detail = nullptr);
 
   std::string name_;
   CudaMemoryMode memory_;

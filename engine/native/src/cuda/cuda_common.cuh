@@ -1,6 +1,7 @@
 // Shared device-side helpers of the CUDA backend: error checks that raise strata::Error naming the
 // op, grid sizing, warp/block reductions, parallel column sums, numerically matching device versions of the CPU kernels'
-// scalar functions, and the per-backend state (stream, cuBLASLt handle, scratch, error flag).
+// scalar functions, the per-backend state (stream, cuBLASLt handle, scratch, error flag) and the
+// op-level GPU timer (STRATA_CUDA_OP_TIMES=1).
 // This file is included by the cuda/*.cu files only; it is not a public header.
 #pragma once
 
@@ -9,7 +10,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -62,6 +65,43 @@ using DeviceErrorReporter = std::function<void(const DeviceErrorFlag&)>;
 // costs no synchronization of its own. A record is reused only after it has been read.
 constexpr int kErrorRecords = 256;
 
+// Op-level GPU timing, on when STRATA_CUDA_OP_TIMES=1 (off: one null check per op). Every op ends
+// with mark(): an event on the stream. An op's GPU time is the time between the previous mark and
+// its own (the kernels of one op run back to back on the one stream), so a GPU left idle by the host
+// between two ops counts to the later one; the host time between the two marks is kept beside it to
+// show that. Rows are named "<op> <detail>" with detail the output tensor's name without its
+// "layer.<i>." prefix (all layers of a kind share a row) or a GEMM's role and pass. Elapsed times are
+// read where the host waits for the stream anyway (collect()); the table goes to stderr at exit.
+class OpTimes {
+ public:
+  explicit OpTimes(cudaStream_t stream);
+  ~OpTimes();
+  void mark(const char* op, const char* detail);
+  // The stream is idle: adds the elapsed times of the marks so far and restarts from now.
+  void collect();
+  // The sorted table (total ms, calls, mean ms, share, host ms); collects first.
+  std::string table();
+
+ private:
+  struct Pending {
+    cudaEvent_t event;
+    std::string name;
+    double host_ms;
+  };
+  struct Row {
+    double gpu_ms = 0, host_ms = 0;
+    int64_t calls = 0;
+  };
+  cudaEvent_t take_event();
+  void add_pending();  // every pending event has completed
+  cudaStream_t stream_;
+  cudaEvent_t start_ = nullptr;  // where the next op's time starts
+  std::vector<Pending> pending_;
+  std::vector<cudaEvent_t> spare_;
+  std::map<std::string, Row> rows_;
+  std::chrono::steady_clock::time_point host_start_;
+};
+
 struct CudaBackendState {
   int device = 0;
   cudaDeviceProp properties{};
@@ -81,6 +121,7 @@ struct CudaBackendState {
   std::set<GemmPlanKey> gemm_unsupported;  // problems no candidate algorithm ran
   bool fp8_bf16_output_logged = false;
   std::string last_gemm_refusal;  // why the last unsupported problem was refused (for error messages)
+  std::unique_ptr<OpTimes> op_times;  // null unless STRATA_CUDA_OP_TIMES=1
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
 
@@ -209,6 +250,11 @@ struct AddToVector {
   float* dw;
   __device__ void operator()(int64_t j, double total) const { dw[j] += static_cast<float>(total); }
 };
+
+// Marks the end of one phase of an op for the op timing (a no-op unless STRATA_CUDA_OP_TIMES=1).
+inline void op_phase(CudaBackendState& s, const char* op, const char* phase) {
+  if (s.op_times) s.op_times->mark(op, phase);
+}
 
 // Raises when the last launch failed (invalid configuration etc.); named after the op.
 void check_launch(const char* op);

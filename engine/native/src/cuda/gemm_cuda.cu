@@ -256,9 +256,12 @@ void CudaBackend::gemm(const GemmCall& call) {
   const char* op = "cuda gemm";
   CudaBackendState& s = *state_;
   if (call.m == 0 || call.n == 0) return;
+  // The op timing's row: "gemm <role> <pass>" (built only while op timing is on).
+  const std::string timing_label =
+      s.op_times ? detail::concat(call.tag.role ? call.tag.role : "", " ", gemm_pass_name(call.tag.pass)) : "";
   if (call.k == 0 || call.alpha == 0.0f) {
     scale_matrix<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, call.m, call.n, call.ldc, call.beta);
-    finish_op(op);
+    finish_op(op, timing_label.c_str());
     return;
   }
   if (call.beta == 0.0f) {
@@ -290,7 +293,7 @@ void CudaBackend::gemm(const GemmCall& call) {
     p.alpha = call.alpha, p.beta = call.beta;
     STRATA_CHECK(run_lt(s, p, key, op), op, ": cuBLASLt has no fp32 algorithm for m=", call.m, " n=", call.n,
                  " k=", call.k, " (", s.last_gemm_refusal, ")");
-    finish_op(op);
+    finish_op(op, timing_label.c_str());
     return;
   }
   const int64_t kp = round_up(call.k, kKAlignment);
@@ -324,6 +327,7 @@ void CudaBackend::gemm(const GemmCall& call) {
                 nullptr, s.stream);
   }
   check_launch(op);
+  op_phase(s, "cuda gemm pack", timing_label.c_str());
   // packed B is (Np, Kp) row-major = column-major Kp x Np; op T gives Np x Kp.
   // packed A is (Mp, Kp) row-major = column-major Kp x Mp; op N. D^T (Np x Mp) = B A^T.
   LtProblem p{};
@@ -335,7 +339,7 @@ void CudaBackend::gemm(const GemmCall& call) {
   p.a_scale = inv_b, p.b_scale = inv_a;
   // Writing C directly needs the unpadded shape.
   if (mp == call.m && np == call.n && run_lt(s, p, key, op)) {
-    finish_op(op);
+    finish_op(op, timing_label.c_str());
     return;
   }
   STRATA_CHECK(fp8, op, ": cuBLASLt has no bf16 algorithm for m=", call.m, " n=", call.n, " k=", call.k, " (",
@@ -357,7 +361,7 @@ void CudaBackend::gemm(const GemmCall& call) {
                " n=", call.n, " k=", call.k, " (", s.last_gemm_refusal, ")");
   add_staged_bf16<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc,
                                                                        np, call.beta);
-  finish_op(op);
+  finish_op(op, timing_label.c_str());
 }
 
 }  // namespace strata

@@ -146,7 +146,7 @@ void CudaBackend::rmsnorm_forward(const RmsNormFwd& a) {
   rmsnorm_forward_kernel<<<static_cast<unsigned>(m), row_threads(d), 0, state_->stream>>>(
       a.y.data, a.rstd.data, a.x.data, a.w.data, fused ? a.residual.data : nullptr,
       fused ? a.residual_out.data : nullptr, d, a.eps);
-  finish_op("cuda rmsnorm_forward");
+  finish_op("cuda rmsnorm_forward", a.y.name.c_str());
 }
 
 void CudaBackend::rmsnorm_backward(const RmsNormBwd& a) {
@@ -156,10 +156,11 @@ void CudaBackend::rmsnorm_backward(const RmsNormBwd& a) {
   if (a.dw.defined()) {
     accumulate_columns(*state_, m, d, RmsNormDwTerm{a.dy.data, a.x.data, a.rstd.data, d}, AddToVector{a.dw.data},
                        "cuda rmsnorm_backward");
+    op_phase(*state_, "cuda rmsnorm_backward dw", a.dx.name.c_str());
   }
   rmsnorm_backward_dx_kernel<<<static_cast<unsigned>(m), row_threads(d), 0, state_->stream>>>(
       a.dx.data, a.dy.data, a.x.data, a.w.data, a.rstd.data, d, a.accumulate);
-  finish_op("cuda rmsnorm_backward");
+  finish_op("cuda rmsnorm_backward", a.dx.name.c_str());
 }
 
 void CudaBackend::gated_rmsnorm_forward(const GatedRmsNormFwd& a) {
@@ -167,7 +168,7 @@ void CudaBackend::gated_rmsnorm_forward(const GatedRmsNormFwd& a) {
   if (m == 0) return;
   gated_rmsnorm_forward_kernel<<<static_cast<unsigned>(m * a.groups), row_threads(di / a.groups), 0, state_->stream>>>(
       a.out.data, a.rstd.data, a.y.data, a.z.data, a.w.data, di, a.groups, a.norm_before_gate, a.eps);
-  finish_op("cuda gated_rmsnorm_forward");
+  finish_op("cuda gated_rmsnorm_forward", a.out.name.c_str());
 }
 
 void CudaBackend::gated_rmsnorm_backward(const GatedRmsNormBwd& a) {
@@ -178,11 +179,12 @@ void CudaBackend::gated_rmsnorm_backward(const GatedRmsNormBwd& a) {
                        GatedRmsNormDwTerm{a.dout.data, a.y.data, a.z.data, a.rstd.data, di, a.groups, di / a.groups,
                                           a.norm_before_gate},
                        AddToVector{a.dw.data}, "cuda gated_rmsnorm_backward");
+    op_phase(*state_, "cuda gated_rmsnorm_backward dw", a.dy.name.c_str());
   }
   gated_rmsnorm_backward_kernel<<<static_cast<unsigned>(m * a.groups), row_threads(di / a.groups), 0,
                                   state_->stream>>>(a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data,
                                                     a.rstd.data, di, a.groups, a.norm_before_gate);
-  finish_op("cuda gated_rmsnorm_backward");
+  finish_op("cuda gated_rmsnorm_backward", a.dy.name.c_str());
 }
 
 }  // namespace strata

@@ -220,19 +220,19 @@ void CudaBackend::add(const AddArgs& a) {
   const int64_t n = a.out.numel();
   if (n == 0) return;
   add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.out.data, a.a.data, a.b.data, n);
-  finish_op("cuda add");
+  finish_op("cuda add", a.out.name.c_str());
 }
 void CudaBackend::axpy(const AxpyArgs& a) {
   const int64_t n = a.y.numel();
   if (n == 0) return;
   axpy_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.alpha, n);
-  finish_op("cuda axpy");
+  finish_op("cuda axpy", a.y.name.c_str());
 }
 void CudaBackend::scale(const ScaleArgs& a) {
   const int64_t n = a.x.numel();
   if (n == 0) return;
   scale_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.x.data, a.factor, n);
-  finish_op("cuda scale");
+  finish_op("cuda scale", a.x.name.c_str());
 }
 
 void CudaBackend::copy_strided(const StridedCopyArgs& a) {
@@ -243,20 +243,20 @@ void CudaBackend::copy_strided(const StridedCopyArgs& a) {
   const StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
                            a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate};
   copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows);
-  finish_op("cuda copy_strided");
+  finish_op("cuda copy_strided", a.dst.name.c_str());
 }
 void CudaBackend::bias_add(const BiasAddArgs& a) {
   const int64_t n = a.y.numel(), o = a.y.cols();
   if (n == 0) return;
   bias_add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.bias.data, o, n);
-  finish_op("cuda bias_add");
+  finish_op("cuda bias_add", a.y.name.c_str());
 }
 void CudaBackend::bias_grad(const BiasGradArgs& a) {
   const int64_t m = a.dy.rows(), o = a.dy.cols();
   if (m * o == 0) return;
   bias_grad_kernel<<<static_cast<unsigned>((o + 31) / 32), dim3(32, 8), 0, state_->stream>>>(a.dbias.data, a.dy.data,
                                                                                             m, o);
-  finish_op("cuda bias_grad");
+  finish_op("cuda bias_grad", a.dy.name.c_str());
 }
 
 void CudaBackend::activation_forward(const ActivationFwd& a) {
@@ -267,7 +267,7 @@ void CudaBackend::activation_forward(const ActivationFwd& a) {
   } else {
     activation_forward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.y.data, a.x.data, m * f);
   }
-  finish_op("cuda activation_forward");
+  finish_op("cuda activation_forward", a.y.name.c_str());
 }
 void CudaBackend::activation_backward(const ActivationBwd& a) {
   const int64_t m = a.dy.rows(), f = a.dy.cols();
@@ -278,7 +278,7 @@ void CudaBackend::activation_backward(const ActivationBwd& a) {
     activation_backward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.dx.data, a.dy.data,
                                                                                 a.x.data, m * f);
   }
-  finish_op("cuda activation_backward");
+  finish_op("cuda activation_backward", a.dx.name.c_str());
 }
 
 namespace {
@@ -351,6 +351,7 @@ void CudaBackend::sum_squares(const SumSquaresArgs& a) {
                                                                                               state_->reduce_slot);
   }
   check_launch(op);
+  op_phase(*state_, op, nullptr);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(a.result, state_->reduce_slot, sizeof(double), cudaMemcpyDeviceToHost,
                                     state_->stream), op);
   state_->synchronize_and_report(op);
