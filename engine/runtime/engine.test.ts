@@ -2,16 +2,20 @@
 // arrive in order on the JS thread and match the run folder's events.jsonl, cancel() stops a job
 // cleanly with a checkpoint, bad requests reject with the engine's message, and weights written by
 // `init` are a valid safetensors file. Needs the built addon (npm install / npm run build:engine).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { documentFromModel } from '../spec/document.js';
 import { prepareData } from './data/prepare.js';
-import { loadEngine } from './engine.js';
+import { loadEngine, openmpDefaults } from './engine.js';
 import type { EngineEvent, StepEvent } from './events.js';
 import { createRun, readEvents } from './runs.js';
 import { readSafetensorsHeader } from './safetensors.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const doc = documentFromModel(
   {
@@ -40,7 +44,23 @@ describe('engine binding', () => {
   it('describes itself', () => {
     const info = engine.info();
     expect(info.backends).toContain('cpu');
-    expect(info.jobs).toEqual(expect.arrayContaining(['train', 'eval', 'generate', 'profile', 'init', 'grads']));
+    expect(info.jobs).toEqual(expect.arrayContaining(['train', 'eval', 'generate', 'profile', 'init', 'grads', 'logits']));
+  });
+
+  it('defaults OMP_WAIT_POLICY to PASSIVE but keeps a user choice', () => {
+    expect(openmpDefaults({}).OMP_WAIT_POLICY).toBe('PASSIVE');
+    expect(openmpDefaults({ OMP_WAIT_POLICY: 'active' }).OMP_WAIT_POLICY).toBe('active');
+    // End to end in a fresh process (this test runs in a worker thread, whose process.env never
+    // reaches native code): the engine loaded there reports the policy its OpenMP runtime started with.
+    const script = "import { loadEngine } from './engine/runtime/engine.ts'; console.log(JSON.stringify(loadEngine().info().openmp));";
+    const policyIn = (extra: Record<string, string>) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+      if (!('OMP_WAIT_POLICY' in extra)) delete env.OMP_WAIT_POLICY;
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, env, encoding: 'utf8' });
+      return (JSON.parse(out.trim().split('\n').at(-1)!) as { wait_policy: string | null }).wait_policy;
+    };
+    expect(policyIn({})).toBe('PASSIVE');
+    expect(policyIn({ OMP_WAIT_POLICY: 'active' })).toBe('active');
   });
 
   it('streams ordered events that match events.jsonl and resolves with the result', async () => {
@@ -84,5 +104,17 @@ describe('engine binding', () => {
     const names = Object.keys(readSafetensorsHeader(out).tensors);
     expect(names).toEqual(expect.arrayContaining(['backbone.embeddings.weight', 'backbone.layers.0.mixer.A_log', 'backbone.layers.1.mixer.q_proj.weight', 'backbone.norm_f.weight']));
     expect(readFileSync(out).length).toBeGreaterThan(1000);
+  });
+
+  it('writes the raw logits of one batch', async () => {
+    const { data, root } = await preparedRun();
+    const weights = join(root, 'model.safetensors'), out = join(root, 'logits.safetensors');
+    await engine.init({ document: doc, out: weights }, () => {}).result;
+    const result = await engine.logits({ document: doc, weights, data: data.train, out }, () => {}).result;
+    expect(result).toMatchObject({ batch: 2, vocab: 259 });
+    expect(Number.isFinite(result.loss) && result.loss > 0).toBe(true);
+    const header = readSafetensorsHeader(out);
+    expect(Object.keys(header.tensors)).toEqual(['logits']);
+    expect(header.tensors.logits).toMatchObject({ dtype: 'F32', shape: [2, result.seq_len, 259] });
   });
 });

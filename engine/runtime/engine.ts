@@ -1,7 +1,9 @@
 // The typed TypeScript API over the native engine's Node binding (engine/native/src/node/binding.cpp):
-// loadEngine() finds and loads the addon; each job (train, eval, generate, profile, init, grads) runs
+// loadEngine() finds and loads the addon; each job (train, eval, generate, profile, init, grads, logits) runs
 // on its own native thread, streams JSON events to `onEvent` and returns a handle with cancel() and
 // a promise of its result. Requests are plain JSON the native C API reads (snake_case fields).
+// Before the addon (and with it the OpenMP runtime, which reads its settings once, at load) is
+// loaded, OMP_WAIT_POLICY defaults to PASSIVE (openmpDefaults), unless the user set it.
 //
 // Not here: preparing data (data/prepare.ts), run folders (runs.ts), the CLI (engine/cli/commands).
 import { existsSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { StrataDocument } from '../spec/document.js';
 import { type EngineEvent, parseEventLine } from './events.js';
 
-export type JobKind = 'train' | 'eval' | 'generate' | 'profile' | 'init' | 'grads';
+export type JobKind = 'train' | 'eval' | 'generate' | 'profile' | 'init' | 'grads' | 'logits';
 
 /** What the compiled addon exports (see binding.cpp). */
 export interface NativeAddon {
@@ -89,6 +91,24 @@ export interface GradsRequest {
   data: string;
   /** safetensors file that receives the gradient of every parameter (same names as the weights). */
   out: string;
+}
+
+export interface LogitsRequest {
+  document: StrataDocument;
+  weights: string;
+  /** .stok/.txt file; its first batch (pipeline.training batch_size x seq_len) is run. */
+  data: string;
+  /** safetensors file that receives one F32 tensor "logits" (batch, seq_len, vocab): the main head's raw logits. */
+  out: string;
+}
+export interface LogitsResult {
+  loss: number;
+  tokens: number;
+  batch: number;
+  seq_len: number;
+  vocab: number;
+  out: string;
+  [field: string]: unknown;
 }
 
 export interface TrainResult {
@@ -176,6 +196,10 @@ export class Engine {
     return this.start('grads', request, onEvent);
   }
 
+  logits(request: LogitsRequest, onEvent: EventHandler): EngineJob<LogitsResult> {
+    return this.start('logits', request, onEvent);
+  }
+
   private start<Result>(kind: JobKind, request: object, onEvent: EventHandler): EngineJob<Result> {
     const native = this.addon.startJob(kind, JSON.stringify(request), (line) => {
       const event = parseEventLine(line, `engine ${kind} event`);
@@ -190,12 +214,27 @@ export class Engine {
 
 let loaded: Engine | null = null;
 
+/**
+ * OpenMP settings the engine wants unless the user chose otherwise: OMP_WAIT_POLICY=PASSIVE (idle
+ * worker threads sleep instead of spinning, which on a machine busy with other work collapses
+ * throughput; docs/cpu-benchmarks.md). The thread count is left to OMP_NUM_THREADS, the document's
+ * pipeline.training.threads, or the OpenMP default (the CPUs this process may use). Must run before
+ * the addon loads: the OpenMP runtime reads the environment once, when it is loaded. Only the main
+ * thread's process.env reaches native code: an addon first loaded in a worker thread gets the
+ * environment the process started with (set OMP_WAIT_POLICY there, or load the engine on the main thread).
+ */
+export function openmpDefaults(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (!env.OMP_WAIT_POLICY) env.OMP_WAIT_POLICY = 'PASSIVE';
+  return env;
+}
+
 /** Loads the addon once per process; throws EngineNotBuiltError with the fix when it is missing. */
 export function loadEngine(): Engine {
   if (loaded) return loaded;
   const path = addonPath();
   if (!existsSync(path)) throw new EngineNotBuiltError(path);
   let addon: NativeAddon;
+  openmpDefaults();
   try {
     addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (error) {

@@ -18,6 +18,7 @@ const jobs: Record<string, (r: never) => { result: Promise<unknown> }> = {
   profile: (r) => engine.profile(r, () => {}),
   init: (r) => engine.init(r, () => {}),
   grads: (r) => engine.grads(r, () => {}),
+  logits: (r) => engine.logits(r, () => {}),
 };
 const start = jobs[kind as JobKind];
 if (!start) {

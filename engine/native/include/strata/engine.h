@@ -3,7 +3,7 @@
  * and any other host. Plain C, no C++ types cross it. Two layers:
  *
  *  1. Jobs: strata_run_job(kind, request_json, ...) runs one job (train, eval, generate, profile,
- *     init, grads) to completion on the calling thread; request fields are those of
+ *     init, grads, logits) to completion on the calling thread; request fields are those of
  *     engine/runtime/engine.ts (snake_case JSON). Call it from a worker thread for long jobs.
  *  2. Sessions: a model built once from a document, then trained, evaluated, sampled, profiled,
  *     saved/loaded and differentiated (grads) without rebuilding it.
@@ -38,7 +38,8 @@ typedef int (*strata_cancel_fn)(void* user);
 /* {"version","backends","jobs","formats",...} as JSON. */
 char* strata_engine_info(void);
 
-/* kind: "train" | "eval" | "generate" | "profile" | "init" | "grads" (request shapes: jobs.h).
+/* kind: "train" | "eval" | "generate" | "profile" | "init" | "grads" | "logits" (request shapes: jobs.h;
+   logits writes the main head's raw fp32 logits of one batch to a safetensors file).
    train takes init_from (checkpoint folder or .safetensors: a new run from those weights) and, with
    resume, checkpoint (that checkpoint instead of the newest valid one). */
 int strata_run_job(const char* kind, const char* request_json, strata_event_fn on_event,

@@ -18,7 +18,14 @@
 // --checkpoint takes a checkpoint folder, a .safetensors file or a run folder; a run folder's newest
 // checkpoint that fails verification is skipped with a warning in favour of the newest valid one.
 //   grads DOC --weights W.safetensors --data F.stok --out G.safetensors
+//   logits DOC --weights W.safetensors --data F.stok --out L.safetensors   (raw main-head logits, F32 (B,T,V))
 //   init DOC --out W.safetensors [--seed S]
+//   info                                     (engine version, backends, jobs, OpenMP settings as JSON)
+// OpenMP: unless OMP_WAIT_POLICY is set, the CLI runs with OMP_WAIT_POLICY=PASSIVE (idle threads
+// sleep instead of spinning; spinning collapses throughput when other work shares the cores). The
+// OpenMP runtime reads it only when it is loaded, before main(), so main() sets it and re-executes
+// itself once (same process, same arguments). Threads: OMP_NUM_THREADS or the document's
+// pipeline.training.threads, else the OpenMP default (every CPU this process may use).
 // Human output: a progress bar on a TTY (loss, tokens/s, ETA), plain lines otherwise; --json
 // prints exactly the engine's JSON events, one per line (start ... done, whose "result" field holds
 // the job's result; or error).
@@ -69,10 +76,16 @@ const char* kUsage =
     "  profile DOC|RUN [--mode train,prefill,decode] [--context 1024,4096] [--batch B] [--checkpoint PATH]\n"
     "                [--run-dir DIR] [--backend cpu|cuda] [--json]\n"
     "  grads DOC --weights W.safetensors --data F.stok --out G.safetensors\n"
+    "  logits DOC --weights W.safetensors --data F.stok --out L.safetensors\n"
+    "                (the main head's raw logits of the first batch: one F32 tensor \"logits\" (B,T,V))\n"
     "  init DOC --out W.safetensors [--seed S]\n"
+    "  info          (engine version, backends, jobs and OpenMP settings as JSON)\n"
     "DOC: a document .json file or a template name (tiny-hybrid, ...) found in --templates DIR,\n"
     "$STRATA_TEMPLATES or the repository's templates/ folder next to this executable.\n"
-    "RUN: a run folder (its document.json; its newest valid checkpoint for the weights).\n";
+    "RUN: a run folder (its document.json; its newest valid checkpoint for the weights).\n"
+    "Environment: OMP_WAIT_POLICY defaults to PASSIVE (set it to ACTIVE for spinning threads on a\n"
+    "dedicated machine); OMP_NUM_THREADS, else pipeline.training.threads, else every available CPU;\n"
+    "STRATA_CPU_SIMD=scalar selects the scalar reference kernels.\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -387,7 +400,7 @@ void require(const Args& a, const char* option) {
 void apply_backend_option(const Args& a, Value& doc) {
   if (!a.has("backend")) return;
   const std::string backend = a.get("backend");
-  if (a.command == "grads" || a.command == "init") {
+  if (a.command == "grads" || a.command == "logits" || a.command == "init") {
     throw UsageError(a.command + ": --backend is not an option of this command (it runs on the cpu)");
   }
   if (backend != "cpu" && backend != "cuda") throw UsageError("--backend: expected cpu or cuda, got \"" + backend + "\"");
@@ -443,7 +456,7 @@ std::string build_request(const Args& a, Value& req, RunFolderPlan& plan) {
     return "train";
   }
   std::string run;  // set when DOC is a run folder
-  Value doc = document_arg(a, c == "grads" || c == "init" ? nullptr : &run);
+  Value doc = document_arg(a, c == "grads" || c == "logits" || c == "init" ? nullptr : &run);
   if (a.has("seed")) {
     Value* pipeline = doc.find("pipeline");
     if (!pipeline) pipeline = &doc.set("pipeline", Value::object());
@@ -544,14 +557,14 @@ std::string build_request(const Args& a, Value& req, RunFolderPlan& plan) {
     }
     return "profile";
   }
-  if (c == "grads") {
+  if (c == "grads" || c == "logits") {
     require(a, "weights");
     require(a, "data");
     require(a, "out");
     req.set("weights", a.get("weights"));
     req.set("data", a.get("data"));
     req.set("out", a.get("out"));
-    return "grads";
+    return c;
   }
   if (c == "init") {
     require(a, "out");
@@ -562,9 +575,24 @@ std::string build_request(const Args& a, Value& req, RunFolderPlan& plan) {
   throw UsageError("unknown command \"" + c + "\"");
 }
 
+// OMP_WAIT_POLICY=PASSIVE unless the user set it. The OpenMP runtime (libgomp) parsed the
+// environment when it was loaded, before main(), so after setting it the CLI re-executes itself once
+// (execv keeps the process id; the second start finds the variable set). Where re-execution is not
+// possible the run continues with the runtime's own default.
+void apply_openmp_defaults(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  ::execv(exe, argv);  // returns only on failure
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  apply_openmp_defaults(argv);
   Args args;
   Value request;
   std::string kind;
@@ -573,6 +601,10 @@ int main(int argc, char** argv) {
     args = parse_args(argc, argv);
     if (args.command == "--help" || args.command == "help" || args.has("help")) {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (args.command == "info") {
+      std::printf("%s\n", strata::json::dump(strata::train::engine_info(), 2).c_str());
       return 0;
     }
     kind = build_request(args, request, plan);

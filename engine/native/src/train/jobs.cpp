@@ -2,6 +2,7 @@
 #include "jobs.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -18,8 +19,13 @@
 #include "model/generate.h"
 #include "model/model.h"
 #include "model/precision_hook.h"
+#include "model/tensor_util.h"
 #include "profile.h"
 #include "trainer.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace strata::train {
 
@@ -273,6 +279,40 @@ json::Value job_grads(const Request& r) {
   return res;
 }
 
+json::Value job_logits(const Request& r, EventSink& events) {
+  model::DocumentConfig doc = r.document();
+  apply_thread_setting(doc.pipeline.training.threads);
+  model::Model m(doc.model, cpu_backend(), doc.pipeline.training.seed);
+  model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m.backend().host_accessible());
+  const std::string weights = r.str("weights", true);
+  m.params().load_safetensors(io::read_safetensors(weights), weights);
+  BatchStream stream(io::read_tokens(r.str("data", true)), doc.pipeline.training.batch_size,
+                     doc.pipeline.training.seq_len, doc.model.vocab_size);
+  model::Batch batch = stream.next();
+  json::Value start = events.make("start");
+  start.set("job", "logits");
+  start.set("params", json::Value(m.params().count()));
+  start.set("backend", m.backend().name());
+  events.emit(start);
+  Arena acts(m.backend());
+  model::ForwardResult fr = m.forward(acts, batch, false, false);
+  const std::vector<float> logits = model::download_values(m.backend(), fr.logits);
+  const std::string out = r.str("out", true);
+  io::SafetensorsFile f;
+  f.tensors.push_back(io::tensor_from_floats("logits", {batch.batch, batch.time, int64_t{doc.model.vocab_size}},
+                                             logits.data()));
+  f.metadata["loss"] = json::format_double(fr.main_loss);
+  io::write_safetensors(out, f);
+  json::Value res = json::Value::object();
+  res.set("loss", json::Value(fr.main_loss));
+  res.set("tokens", json::Value(fr.main_tokens));
+  res.set("batch", json::Value(batch.batch));
+  res.set("seq_len", json::Value(batch.time));
+  res.set("vocab", json::Value(int64_t{doc.model.vocab_size}));
+  res.set("out", out);
+  return res;
+}
+
 }  // namespace
 
 json::Value engine_info() {
@@ -282,12 +322,22 @@ json::Value engine_info() {
   for (Backend* b : available_backends()) backends.push_back(b->name());
   info.set("backends", backends);
   json::Value jobs = json::Value::array();
-  for (const char* j : {"train", "eval", "generate", "profile", "init", "grads"}) jobs.push_back(j);
+  for (const char* j : {"train", "eval", "generate", "profile", "init", "grads", "logits"}) jobs.push_back(j);
   info.set("jobs", jobs);
   json::Value formats = json::Value::array();
   for (const char* f : {"fp32", "bf16", "fp8_e4m3", "fp8_e5m2", "mxfp8", "nvfp4"}) formats.push_back(f);
   info.set("formats", formats);
   info.set("precision_emulated", json::Value(true));
+  // What the OpenMP runtime was started with (it read the environment when it was loaded).
+  json::Value openmp = json::Value::object();
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  openmp.set("wait_policy", wait_policy ? json::Value(std::string(wait_policy)) : json::Value());
+#ifdef _OPENMP
+  openmp.set("max_threads", json::Value(static_cast<int64_t>(omp_get_max_threads())));
+#else
+  openmp.set("max_threads", json::Value(int64_t{1}));
+#endif
+  info.set("openmp", openmp);
   return info;
 }
 
@@ -310,8 +360,10 @@ json::Value run_job(const std::string& kind, const json::Value& request, const E
       result = job_init(r);
     } else if (kind == "grads") {
       result = job_grads(r);
+    } else if (kind == "logits") {
+      result = job_logits(r, events);
     } else {
-      throw std::runtime_error("unknown job kind \"" + kind + "\" (train, eval, generate, profile, init, grads)");
+      throw std::runtime_error("unknown job kind \"" + kind + "\" (train, eval, generate, profile, init, grads, logits)");
     }
     if (kind != "train") {  // the trainer emits its own done event (with its result)
       json::Value done = events.make("done");

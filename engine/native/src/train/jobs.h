@@ -1,5 +1,5 @@
 // Engine jobs driven by JSON requests, shared by the C API (include/strata/engine.h, used by the
-// Node binding) and the native CLI: train, eval, generate, profile, init, grads. Request fields
+// Node binding) and the native CLI: train, eval, generate, profile, init, grads, logits. Request fields
 // follow engine/runtime/engine.ts (snake_case); each job streams events through an EventSink and
 // returns a result object. Errors throw std::runtime_error with a message naming the file/field.
 // This is not the binding (engine-host owns src/node) and not argument parsing (cli/).
@@ -16,7 +16,7 @@ namespace strata::train {
 using CancelFn = std::function<bool()>;
 
 /**
- * Runs one job. kind: train | eval | generate | profile | init | grads.
+ * Runs one job. kind: train | eval | generate | profile | init | grads | logits.
  *   train    {document, run_dir, train_data, heldout_data?, steps?, resume?, checkpoint?, init_from?}
  *            -> {steps_done, final_loss, cancelled, checkpoint}
  *            resume continues from `checkpoint` or the newest valid one; init_from (checkpoint folder
@@ -28,6 +28,10 @@ using CancelFn = std::function<bool()>;
  *   profile  {document, run_dir?, checkpoint?, modes?, contexts?, batch?, decode_steps?} -> {rows}
  *   init     {document, out, seed?} -> {params, out}
  *   grads    {document, weights, data, out} -> {loss, tokens, out}   (fp32, main head, no MTP)
+ *   logits   {document, weights, data, out} -> {loss, tokens, batch, seq_len, vocab, out}: the main
+ *            head's raw logits of the first batch of `data`, written to `out` as a safetensors file
+ *            with one F32 tensor "logits" (B, T, V) (CPU, under the document's precision policy, main
+ *            head only; loss is its mean cross-entropy)
  * "checkpoint" of eval/generate/profile may also be a run folder: its newest checkpoint that
  * verifies is used (newer corrupt ones are skipped with a warning log event).
  * `events_callback` receives every event line; jobs with a run_dir also write RUN/events.jsonl.

@@ -3,8 +3,11 @@
 // app's fields, document.json, precision.json, events.jsonl, log.txt, checkpoints/); a --json
 // stream of contract event types only, the result inside the done event; eval of a run folder
 // (no "refusing to resume"); eval and resume falling back from a corrupt newest checkpoint with a
-// warning after the start event; train --init-from a run. Not a test of the jobs' numerics.
+// warning after the start event; train --init-from a run; the OpenMP wait policy default (PASSIVE
+// unless set, seen through `info`); the logits job's file. Not a test of the jobs' numerics
+// (tests/python/test_hf_oracle.py compares the logits with transformers).
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -13,6 +16,7 @@
 
 #include "io/files.h"
 #include "io/json.h"
+#include "io/safetensors.h"
 #include "io/tokens.h"
 #include "test_util.h"
 
@@ -43,9 +47,11 @@ std::string work_dir() {
   return d;
 }
 
-Outcome run_cli(const std::string& args) {
+// `launcher` goes between the environment and the executable (e.g. "env -u OMP_WAIT_POLICY").
+Outcome run_cli(const std::string& args, const std::string& launcher = "") {
   const std::string err = work_dir() + "/stderr.txt";
-  const std::string cmd = "cd " + work_dir() + " && OMP_NUM_THREADS=1 " + engine_path() + " " + args + " 2>" + err;
+  const std::string cmd =
+      "cd " + work_dir() + " && OMP_NUM_THREADS=1 " + launcher + " " + engine_path() + " " + args + " 2>" + err;
   Outcome o;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return o;
@@ -210,6 +216,47 @@ void test_train_init_from_and_errors() {
         "missing template: rc %d, %s", missing.rc, missing.stderr_text.c_str());
 }
 
+void test_openmp_wait_policy_default() {
+  const auto policy = [](const Outcome& o) -> std::string {
+    try {
+      const json::Value info = json::parse(o.stdout_text);
+      const json::Value& p = info.at("openmp").at("wait_policy");
+      return p.is_string() ? p.as_string() : "null";
+    } catch (const std::exception& e) {
+      return std::string("unparsable info: ") + e.what();
+    }
+  };
+  Outcome unset = run_cli("info", "env -u OMP_WAIT_POLICY");
+  CHECK(unset.rc == 0 && policy(unset) == "PASSIVE", "info without OMP_WAIT_POLICY: rc %d, policy %s", unset.rc,
+        policy(unset).c_str());
+  Outcome chosen = run_cli("info", "env OMP_WAIT_POLICY=active");
+  CHECK(chosen.rc == 0 && policy(chosen) == "active", "info with OMP_WAIT_POLICY=active: policy %s",
+        policy(chosen).c_str());
+  CHECK(run_cli("--help").stdout_text.find("OMP_WAIT_POLICY") != std::string::npos, "--help does not mention OMP_WAIT_POLICY");
+}
+
+void test_logits_job_writes_the_logits() {
+  Outcome init = run_cli("init tiny-cli --templates templates --out w.safetensors --json");
+  CHECK(init.rc == 0, "init rc %d: %s", init.rc, init.stderr_text.c_str());
+  Outcome o = run_cli("logits tiny-cli --templates templates --weights w.safetensors --data data.stok --out l.safetensors --json");
+  CHECK(o.rc == 0, "logits rc %d: %s", o.rc, o.stderr_text.c_str());
+  check_stream(o, "logits");
+  const json::Value* done = last_of(o, "done");
+  CHECK(done && done->at("result").at("vocab").as_int64() == 32 && done->at("result").at("loss").as_double() > 0,
+        "logits done: %s", done ? json::dump(*done).c_str() : "-");
+  if (o.rc != 0) return;
+  const io::SafetensorsFile f = io::read_safetensors(work_dir() + "/l.safetensors");
+  CHECK(f.tensors.size() == 1 && f.tensors[0].name == "logits" && f.tensors[0].shape == std::vector<int64_t>({2, 16, 32}),
+        "logits file: %zu tensors", f.tensors.size());
+  if (f.tensors.empty()) return;
+  const std::vector<float> v = f.tensors[0].to_float();
+  bool finite = v.size() == 2 * 16 * 32;
+  for (float x : v) finite = finite && std::isfinite(x);
+  CHECK(finite, "logits are not %d finite values", 2 * 16 * 32);
+  Outcome bad = run_cli("logits tiny-cli --templates templates --weights w.safetensors --data data.stok --out l2.safetensors --backend cuda");
+  CHECK(bad.rc == 2, "logits --backend: rc %d (usage error expected)", bad.rc);
+}
+
 }  // namespace
 
 int main() {
@@ -218,5 +265,7 @@ int main() {
       {"train_writes_a_complete_run_folder", test_train_writes_a_complete_run_folder},
       {"eval_and_resume_of_a_run_folder", test_eval_and_resume_of_a_run_folder},
       {"train_init_from_and_errors", test_train_init_from_and_errors},
+      {"openmp_wait_policy_default", test_openmp_wait_policy_default},
+      {"logits_job_writes_the_logits", test_logits_job_writes_the_logits},
   });
 }
