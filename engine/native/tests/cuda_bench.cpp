@@ -1,7 +1,10 @@
 // GPU timing tool (not a test: it asserts nothing about time): GEMM throughput of the CUDA backend
 // in fp32, bf16 and fp8 e4m3 modes on LLM-shaped problems, measured end to end from the engine's
 // float32 tensors (operand conversion included) and, for comparison in the same run, the CPU GEMM
-// on the smallest shape; plus forward+backward timings of the SSD scan and attention on CPU and GPU.
+// on the smallest shape; plus forward+backward timings of the SSD scan and attention on CPU and GPU;
+// plus causal GQA attention at the ~1B / ~125M model layers (fp32 kernels vs bf16 tensor-core
+// kernels, forward and backward apart) and the decode step at 16k context. `strata_cuda_bench
+// attention` runs only the attention tables.
 // Device memory mode (no per-op synchronization); wall time over repeated calls after a warm-up,
 // with a synchronize before and after. Prints a Markdown table. Run by scripts/gpu/visit.sh.
 #include <chrono>
@@ -150,9 +153,63 @@ void op_table(CudaBackend& gpu) {
               at_cpu / at_gpu);
 }
 
+// Forward and backward apart, fp32 mode (the fp32 kernels) and bf16 mode (the tensor-core kernels).
+// TFLOP/s counts the causal half of the score matrix: forward 4 B H T^2 P / 2 FLOP, backward 2.5x
+// that (the usual convention: five products instead of two).
+void attention_table(CudaBackend& gpu) {
+  struct Shape {
+    const char* label;
+    int64_t b, t, h, hkv, p;
+  };
+  const Shape shapes[] = {{"~1B layer", 4, 2048, 16, 4, 128}, {"~125M layer", 8, 2048, 12, 4, 64}};
+  std::printf("\n| attention | shape | mode | fwd ms | fwd TFLOP/s | bwd ms | bwd TFLOP/s |\n|---|---|---|---|---|---|---|\n");
+  const CudaGemmMode saved = gpu.gemm_mode();
+  for (const Shape& s : shapes) {
+    Arena ar(gpu);
+    Tensor q = filled(ar, "q", {s.b, s.t, s.h, s.p}, -1, 1), k = filled(ar, "k", {s.b, s.t, s.hkv, s.p}, -1, 1);
+    Tensor v = filled(ar, "v", {s.b, s.t, s.hkv, s.p}, -1, 1), out = ar.tensor("out", {s.b, s.t, s.h, s.p});
+    Tensor lse = ar.tensor("lse", {s.b, s.h, s.t}), dout = filled(ar, "dout", {s.b, s.t, s.h, s.p}, -1, 1);
+    Tensor dq = ar.tensor("dq", {s.b, s.t, s.h, s.p}), dk = ar.tensor("dk", {s.b, s.t, s.hkv, s.p});
+    Tensor dv = ar.tensor("dv", {s.b, s.t, s.hkv, s.p});
+    const double flops = 4.0 * s.b * s.h * double(s.t) * s.t * s.p / 2;
+    for (CudaGemmMode mode : {CudaGemmMode::Fp32, CudaGemmMode::Bf16}) {
+      gpu.set_gemm_mode(mode);
+      const double fwd = seconds_per_call(gpu, [&] { attention_forward(gpu, {out, lse, q, k, v, 0.0f, 0}); }, 20);
+      const double bwd = seconds_per_call(
+          gpu, [&] { attention_backward(gpu, {dq, dk, dv, dout, q, k, v, out, lse, 0.0f, 0}); }, 20);
+      std::printf("| %s | B%lld T%lld H%lld Hkv%lld P%lld | %s | %.3f | %.1f | %.3f | %.1f |\n", s.label,
+                  (long long)s.b, (long long)s.t, (long long)s.h, (long long)s.hkv, (long long)s.p,
+                  cuda_gemm_mode_name(mode), fwd * 1e3, flops / fwd / 1e12, bwd * 1e3, 2.5 * flops / bwd / 1e12);
+    }
+  }
+  gpu.set_gemm_mode(saved);
+  // decode: one token per sequence against a KV cache filled up to `position`
+  struct DecodeShape {
+    const char* label;
+    int64_t b, context, h, hkv, p;
+  };
+  const DecodeShape decodes[] = {{"decode hybrid layer", 8, 16384, 16, 2, 64}, {"~1B layer", 8, 16384, 16, 4, 128}};
+  std::printf("\n| attention decode | shape | ms | KV GB/s |\n|---|---|---|---|\n");
+  for (const DecodeShape& s : decodes) {
+    Arena ar(gpu);
+    Tensor q = filled(ar, "q", {s.b, s.h, s.p}, -1, 1), out = ar.tensor("out", {s.b, s.h, s.p});
+    Tensor kn = filled(ar, "k_new", {s.b, s.hkv, s.p}, -1, 1), vn = filled(ar, "v_new", {s.b, s.hkv, s.p}, -1, 1);
+    Tensor kc = filled(ar, "k_cache", {s.b, s.context, s.hkv, s.p}, -1, 1);
+    Tensor vc = filled(ar, "v_cache", {s.b, s.context, s.hkv, s.p}, -1, 1);
+    const int64_t position = s.context - 1;
+    const double sec = seconds_per_call(gpu, [&] {
+      attention_decode(gpu, {out, q, kn, vn, kc, vc, position, 0.0f, 0});
+    }, 200);
+    const double bytes = 2.0 * s.b * (position + 1) * s.hkv * s.p * sizeof(float);
+    std::printf("| %s | B%lld ctx %lld H%lld Hkv%lld P%lld | %.4f | %.0f |\n", s.label, (long long)s.b,
+                (long long)s.context, (long long)s.h, (long long)s.hkv, (long long)s.p, sec * 1e3, bytes / sec / 1e9);
+  }
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const bool attention_only = argc > 1 && std::string(argv[1]) == "attention";
   if (!cuda_device_present()) {
     std::printf("no CUDA device: nothing to time\n");
     return 1;
@@ -162,8 +219,11 @@ int main() {
     options.memory = CudaMemoryMode::Device;
     CudaBackend gpu(options);
     std::printf("device %s\n", gpu.device_description().c_str());
-    gemm_table(gpu);
-    op_table(gpu);
+    if (!attention_only) {
+      gemm_table(gpu);
+      op_table(gpu);
+    }
+    attention_table(gpu);
   } catch (const std::exception& error) {
     std::printf("error: %s\n", error.what());
     return 1;

@@ -3,6 +3,7 @@
 // backend where tiles, chunks and grids are large), plus the GEMM modes with per-dtype tolerances:
 //   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output
 //   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
+//   bf16 tensor-core attention (bf16 GEMM mode, head dims 64 / 128): out 1e-2, lse 2e-3, grads 2e-2
 // and the GPU quantize-dequantize (cuda/quant_cuda.h) against quant::fake_quantize: bit-identical
 // (every NaN counts as equal to every NaN).
 // Prints one line per check and exits 1 on any failure (or when no GPU is present, which makes the
@@ -207,27 +208,35 @@ void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk) {
   compare("ssd backward dd", cuda, dd, 1e-4);
 }
 
-void attention_large(CudaBackend& cuda, int64_t window) {
+// Causal GQA attention at training-like sizes; fp32 mode runs the fp32 kernels, bf16 mode the
+// tensor-core kernels (head dims 64 / 128), each against the CPU backend with its own limits.
+void attention_large(CudaBackend& cuda, int64_t window, int64_t pd, CudaGemmMode mode) {
   Pair p(cuda);
-  const int64_t b = 2, t = 300, h = 8, hkv = 2, pd = 64;
+  const int64_t b = 2, t = 300, h = 8, hkv = 2;
+  const bool bf16 = mode != CudaGemmMode::Fp32;
+  const double out_limit = bf16 ? 1e-2 : 1e-5, lse_limit = bf16 ? 2e-3 : 1e-5, grad_limit = bf16 ? 2e-2 : 1e-4;
+  const CudaGemmMode saved = cuda.gemm_mode();
+  cuda.set_gemm_mode(mode);
   auto qv = random_values(b * t * h * pd), kv = random_values(b * t * hkv * pd), vv = random_values(b * t * hkv * pd);
   auto q = p.make("q", {b, t, h, pd}, &qv), k = p.make("k", {b, t, hkv, pd}, &kv), v = p.make("v", {b, t, hkv, pd}, &vv);
   auto out = p.make("out", {b, t, h, pd}, nullptr), lse = p.make("lse", {b, h, t}, nullptr);
   attention_forward(cpu_backend(), {out.c, lse.c, q.c, k.c, v.c, 0.0f, window});
   attention_forward(cuda, {out.g, lse.g, q.g, k.g, v.g, 0.0f, window});
   char what[128];
-  std::snprintf(what, sizeof what, "attention forward (B2 T300 H8 Hkv2 P64 window %lld)", (long long)window);
-  compare(what, cuda, out, 1e-5);
-  compare("attention forward lse", cuda, lse, 1e-5);
+  std::snprintf(what, sizeof what, "attention %s forward (B2 T300 H8 Hkv2 P%lld window %lld)", cuda_gemm_mode_name(mode),
+                (long long)pd, (long long)window);
+  compare(what, cuda, out, out_limit);
+  compare("attention forward lse", cuda, lse, lse_limit);
   auto gv = random_values(b * t * h * pd);
   auto dout = p.make("dout", {b, t, h, pd}, &gv);
   auto dq = p.make("dq", {b, t, h, pd}, nullptr), dk = p.make("dk", {b, t, hkv, pd}, nullptr);
   auto dv = p.make("dv", {b, t, hkv, pd}, nullptr);
   attention_backward(cpu_backend(), {dq.c, dk.c, dv.c, dout.c, q.c, k.c, v.c, out.c, lse.c, 0.0f, window});
   attention_backward(cuda, {dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, out.g, lse.g, 0.0f, window});
-  compare("attention backward dq", cuda, dq, 1e-4);
-  compare("attention backward dk", cuda, dk, 1e-4);
-  compare("attention backward dv", cuda, dv, 1e-4);
+  compare("attention backward dq", cuda, dq, grad_limit);
+  compare("attention backward dk", cuda, dk, grad_limit);
+  compare("attention backward dv", cuda, dv, grad_limit);
+  cuda.set_gemm_mode(saved);
 }
 
 void quant_formats(CudaBackend& cuda) {
@@ -316,8 +325,12 @@ int main() {
       {"conv1d", [&] { conv_large(*cuda); }},
       {"ssd L64", [&] { ssd_large(*cuda, 256, 64); }},
       {"ssd L128", [&] { ssd_large(*cuda, 200, 128); }},
-      {"attention", [&] { attention_large(*cuda, 0); }},
-      {"attention window", [&] { attention_large(*cuda, 100); }},
+      {"attention", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Fp32); }},
+      {"attention window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Fp32); }},
+      {"attention bf16 P64", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Bf16); }},
+      {"attention bf16 P64 window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Bf16); }},
+      {"attention bf16 P128", [&] { attention_large(*cuda, 0, 128, CudaGemmMode::Bf16); }},
+      {"attention bf16 P128 window", [&] { attention_large(*cuda, 100, 128, CudaGemmMode::Bf16); }},
       {"quantization formats", [&] { quant_formats(*cuda); }},
   };
   for (const auto& [label, run] : sections) {

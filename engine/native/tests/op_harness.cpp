@@ -4,7 +4,10 @@
 //              (L = sum(upstream * outputs), step 1e-6 in float64, so the reference side is exact
 //              to ~1e-9 and the tolerance measures the backend's float32 error)
 // Tolerances (float32 backends): forward |got - want| <= 2e-5 + 2e-4 |want|; gradients
-// |got - want| <= 1e-4 + 1e-3 |want|. NaN or infinity never passes. Exit status 1 on any failure.
+// |got - want| <= 1e-4 + 1e-3 |want|. bf16 tensor-core attention (CUDA in bf16 GEMM mode, head dims
+// 64 / 128): forward |got - want| <= 1e-2 max|want| + 1e-2 |want|; gradients 2e-2 max|want| +
+// 2e-2 |want| (bf16 keeps 8 significant bits: 2^-9 relative rounding per operand, a few roundings
+// deep). NaN or infinity never passes. Exit status 1 on any failure.
 // Runs in a few seconds on 2 cores (small shapes chosen to still cross every tile/chunk edge).
 //
 // How to add an op:
@@ -38,6 +41,9 @@
 #include "ops/moe.h"
 #include "ops/rmsnorm.h"
 #include "ops/ssd.h"
+#ifdef STRATA_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 using namespace strata;
 
@@ -52,6 +58,9 @@ struct Tolerance {
 };
 constexpr Tolerance kForwardF32{2e-5, 2e-4};
 constexpr Tolerance kGradientF32{1e-4, 1e-3};
+// bf16 tensor-core results: atol is a fraction of the largest |want| of the compared tensor.
+constexpr Tolerance kForwardBf16{1e-2, 1e-2};
+constexpr Tolerance kGradientBf16{2e-2, 2e-2};
 constexpr double kFiniteDifferenceStep = 1e-6;
 
 int g_failures = 0;
@@ -709,6 +718,56 @@ Vec ref_attention(const Inputs& v, const AttnShape& s) {
   return out;
 }
 
+// float64 gradients of L = sum(dout * attention(q, k, v)) by the softmax formulas: with P the
+// probabilities, dP = dout v^T, dS = P (dP - rowsum(P dP)), dq = scale dS k, dk = scale dS^T q,
+// dv = P^T dout. test_attention checks this against finite differences at small shapes;
+// test_attention_head_dims uses it where finite differences would take minutes.
+std::map<std::string, Vec> ref_attention_grads(const Inputs& v, const Vec& dout, const AttnShape& s) {
+  const Vec &q = v.at("q"), &k = v.at("k"), &val = v.at("v");
+  const double scale = 1.0 / std::sqrt(double(s.p));
+  std::map<std::string, Vec> g{{"q", Vec(q.size(), 0.0)}, {"k", Vec(k.size(), 0.0)}, {"v", Vec(val.size(), 0.0)}};
+  auto qi = [&](int64_t b, int64_t t, int64_t h) { return ((b * s.t + t) * s.h + h) * s.p; };
+  auto ki = [&](int64_t b, int64_t t, int64_t kh) { return ((b * s.t + t) * s.hkv + kh) * s.p; };
+  for (int64_t b = 0; b < s.b; ++b)
+    for (int64_t h = 0; h < s.h; ++h) {
+      const int64_t kh = h / (s.h / s.hkv);
+      for (int64_t t = 0; t < s.t; ++t) {
+        const int64_t lo = s.window > 0 ? std::max<int64_t>(0, t - s.window + 1) : 0;
+        Vec prob(t + 1, 0.0), dprob(t + 1, 0.0);
+        double mx = -1e300, sum = 0.0;
+        for (int64_t u = lo; u <= t; ++u) {
+          double dot = 0.0;
+          for (int64_t p = 0; p < s.p; ++p) dot += q[qi(b, t, h) + p] * k[ki(b, u, kh) + p];
+          prob[u] = dot * scale;
+          mx = std::max(mx, prob[u]);
+        }
+        for (int64_t u = lo; u <= t; ++u) sum += std::exp(prob[u] - mx);
+        double row = 0.0;  // rowsum(P dP)
+        for (int64_t u = lo; u <= t; ++u) {
+          prob[u] = std::exp(prob[u] - mx) / sum;
+          for (int64_t p = 0; p < s.p; ++p) dprob[u] += dout[qi(b, t, h) + p] * val[ki(b, u, kh) + p];
+          row += prob[u] * dprob[u];
+        }
+        for (int64_t u = lo; u <= t; ++u) {
+          const double ds = prob[u] * (dprob[u] - row) * scale;
+          for (int64_t p = 0; p < s.p; ++p) {
+            g["q"][qi(b, t, h) + p] += ds * k[ki(b, u, kh) + p];
+            g["k"][ki(b, u, kh) + p] += ds * q[qi(b, t, h) + p];
+            g["v"][ki(b, u, kh) + p] += prob[u] * dout[qi(b, t, h) + p];
+          }
+        }
+      }
+    }
+  return g;
+}
+
+// atol as a fraction of the largest |want| (the bf16 tolerances)
+Tolerance relative_to_max(const Vec& want, Tolerance tol) {
+  double largest = 0.0;
+  for (double x : want) largest = std::max(largest, std::fabs(x));
+  return {tol.atol * largest, tol.rtol};
+}
+
 void test_attention(Ctx& ctx) {
   for (const AttnShape& s : {AttnShape{2, 37, 4, 2, 8, 0}, AttnShape{1, 70, 2, 1, 4, 0}, AttnShape{1, 40, 3, 3, 5, 7}}) {
     ctx.test = "attention/T" + std::to_string(s.t) + "_H" + std::to_string(s.h) + "_Hkv" + std::to_string(s.hkv) +
@@ -727,6 +786,12 @@ void test_attention(Ctx& ctx) {
     Tensor dv = ctx.zeros("dv", {s.b, s.t, s.hkv, s.p});
     attention_backward(ctx.backend, {dq, dk, dv, ctx.up("dout", {s.b, s.t, s.h, s.p}, dout), q, k, v, out, lse, 0.0f, s.window});
     ctx.check_gradients(in, ref, dout, {{"q", ctx.down(dq)}, {"k", ctx.down(dk)}, {"v", ctx.down(dv)}});
+    if (s.t == 37) {  // the float64 analytic gradients (test_attention_head_dims' reference) are right
+      const std::string name = ctx.test;
+      ctx.test += "/float64_analytic_gradients";
+      ctx.check_gradients(in, ref, dout, ref_attention_grads(in, dout, s));
+      ctx.test = name;
+    }
     // decode: feeding tokens one by one through the KV cache reproduces the forward
     Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
     Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
@@ -748,6 +813,96 @@ void test_attention(Ctx& ctx) {
     }
     ctx.expect_close("decode == forward", stepped, want, kForwardF32);
   }
+}
+
+// Prints max|got - want| / max|want| of a reduced-precision result (how close it runs to its tolerance).
+void report_error_scale(const Ctx& ctx, bool reduced_precision, const std::string& what, const Vec& got,
+                        const Vec& want) {
+  if (!reduced_precision) return;
+  double err = 0.0, largest = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err = std::max(err, std::fabs(got[i] - want[i]));
+    largest = std::max(largest, std::fabs(want[i]));
+  }
+  std::printf("  info %s / %s: max err / max|want| = %.2e\n", ctx.test.c_str(), what.c_str(), err / largest);
+}
+
+// Head dims 64 and 128 at lengths that cross 64-row tiles, with GQA and a sliding window: the sizes
+// the CUDA backend runs on tensor cores (bf16 operands, fp32 accumulation) when its GEMMs run in
+// bf16 mode. Every backend runs them in float32 with the float32 tolerances; CUDA also in bf16 mode
+// with the bf16 tolerances. Gradients are checked against ref_attention_grads.
+void test_attention_head_dims(Ctx& ctx) {
+  struct Mode {
+    const char* label;
+    std::function<void()> select;
+    Tolerance forward, gradient;
+    bool relative;  // atol relative to max|want| (bf16)
+  };
+  std::vector<Mode> modes{{"fp32", [] {}, kForwardF32, kGradientF32, false}};
+#ifdef STRATA_HAVE_CUDA
+  CudaBackend* cuda = dynamic_cast<CudaBackend*>(&ctx.backend);
+  const CudaGemmMode saved = cuda ? cuda->gemm_mode() : CudaGemmMode::Fp32;
+  if (cuda) {
+    modes[0].select = [cuda] { cuda->set_gemm_mode(CudaGemmMode::Fp32); };
+    modes.push_back({"bf16", [cuda] { cuda->set_gemm_mode(CudaGemmMode::Bf16); }, kForwardBf16, kGradientBf16, true});
+  }
+#endif
+  const AttnShape shapes[] = {{1, 150, 4, 2, 64, 0}, {2, 77, 2, 1, 128, 0}, {1, 200, 2, 2, 64, 50}, {1, 130, 4, 1, 128, 70}};
+  for (const AttnShape& s : shapes) {
+    Inputs in{{"q", f32(ctx.random(s.b * s.t * s.h * s.p, -2, 2))}, {"k", f32(ctx.random(s.b * s.t * s.hkv * s.p, -2, 2))},
+              {"v", f32(ctx.random(s.b * s.t * s.hkv * s.p))}};
+    Vec dout = f32(ctx.random(s.b * s.t * s.h * s.p));
+    const Vec want = ref_attention(in, s);
+    const std::map<std::string, Vec> want_grads = ref_attention_grads(in, dout, s);
+    for (const Mode& mode : modes) {
+      mode.select();
+      ctx.test = "attention_head_dims/" + std::string(mode.label) + "_T" + std::to_string(s.t) + "_H" +
+                 std::to_string(s.h) + "_Hkv" + std::to_string(s.hkv) + "_P" + std::to_string(s.p) +
+                 (s.window ? "_window" + std::to_string(s.window) : "");
+      Tensor q = ctx.up("q", {s.b, s.t, s.h, s.p}, in["q"]), k = ctx.up("k", {s.b, s.t, s.hkv, s.p}, in["k"]);
+      Tensor v = ctx.up("v", {s.b, s.t, s.hkv, s.p}, in["v"]);
+      Tensor out = ctx.zeros("out", {s.b, s.t, s.h, s.p}), lse = ctx.zeros("lse", {s.b, s.h, s.t});
+      attention_forward(ctx.backend, {out, lse, q, k, v, 0.0f, s.window});
+      const Vec got = ctx.down(out);
+      ctx.expect_close("out", got, want, mode.relative ? relative_to_max(want, mode.forward) : mode.forward);
+      report_error_scale(ctx, mode.relative, "out", got, want);
+      Tensor dq = ctx.zeros("dq", {s.b, s.t, s.h, s.p}), dk = ctx.zeros("dk", {s.b, s.t, s.hkv, s.p});
+      Tensor dv = ctx.zeros("dv", {s.b, s.t, s.hkv, s.p});
+      attention_backward(ctx.backend,
+                         {dq, dk, dv, ctx.up("dout", {s.b, s.t, s.h, s.p}, dout), q, k, v, out, lse, 0.0f, s.window});
+      const std::pair<const char*, Tensor> grads[] = {{"q", dq}, {"k", dk}, {"v", dv}};
+      for (const auto& [name, got] : grads) {
+        const Vec& w = want_grads.at(name);
+        const Vec g = ctx.down(got);
+        ctx.expect_close(std::string("d") + name, g, w, mode.relative ? relative_to_max(w, mode.gradient) : mode.gradient);
+        report_error_scale(ctx, mode.relative, std::string("d") + name, g, w);
+      }
+      if (mode.relative) continue;
+      // decode (float32 in every mode): token by token through the KV cache reproduces the forward
+      Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
+      Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
+      Vec stepped(want.size());
+      for (int64_t t = 0; t < s.t; ++t) {
+        Vec qt(s.b * s.h * s.p), kt(s.b * s.hkv * s.p), vt(s.b * s.hkv * s.p);
+        for (int64_t b = 0; b < s.b; ++b) {
+          for (int64_t i = 0; i < s.h * s.p; ++i) qt[b * s.h * s.p + i] = in["q"][(b * s.t + t) * s.h * s.p + i];
+          for (int64_t i = 0; i < s.hkv * s.p; ++i) {
+            kt[b * s.hkv * s.p + i] = in["k"][(b * s.t + t) * s.hkv * s.p + i];
+            vt[b * s.hkv * s.p + i] = in["v"][(b * s.t + t) * s.hkv * s.p + i];
+          }
+        }
+        attention_decode(ctx.backend, {od, ctx.up("qt", {s.b, s.h, s.p}, qt), ctx.up("kt", {s.b, s.hkv, s.p}, kt),
+                                       ctx.up("vt", {s.b, s.hkv, s.p}, vt), kc, vc, t, 0.0f, s.window});
+        const Vec o = ctx.down(od);
+        for (int64_t b = 0; b < s.b; ++b)
+          for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = o[b * s.h * s.p + i];
+      }
+      ctx.expect_close("decode == forward", stepped, want, kForwardF32);
+    }
+  }
+#ifdef STRATA_HAVE_CUDA
+  if (cuda) cuda->set_gemm_mode(saved);
+#endif
 }
 
 void test_rope(Ctx& ctx) {
@@ -1002,6 +1157,7 @@ const TestCase kTests[] = {
     {"conv1d", OpKind::Conv1d, test_conv1d},
     {"ssd", OpKind::Ssd, test_ssd},
     {"attention", OpKind::Attention, test_attention},
+    {"attention_head_dims", OpKind::Attention, test_attention_head_dims},
     {"rope", OpKind::Rope, test_rope},
     {"moe_router", OpKind::MoeRouter, test_moe_router},
     {"moe_dispatch", OpKind::MoePermute, test_moe_dispatch},
