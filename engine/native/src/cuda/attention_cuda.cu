@@ -225,19 +225,20 @@ __global__ void attention_decode_split_kernel(float* part_stats, float* part_acc
 }
 
 // Split-KV decode with the KV group's query heads together (head dims 64 / 128, groups of at most
-// kDecodeMaxGroup heads): warp (b, kv head, split) reads each cached K / V row of its share once,
-// float4 per lane (P/4 lanes per row, 32 / (P/4) rows side by side), and keeps one online softmax
+// kDecodeMaxGroup heads; G is the group size rounded up to a power of two): warp (b, kv head, split)
+// reads each cached K / V row of its share once, float4 per lane (P/4 lanes per row, 32 / (P/4) rows
+// side by side; the next tile's rows load while this one computes), and keeps one online softmax
 // per query head of the group; kDecodeTile rows per lane between rescalings. The rows side by side
 // merge their softmax states at the end. Leaves the same (max, sum, unnormalized output) per
 // (row, split) as attention_decode_split_kernel (max in natural-log units).
 constexpr int kDecodeMaxGroup = 8;
 constexpr int kDecodeTile = 4;
-template <int P>
+template <int P, int G>
 __global__ void attention_decode_group_kernel(float* part_stats, float* part_acc, const float* q, const float* k_cache,
                                               const float* v_cache, int bsz, int heads, int hkv, int64_t cap,
                                               int64_t begin, int64_t position, int splits, int64_t span,
                                               float scale_log2) {
-  constexpr int L = P / 4, R = 32 / L, G = kDecodeMaxGroup;
+  constexpr int L = P / 4, R = 32 / L;
   const int lane = threadIdx.x & 31, sub = lane / L, col = (lane % L) * 4;
   const int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (item >= static_cast<int64_t>(bsz) * hkv * splits) return;
@@ -260,22 +261,33 @@ __global__ void attention_decode_group_kernel(float* part_stats, float* part_acc
   const int64_t row_stride = static_cast<int64_t>(hkv) * P;
   const float* kb = k_cache + (static_cast<int64_t>(b) * cap * hkv + kh) * P + col;
   const float* vb = v_cache + (static_cast<int64_t>(b) * cap * hkv + kh) * P + col;
-  for (int64_t s0 = first; s0 <= last; s0 += R * kDecodeTile) {
-    float score[kDecodeTile][G];
-    float4 vr[kDecodeTile];
-    bool valid[kDecodeTile];
+  // K / V rows of the next tile load while this tile computes
+  float4 k_next[kDecodeTile], v_next[kDecodeTile];
+  auto load = [&](int64_t s0) {
 #pragma unroll
     for (int i = 0; i < kDecodeTile; ++i) {
       const int64_t pos = s0 + i * R + sub;
-      valid[i] = pos <= last;
-      float4 kr = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      vr[i] = kr;
-      if (valid[i]) {
-        kr = *reinterpret_cast<const float4*>(kb + pos * row_stride);
-        vr[i] = *reinterpret_cast<const float4*>(vb + pos * row_stride);
+      k_next[i] = v_next[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (pos <= last) {
+        k_next[i] = __ldcs(reinterpret_cast<const float4*>(kb + pos * row_stride));
+        v_next[i] = __ldcs(reinterpret_cast<const float4*>(vb + pos * row_stride));
       }
+    }
+  };
+  load(first);
+  for (int64_t s0 = first; s0 <= last; s0 += R * kDecodeTile) {
+    float score[kDecodeTile][G];
+    float4 kr[kDecodeTile], vr[kDecodeTile];
+    bool valid[kDecodeTile];
 #pragma unroll
-      for (int g = 0; g < G; ++g) score[i][g] = qr[g].x * kr.x + qr[g].y * kr.y + qr[g].z * kr.z + qr[g].w * kr.w;
+    for (int i = 0; i < kDecodeTile; ++i) kr[i] = k_next[i], vr[i] = v_next[i];
+    if (s0 + R * kDecodeTile <= last) load(s0 + R * kDecodeTile);
+#pragma unroll
+    for (int i = 0; i < kDecodeTile; ++i) {
+      valid[i] = s0 + i * R + sub <= last;
+#pragma unroll
+      for (int g = 0; g < G; ++g)
+        score[i][g] = qr[g].x * kr[i].x + qr[g].y * kr[i].y + qr[g].z * kr[i].z + qr[g].w * kr[i].w;
     }
 #pragma unroll
     for (int i = 0; i < kDecodeTile; ++i)
@@ -976,7 +988,12 @@ void CudaBackend::attention_decode(const AttentionDecode& a) {
     const int64_t span = (positions + splits - 1) / splits;
     float* part_stats = state_->scratch_as<float>(3, rows * splits * 2, op);
     float* part_acc = state_->scratch_as<float>(4, rows * splits * p, op);
-    auto kernel = p == 64 ? attention_decode_group_kernel<64> : attention_decode_group_kernel<128>;
+    using Kernel = decltype(&attention_decode_group_kernel<64, 1>);
+    const Kernel kernels[2][4] = {{attention_decode_group_kernel<64, 1>, attention_decode_group_kernel<64, 2>,
+                                   attention_decode_group_kernel<64, 4>, attention_decode_group_kernel<64, 8>},
+                                  {attention_decode_group_kernel<128, 1>, attention_decode_group_kernel<128, 2>,
+                                   attention_decode_group_kernel<128, 4>, attention_decode_group_kernel<128, 8>}};
+    const Kernel kernel = kernels[p == 128][group <= 1 ? 0 : group <= 2 ? 1 : group <= 4 ? 2 : 3];
     kernel<<<warp_blocks(pairs * splits), 32 * kWarpsPerBlock, 0, state_->stream>>>(
         part_stats, part_acc, a.q.data, a.k_cache.data, a.v_cache.data, static_cast<int>(bsz), static_cast<int>(heads),
         static_cast<int>(hkv), cap, begin, a.position, static_cast<int>(splits), span, scale * flash::kLog2e);
