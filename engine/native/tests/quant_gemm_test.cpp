@@ -2,11 +2,13 @@
 // recipe settings, fprop / dgrad / wgrad through the real gemm() + CPU backend against GEMMs on
 // operands fake-quantized by hand (same seeds), fp32 master weights left untouched, the HYBRID FP8
 // recipe, reproducible stochastic rounding, the inspection records and their event lines, and the
-// weight cache (bit-identical to quantizing every time, invalidated by weight changes and new steps).
+// weight cache (bit-identical to quantizing every time, invalidated by weight changes and new steps),
+// and bf16 rounding inside the CPU GEMM (bit-identical to rounded copies).
 // Tolerances: GEMM results are compared to a double-precision product of the same quantized
 // operands, to 1e-5 relative (fp32 accumulation over K <= 64).
 //
 // Not here: the quantizers' numerics (quant_test.cpp).
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -243,6 +245,7 @@ void test_weight_cache_equals_uncached() {
       cached.uninstall();
       GemmPrecision fresh([format](const GemmTag&) { return format; }, 3);
       fresh.set_weight_cache(false);
+      fresh.set_fused_bf16(false);
       fresh.install();
       const std::vector<float> without = run(fresh, step, micro_batches);
       fresh.uninstall();
@@ -250,6 +253,7 @@ void test_weight_cache_equals_uncached() {
              std::memcmp(with_cache.data(), without.data(), with_cache.size() * 4) == 0;
     };
     GemmPrecision cached([format](const GemmTag&) { return format; }, 3);
+    cached.set_fused_bf16(false);  // bf16 through the cache too (by default the kernel rounds instead)
     CHECK(both(0, 3, cached));
     // The optimizer changes the weights: the next GEMMs of the same step must see the new values.
     for (float& v : storage) v *= 1.5f;
@@ -273,6 +277,44 @@ void test_weight_cache_equals_uncached() {
   }
 }
 
+// BF16 rounding inside the GEMM kernel (GemmCall::a_bf16 / b_bf16) gives the same bits as the hook's
+// rounded copies, for fprop / dgrad / wgrad with strided operands, edge tiles, several K blocks and
+// both the single-threaded and the threaded kernel path.
+void test_fused_bf16_equals_copies() {
+  CpuBackend backend;
+  for (const auto& [m, in, out] : {std::array<int64_t, 3>{13, 37, 29}, std::array<int64_t, 3>{301, 290, 200}}) {
+    const int64_t ld = in + 3;
+    std::vector<float> x = test_data(m * in, 21, 1.0f), storage = test_data(out * ld, 22, 0.1f), dy = test_data(m * out, 23, 0.01f);
+    const auto run = [&](bool fused) {
+      GemmPrecision precision([](const GemmTag&) { return Format::Bf16; }, 4);
+      precision.set_fused_bf16(fused);
+      precision.install();
+      precision.begin_step(0, false);
+      std::vector<float> y(m * out), dx(m * in), dw(out * in, 0.5f);
+      GemmCall f = gemm_call(m, out, in, x.data(), false, storage.data(), true, y.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+      f.ldb = ld;
+      gemm(backend, f);
+      GemmCall d = gemm_call(m, in, out, dy.data(), false, storage.data(), false, dx.data(), 0.0f, GemmTag{GemmPass::Dgrad, "mlp.fc1", 0, 0});
+      d.ldb = ld;
+      gemm(backend, d);
+      gemm(backend, gemm_call(out, in, m, dy.data(), true, x.data(), false, dw.data(), 1.0f, GemmTag{GemmPass::Wgrad, "mlp.fc1", 0, 0}));
+      precision.uninstall();
+      std::vector<float> all = y;
+      all.insert(all.end(), dx.begin(), dx.end());
+      all.insert(all.end(), dw.begin(), dw.end());
+      return all;
+    };
+    const std::vector<float> fused = run(true), copied = run(false);
+    CHECK(std::memcmp(fused.data(), copied.data(), fused.size() * 4) == 0);
+    // ...and the rounding really happened: an fp32 GEMM differs.
+    std::vector<float> y32(m * out);
+    GemmCall f = gemm_call(m, out, in, x.data(), false, storage.data(), true, y32.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+    f.ldb = ld;
+    gemm(backend, f);
+    CHECK(std::memcmp(fused.data(), y32.data(), y32.size() * 4) != 0);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -282,6 +324,7 @@ int main() {
       {"hybrid fp8 and untouched passes", test_hybrid_fp8_and_untouched_passes},
       {"stochastic rounding reproducible", test_stochastic_rounding_reproducible},
       {"weight cache == uncached", test_weight_cache_equals_uncached},
+      {"fused bf16 == rounded copies", test_fused_bf16_equals_copies},
   };
   for (const auto& [name, run] : tests) {
     const int before = g_failures;

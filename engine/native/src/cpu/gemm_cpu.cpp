@@ -5,7 +5,9 @@
 // Micro-kernels (chosen once at run time): AVX-512F 6x32, AVX2+FMA 6x16, portable scalar 6x16.
 // OpenMP threads each own a slab of C. Accumulation order over K is fixed per kernel, so results
 // are deterministic for a given kernel and thread count.
-// This file is not the precision hook (ops/gemm.cpp) and does no quantization.
+// GemmCall::a_bf16 / b_bf16 round the packed panels to bf16 (quant::bf16_round_n; packing only moves
+// values and pads with zeros, so this equals a GEMM on rounded copies bit for bit). Otherwise this file
+// is not the precision hook (ops/gemm.cpp, ops/quant_gemm.h) and does no quantization.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -16,6 +18,7 @@
 
 #include "../core/error.h"
 #include "../ops/gemm.h"
+#include "../ops/quant_codec.h"
 #include "cpu_backend.h"
 
 #ifdef _OPENMP
@@ -258,6 +261,7 @@ void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc
       }
     }
   }
+  if (call.a_bf16) quant::bf16_round_n(packed, packed, panels * kMr * kc);
 }
 
 // Packs k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels (zero padded).
@@ -283,6 +287,7 @@ void pack_b(const GemmCall& call, int64_t p0, int64_t kc, int64_t j0, int64_t nc
       }
     }
   }
+  if (call.b_bf16) quant::bf16_round_n(packed, packed, panels * nr_block * kc);
 }
 
 // Scales (or zeroes) C[i0:i1, j0:j1] by beta before accumulation.

@@ -1,7 +1,7 @@
 // The Node binding of the native engine (node-addon-api), glue only: it exposes
 //   info() -> JSON string                      engine version and build facts
 //   startJob(kind, requestJson, onEvent) -> { cancel(), done: Promise<resultJson> }
-// Each job (train, eval, generate, profile, init, grads) runs on its own std::thread through the
+// Each job (train, eval, generate, profile, init, grads, logits) runs on its own std::thread through the
 // engine's C API (include/strata/engine.h). Events travel to JS through a Napi::ThreadSafeFunction
 // (one call per JSON line, in order); cancel() sets an atomic flag the engine polls between steps.
 // No JS value is touched off the main thread: the worker only queues strings, and the promise is

@@ -75,6 +75,8 @@ void gemm(Backend& backend, const GemmCall& original) {
       check_call(call);
     }
   }
+  STRATA_CHECK(!(call.a_bf16 || call.b_bf16) || backend.host_accessible(), "gemm[", call.tag.role ? call.tag.role : "",
+               "]: bf16 rounding of the inputs is done by host backends only (", backend.name(), ")");
   backend.gemm(call);
   std::shared_lock<std::shared_mutex> lock(hook_mutex);
   if (observer()) observer()(original);

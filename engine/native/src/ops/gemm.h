@@ -47,6 +47,11 @@ struct GemmCall {
   float alpha = 1.0f;
   float beta = 0.0f;  // 0: C is overwritten (never read, so NaN garbage in C cannot leak)
   GemmTag tag;
+  // Round op(A) / op(B) to bf16 (nearest even, quant::bf16_round) as they are read: the result is
+  // bit for bit the GEMM of rounded copies, without making them. Set by the precision hook for bf16
+  // passes on host backends (the CPU kernel rounds its packed panels); gemm() refuses it elsewhere.
+  bool a_bf16 = false;
+  bool b_bf16 = false;
 };
 
 // Checks the call, applies the precision hook (if set) and runs it on the backend.

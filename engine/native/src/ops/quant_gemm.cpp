@@ -125,6 +125,8 @@ void GemmPrecision::begin_step(int64_t step, bool inspect) {
   ++cache_epoch_;
 }
 
+void GemmPrecision::set_fused_bf16(bool enabled) { fused_bf16_ = enabled; }
+
 void GemmPrecision::set_weight_cache(bool enabled) {
   std::lock_guard<std::mutex> lock(cache_mutex_);
   weight_cache_ = enabled;
@@ -200,6 +202,11 @@ void GemmPrecision::transform(GemmCall& call) {
   if (pass == GemmPass::Other || call.m * call.n * call.k == 0) return;
   const Format format = resolver_(call.tag);
   if (format == Format::Fp32) return;
+  if (format == Format::Bf16 && !inspect_ && fused_bf16_) {  // no copies: the kernel rounds while packing
+    call.a_bf16 = true;
+    call.b_bf16 = true;
+    return;
+  }
   thread_local std::vector<float> buffer_a, buffer_b;
   const Operand operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
   const Operand operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;

@@ -18,7 +18,9 @@
 //     operand in E5M2, the other operand in E4M3; on fprop both operands are E5M2;
 //   - fp32 leaves the operand untouched; untagged GEMMs (GemmPass::Other) are never quantized.
 // The hook reads and copies operands on the host: it is for host-accessible backends (the CPU);
-// a CUDA backend needs device quantization kernels checked against quant.h.
+// a CUDA backend needs device quantization kernels checked against quant.h. BF16 passes make no
+// copy at all: the hook sets GemmCall::a_bf16 / b_bf16 and the CPU kernel rounds its packed panels
+// (bit-identical to multiplying rounded copies); inspected steps still copy (they need statistics).
 // Weight cache: weights round to nearest even (no seed), so their quantized copy depends only on
 // their values and the quantizer settings. The hook keeps one copy per (pointer, shape, settings)
 // and reuses it (fprop and dgrad, micro-batches, eval) until the weights may have changed: every
@@ -108,6 +110,8 @@ class GemmPrecision {
 
   /** Turns the weight cache (see the file header) on (the default) or off; for tests. */
   void set_weight_cache(bool enabled);
+  /** Turns bf16 rounding inside the GEMM kernel (see the file header) on (the default) or off; for tests. */
+  void set_fused_bf16(bool enabled);
 
  private:
   using Key = std::tuple<int, std::string, int, int>;  // layer, role, pass, operand
@@ -131,6 +135,7 @@ class GemmPrecision {
   std::mutex records_mutex_;
   std::map<Key, InspectionRecord> records_;
   bool weight_cache_ = true;
+  bool fused_bf16_ = true;
   uint64_t cache_epoch_ = 0;  // bumped by begin_step
   std::mutex cache_mutex_;
   std::map<WeightKey, CachedWeight> weight_cache_entries_;
