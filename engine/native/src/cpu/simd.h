@@ -136,6 +136,34 @@ STRATA_AVX2_INLINE void axpy(float* y, float alpha, const float* x, int64_t n) {
   if (i < n) store_tail(y + i, _mm256_fmadd_ps(va, load_tail(x + i, n - i), load_tail(y + i, n - i)), n - i);
 }
 
+// out[0:n) += sum_{j < count} w[j * w_stride] * row_j[0:n), row_j = rows + j * row_stride: a small
+// matrix product with the output held in registers, 32 columns per pass (rows in order j = 0, 1, ...).
+STRATA_AVX2_INLINE void add_weighted_rows(float* out, int64_t n, const float* rows, int64_t row_stride, const float* w,
+                                          int64_t w_stride, int64_t count) {
+  for (int64_t c0 = 0; c0 < n; c0 += 32) {
+    int64_t lanes[4];
+    __m256 acc[4];
+    for (int v = 0; v < 4; ++v) {
+      lanes[v] = n - c0 - 8 * v < 0 ? 0 : (n - c0 - 8 * v > 8 ? 8 : n - c0 - 8 * v);
+      acc[v] = lanes[v] > 0 ? load_n(out + c0 + 8 * v, lanes[v]) : _mm256_setzero_ps();
+    }
+    if (lanes[3] == 8) {  // the common case: 32 full lanes
+      for (int64_t j = 0; j < count; ++j) {
+        const __m256 wj = _mm256_set1_ps(w[j * w_stride]);
+        const float* r = rows + j * row_stride + c0;
+        for (int v = 0; v < 4; ++v) acc[v] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 8 * v), acc[v]);
+      }
+    } else {
+      for (int64_t j = 0; j < count; ++j) {
+        const __m256 wj = _mm256_set1_ps(w[j * w_stride]);
+        const float* r = rows + j * row_stride + c0;
+        for (int v = 0; v < 4 && lanes[v] > 0; ++v) acc[v] = _mm256_fmadd_ps(wj, load_n(r + 8 * v, lanes[v]), acc[v]);
+      }
+    }
+    for (int v = 0; v < 4 && lanes[v] > 0; ++v) store_n(out + c0 + 8 * v, acc[v], lanes[v]);
+  }
+}
+
 // y[i] *= alpha
 STRATA_AVX2_INLINE void scale(float* y, float alpha, int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);

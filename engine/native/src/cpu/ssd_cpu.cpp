@@ -151,29 +151,44 @@ STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int6
 #define STRATA_SSD_AVX2_AVAILABLE true
 // Scratch of the AVX2 backward, one per thread.
 struct SsdBackwardScratch {
-  std::vector<float> dh, dh0, cum, dcum, ddt, decay, cb, ds, u;
+  std::vector<float> dh, dh0, dht, cum, dcum, ddt, dts, xt, bt, ce, s, dcb, u, v;
   SsdBackwardScratch(int64_t pn, int64_t L, int64_t P, int64_t N)
-      : dh(pn), dh0(pn), cum(L), dcum(L), ddt(L), decay(L), cb(L), ds(L), u(std::max(P, N)) {}
+      : dh(pn), dh0(pn), dht(pn), cum(L), dcum(L), ddt(L), dts(L), xt(P * L), bt(N * L), ce(L * N), s(L * L),
+        dcb(L * L), u(std::max(P, N)), v(N) {}
 };
 
 // Backward of one head (of group g) with AVX2: the scalar reference's computation (comments at
-// CpuBackend::ssd_backward) with vector dot products and multiply-adds, the entering-state term
-// through u = h0^T dy_t, and each row's decays exp(cum_i - cum_s) exponentiated 8 at a time.
+// CpuBackend::ssd_backward) reorganised into small matrix products whose outputs stay in registers
+// (avx2::add_weighted_rows), so no inner loop ends in a horizontal sum or a store per term. Per chunk:
+//   CB = C B^T and dS = dY X^T (lower triangles, rows over s from the transposed xt / bt), then per
+//   element S = CB e dt_s and dCB = dS e dt_s (e = exp(cum_i - cum_s)), and the products
+//   dX += S^T dY, dC += dCB B, dB += dCB^T C;
+//   entering state: u_i = h0^T dy_i, dC_i += e_i u_i, dh0 = sum_i dy_i (e_i C_i)^T;
+//   leaving state: u_s = dh B_s, dB_s += w_s dh^T x_s, dX_s += w_s u_s.
 // Accumulates db / dc of the group into db_base / dc_base (laid out like a.db / a.dc) and returns
 // the head's dA, dD and dt_bias sums.
 STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int64_t b, int64_t g, int64_t h,
                                         SsdBackwardScratch& w, float* db_base, float* dc_base, double* dA_out,
                                         double* dD_out, double* ddt_bias_out) {
   const int64_t P = l.p, N = l.n, pn = P * N, L = l.chunk;
+  const int64_t x_stride = l.heads * P, bc_stride = l.groups * N;  // between consecutive time steps
   const float A = -std::exp(a.a_log.data[h]);
   const float D = a.d.defined() ? a.d.data[h] : 0.0f;
   double dA = 0.0, dD = 0.0, ddt_bias = 0.0;
   float* dh = w.dh.data();
   float* dh0 = w.dh0.data();
+  float* dht = w.dht.data();
   float* cum = w.cum.data();
   float* dcum = w.dcum.data();
   float* ddt = w.ddt.data();
+  float* dts = w.dts.data();
+  float* xt = w.xt.data();
+  float* bt = w.bt.data();
+  float* ce = w.ce.data();
+  float* sm = w.s.data();
+  float* dcbm = w.dcb.data();
   float* u = w.u.data();
+  float* v = w.v.data();
   if (a.dfinal_state.defined()) {
     std::copy_n(a.dfinal_state.data + l.fi(b, h), pn, dh);
   } else {
@@ -182,83 +197,98 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
   for (int64_t c = l.chunks - 1; c >= 0; --c) {
     const int64_t t0 = c * L, len = std::min(L, l.t_len - t0);
     const float* h0 = a.chunk_states.data + l.si(b, c, h);
-    auto dt_at = [&](int64_t i) { return a.dt.data[l.ti(b, t0 + i, h)]; };
-    for (int64_t i = 0; i < len; ++i) cum[i] = (i ? cum[i - 1] : 0.0f) + dt_at(i) * A;
+    const float* x0 = a.x.data + l.xi(b, t0, h);
+    const float* dy0 = a.dy.data + l.xi(b, t0, h);
+    const float* b0 = a.b.data + l.bci(b, t0, g);
+    const float* c0 = a.c.data + l.bci(b, t0, g);
+    float* dx0 = a.dx.data + l.xi(b, t0, h);
+    float* db0 = db_base + l.bci(b, t0, g);
+    float* dc0 = dc_base + l.bci(b, t0, g);
+    for (int64_t i = 0; i < len; ++i) {
+      dts[i] = a.dt.data[l.ti(b, t0 + i, h)];
+      cum[i] = (i ? cum[i - 1] : 0.0f) + dts[i] * A;
+      for (int64_t p = 0; p < P; ++p) xt[p * L + i] = x0[i * x_stride + p];
+      for (int64_t k = 0; k < N; ++k) bt[k * L + i] = b0[i * bc_stride + k];
+    }
     std::fill_n(dcum, len, 0.0f);
     std::fill_n(ddt, len, 0.0f);
     std::fill_n(dh0, pn, 0.0f);
-    // skip term and the entering state: u = h0^T dy_i, dC_i += e u, dh0 += e dy_i C_i^T
+    // skip term and the entering state: dx_i = D dy_i, u = h0^T dy_i, dC_i += e u, dh0 += e dy_i C_i^T
     for (int64_t i = 0; i < len; ++i) {
-      const float* dy_i = a.dy.data + l.xi(b, t0 + i, h);
-      const float* x_i = a.x.data + l.xi(b, t0 + i, h);
-      const float* c_i = a.c.data + l.bci(b, t0 + i, g);
-      float* dx_i = a.dx.data + l.xi(b, t0 + i, h);
-      float* dc_i = dc_base + l.bci(b, t0 + i, g);
+      const float* dy_i = dy0 + i * x_stride;
+      const float* c_i = c0 + i * bc_stride;
+      float* dx_i = dx0 + i * x_stride;
       const float e = std::exp(cum[i]);
       for (int64_t p = 0; p < P; ++p) dx_i[p] = D * dy_i[p];
-      dD += avx2::dot(dy_i, x_i, P);
+      dD += avx2::dot(dy_i, x0 + i * x_stride, P);
       std::fill_n(u, N, 0.0f);
-      for (int64_t p = 0; p < P; ++p) {
-        avx2::axpy(u, dy_i[p], h0 + p * N, N);
-        avx2::axpy(dh0 + p * N, e * dy_i[p], c_i, N);
-      }
+      avx2::add_weighted_rows(u, N, h0, N, dy_i, 1, P);
       dcum[i] += e * avx2::dot(u, c_i, N);
-      avx2::axpy(dc_i, e, u, N);
+      avx2::axpy(dc0 + i * bc_stride, e, u, N);
+      for (int64_t k = 0; k < N; ++k) ce[i * N + k] = e * c_i[k];
     }
-    // intra-chunk quadratic form
+    for (int64_t p = 0; p < P; ++p) avx2::add_weighted_rows(dh0 + p * N, N, ce, N, dy0 + p, x_stride, len);
+    // intra-chunk quadratic form: rows of CB and dS, then the elementwise terms, 8 columns at a time
     for (int64_t i = 0; i < len; ++i) {
-      const float* dy_i = a.dy.data + l.xi(b, t0 + i, h);
-      const float* c_i = a.c.data + l.bci(b, t0 + i, g);
-      float* dc_i = dc_base + l.bci(b, t0 + i, g);
-      float* decay = w.decay.data();
-      for (int64_t s = 0; s <= i; s += 8) {
-        const int64_t lanes = std::min<int64_t>(8, i + 1 - s);
-        avx2::store_n(decay + s, avx2::exp(_mm256_sub_ps(_mm256_set1_ps(cum[i]), avx2::load_n(cum + s, lanes))), lanes);
+      const int64_t cols = i + 1;
+      float* s_row = sm + i * L;
+      float* dcb_row = dcbm + i * L;
+      std::fill_n(s_row, cols, 0.0f);    // CB row, turned into S below
+      std::fill_n(dcb_row, cols, 0.0f);  // dS row, turned into dCB below
+      avx2::add_weighted_rows(s_row, cols, bt, L, c0 + i * bc_stride, 1, N);
+      avx2::add_weighted_rows(dcb_row, cols, xt, L, dy0 + i * x_stride, 1, P);
+      const __m256 cum_i = _mm256_set1_ps(cum[i]);
+      __m256 dcum_i = _mm256_setzero_ps();
+      for (int64_t s0 = 0; s0 < cols; s0 += 8) {
+        const int64_t lanes = std::min<int64_t>(8, cols - s0);
+        const __m256 decay = avx2::exp(_mm256_sub_ps(cum_i, avx2::load_n(cum + s0, lanes)));
+        const __m256 dt_s = avx2::load_n(dts + s0, lanes);
+        const __m256 cb = avx2::load_n(s_row + s0, lanes), ds = avx2::load_n(dcb_row + s0, lanes);
+        const __m256 wdt = _mm256_mul_ps(decay, dt_s);
+        const __m256 coef = _mm256_mul_ps(cb, wdt);  // S_is
+        avx2::store_n(s_row + s0, coef, lanes);
+        avx2::store_n(dcb_row + s0, _mm256_mul_ps(ds, wdt), lanes);
+        avx2::store_n(ddt + s0, _mm256_fmadd_ps(_mm256_mul_ps(ds, cb), decay, avx2::load_n(ddt + s0, lanes)), lanes);
+        const __m256 q = _mm256_mul_ps(ds, coef);
+        dcum_i = _mm256_add_ps(dcum_i, q);
+        avx2::store_n(dcum + s0, _mm256_sub_ps(avx2::load_n(dcum + s0, lanes), q), lanes);
       }
-      float dcum_i = 0.0f;
-      for (int64_t s = 0; s <= i; ++s) {
-        const float* x_s = a.x.data + l.xi(b, t0 + s, h);
-        const float* b_s = a.b.data + l.bci(b, t0 + s, g);
-        const float cb = avx2::dot(c_i, b_s, N);
-        const float dt_s = dt_at(s);
-        const float coef = cb * decay[s] * dt_s;  // S_is
-        const float ds = avx2::dot(dy_i, x_s, P);  // dS_is
-        avx2::axpy(a.dx.data + l.xi(b, t0 + s, h), coef, dy_i, P);
-        const float dcb = ds * decay[s] * dt_s;
-        avx2::axpy(dc_i, dcb, b_s, N);
-        avx2::axpy(db_base + l.bci(b, t0 + s, g), dcb, c_i, N);
-        ddt[s] += ds * cb * decay[s];
-        const float q = ds * coef;
-        dcum_i += q;
-        dcum[s] -= q;
-      }
-      dcum[i] += dcum_i;
+      dcum[i] += avx2::hsum(dcum_i);
+      avx2::add_weighted_rows(dc0 + i * bc_stride, N, b0, bc_stride, dcb_row, 1, cols);  // dC_i += sum_s dCB_is B_s
+    }
+    for (int64_t s = 0; s < len; ++s) {  // dX_s += sum_{i>=s} S_is dY_i, dB_s += sum_{i>=s} dCB_is C_i
+      avx2::add_weighted_rows(dx0 + s * x_stride, P, dy0 + s * x_stride, x_stride, sm + s * L + s, L, len - s);
+      avx2::add_weighted_rows(db0 + s * bc_stride, N, c0 + s * bc_stride, bc_stride, dcbm + s * L + s, L, len - s);
     }
     // state leaving the chunk
     const float last = cum[len - 1];
     const float e_last = std::exp(last);
     dcum[len - 1] += e_last * avx2::dot(dh, h0, pn);
     avx2::axpy(dh0, e_last, dh, pn);
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t k = 0; k < N; ++k) dht[k * P + p] = dh[p * N + k];
+    }
     for (int64_t s = 0; s < len; ++s) {
-      const float* x_s = a.x.data + l.xi(b, t0 + s, h);
-      const float* b_s = a.b.data + l.bci(b, t0 + s, g);
-      float* dx_s = a.dx.data + l.xi(b, t0 + s, h);
-      float* db_s = db_base + l.bci(b, t0 + s, g);
-      const float wdt = std::exp(last - cum[s]) * dt_at(s);
-      for (int64_t p = 0; p < P; ++p) u[p] = avx2::dot(dh + p * N, b_s, N);
-      const float v = avx2::dot(x_s, u, P);
-      avx2::axpy(dx_s, wdt, u, P);
-      for (int64_t p = 0; p < P; ++p) avx2::axpy(db_s, wdt * x_s[p], dh + p * N, N);
-      ddt[s] += std::exp(last - cum[s]) * v;
-      dcum[len - 1] += wdt * v;
-      dcum[s] -= wdt * v;
+      const float* x_s = x0 + s * x_stride;
+      const float decay = std::exp(last - cum[s]);
+      const float wdt = decay * dts[s];
+      std::fill_n(u, P, 0.0f);
+      avx2::add_weighted_rows(u, P, dht, P, b0 + s * bc_stride, 1, N);  // u = dh B_s
+      const float vs = avx2::dot(x_s, u, P);
+      avx2::axpy(dx0 + s * x_stride, wdt, u, P);
+      std::fill_n(v, N, 0.0f);
+      avx2::add_weighted_rows(v, N, dh, N, x_s, 1, P);  // v = dh^T x_s
+      avx2::axpy(db0 + s * bc_stride, wdt, v, N);
+      ddt[s] += decay * vs;
+      dcum[len - 1] += wdt * vs;
+      dcum[s] -= wdt * vs;
     }
     // cumulative sum -> per-step decay a_r = dt_r A
     float da = 0.0f;
     for (int64_t r = len - 1; r >= 0; --r) {
       da += dcum[r];
       ddt[r] += da * A;
-      dA += static_cast<double>(da) * dt_at(r);
+      dA += static_cast<double>(da) * dts[r];
     }
     // dt = clamp(softplus(raw + bias)) -> raw
     for (int64_t r = 0; r < len; ++r) {
