@@ -35,16 +35,21 @@ struct StridedCopyDev {
   int64_t dst_batch_stride, dst_row_stride, src_batch_stride, src_row_stride;
   bool accumulate;
 };
-// One block per (batch, row) in a grid-stride loop over rows; threads walk the columns.
-__global__ void copy_strided_kernel(StridedCopyDev a, int64_t total_rows) {
-  for (int64_t br = blockIdx.x; br < total_rows; br += gridDim.x) {
+// Work items are (batch, row, chunk of kCopyChunk columns), one per block in a grid-stride loop, so
+// a single long row (a whole-tensor copy) spreads over the GPU as well as many short rows do.
+constexpr int64_t kCopyChunk = 2048;
+__global__ void copy_strided_kernel(StridedCopyDev a, int64_t total_rows, int64_t chunks_per_row) {
+  const int64_t items = total_rows * chunks_per_row;
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const int64_t br = item / chunks_per_row, c0 = (item % chunks_per_row) * kCopyChunk;
+    const int64_t c1 = min(a.cols, c0 + kCopyChunk);
     const int64_t b = br / a.rows, r = br % a.rows;
     float* d = a.dst + b * a.dst_batch_stride + r * a.dst_row_stride;
     const float* src = a.src + b * a.src_batch_stride + r * a.src_row_stride;
     if (a.accumulate) {
-      for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) d[c] += src[c];
+      for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) d[c] += src[c];
     } else {
-      for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) d[c] = src[c];
+      for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) d[c] = src[c];
     }
   }
 }
@@ -239,10 +244,11 @@ void CudaBackend::copy_strided(const StridedCopyArgs& a) {
   const int64_t total_rows = a.batches * a.rows;
   if (total_rows * a.cols == 0) return;
   const int threads = a.cols >= 256 ? 256 : a.cols >= 128 ? 128 : 64;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(total_rows, 1 << 20));
+  const int64_t chunks_per_row = (a.cols + kCopyChunk - 1) / kCopyChunk;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(total_rows * chunks_per_row, 1 << 20));
   const StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
                            a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate};
-  copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows);
+  copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows, chunks_per_row);
   finish_op("cuda copy_strided", a.dst.name.c_str());
 }
 void CudaBackend::bias_add(const BiasAddArgs& a) {
