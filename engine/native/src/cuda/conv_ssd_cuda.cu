@@ -8,9 +8,12 @@
 // (batch, head) giving the gradient of the state leaving every chunk, then one block per chunk for
 // all other gradients. B and C are shared by the heads of a group, so their gradients are
 // atomically accumulated; per-head parameter gradients (A_log, dt_bias, D) too. Formulas follow
-// cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. The chunk's matrix
-// products (C B^T, dy x^T, C h0^T, B dh^T) go through shared-memory tiles (block_gemm_abt) in fp32
-// on CUDA cores; not here: tensor-core (BF16 MMA / cuBLAS) forms of them.
+// cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. Every matrix product
+// of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
+// 64 x 64 outputs per pass, 4 x 4 per thread) in fp32 on CUDA cores; not here: tensor-core (BF16
+// MMA / cuBLAS) forms of them.
+#include <algorithm>
+
 #include "../ops/conv1d.h"
 #include "../ops/ssd.h"
 #include "cuda_common.cuh"
@@ -20,62 +23,95 @@ namespace {
 
 // ---- conv1d ------------------------------------------------------------------------------------
 
-__device__ __forceinline__ float conv_pre(const float* x, const float* w, const float* bias, int64_t t_len,
-                                          int64_t c_len, int64_t k, int64_t b, int64_t t, int64_t c) {
+// The elementwise conv kernels run on a grid of (rows (b, t) in a grid-stride loop over blockIdx.x,
+// channel blocks of blockDim.x over blockIdx.y), so the index arithmetic is per row, not per element.
+__device__ __forceinline__ float conv_pre(const float* x, const float* w, const float* bias, int64_t c_len, int64_t k,
+                                          int64_t row, int64_t t, int64_t c) {
   float v = bias ? bias[c] : 0.0f;
   for (int64_t j = 0; j < k; ++j) {
-    const int64_t src_t = t - k + 1 + j;
-    if (src_t >= 0) v += w[c * k + j] * x[(b * t_len + src_t) * c_len + c];
+    const int64_t shift = j - k + 1;  // source row: row + shift, inside the sequence when t + shift >= 0
+    if (t + shift >= 0) v += w[c * k + j] * x[(row + shift) * c_len + c];
   }
   return v;
 }
 
-__global__ void conv1d_forward_kernel(float* y, const float* x, const float* w, const float* bias, int64_t bsz,
+__global__ void conv1d_forward_kernel(float* y, const float* x, const float* w, const float* bias, int64_t rows,
                                       int64_t t_len, int64_t c_len, int64_t k, bool silu) {
-  STRATA_GRID_STRIDE(i, bsz * t_len * c_len) {
-    const int64_t c = i % c_len, t = (i / c_len) % t_len, b = i / (c_len * t_len);
-    const float v = conv_pre(x, w, bias, t_len, c_len, k, b, t, c);
-    y[i] = silu ? dev_silu(v) : v;
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= c_len) return;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float v = conv_pre(x, w, bias, c_len, k, row, row % t_len, c);
+    y[row * c_len + c] = silu ? dev_silu(v) : v;
   }
 }
 
 // g = dL/d(pre-activation)
 __global__ void conv1d_pre_grad_kernel(float* g, const float* dy, const float* x, const float* w, const float* bias,
-                                       int64_t bsz, int64_t t_len, int64_t c_len, int64_t k, bool silu) {
-  STRATA_GRID_STRIDE(i, bsz * t_len * c_len) {
-    const int64_t c = i % c_len, t = (i / c_len) % t_len, b = i / (c_len * t_len);
-    g[i] = silu ? dy[i] * dev_silu_grad(conv_pre(x, w, bias, t_len, c_len, k, b, t, c)) : dy[i];
+                                       int64_t rows, int64_t t_len, int64_t c_len, int64_t k, bool silu) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= c_len) return;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t i = row * c_len + c;
+    g[i] = silu ? dy[i] * dev_silu_grad(conv_pre(x, w, bias, c_len, k, row, row % t_len, c)) : dy[i];
   }
 }
 
 // dx[b,s,c] = sum_j g[b, s+K-1-j, c] w[c,j]
-__global__ void conv1d_dx_kernel(float* dx, const float* g, const float* w, int64_t bsz, int64_t t_len, int64_t c_len,
+__global__ void conv1d_dx_kernel(float* dx, const float* g, const float* w, int64_t rows, int64_t t_len, int64_t c_len,
                                  int64_t k) {
-  STRATA_GRID_STRIDE(i, bsz * t_len * c_len) {
-    const int64_t c = i % c_len, s = (i / c_len) % t_len, b = i / (c_len * t_len);
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= c_len) return;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t s = row % t_len;
     float v = 0.0f;
     for (int64_t j = 0; j < k; ++j) {
-      const int64_t t = s + k - 1 - j;
-      if (t < t_len) v += g[(b * t_len + t) * c_len + c] * w[c * k + j];
+      const int64_t shift = k - 1 - j;  // the output row t = s + shift, inside the sequence when t < T
+      if (s + shift < t_len) v += g[(row + shift) * c_len + c] * w[c * k + j];
     }
-    dx[i] = v;
+    dx[row * c_len + c] = v;
   }
 }
 
-// One thread per (channel, tap) and one per channel for the bias: sums over (batch, time) in order.
-// Summand of the conv weight / bias gradient: column i = j * C + c (j == K: the bias of channel c),
-// row = b * T + t.
-struct ConvDwTerm {
-  const float *g, *x;
-  int64_t t_len, c_len, k;
-  __device__ double operator()(int64_t row, int64_t i) const {
-    const int64_t c = i % c_len, j = i / c_len, t = row % t_len;
-    const float gv = g[row * c_len + c];
-    if (j == k) return gv;
-    const int64_t src_t = t - k + 1 + j;
-    return src_t >= 0 ? static_cast<double>(gv) * x[(row - t + src_t) * c_len + c] : 0.0;
+// Grid of the elementwise conv kernels above.
+dim3 conv_grid(int64_t rows, int64_t c_len) {
+  return dim3(static_cast<unsigned>(std::min<int64_t>(rows, 1 << 20)),
+              static_cast<unsigned>((c_len + kThreads - 1) / kThreads));
+}
+
+// Partial sums of the conv weight and bias gradients over one slice of kRowsPerSlice rows (row = b * T
+// + t): block (32, 8) owns 32 channels; thread (c, y) walks rows first + y, first + y + 8, ... and keeps
+// one double per tap (and one for the bias) in shared memory, so g and x are read once per row rather
+// than once per tap. Writes partials[slice * (K+1) * C + j * C + c] (j == K: the bias), the column
+// layout ConvDwSink reads; the sums run in the order of column_partials_kernel (cuda_common.cuh).
+__global__ void conv1d_dw_partials_kernel(double* partials, const float* g, const float* x, int64_t m, int64_t t_len,
+                                          int64_t c_len, int64_t k) {
+  extern __shared__ double acc[];  // [(K + 1) * 8][32]
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t first = static_cast<int64_t>(blockIdx.y) * kRowsPerSlice, last = min(m, first + kRowsPerSlice);
+  double* mine = acc + threadIdx.y * 32 + threadIdx.x;  // tap j at mine[j * 256]
+  for (int64_t j = 0; j <= k; ++j) mine[j * 256] = 0.0;
+  if (c < c_len) {
+    int64_t row = first + threadIdx.y, t = row % t_len;
+    for (; row < last; row += 8) {
+      const float gv = g[row * c_len + c];
+      mine[k * 256] += gv;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t shift = j - k + 1;  // the source row is row + shift, in the same sequence when t + shift >= 0
+        if (t + shift >= 0) mine[j * 256] += static_cast<double>(gv) * x[(row + shift) * c_len + c];
+      }
+      t += 8;
+      while (t >= t_len) t -= t_len;
+    }
   }
-};
+  __syncthreads();
+  if (c < c_len) {
+    for (int64_t j = threadIdx.y; j <= k; j += 8) {
+      double total = 0.0;
+      for (int r = 0; r < 8; ++r) total += acc[j * 256 + r * 32 + threadIdx.x];
+      partials[static_cast<int64_t>(blockIdx.y) * (k + 1) * c_len + j * c_len + c] = total;
+    }
+  }
+}
 struct ConvDwSink {
   float *dw, *dbias;
   int64_t c_len, k;
@@ -134,47 +170,105 @@ SsdDev ssd_dims(const Tensor& x, const Tensor& bm, const SsdParams& params) {
   return l;
 }
 
-// Tiles of block_gemm_abt: 32 x 32 outputs, 32-wide k steps, rows padded to 33 floats (no bank
-// conflicts when a warp reads a column).
-constexpr int kTile = 32;
-constexpr int kTilePitch = kTile + 1;
-constexpr int kTileFloats = 2 * kTile * kTilePitch;
+// block_gemm: the chunk's matrix products on shared-memory tiles, fp32 on CUDA cores. An operand
+// element is o.p[r * o.row_stride + q * o.q_stride] (r: the output row i for A, the output column j
+// for B; q: the summed index), one of the two strides being 1 (tile loads are coalesced along it),
+// times o.scale[i] for A (a per-row scale) or o.scale[q] for B when o.scale is set.
+struct TileOperand {
+  const float* p;
+  int64_t row_stride, q_stride;
+  const float* scale;
+};
+// Where A(i, q) can be non-zero: everywhere, only for q <= i (Lower) or only for q >= i (Upper);
+// the k steps wholly outside are skipped (the entries there must be zeros in memory).
+enum class Band { Full, Lower, Upper };
+// One term of a sum of products: A (m x k) times B (k x n).
+struct GemmTerm {
+  TileOperand a, b;
+  int64_t k;
+  Band band;
+};
+// Tiles: 64 x 64 outputs per pass, 16-wide k steps, each of the 256 threads holding 4 x 4 outputs.
+constexpr int kGemmTile = 64;
+constexpr int kGemmK = 16;
+constexpr int kGemmPitch = kGemmTile + 1;  // padded: fewer bank conflicts when a tile is stored transposed
+constexpr int kGemmFloats = 2 * kGemmK * kGemmPitch;
 
-// out[i * ldo + j] = sum_q a[i * lda + q] * b[j * ldb + q] for i < m, j < n (a times b transposed),
-// one 32 x 32 output tile at a time with both operand tiles staged through shared memory (`tiles`:
-// kTileFloats), so global reads are coalesced along q. With lower_only the tiles wholly above the
-// diagonal (every j > i) are skipped and those entries are left unwritten. Needs blockDim.x ==
-// kThreads (8 rows of 32 threads); every thread of the block must call it (it synchronizes), and
-// the block must synchronize again before reading `out`.
-__device__ void block_gemm_abt(float* out, int64_t ldo, const float* a, int64_t lda, const float* b, int64_t ldb,
-                               int64_t m, int64_t n, int64_t k, bool lower_only, float* tiles) {
-  static_assert(kThreads == 8 * kTile, "block_gemm_abt maps 256 threads onto 8 x 32");
+// dst[q][r] = operand (r0 + r, q0 + q), zero outside rows x k.
+__device__ __forceinline__ void load_gemm_tile(float* dst, const TileOperand& o, int64_t r0, int64_t rows, int64_t q0,
+                                               int64_t k, bool row_scale) {
+  for (int e = threadIdx.x; e < kGemmK * kGemmTile; e += blockDim.x) {
+    const bool q_fast = o.q_stride == 1;
+    const int r = q_fast ? e / kGemmK : e % kGemmTile, q = q_fast ? e % kGemmK : e / kGemmTile;
+    const int64_t gr = r0 + r, gq = q0 + q;
+    float v = 0.0f;
+    if (gr < rows && gq < k) {
+      v = o.p[gr * o.row_stride + gq * o.q_stride];
+      if (o.scale) v *= o.scale[row_scale ? gr : gq];
+    }
+    dst[q * kGemmPitch + r] = v;
+  }
+}
+
+// epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j)) for every i < m, j < n (with lower_only:
+// only for the 64 x 64 output tiles not wholly above the diagonal, j <= i somewhere in them). Each
+// output is handed to the epilogue by one thread, the same thread for equal (m, n). Needs blockDim.x
+// == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats.
+template <int kTerms, typename Epilogue>
+__device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
+                           Epilogue epilogue) {
+  static_assert(kThreads == 256, "block_gemm maps 256 threads onto 16 x 16, 4 x 4 outputs each");
   float* ta = tiles;
-  float* tb = tiles + kTile * kTilePitch;
-  const int tx = threadIdx.x % kTile, ty = threadIdx.x / kTile;
-  for (int64_t i0 = 0; i0 < m; i0 += kTile) {
-    for (int64_t j0 = 0; j0 < n; j0 += kTile) {
-      if (lower_only && j0 > i0 + kTile - 1) continue;
-      float acc[kTile / 8] = {0.0f, 0.0f, 0.0f, 0.0f};
-      for (int64_t q0 = 0; q0 < k; q0 += kTile) {
-        const int64_t q = q0 + tx;
-        for (int r = ty; r < kTile; r += 8) {
-          ta[r * kTilePitch + tx] = (i0 + r < m && q < k) ? a[(i0 + r) * lda + q] : 0.0f;
-          tb[r * kTilePitch + tx] = (j0 + r < n && q < k) ? b[(j0 + r) * ldb + q] : 0.0f;
+  float* tb = tiles + kGemmK * kGemmPitch;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  for (int64_t i0 = 0; i0 < m; i0 += kGemmTile) {
+    for (int64_t j0 = 0; j0 < n; j0 += kGemmTile) {
+      if (lower_only && j0 > i0 + kGemmTile - 1) continue;
+      float acc[4][4] = {};
+#pragma unroll
+      for (int t = 0; t < kTerms; ++t) {
+        const GemmTerm& term = terms[t];
+        for (int64_t q0 = 0; q0 < term.k; q0 += kGemmK) {
+          if (term.band == Band::Lower && q0 > i0 + kGemmTile - 1) break;
+          if (term.band == Band::Upper && q0 + kGemmK - 1 < i0) continue;
+          load_gemm_tile(ta, term.a, i0, m, q0, term.k, true);
+          load_gemm_tile(tb, term.b, j0, n, q0, term.k, false);
+          __syncthreads();
+#pragma unroll
+          for (int q = 0; q < kGemmK; ++q) {
+            float av[4], bv[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) av[r] = ta[q * kGemmPitch + ty + 16 * r];
+#pragma unroll
+            for (int c = 0; c < 4; ++c) bv[c] = tb[q * kGemmPitch + tx + 16 * c];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+#pragma unroll
+              for (int c = 0; c < 4; ++c) acc[r][c] += av[r] * bv[c];
+            }
+          }
+          __syncthreads();
         }
-        __syncthreads();
-        for (int qq = 0; qq < kTile; ++qq) {
-          const float bv = tb[tx * kTilePitch + qq];
-          for (int r = 0; r < kTile / 8; ++r) acc[r] += ta[(ty + 8 * r) * kTilePitch + qq] * bv;
-        }
-        __syncthreads();
       }
-      for (int r = 0; r < kTile / 8; ++r) {
-        const int64_t i = i0 + ty + 8 * r, j = j0 + tx;
-        if (i < m && j < n) out[i * ldo + j] = acc[r];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int64_t i = i0 + ty + 16 * r, j = j0 + tx + 16 * c;
+          if (i < m && j < n) epilogue(i, j, acc[r][c]);
+        }
       }
     }
   }
+}
+
+// Operand views: a row-major matrix read as A(i, q) = p[i * ld + q] ("rows"), or its transpose
+// A(i, q) = p[q * ld + i] ("columns"); for B, r is the output column j.
+__device__ __forceinline__ TileOperand rows_of(const float* p, int64_t ld, const float* scale = nullptr) {
+  return {p, ld, 1, scale};
+}
+__device__ __forceinline__ TileOperand columns_of(const float* p, int64_t ld, const float* scale = nullptr) {
+  return {p, 1, ld, scale};
 }
 
 // The chunk a block works on: blocks are numbered ((b * heads + h) * chunks + c).
@@ -215,6 +309,7 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays,
                                        const float* x, const float* dt, const float* a_log, const float* bm) {
   extern __shared__ float shared[];
+  __shared__ float tiles[kGemmFloats];
   float* cum = shared;
   float* w = shared + l.chunk;
   const SsdChunk v = ssd_chunk_of_block(l);
@@ -226,21 +321,22 @@ __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* fin
   float* dest = v.c + 1 < l.chunks ? chunk_states + l.si(v.b, v.c + 1, v.h)
                                    : (final_state ? final_state + l.fi(v.b, v.h) : nullptr);
   if (!dest) return;
-  for (int64_t idx = threadIdx.x; idx < l.p * l.n; idx += blockDim.x) {
-    const int64_t p = idx / l.n, k = idx % l.n;
-    float acc = 0.0f;
-    for (int64_t s = 0; s < v.len; ++s) acc += w[s] * x[l.xi(v.b, v.t0 + s, v.h) + p] * bm[l.bci(v.b, v.t0 + s, v.g) + k];
-    dest[idx] = acc;
-  }
+  // S (P x N) = x^T (P x len) times (w B) (len x N)
+  const GemmTerm terms[1] = {{columns_of(x + l.xi(v.b, v.t0, v.h), l.heads * l.p),
+                              columns_of(bm + l.bci(v.b, v.t0, v.g), l.groups * l.n, w), v.len, Band::Full}};
+  const int64_t n = l.n;
+  block_gemm(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
 }
 
-// Forward phase 2 (one block per (b, h), one thread per state element): the sequential pass over
-// chunks, entering(c + 1) = decay(c) * entering(c) + S(c), in place over the chunk-local states.
+// Forward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
+// sequential pass over chunks, entering(c + 1) = decay(c) * entering(c) + S(c), in place over the
+// chunk-local states.
 __global__ void ssd_state_pass_kernel(SsdDev l, float* chunk_states, float* final_state, const float* decays,
                                       const float* initial_state) {
   const int64_t b = blockIdx.x / l.heads, h = blockIdx.x % l.heads;
   const float* decay = decays + static_cast<int64_t>(blockIdx.x) * l.chunks;
-  for (int64_t idx = threadIdx.x; idx < l.p * l.n; idx += blockDim.x) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (idx < l.p * l.n) {
     float carry = initial_state ? initial_state[l.fi(b, h) + idx] : 0.0f;
     chunk_states[l.si(b, 0, h) + idx] = carry;
     for (int64_t c = 0; c < l.chunks; ++c) {
@@ -256,34 +352,36 @@ __global__ void ssd_state_pass_kernel(SsdDev l, float* chunk_states, float* fina
 // within the chunk.
 __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_states, const float* x,
                                         const float* dt, const float* a_log, const float* bm, const float* cm,
-                                        const float* d, float* coef_scratch, float* state_term_scratch) {
+                                        const float* d, float* coef_scratch) {
   extern __shared__ float shared[];
-  __shared__ float tiles[kTileFloats];
+  __shared__ float tiles[kGemmFloats];
   const int64_t L = l.chunk;
   float* cum = shared;
   float* dts = shared + L;
+  float* ecum = shared + 2 * L;  // exp(cum[i])
   const SsdChunk v = ssd_chunk_of_block(l);
   const float D = d ? d[v.h] : 0.0f;
   float* coef = coef_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
-  float* state_term = state_term_scratch + static_cast<int64_t>(blockIdx.x) * L * l.p;  // (C h0^T)[i, p]
   ssd_load_chunk_decay(l, v, dt, -expf(a_log[v.h]), dts, cum);
+  for (int64_t i = threadIdx.x; i < v.len; i += blockDim.x) ecum[i] = expf(cum[i]);
   const float* h0 = chunk_states + l.si(v.b, v.c, v.h);
-  const int64_t len = v.len, bc_stride = l.groups * l.n;
+  const int64_t len = v.len, bc_stride = l.groups * l.n, xy_stride = l.heads * l.p;
   const float* c_chunk = cm + l.bci(v.b, v.t0, v.g);
-  block_gemm_abt(coef, L, c_chunk, bc_stride, bm + l.bci(v.b, v.t0, v.g), bc_stride, len, len, l.n, true, tiles);
-  block_gemm_abt(state_term, l.p, c_chunk, bc_stride, h0, l.n, len, l.p, l.n, false, tiles);
+  const float* x_chunk = x + l.xi(v.b, v.t0, v.h);
+  // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
+  const float* b_chunk = bm + l.bci(v.b, v.t0, v.g);
+  const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
+  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
+    coef[i * L + s] = s <= i ? acc * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
+  });
   __syncthreads();
-  for (int64_t idx = threadIdx.x; idx < len * len; idx += blockDim.x) {
-    const int64_t i = idx / len, s = idx % len;
-    if (s <= i) coef[i * L + s] *= expf(cum[i] - cum[s]) * dts[s];
-  }
-  __syncthreads();
-  for (int64_t idx = threadIdx.x; idx < len * l.p; idx += blockDim.x) {
-    const int64_t i = idx / l.p, p = idx % l.p, t = v.t0 + i;
-    float acc = D * x[l.xi(v.b, t, v.h) + p] + expf(cum[i]) * state_term[i * l.p + p];
-    for (int64_t s = 0; s <= i; ++s) acc += coef[i * L + s] * x[l.xi(v.b, v.t0 + s, v.h) + p];
-    y[l.xi(v.b, t, v.h) + p] = acc;
-  }
+  // y = D x + (exp(cum) C) h0^T + coef x
+  const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
+                             {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
+  float* y_chunk = y + l.xi(v.b, v.t0, v.h);
+  block_gemm(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+    y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
+  });
 }
 
 struct SsdGrads {
@@ -295,6 +393,7 @@ struct SsdGrads {
 __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy,
                                             const float* dt, const float* a_log, const float* cm) {
   extern __shared__ float shared[];
+  __shared__ float tiles[kGemmFloats];
   float* cum = shared;
   float* e = shared + l.chunk;
   const SsdChunk v = ssd_chunk_of_block(l);
@@ -303,23 +402,24 @@ __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float*
   __syncthreads();
   if (threadIdx.x == 0) decays[blockIdx.x] = expf(cum[v.len - 1]);
   float* q = state_grads + static_cast<int64_t>(blockIdx.x) * l.p * l.n;
-  for (int64_t idx = threadIdx.x; idx < l.p * l.n; idx += blockDim.x) {
-    const int64_t p = idx / l.n, k = idx % l.n;
-    float acc = 0.0f;
-    for (int64_t i = 0; i < v.len; ++i) acc += e[i] * dy[l.xi(v.b, v.t0 + i, v.h) + p] * cm[l.bci(v.b, v.t0 + i, v.g) + k];
-    q[idx] = acc;
-  }
+  // Q (P x N) = dy^T (P x len) times (e C) (len x N)
+  const GemmTerm terms[1] = {{columns_of(dy + l.xi(v.b, v.t0, v.h), l.heads * l.p),
+                              columns_of(cm + l.bci(v.b, v.t0, v.g), l.groups * l.n, e), v.len, Band::Full}};
+  const int64_t n = l.n;
+  block_gemm(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
 }
 
-// Backward phase 2 (one block per (b, h)): the reverse pass over chunks. Replaces each chunk's Q
-// by the gradient of the state LEAVING that chunk (dfinal_state for the last one); the gradient of
-// the state entering chunk c is decay(c) * leaving(c) + Q(c), which leaves chunk 0 as dinitial_state.
+// Backward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
+// reverse pass over chunks. Replaces each chunk's Q by the gradient of the state LEAVING that chunk
+// (dfinal_state for the last one); the gradient of the state entering chunk c is decay(c) *
+// leaving(c) + Q(c), which leaves chunk 0 as dinitial_state.
 __global__ void ssd_state_grad_pass_kernel(SsdDev l, float* state_grads, const float* decays,
                                            const float* dfinal_state, float* dinitial_state) {
   const int64_t b = blockIdx.x / l.heads, h = blockIdx.x % l.heads, pn = l.p * l.n;
   const float* decay = decays + static_cast<int64_t>(blockIdx.x) * l.chunks;
   float* grads = state_grads + static_cast<int64_t>(blockIdx.x) * l.chunks * pn;
-  for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (idx < pn) {
     float carry = dfinal_state ? dfinal_state[l.fi(b, h) + idx] : 0.0f;
     for (int64_t c = l.chunks - 1; c >= 0; --c) {
       const float q = grads[c * pn + idx];
@@ -331,21 +431,27 @@ __global__ void ssd_state_grad_pass_kernel(SsdDev l, float* state_grads, const f
 }
 
 // Backward phase 3 (one block per chunk): every other gradient of the chunk, given the gradient of
-// the state leaving it (dh) and the state entering it (h0).
-__global__ void ssd_chunk_backward_kernel(SsdDev l, SsdGrads gr, const float* dy, const float* x, const float* dt_raw,
-                                          const float* dt_bias, const float* a_log, const float* bm, const float* cm,
-                                          const float* d, const float* dt, const float* chunk_states,
-                                          const float* state_grads, float* cb_scratch, float* ds_scratch,
-                                          float* fs_scratch, float* uv_scratch) {
+// the state leaving it (dh) and the state entering it (h0). The products go through block_gemm:
+//   dx = D dy + dt (E^T dy) + exp(last - cum) dt (B dh^T)
+//   dC = (exp(cum) dy) h0 + (FS dt) B            dB = (exp(last - cum) dt x) dh + (FS dt)^T C
+// with E = C B^T and FS = dy x^T, both times exp(cum[i] - cum[s]) and masked to s <= i.
+// (128 registers at most: two blocks per SM)
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_backward_kernel(SsdDev l, SsdGrads gr, const float* dy, const float* x, const float* dt_raw,
+                              const float* dt_bias, const float* a_log, const float* bm, const float* cm,
+                              const float* d, const float* dt, const float* chunk_states, const float* state_grads,
+                              float* cb_scratch, float* ds_scratch, float* fs_scratch, float* uv_scratch) {
   extern __shared__ float shared[];
   __shared__ double reduce[32];
-  __shared__ float tiles[kTileFloats];
+  __shared__ float tiles[kGemmFloats];
   const int64_t L = l.chunk;
   float* cum = shared;
   float* dts = shared + L;
   float* dcum = shared + 2 * L;
   float* ddt = shared + 3 * L;
   float* vv = shared + 4 * L;
+  float* ecum = shared + 5 * L;   // exp(cum[i])
+  float* wdt = shared + 6 * L;    // exp(last - cum[s]) dt[s]
   const SsdChunk v = ssd_chunk_of_block(l);
   const int64_t b = v.b, h = v.h, g = v.g, t0 = v.t0, len = v.len;
   const int64_t pn = l.p * l.n;
@@ -353,29 +459,45 @@ __global__ void ssd_chunk_backward_kernel(SsdDev l, SsdGrads gr, const float* dy
   const float D = d ? d[h] : 0.0f;
   float* CB = cb_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
   float* DS = ds_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
-  float* FS = fs_scratch + static_cast<int64_t>(blockIdx.x) * L * L;  // DS with the decay
+  float* FS = fs_scratch + static_cast<int64_t>(blockIdx.x) * L * L;  // DS with the decay, times dt[s]
   float* U = uv_scratch + static_cast<int64_t>(blockIdx.x) * 2 * L * l.p;  // U[s,p] = (B dh^T)[s, p]
   float* V = U + L * l.p;                                                  // V[i,p] = (C h0^T)[i, p]
   const float* dh = state_grads + static_cast<int64_t>(blockIdx.x) * pn;
   const float* h0 = chunk_states + l.si(b, v.c, h);
   auto x_at = [&](int64_t i) { return x + l.xi(b, t0 + i, h); };
   auto dy_at = [&](int64_t i) { return dy + l.xi(b, t0 + i, h); };
-  auto b_at = [&](int64_t i) { return bm + l.bci(b, t0 + i, g); };
-  auto c_at = [&](int64_t i) { return cm + l.bci(b, t0 + i, g); };
   ssd_load_chunk_decay(l, v, dt, A, dts, cum);
-  const int64_t bc_stride = l.groups * l.n, xy_stride = l.heads * l.p;
-  block_gemm_abt(CB, L, c_at(0), bc_stride, b_at(0), bc_stride, len, len, l.n, true, tiles);
-  block_gemm_abt(DS, L, dy_at(0), xy_stride, x_at(0), xy_stride, len, len, l.p, true, tiles);
-  block_gemm_abt(U, l.p, b_at(0), bc_stride, dh, l.n, len, l.p, l.n, false, tiles);
-  block_gemm_abt(V, l.p, c_at(0), bc_stride, h0, l.n, len, l.p, l.n, false, tiles);
+  const float last = cum[len - 1];
+  const float e_last = expf(last);
+  for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+    ecum[i] = expf(cum[i]);
+    wdt[i] = expf(last - cum[i]) * dts[i];
+  }
+  const int64_t bc_stride = l.groups * l.n, xy_stride = l.heads * l.p, p_dim = l.p;
+  const float* b_chunk = bm + l.bci(b, t0, g);
+  const float* c_chunk = cm + l.bci(b, t0, g);
+  const float* x_chunk = x_at(0);
+  const float* dy_chunk = dy_at(0);
+  // CB and DS (lower triangles), then E = CB * decay in place and FS = DS * decay * dt[s], both
+  // zero above the diagonal; DS stays as is.
+  const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
+  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
+  const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
+  block_gemm(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+  const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
+  block_gemm(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+  const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
+  block_gemm(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
   __syncthreads();
-  // CB becomes E = CB * exp(cum[i] - cum[s]); FS = DS * exp(cum[i] - cum[s]); DS stays as is
   for (int64_t idx = threadIdx.x; idx < len * len; idx += blockDim.x) {
     const int64_t i = idx / len, s = idx % len;
     if (s <= i) {
       const float decay = expf(cum[i] - cum[s]);
       CB[i * L + s] *= decay;
-      FS[i * L + s] = DS[i * L + s] * decay;
+      FS[i * L + s] = DS[i * L + s] * decay * dts[s];
+    } else {
+      CB[i * L + s] = 0.0f;
+      FS[i * L + s] = 0.0f;
     }
   }
   for (int64_t s = threadIdx.x; s < len; s += blockDim.x) {
@@ -385,33 +507,23 @@ __global__ void ssd_chunk_backward_kernel(SsdDev l, SsdGrads gr, const float* dy
     vv[s] = val;
   }
   __syncthreads();
-  const float last = cum[len - 1];
-  const float e_last = expf(last);
   // dx (owned by this block)
-  for (int64_t idx = threadIdx.x; idx < len * l.p; idx += blockDim.x) {
-    const int64_t s = idx / l.p, p = idx % l.p;
-    float intra = 0.0f;
-    for (int64_t i = s; i < len; ++i) intra += CB[i * L + s] * dy_at(i)[p];
-    gr.dx[l.xi(b, t0 + s, h) + p] = D * dy_at(s)[p] + dts[s] * intra + expf(last - cum[s]) * dts[s] * U[s * l.p + p];
-  }
-  // dC (shared by the group's heads)
-  for (int64_t idx = threadIdx.x; idx < len * l.n; idx += blockDim.x) {
-    const int64_t i = idx / l.n, k = idx % l.n;
-    const float* dyi = dy_at(i);
-    float inter = 0.0f, intra = 0.0f;
-    for (int64_t p = 0; p < l.p; ++p) inter += dyi[p] * h0[p * l.n + k];
-    for (int64_t s = 0; s <= i; ++s) intra += FS[i * L + s] * dts[s] * b_at(s)[k];
-    atomicAdd(gr.dc + l.bci(b, t0 + i, g) + k, expf(cum[i]) * inter + intra);
-  }
-  // dB
-  for (int64_t idx = threadIdx.x; idx < len * l.n; idx += blockDim.x) {
-    const int64_t s = idx / l.n, k = idx % l.n;
-    float intra = 0.0f, state = 0.0f;
-    for (int64_t i = s; i < len; ++i) intra += FS[i * L + s] * c_at(i)[k];
-    const float* xs = x_at(s);
-    for (int64_t p = 0; p < l.p; ++p) state += xs[p] * dh[p * l.n + k];
-    atomicAdd(gr.db + l.bci(b, t0 + s, g) + k, dts[s] * intra + expf(last - cum[s]) * dts[s] * state);
-  }
+  const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
+  float* dx_chunk = gr.dx + l.xi(b, t0, h);
+  block_gemm(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+    dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
+  });
+  // dC and dB (shared by the group's heads)
+  const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
+                                {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
+  float* dc_chunk = gr.dc + l.bci(b, t0, g);
+  block_gemm(len, l.n, dc_terms, false, tiles,
+             [&](int64_t i, int64_t k, float acc) { atomicAdd(dc_chunk + i * bc_stride + k, acc); });
+  const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
+                                {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
+  float* db_chunk = gr.db + l.bci(b, t0, g);
+  block_gemm(len, l.n, db_terms, false, tiles,
+             [&](int64_t s, int64_t k, float acc) { atomicAdd(db_chunk + s * bc_stride + k, acc); });
   // per-time scalars: gradient of the cumulative decay and of dt
   double dD_local = 0.0;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
@@ -496,8 +608,8 @@ float* opt_mut(const Tensor& t) { return t.defined() ? t.data : nullptr; }
 void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
-  conv1d_forward_kernel<<<grid_for(a.x.numel()), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.w.data,
-                                                                                opt(a.bias), bsz, t_len, c_len, k, a.silu);
+  conv1d_forward_kernel<<<conv_grid(bsz * t_len, c_len), kThreads, 0, state_->stream>>>(
+      a.y.data, a.x.data, a.w.data, opt(a.bias), bsz * t_len, t_len, c_len, k, a.silu);
   finish_op("cuda conv1d_forward", a.y.name.c_str());
 }
 
@@ -507,13 +619,21 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   const int64_t n = a.x.numel();
   if (n == 0) return;
   float* g = state_->scratch_as<float>(2, n, op);
-  conv1d_pre_grad_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(g, a.dy.data, a.x.data, a.w.data, opt(a.bias),
-                                                                       bsz, t_len, c_len, k, a.silu);
-  conv1d_dx_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.dx.data, g, a.w.data, bsz, t_len, c_len, k);
+  const dim3 grid = conv_grid(bsz * t_len, c_len);
+  conv1d_pre_grad_kernel<<<grid, kThreads, 0, state_->stream>>>(g, a.dy.data, a.x.data, a.w.data, opt(a.bias),
+                                                                bsz * t_len, t_len, c_len, k, a.silu);
+  conv1d_dx_kernel<<<grid, kThreads, 0, state_->stream>>>(a.dx.data, g, a.w.data, bsz * t_len, t_len, c_len, k);
   op_phase(*state_, op, "dx");
   if (a.dw.defined() || a.dbias.defined()) {
-    accumulate_columns(*state_, bsz * t_len, c_len * (k + 1), ConvDwTerm{g, a.x.data, t_len, c_len, k},
-                       ConvDwSink{opt_mut(a.dw), opt_mut(a.dbias), c_len, k}, op);
+    const int64_t m = bsz * t_len, slices = (m + kRowsPerSlice - 1) / kRowsPerSlice, cols = c_len * (k + 1);
+    const std::size_t shared = static_cast<std::size_t>(k + 1) * 256 * sizeof(double);
+    STRATA_CHECK(shared <= 48 * 1024, op, ": kernel width ", k, " is above the 23 taps this backend supports");
+    double* partials = state_->scratch_as<double>(3, slices * cols, op);
+    const dim3 dw_grid(static_cast<unsigned>((c_len + 31) / 32), static_cast<unsigned>(slices));
+    conv1d_dw_partials_kernel<<<dw_grid, dim3(32, 8), shared, state_->stream>>>(partials, g, a.x.data, m, t_len,
+                                                                                c_len, k);
+    add_column_partials<<<grid_for(cols), kThreads, 0, state_->stream>>>(
+        partials, slices, cols, ConvDwSink{opt_mut(a.dw), opt_mut(a.dbias), c_len, k});
   }
   finish_op(op, "dw");
 }
@@ -533,21 +653,22 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   if (l.t_len == 0 || l.bsz * l.heads == 0) return;
   const int64_t heads_total = l.bsz * l.heads, blocks = heads_total * l.chunks;
   float* coef = state_->scratch_as<float>(2, blocks * l.chunk * l.chunk, op);
-  float* state_term = state_->scratch_as<float>(1, blocks * l.chunk * l.p, op);
   float* decays = state_->scratch_as<float>(4, blocks, op);
-  const std::size_t shared = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
+  const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
+  const std::size_t shared3 = static_cast<std::size_t>(3 * l.chunk) * sizeof(float);
+  const dim3 pass_grid(static_cast<unsigned>(heads_total),
+                       static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
   cudaStream_t stream = state_->stream;
   ssd_dt_kernel<<<grid_for(l.bsz * l.t_len * l.heads), kThreads, 0, stream>>>(l, a.dt.data, a.dt_raw.data,
                                                                               a.dt_bias.data);
-  ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared, stream>>>(
+  ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
   op_phase(*state_, op, "chunk states");
-  ssd_state_pass_kernel<<<static_cast<unsigned>(heads_total), kThreads, 0, stream>>>(
+  ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
-  ssd_chunk_output_kernel<<<static_cast<unsigned>(blocks), kThreads, shared, stream>>>(
-      l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d), coef,
-      state_term);
+  ssd_chunk_output_kernel<<<static_cast<unsigned>(blocks), kThreads, shared3, stream>>>(
+      l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d), coef);
   finish_op(op, "chunk outputs");
 }
 
@@ -568,14 +689,16 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   SsdGrads gr{a.dx.data, a.ddt_raw.data, a.ddt_bias.data, a.da_log.data, a.db.data, a.dc.data, opt_mut(a.dd),
               opt_mut(a.dinitial_state)};
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
-  const std::size_t shared5 = static_cast<std::size_t>(5 * l.chunk) * sizeof(float);
+  const std::size_t shared7 = static_cast<std::size_t>(7 * l.chunk) * sizeof(float);
+  const dim3 pass_grid(static_cast<unsigned>(heads_total),
+                       static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
   ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
   op_phase(*state_, op, "chunk state grads");
-  ssd_state_grad_pass_kernel<<<static_cast<unsigned>(heads_total), kThreads, 0, stream>>>(
+  ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, state_grads, decays, opt(a.dfinal_state), opt_mut(a.dinitial_state));
   op_phase(*state_, op, "state grad pass");
-  ssd_chunk_backward_kernel<<<static_cast<unsigned>(blocks), kThreads, shared5, stream>>>(
+  ssd_chunk_backward_kernel<<<static_cast<unsigned>(blocks), kThreads, shared7, stream>>>(
       l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
       a.dt.data, a.chunk_states.data, state_grads, cb, ds, fs, uv);
   finish_op(op, "chunk grads");
