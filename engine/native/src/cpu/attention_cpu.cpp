@@ -6,7 +6,8 @@
 // Forward runs in parallel over (batch, head, query tile); backward over (batch, kv head), so each
 // thread owns its dk / dv rows. Also the KV-cache decode step and RoPE.
 // Forward and backward have AVX2+FMA paths (simd.h): the same loops with vector dot products,
-// multiply-adds over the head dimension and the probabilities exponentiated 8 at a time; the
+// multiply-adds over the head dimension and the probabilities exponentiated 8 at a time (the
+// backward sums dq, dk and dv over tiles of query rows, see attention_backward_group_avx2); the
 // scalar loops are the reference.
 #include <algorithm>
 #include <cmath>
@@ -101,53 +102,72 @@ STRATA_AVX2 void attention_forward_tile_avx2(const AttentionFwd& a, const AttnLa
   }
 }
 
-// Backward of one (batch, kv head) with AVX2: for each query row, keys in blocks of 8 get their
-// probabilities and score gradients as vectors, then dv, dk and dq rows are multiply-added.
+// Backward of one (batch, kv head) with AVX2, per head of the group in tiles of kBackwardTile query
+// rows: each row's probabilities p and score gradients ds (keys 8 at a time) fill a tile x keys
+// scratch (tile_p, tile_ds: kBackwardTile * T each; zero outside the row's window), then
+//   dq_t += sum_s ds_ts k_s (per row), dv_s += sum_t p_ts dout_t, dk_s += sum_t ds_ts q_t (per key,
+//   over the tile's rows t >= s),
+// as register-blocked sums (avx2::add_weighted_rows), so no dk / dv row is loaded and stored per pair.
+constexpr int64_t kBackwardTile = 32;
+
 STRATA_AVX2 void attention_backward_group_avx2(const AttentionBwd& a, const AttnLayout& l, float scale, int64_t b,
-                                               int64_t kh, float* delta) {
+                                               int64_t kh, float* delta, float* tile_p, float* tile_ds) {
   const int64_t group = l.h / l.hkv;
   for (int64_t s = 0; s < l.t; ++s) {
     std::fill_n(a.dk.data + l.ki(b, s, kh), l.p, 0.0f);
     std::fill_n(a.dv.data + l.ki(b, s, kh), l.p, 0.0f);
   }
   alignas(32) float pr[8], ds[8];
-  const int64_t key_stride = l.hkv * l.p;
+  const int64_t key_stride = l.hkv * l.p, query_stride = l.h * l.p;
   for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
     for (int64_t t = 0; t < l.t; ++t) {
       delta[t] = avx2::dot(a.dout.data + l.qi(b, t, h), a.out.data + l.qi(b, t, h), l.p);
       std::fill_n(a.dq.data + l.qi(b, t, h), l.p, 0.0f);
     }
-    for (int64_t t = 0; t < l.t; ++t) {
-      const float* q = a.q.data + l.qi(b, t, h);
-      const float* dout = a.dout.data + l.qi(b, t, h);
-      float* dq = a.dq.data + l.qi(b, t, h);
-      const __m256 lse = _mm256_set1_ps(a.lse.data[l.li(b, h, t)]), vscale = _mm256_set1_ps(scale);
-      const __m256 vdelta = _mm256_set1_ps(delta[t]);
-      for (int64_t s0 = first_key(t, a.window); s0 <= t; s0 += 8) {
-        const int64_t lanes = std::min<int64_t>(8, t + 1 - s0);
-        if (lanes == 8) {
-          _mm256_store_ps(pr, avx2::dot8(q, a.k.data + l.ki(b, s0, kh), key_stride, l.p));
-          _mm256_store_ps(ds, avx2::dot8(dout, a.v.data + l.ki(b, s0, kh), key_stride, l.p));
-        } else if (t >= 7) {  // the 8 rows ending at t, shifted into place
-          alignas(32) float qk[8], dv[8];
-          _mm256_store_ps(qk, avx2::dot8(q, a.k.data + l.ki(b, t - 7, kh), key_stride, l.p));
-          _mm256_store_ps(dv, avx2::dot8(dout, a.v.data + l.ki(b, t - 7, kh), key_stride, l.p));
-          for (int64_t j = 0; j < lanes; ++j) pr[j] = qk[8 - lanes + j], ds[j] = dv[8 - lanes + j];
-        } else {
-          for (int64_t j = 0; j < lanes; ++j) {
-            pr[j] = avx2::dot(q, a.k.data + l.ki(b, s0 + j, kh), l.p);
-            ds[j] = avx2::dot(dout, a.v.data + l.ki(b, s0 + j, kh), l.p);
+    for (int64_t t0 = 0; t0 < l.t; t0 += kBackwardTile) {
+      const int64_t t1 = std::min(l.t, t0 + kBackwardTile), k_lo = first_key(t0, a.window), width = t1 - k_lo;
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* q = a.q.data + l.qi(b, t, h);
+        const float* dout = a.dout.data + l.qi(b, t, h);
+        float* p_row = tile_p + (t - t0) * width;  // column s - k_lo holds key position s
+        float* ds_row = tile_ds + (t - t0) * width;
+        const int64_t lo = first_key(t, a.window);
+        std::fill(p_row, p_row + (lo - k_lo), 0.0f);
+        std::fill(ds_row, ds_row + (lo - k_lo), 0.0f);
+        const __m256 lse = _mm256_set1_ps(a.lse.data[l.li(b, h, t)]), vscale = _mm256_set1_ps(scale);
+        const __m256 vdelta = _mm256_set1_ps(delta[t]);
+        for (int64_t s0 = lo; s0 <= t; s0 += 8) {
+          const int64_t lanes = std::min<int64_t>(8, t + 1 - s0);
+          if (lanes == 8) {
+            _mm256_store_ps(pr, avx2::dot8(q, a.k.data + l.ki(b, s0, kh), key_stride, l.p));
+            _mm256_store_ps(ds, avx2::dot8(dout, a.v.data + l.ki(b, s0, kh), key_stride, l.p));
+          } else if (t >= 7) {  // the 8 rows ending at t, shifted into place
+            alignas(32) float qk[8], dv[8];
+            _mm256_store_ps(qk, avx2::dot8(q, a.k.data + l.ki(b, t - 7, kh), key_stride, l.p));
+            _mm256_store_ps(dv, avx2::dot8(dout, a.v.data + l.ki(b, t - 7, kh), key_stride, l.p));
+            for (int64_t j = 0; j < lanes; ++j) pr[j] = qk[8 - lanes + j], ds[j] = dv[8 - lanes + j];
+          } else {
+            for (int64_t j = 0; j < lanes; ++j) {
+              pr[j] = avx2::dot(q, a.k.data + l.ki(b, s0 + j, kh), l.p);
+              ds[j] = avx2::dot(dout, a.v.data + l.ki(b, s0 + j, kh), l.p);
+            }
           }
+          const __m256 p = avx2::exp(_mm256_fmsub_ps(vscale, _mm256_load_ps(pr), lse));
+          avx2::store_n(ds_row + (s0 - k_lo), _mm256_mul_ps(_mm256_mul_ps(p, _mm256_sub_ps(_mm256_load_ps(ds), vdelta)), vscale),
+                        lanes);
+          avx2::store_n(p_row + (s0 - k_lo), p, lanes);
         }
-        const __m256 p = avx2::exp(_mm256_fmsub_ps(vscale, _mm256_load_ps(pr), lse));
-        _mm256_store_ps(ds, _mm256_mul_ps(_mm256_mul_ps(p, _mm256_sub_ps(_mm256_load_ps(ds), vdelta)), vscale));
-        _mm256_store_ps(pr, p);
-        for (int64_t j = 0; j < lanes; ++j) {
-          const int64_t s = s0 + j;
-          avx2::axpy(a.dv.data + l.ki(b, s, kh), pr[j], dout, l.p);
-          avx2::axpy(a.dk.data + l.ki(b, s, kh), ds[j], q, l.p);
-          avx2::axpy(dq, ds[j], a.k.data + l.ki(b, s, kh), l.p);
-        }
+        avx2::add_weighted_rows(a.dq.data + l.qi(b, t, h), l.p, a.k.data + l.ki(b, lo, kh), key_stride,
+                                ds_row + (lo - k_lo), 1, t + 1 - lo);
+      }
+      for (int64_t s = k_lo; s < t1; ++s) {
+        const int64_t tb = std::max(s, t0);  // rows of the tile that see key s (window zeros included)
+        const float* p_col = tile_p + (tb - t0) * width + (s - k_lo);
+        const float* ds_col = tile_ds + (tb - t0) * width + (s - k_lo);
+        avx2::add_weighted_rows(a.dv.data + l.ki(b, s, kh), l.p, a.dout.data + l.qi(b, tb, h), query_stride, p_col, width,
+                                t1 - tb);
+        avx2::add_weighted_rows(a.dk.data + l.ki(b, s, kh), l.p, a.q.data + l.qi(b, tb, h), query_stride, ds_col, width,
+                                t1 - tb);
       }
     }
   }
@@ -243,10 +263,12 @@ void CpuBackend::attention_backward(const AttentionBwd& a) {
   if (cpu_simd_avx2()) {
 #pragma omp parallel
     {
-      std::vector<float> delta(l.t);
+      std::vector<float> delta(l.t), tile_p(kBackwardTile * l.t), tile_ds(kBackwardTile * l.t);
 #pragma omp for collapse(2) schedule(dynamic)
       for (int64_t b = 0; b < l.b; ++b) {
-        for (int64_t kh = 0; kh < l.hkv; ++kh) attention_backward_group_avx2(a, l, scale, b, kh, delta.data());
+        for (int64_t kh = 0; kh < l.hkv; ++kh) {
+          attention_backward_group_avx2(a, l, scale, b, kh, delta.data(), tile_p.data(), tile_ds.data());
+        }
       }
     }
     return;
