@@ -4,6 +4,7 @@
 //   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output
 //   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
 //   bf16 tensor-core attention (bf16 GEMM mode, head dims 64 / 128): out 1e-2, lse 2e-3, grads 2e-2
+//   grouped expert GEMM (moe_expert_gemm): fp32 mode <= 1e-4, bf16 tensor cores <= 1.5e-2
 // and the GPU quantize-dequantize (cuda/quant_cuda.h) against quant::fake_quantize: bit-identical
 // (every NaN counts as equal to every NaN).
 // Prints one line per check and exits 1 on any failure (or when no GPU is present, which makes the
@@ -23,6 +24,7 @@
 #include "ops/attention.h"
 #include "ops/conv1d.h"
 #include "ops/gemm.h"
+#include "ops/moe.h"
 #include "ops/rmsnorm.h"
 #include "ops/ssd.h"
 
@@ -118,6 +120,38 @@ void gemm_modes(CudaBackend& cuda) {
         compare(what, cuda, c, limit);
       }
     }
+  }
+  cuda.set_gemm_mode(saved);
+}
+
+// The grouped expert GEMM at training-like sizes (uneven experts, one empty, R = 4000 rows),
+// fp32 mode against the CPU within 1e-4 and bf16 (tensor cores) within 1.5e-2, all three passes.
+void moe_expert_gemm_large(CudaBackend& cuda) {
+  const int64_t e = 8, in = 384, o = 640;
+  const std::vector<int32_t> off{0, 700, 700, 1500, 1501, 2600, 3000, 3900, 4000};
+  const int64_t r = off.back();
+  const CudaGemmMode saved = cuda.gemm_mode();
+  for (const auto& [mode, limit] : {std::pair{CudaGemmMode::Fp32, 1e-4}, std::pair{CudaGemmMode::Bf16, 1.5e-2}}) {
+    Pair p(cuda);
+    auto xv = random_values(r * in), wv = random_values(e * o * in, -0.05f, 0.05f), dyv = random_values(r * o);
+    auto dw0 = random_values(e * o * in, -0.01f, 0.01f);
+    auto x = p.make("x", {r, in}, &xv), w = p.make("w", {e, o, in}, &wv), dy = p.make("dy", {r, o}, &dyv);
+    auto y = p.make("y", {r, o}, nullptr), dx = p.make("dx", {r, in}, nullptr), dw = p.make("dw", {e, o, in}, &dw0);
+    TensorI32 off_c = p.cpu.tensor_i32("offsets", {e + 1}), off_g = p.gpu.tensor_i32("offsets", {e + 1});
+    cpu_backend().upload(off_c.data, off.data(), off.size() * sizeof(int32_t));
+    cuda.upload(off_g.data, off.data(), off.size() * sizeof(int32_t));
+    cuda.set_gemm_mode(mode);
+    for (auto [be, side] : {std::pair<Backend*, int>{&cpu_backend(), 0}, std::pair<Backend*, int>{&cuda, 1}}) {
+      auto pick = [&](const Pair::Both& t) { return side == 0 ? t.c : t.g; };
+      const TensorI32& offsets = side == 0 ? off_c : off_g;
+      moe_expert_gemm(*be, {GemmPass::Fprop, pick(y), pick(x), pick(w), offsets});
+      moe_expert_gemm(*be, {GemmPass::Dgrad, pick(dx), pick(dy), pick(w), offsets});
+      moe_expert_gemm(*be, {GemmPass::Wgrad, pick(dw), pick(dy), pick(x), offsets});
+    }
+    const std::string tag = std::string("moe expert gemm ") + cuda_gemm_mode_name(mode);
+    compare(tag + " fprop", cuda, y, limit);
+    compare(tag + " dgrad", cuda, dx, limit);
+    compare(tag + " wgrad (accumulated)", cuda, dw, limit);
   }
   cuda.set_gemm_mode(saved);
 }
@@ -321,6 +355,7 @@ int main() {
   // Each section runs on its own, so one failure does not hide the others.
   const std::pair<const char*, std::function<void()>> sections[] = {
       {"gemm modes", [&] { gemm_modes(*cuda); }},
+      {"moe expert gemm", [&] { moe_expert_gemm_large(*cuda); }},
       {"rmsnorm", [&] { rmsnorm_large(*cuda); }},
       {"conv1d", [&] { conv_large(*cuda); }},
       {"ssd L64", [&] { ssd_large(*cuda, 256, 64); }},

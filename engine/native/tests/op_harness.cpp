@@ -1019,10 +1019,9 @@ void test_moe_dispatch(Ctx& ctx) {
       plan_ok = plan_ok && rows[r] == i && r >= off[ex] && r < off[ex + 1];
     }
   ctx.expect_true("routing plan groups rows by expert", plan_ok);
-  const std::vector<int32_t> host_offsets = moe_offsets_on_host(ctx.backend, offsets);
 
   // permute -> expert linear -> unpermute, each against a float64 reference with gradients
-  Inputs in{{"x", f32(ctx.random(m * d))}, {"w", f32(ctx.random(e * o * d))}, {"bias", f32(ctx.random(e * o))},
+  Inputs in{{"x", f32(ctx.random(m * d))}, {"w", f32(ctx.random(e * o * d))},
             {"weights", f32(ctx.random(m * k, 0.1, 1.0))}};
   auto ref = [&](const Inputs& v) {
     Vec y(m * o, 0.0);
@@ -1030,30 +1029,29 @@ void test_moe_dispatch(Ctx& ctx) {
       for (int64_t s = 0; s < k; ++s) {
         const int64_t ex = chosen[i * k + s];
         for (int64_t j = 0; j < o; ++j) {
-          double acc = v.at("bias")[ex * o + j];
+          double acc = 0.0;
           for (int64_t p = 0; p < d; ++p) acc += v.at("w")[(ex * o + j) * d + p] * v.at("x")[i * d + p];
           y[i * o + j] += v.at("weights")[i * k + s] * acc;
         }
       }
     return y;
   };
-  Tensor x = ctx.up("x", {m, d}, in["x"]), w = ctx.up("w", {e, o, d}, in["w"]), bias = ctx.up("bias", {e, o}, in["bias"]);
+  Tensor x = ctx.up("x", {m, d}, in["x"]), w = ctx.up("w", {e, o, d}, in["w"]);
   Tensor weights = ctx.up("weights", {m, k}, in["weights"]);
   Tensor routed = ctx.zeros("routed", {m * k, d}), routed_out = ctx.zeros("routed_out", {m * k, o});
   Tensor y = ctx.zeros("y", {m, o});
   moe_permute_forward(ctx.backend, {routed, x, row_token});
-  moe_expert_linear_forward(ctx.backend, routed_out, routed, w, bias, host_offsets, "moe.expert_fc1", 0);
+  moe_expert_linear_forward(ctx.backend, routed_out, routed, w, offsets, "moe.expert_fc1", 0);
   moe_unpermute_forward(ctx.backend, {y, routed_out, weights, slot_row});
   ctx.expect_close("y", ctx.down(y), ref(in), kForwardF32);
   Vec dy = f32(ctx.random(m * o));
   Tensor d_routed_out = ctx.zeros("d_routed_out", {m * k, o}), dweights = ctx.zeros("dweights", {m, k});
-  Tensor d_routed = ctx.zeros("d_routed", {m * k, d}), dw = ctx.zeros("dw", {e, o, d}), dbias = ctx.zeros("dbias", {e, o});
+  Tensor d_routed = ctx.zeros("d_routed", {m * k, d}), dw = ctx.zeros("dw", {e, o, d});
   Tensor dx = ctx.zeros("dx", {m, d});
   moe_unpermute_backward(ctx.backend, {d_routed_out, dweights, ctx.up("dy", {m, o}, dy), routed_out, weights, slot_row});
-  moe_expert_linear_backward(ctx.backend, d_routed, dw, dbias, d_routed_out, routed, w, host_offsets, "moe.expert_fc1", 0);
+  moe_expert_linear_backward(ctx.backend, d_routed, dw, d_routed_out, routed, w, offsets, "moe.expert_fc1", 0);
   moe_permute_backward(ctx.backend, {dx, d_routed, slot_row});
-  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)},
-                                    {"weights", ctx.down(dweights)}});
+  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"weights", ctx.down(dweights)}});
   // aux-loss-free balancing moves the bias toward under-loaded experts
   Tensor eb = ctx.up("expert_bias", {3}, {0.0, 0.0, 0.0}), load = ctx.up("load", {3}, {5.0, 1.0, 3.0});
   if (ctx.backend.host_accessible()) {
@@ -1062,9 +1060,66 @@ void test_moe_dispatch(Ctx& ctx) {
   }
 }
 
+// The grouped expert GEMM on its own, at sizes that cross its tiles (64 x 64 outputs, 32-deep
+// slices): uneven experts (one empty, one over a row tile), K and N not multiples of the tiles.
+// Tolerance as the GEMM's (float32 sums of k products: atol scaled by sqrt(k)).
+void test_moe_expert_gemm(Ctx& ctx) {
+  const int64_t e = 4, in = 45, o = 70;
+  const std::vector<int32_t> off{0, 3, 3, 80, 90};
+  const int64_t r = off.back();
+  Vec x = f32(ctx.random(r * in)), w = f32(ctx.random(e * o * in)), dy = f32(ctx.random(r * o));
+  Vec dw0 = f32(ctx.random(e * o * in));
+  TensorI32 offsets = ctx.up_i32("offsets", {e + 1}, off);
+  Tensor tx = ctx.up("x", {r, in}, x), tw = ctx.up("w", {e, o, in}, w), tdy = ctx.up("dy", {r, o}, dy);
+  Tensor y = ctx.up("y", {r, o}, Vec(r * o, std::nan(""))), dx = ctx.up("dx", {r, in}, Vec(r * in, std::nan("")));
+  Tensor dw = ctx.up("dw", {e, o, in}, dw0);
+  moe_expert_gemm(ctx.backend, {GemmPass::Fprop, y, tx, tw, offsets});
+  moe_expert_gemm(ctx.backend, {GemmPass::Dgrad, dx, tdy, tw, offsets});
+  moe_expert_gemm(ctx.backend, {GemmPass::Wgrad, dw, tdy, tx, offsets});
+  Vec want_y(r * o, 0.0), want_dx(r * in, 0.0), want_dw = dw0;
+  for (int64_t ex = 0; ex < e; ++ex) {
+    for (int64_t row = off[ex]; row < off[ex + 1]; ++row) {
+      for (int64_t j = 0; j < o; ++j) {
+        double acc = 0.0;
+        for (int64_t p = 0; p < in; ++p) acc += x[row * in + p] * w[(ex * o + j) * in + p];
+        want_y[row * o + j] = acc;
+      }
+      for (int64_t p = 0; p < in; ++p) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < o; ++j) acc += dy[row * o + j] * w[(ex * o + j) * in + p];
+        want_dx[row * in + p] = acc;
+      }
+    }
+    for (int64_t j = 0; j < o; ++j)
+      for (int64_t p = 0; p < in; ++p) {
+        double acc = 0.0;
+        for (int64_t row = off[ex]; row < off[ex + 1]; ++row) acc += dy[row * o + j] * x[row * in + p];
+        want_dw[(ex * o + j) * in + p] += acc;
+      }
+  }
+  auto tol = [](int64_t k) { return Tolerance{kForwardF32.atol * std::sqrt(double(k)), kForwardF32.rtol}; };
+  ctx.expect_close("fprop", ctx.down(y), want_y, tol(in));
+  ctx.expect_close("dgrad", ctx.down(dx), want_dx, tol(o));
+  ctx.expect_close("wgrad (accumulated)", ctx.down(dw), want_dw, tol(off[3] - off[2]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loss and optimizer
 // ---------------------------------------------------------------------------------------------
+
+// Greedy pick: the largest logit, ties to the lower index, a NaN row picks its first NaN.
+void test_argmax(Ctx& ctx) {
+  const int64_t m = 4, v = 1000;
+  Vec logits = f32(ctx.random(m * v, -4, 4));
+  logits[0 * v + 17] = 9.0, logits[0 * v + 900] = 9.0;  // tie
+  logits[1 * v + 999] = 5.0;
+  logits[2 * v + 3] = std::nan(""), logits[2 * v + 500] = std::nan("");
+  logits[3 * v + 0] = 7.5;
+  TensorI32 ids = ctx.up_i32("ids", {m}, std::vector<int32_t>(m, -1));
+  argmax_rows(ctx.backend, {ids, ctx.up("logits", {m, v}, logits)});
+  const std::vector<int32_t> got = ctx.down_i32(ids);
+  ctx.expect_true("argmax picks 17, 999, 3, 0", got == std::vector<int32_t>{17, 999, 3, 0});
+}
 
 void test_cross_entropy(Ctx& ctx) {
   const int64_t m = 6, v = 13;
@@ -1161,7 +1216,9 @@ const TestCase kTests[] = {
     {"rope", OpKind::Rope, test_rope},
     {"moe_router", OpKind::MoeRouter, test_moe_router},
     {"moe_dispatch", OpKind::MoePermute, test_moe_dispatch},
+    {"moe_expert_gemm", OpKind::MoePermute, test_moe_expert_gemm},
     {"cross_entropy", OpKind::CrossEntropy, test_cross_entropy},
+    {"argmax", OpKind::CrossEntropy, test_argmax},
     {"adamw", OpKind::AdamW, test_adamw},
     {"argument_checks", OpKind::RmsNorm, test_argument_checks},
 };

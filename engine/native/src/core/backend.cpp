@@ -33,6 +33,15 @@ void Backend::unsupported(OpKind kind) const {
   throw Error(detail::concat("backend ", name(), " does not support op family ", op_kind_name(kind)));
 }
 
+bool Backend::begin_recording(std::string* why_not) {
+  if (why_not) *why_not = detail::concat("backend ", name(), " cannot record ops");
+  return false;
+}
+std::unique_ptr<OpRecording> Backend::end_recording(std::string* why_not) {
+  if (why_not) *why_not = detail::concat("backend ", name(), " cannot record ops");
+  return nullptr;
+}
+
 void Backend::gemm(const GemmCall&) { unsupported(OpKind::Gemm); }
 void Backend::add(const AddArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::axpy(const AxpyArgs&) { unsupported(OpKind::Elementwise); }
@@ -65,8 +74,10 @@ void Backend::moe_permute_forward(const MoePermuteFwd&) { unsupported(OpKind::Mo
 void Backend::moe_permute_backward(const MoePermuteBwd&) { unsupported(OpKind::MoePermute); }
 void Backend::moe_unpermute_forward(const MoeUnpermuteFwd&) { unsupported(OpKind::MoePermute); }
 void Backend::moe_unpermute_backward(const MoeUnpermuteBwd&) { unsupported(OpKind::MoePermute); }
+void Backend::moe_expert_gemm(const MoeExpertGemm&) { unsupported(OpKind::MoePermute); }
 void Backend::cross_entropy_forward(const CrossEntropyFwd&) { unsupported(OpKind::CrossEntropy); }
 void Backend::cross_entropy_backward(const CrossEntropyBwd&) { unsupported(OpKind::CrossEntropy); }
+void Backend::argmax_rows(const ArgmaxRows&) { unsupported(OpKind::CrossEntropy); }
 void Backend::adamw_step(const AdamWStep&) { unsupported(OpKind::AdamW); }
 void Backend::sum_squares(const SumSquaresArgs&) { unsupported(OpKind::AdamW); }
 

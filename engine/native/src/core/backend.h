@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,10 +74,20 @@ struct MoePermuteFwd;
 struct MoePermuteBwd;
 struct MoeUnpermuteFwd;
 struct MoeUnpermuteBwd;
+struct MoeExpertGemm;
 struct CrossEntropyFwd;
 struct CrossEntropyBwd;
+struct ArgmaxRows;
 struct AdamWStep;
 struct SumSquaresArgs;
+
+// A replayable recording of queued ops (a CUDA graph): replay() queues the same work again, on the
+// same memory, with the same arguments.
+class OpRecording {
+ public:
+  virtual ~OpRecording() = default;
+  virtual void replay() = 0;
+};
 
 class Backend {
  public:
@@ -94,6 +105,13 @@ class Backend {
   virtual void upload(void* device_destination, const void* host_source, std::size_t bytes) = 0;
   virtual void download(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual void synchronize() {}
+
+  // Recording: ops queued between begin_recording() and end_recording() are recorded instead of run
+  // (nothing may wait for the backend or allocate outside its caches in between). Either call
+  // returns false / nullptr with the reason in *why_not when the backend cannot record (the
+  // default) or the recording failed; the backend is then back to running ops as they come.
+  virtual bool begin_recording(std::string* why_not);
+  virtual std::unique_ptr<OpRecording> end_recording(std::string* why_not);
 
   // Op entry points. The defaults raise "not supported"; a backend overrides what it implements
   // and reports it through supports(). Arguments are validated by the ops/*.h functions first.
@@ -129,8 +147,10 @@ class Backend {
   virtual void moe_permute_backward(const MoePermuteBwd& args);
   virtual void moe_unpermute_forward(const MoeUnpermuteFwd& args);
   virtual void moe_unpermute_backward(const MoeUnpermuteBwd& args);
+  virtual void moe_expert_gemm(const MoeExpertGemm& args);
   virtual void cross_entropy_forward(const CrossEntropyFwd& args);
   virtual void cross_entropy_backward(const CrossEntropyBwd& args);
+  virtual void argmax_rows(const ArgmaxRows& args);
   virtual void adamw_step(const AdamWStep& args);
   virtual void sum_squares(const SumSquaresArgs& args);
 

@@ -55,8 +55,10 @@ class CpuBackend final : public Backend {
   void moe_permute_backward(const MoePermuteBwd& args) override;
   void moe_unpermute_forward(const MoeUnpermuteFwd& args) override;
   void moe_unpermute_backward(const MoeUnpermuteBwd& args) override;
+  void moe_expert_gemm(const MoeExpertGemm& args) override;
   void cross_entropy_forward(const CrossEntropyFwd& args) override;
   void cross_entropy_backward(const CrossEntropyBwd& args) override;
+  void argmax_rows(const ArgmaxRows& args) override;
   void adamw_step(const AdamWStep& args) override;
   void sum_squares(const SumSquaresArgs& args) override;
 };

@@ -1,11 +1,13 @@
 // CPU kernels of the MoE router (scores, biased top-k selection, combine weights, Switch aux loss
 // and the exact gradient of all of it), the routing plan (counting sort by expert) and the
-// permutation / weighted unpermutation of token rows.
+// permutation / weighted unpermutation of token rows, and the grouped expert GEMM (one gemm call
+// per expert's row range, on this backend's own GEMM kernel).
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "../ops/gemm.h"
 #include "../ops/moe.h"
 #include "cpu_backend.h"
 #include "cpu_math.h"
@@ -194,6 +196,36 @@ void CpuBackend::moe_unpermute_backward(const MoeUnpermuteBwd& a) {
         dot += static_cast<double>(dy[j]) * src[j];
       }
       a.dtopk_weight.data[i * k + s] = static_cast<float>(dot);
+    }
+  }
+}
+
+void CpuBackend::moe_expert_gemm(const MoeExpertGemm& a) {
+  const char* op = "moe_expert_gemm";
+  const int64_t e = a.expert_offsets.numel() - 1, r = a.a.size(0);
+  const int32_t* off = a.expert_offsets.data;
+  STRATA_CHECK(off[0] == 0 && off[e] == r, op, ": offsets cover [", off[0], ", ", off[e], ") but there are ", r,
+               " routed rows");
+  for (int64_t ex = 0; ex < e; ++ex) {
+    STRATA_CHECK(off[ex] <= off[ex + 1], op, ": expert offsets decrease at expert ", ex);
+  }
+  for (int64_t ex = 0; ex < e; ++ex) {
+    const int64_t r0 = off[ex], rows = off[ex + 1] - r0;
+    if (a.pass == GemmPass::Wgrad) {
+      const int64_t o = a.out.size(1), in = a.out.size(2);
+      if (rows > 0) {
+        gemm(gemm_call(o, in, rows, a.a.data + r0 * o, true, a.b.data + r0 * in, false, a.out.data + ex * o * in, 1.0f,
+                       GemmTag{}));
+      }
+      continue;
+    }
+    if (rows == 0) continue;
+    const int64_t o = a.b.size(1), in = a.b.size(2);
+    const float* w = a.b.data + ex * o * in;
+    if (a.pass == GemmPass::Fprop) {
+      gemm(gemm_call(rows, o, in, a.a.data + r0 * in, false, w, true, a.out.data + r0 * o, 0.0f, GemmTag{}));
+    } else {
+      gemm(gemm_call(rows, in, o, a.a.data + r0 * o, false, w, false, a.out.data + r0 * in, 0.0f, GemmTag{}));
     }
   }
 }

@@ -10,7 +10,9 @@
 // and download(). CudaMemoryMode::Managed (CUDA managed memory, host_accessible(), every op waits
 // for the GPU) remains for host code that must touch tensors between ops. Both go through a
 // caching allocator. Index errors found by validating kernels (token ids, targets, expert ids)
-// are raised at the next wait, naming the op that found them.
+// are raised at the next wait, naming the op that found them. Queued ops can be recorded into a
+// CUDA graph and replayed (Backend::begin_recording); scratch buffers a recording may use are
+// kept (not freed when they grow) while any recording lives.
 //
 // When the process has a GPU, the backend registers itself at load time (available_backends()
 // then lists "cuda:0" after "cpu"); cuda_backend_if_present() returns the same instance.
@@ -71,6 +73,9 @@ class CudaBackend final : public Backend {
   void upload(void* device_destination, const void* host_source, std::size_t bytes) override;
   void download(void* host_destination, const void* device_source, std::size_t bytes) override;
   void synchronize() override;
+  // CUDA graphs: stream capture (relaxed mode) of everything queued in between; device memory mode only.
+  bool begin_recording(std::string* why_not) override;
+  std::unique_ptr<OpRecording> end_recording(std::string* why_not) override;
 
   void gemm(const GemmCall& call) override;
   void add(const AddArgs& args) override;
@@ -104,8 +109,10 @@ class CudaBackend final : public Backend {
   void moe_permute_backward(const MoePermuteBwd& args) override;
   void moe_unpermute_forward(const MoeUnpermuteFwd& args) override;
   void moe_unpermute_backward(const MoeUnpermuteBwd& args) override;
+  void moe_expert_gemm(const MoeExpertGemm& args) override;
   void cross_entropy_forward(const CrossEntropyFwd& args) override;
   void cross_entropy_backward(const CrossEntropyBwd& args) override;
+  void argmax_rows(const ArgmaxRows& args) override;
   void adamw_step(const AdamWStep& args) override;
   void sum_squares(const SumSquaresArgs& args) override;
 

@@ -4,11 +4,14 @@
 //   (renormalized, times routed_scaling); [y = fc2_latent_proj(y_l)]; + shared experts(x).
 // Load balancing: the aux-loss-free rule b_e += rate * sign(mean_load - load_e) applied after each
 // optimizer step from the loads counted since the previous one, and/or the Switch-style aux loss.
+// The forward never waits for the device: routing, the routing plan and the grouped expert GEMMs
+// all read their inputs where the previous op wrote them (ops/moe.h).
 // Parameters (HF names, prefix ...mixer.): gate.weight [E, D], gate.e_score_correction_bias [E],
 // experts.{e}.up_proj.weight [F, I] and experts.{e}.down_proj.weight [I, F] (held as (E, F, I) and
 // (E, I, F)), shared_experts.up_proj/down_proj (width shared_experts * shared_ffn),
 // fc1_latent_proj.weight [l, D], fc2_latent_proj.weight [D, l]. Not the block norm/residual.
 #include <cmath>
+#include <memory>
 #include <optional>
 
 #include "core/error.h"
@@ -55,7 +58,8 @@ class MoeMixer final : public Mixer {
                       c.bias, model.init_std, place.role("moe.shared_fc1"), place.role("moe.shared_fc2"), L, params,
                       rng);
     }
-    load_accum_.assign(static_cast<size_t>(E), 0.0f);
+    load_arena_ = std::make_unique<Arena>(*bias_->backend);
+    load_accum_ = load_arena_->tensor(place.label + ".load_accum", {E});
   }
 
   BlockKind kind() const override { return BlockKind::Moe; }
@@ -87,24 +91,20 @@ class MoeMixer final : public Mixer {
     rf.params = router_params();
     moe_router_forward(be, rf);
 
-    offsets_t_ = alloc_i32(A, n + ".plan.offsets", {E + 1});
+    offsets_ = alloc_i32(A, n + ".plan.offsets", {E + 1});
     row_token_ = alloc_i32(A, n + ".plan.row_token", {R});
     slot_row_ = alloc_i32(A, n + ".plan.slot_row", {M, K});
     MoeRoutingPlan plan;
-    plan.expert_offsets = offsets_t_;
+    plan.expert_offsets = offsets_;
     plan.row_token = row_token_;
     plan.slot_row = slot_row_;
     plan.topk_index = topk_index_;
     plan.experts = E;
     moe_routing_plan(be, plan);
-    // The one wait of the layer: the per-expert GEMMs need the row ranges on the host. The aux loss
-    // and the expert loads (already computed) come along in the same wait.
-    offsets_ = moe_offsets_on_host(be, offsets_t_);
-    aux_loss_ = download_values(be, aux)[0];
-    if (ctx.count_expert_load) {
-      const std::vector<float> load = download_values(be, load_);
-      for (int64_t e = 0; e < E; e++) load_accum_[static_cast<size_t>(e)] += load[static_cast<size_t>(e)];
-    }
+    // Nothing waits here: the expert GEMMs read the row ranges where the plan wrote them, the aux
+    // loss is read when asked for (aux_loss()), the loads add up where they are.
+    aux_ = aux;
+    if (ctx.count_expert_load) add(be, AddArgs{load_accum_, load_accum_, load_});
 
     xin_ = x;
     if (latent_down_) {
@@ -119,8 +119,7 @@ class MoeMixer final : public Mixer {
     moe_permute_forward(be, pf);
 
     h_ = alloc(A, n + ".experts.up_proj", {R, up_cols});
-    moe_expert_linear_forward(be, h_, routed_, up_->value, Tensor(), offsets_, place_.role("moe.expert_fc1"),
-                              place_.layer);
+    moe_expert_linear_forward(be, h_, routed_, up_->value, offsets_, place_.role("moe.expert_fc1"), place_.layer);
     a_ = alloc(A, n + ".experts." + activation_name(c_.activation), {R, F});
     ActivationFwd af;
     af.kind = activation_kind(c_.activation);
@@ -128,7 +127,7 @@ class MoeMixer final : public Mixer {
     af.x = h_;
     activation_forward(be, af);
     expert_out_ = alloc(A, n + ".experts.down_proj", {R, I});
-    moe_expert_linear_forward(be, expert_out_, a_, down_->value, Tensor(), offsets_, place_.role("moe.expert_fc2"),
+    moe_expert_linear_forward(be, expert_out_, a_, down_->value, offsets_, place_.role("moe.expert_fc2"),
                               place_.layer);
 
     ylat_ = alloc(A, n + ".combine", {M, I});
@@ -185,7 +184,7 @@ class MoeMixer final : public Mixer {
     moe_unpermute_backward(be, ub);
 
     Tensor da = alloc(A, n + ".experts.act.grad", {R, F});
-    moe_expert_linear_backward(be, da, down_->grad, Tensor(), dexpert_out, a_, down_->value, offsets_,
+    moe_expert_linear_backward(be, da, down_->grad, dexpert_out, a_, down_->value, offsets_,
                                place_.role("moe.expert_fc2"), place_.layer);
     Tensor dh = alloc(A, n + ".experts.up_proj.grad", {R, up_cols});
     ActivationBwd ab;
@@ -195,7 +194,7 @@ class MoeMixer final : public Mixer {
     ab.x = h_;
     activation_backward(be, ab);
     Tensor drouted = alloc(A, n + ".routed.grad", {R, I});
-    moe_expert_linear_backward(be, drouted, up_->grad, Tensor(), dh, routed_, up_->value, offsets_,
+    moe_expert_linear_backward(be, drouted, up_->grad, dh, routed_, up_->value, offsets_,
                                place_.role("moe.expert_fc1"), place_.layer);
     Tensor dxin = alloc(A, n + ".expert_input.grad", {M, I});
     MoePermuteBwd pb;
@@ -228,19 +227,25 @@ class MoeMixer final : public Mixer {
     return dx;
   }
 
-  double aux_loss() const override { return aux_loss_; }
+  // Read from the last forward's activations (the caller asks right after forward): one wait,
+  // only when the loss is on.
+  double aux_loss() const override {
+    if (c_.router.aux_loss_coeff <= 0 || !aux_.defined()) return 0;
+    return download_values(*bias_->backend, aux_)[0];
+  }
 
   void update_expert_bias() override {
+    Backend& be = *bias_->backend;
     if (c_.router.expert_bias && c_.router.bias_update_rate > 0) {
-      // A rule on E values: applied on a host copy of the bias, written back.
-      Backend& be = *bias_->backend;
+      // A rule on E values: applied on host copies of the bias and the loads, the bias written back.
       std::vector<float> bias = download_values(be, bias_->value);
+      std::vector<float> loads = download_values(be, load_accum_);
       Tensor host_bias(bias.data(), {static_cast<int64_t>(bias.size())}, bias_->name);
-      Tensor load(load_accum_.data(), {static_cast<int64_t>(load_accum_.size())}, place_.label + ".load_accum");
+      Tensor load(loads.data(), {static_cast<int64_t>(loads.size())}, load_accum_.name);
       moe_update_expert_bias(host_bias, load, static_cast<float>(c_.router.bias_update_rate));
       upload_values(be, bias_->value, bias);
     }
-    std::fill(load_accum_.begin(), load_accum_.end(), 0.0f);
+    be.fill_zero(load_accum_.data, static_cast<std::size_t>(load_accum_.numel()) * sizeof(float));
   }
 
  private:
@@ -260,12 +265,11 @@ class MoeMixer final : public Mixer {
   Param *gate_ = nullptr, *bias_ = nullptr, *latent_down_ = nullptr, *latent_up_ = nullptr, *up_ = nullptr,
         *down_ = nullptr;
   std::optional<DenseFfn> shared_;
-  std::vector<float> load_accum_;
-  double aux_loss_ = 0;
+  std::unique_ptr<Arena> load_arena_;  // holds load_accum_ on the model's backend
+  Tensor load_accum_;                  // (E) expert loads since the last bias update
   // saved by forward
-  Tensor x_, logits_, scores_, topk_weight_, load_, xin_, routed_, h_, a_, expert_out_, ylat_;
-  TensorI32 topk_index_, offsets_t_, row_token_, slot_row_;
-  std::vector<int32_t> offsets_;
+  Tensor x_, logits_, scores_, topk_weight_, load_, aux_, xin_, routed_, h_, a_, expert_out_, ylat_;
+  TensorI32 topk_index_, offsets_, row_token_, slot_row_;
 };
 
 }  // namespace

@@ -78,8 +78,12 @@ void gemm(Backend& backend, const GemmCall& original) {
   STRATA_CHECK(!(call.a_bf16 || call.b_bf16) || backend.host_accessible(), "gemm[", call.tag.role ? call.tag.role : "",
                "]: bf16 rounding of the inputs is done by host backends only (", backend.name(), ")");
   backend.gemm(call);
+  notify_gemm_observer(original);
+}
+
+void notify_gemm_observer(const GemmCall& call) {
   std::shared_lock<std::shared_mutex> lock(hook_mutex);
-  if (observer()) observer()(original);
+  if (observer()) observer()(call);
 }
 
 void set_gemm_input_transform(GemmInputTransform transform) {

@@ -71,5 +71,7 @@ void clear_gemm_input_transform();
 // Observer for profiling: called after every GEMM with the call (for FLOP counting per tag).
 using GemmObserver = std::function<void(const GemmCall& call)>;
 void set_gemm_observer(GemmObserver observer);
+// Tells the observer about a multiply that did not go through gemm() (grouped expert GEMMs).
+void notify_gemm_observer(const GemmCall& call);
 
 }  // namespace strata

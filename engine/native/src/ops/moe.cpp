@@ -1,5 +1,6 @@
-// Checked entry points of the MoE router, routing plan and permutation ops, and the per-expert
-// linear layers (a loop of gemm() calls over each expert's row range), plus the expert-bias update.
+// Checked entry points of the MoE router, routing plan, permutation and grouped expert GEMM ops,
+// the per-expert linear layers (one grouped GEMM on device backends, one gemm() per expert on
+// host-accessible ones, so the host precision hook still sees every expert), and the expert-bias update.
 #include "moe.h"
 
 #include <cmath>
@@ -103,66 +104,98 @@ void moe_unpermute_backward(Backend& backend, const MoeUnpermuteBwd& a) {
   backend.moe_unpermute_backward(a);
 }
 
-std::vector<int32_t> moe_offsets_on_host(Backend& backend, const TensorI32& expert_offsets) {
-  std::vector<int32_t> host(static_cast<size_t>(expert_offsets.numel()));
-  backend.download(host.data(), expert_offsets.data, host.size() * sizeof(int32_t));
-  return host;
+void moe_expert_gemm(Backend& backend, const MoeExpertGemm& a) {
+  require_support(backend, OpKind::MoePermute, "moe_expert_gemm");
+  const char* op = "moe_expert_gemm";
+  STRATA_CHECK(a.pass == GemmPass::Fprop || a.pass == GemmPass::Dgrad || a.pass == GemmPass::Wgrad, op,
+               ": pass must be fprop, dgrad or wgrad");
+  STRATA_CHECK(a.expert_offsets.ndim == 1 && a.expert_offsets.size(0) >= 2, op, ": expert_offsets must be (E+1), got ",
+               a.expert_offsets.shape_string());
+  const int64_t e = a.expert_offsets.size(0) - 1;
+  STRATA_CHECK(a.a.ndim == 2, op, ": a '", a.a.name, "' must be 2-D, got ", a.a.shape_string());
+  const int64_t r = a.a.size(0);
+  if (a.pass == GemmPass::Wgrad) {
+    STRATA_CHECK(a.out.ndim == 3 && a.out.size(0) == e, op, ": out '", a.out.name, "' must be (E=", e, ",O,I), got ",
+                 a.out.shape_string());
+    check_shape(op, "a", a.a, {r, a.out.size(1)});
+    check_shape(op, "b", a.b, {r, a.out.size(2)});
+  } else {
+    STRATA_CHECK(a.b.ndim == 3 && a.b.size(0) == e, op, ": weights '", a.b.name, "' must be (E=", e, ",O,I), got ",
+                 a.b.shape_string());
+    const int64_t o = a.b.size(1), in = a.b.size(2);
+    const bool fprop = a.pass == GemmPass::Fprop;
+    check_shape(op, "a", a.a, {r, fprop ? in : o});
+    check_shape(op, "out", a.out, {r, fprop ? o : in});
+  }
+  backend.moe_expert_gemm(a);
 }
 
 namespace {
-void check_expert_linear(const char* op, const char* role, const Tensor& w, const Tensor& rows_in,
-                         const Tensor& rows_out, const std::vector<int32_t>& offsets) {
-  STRATA_CHECK(w.ndim == 3, op, "[", role, "]: expert weights '", w.name, "' must be (E,O,I), got ", w.shape_string());
-  const int64_t e = w.size(0), o = w.size(1), in = w.size(2);
-  STRATA_CHECK(static_cast<int64_t>(offsets.size()) == e + 1, op, "[", role, "]: ", offsets.size(),
-               " expert offsets for ", e, " experts (need E+1)");
-  const int64_t r = rows_in.rows();
-  STRATA_CHECK(offsets.front() == 0 && offsets.back() == r, op, "[", role, "]: offsets cover [", offsets.front(),
-               ", ", offsets.back(), ") but there are ", r, " routed rows");
+// Host-side check of offsets the host can read: non-decreasing from 0 to R.
+void check_host_offsets(const char* op, const char* role, const TensorI32& offsets, int64_t r) {
+  const int64_t e = offsets.numel() - 1;
+  STRATA_CHECK(offsets.data[0] == 0 && offsets.data[e] == r, op, "[", role, "]: offsets cover [", offsets.data[0],
+               ", ", offsets.data[e], ") but there are ", r, " routed rows");
   for (int64_t i = 0; i < e; ++i) {
-    STRATA_CHECK(offsets[i] <= offsets[i + 1], op, "[", role, "]: expert offsets decrease at expert ", i);
+    STRATA_CHECK(offsets.data[i] <= offsets.data[i + 1], op, "[", role, "]: expert offsets decrease at expert ", i);
   }
-  STRATA_CHECK(rows_in.cols() == in, op, "[", role, "]: input '", rows_in.name, "' ", rows_in.shape_string(),
-               " must have ", in, " columns");
-  STRATA_CHECK(rows_out.rows() == r && rows_out.cols() == o, op, "[", role, "]: output '", rows_out.name, "' ",
-               rows_out.shape_string(), " must be (", r, ",", o, ")");
+}
+// The profiler's FLOP count of one grouped GEMM (one observer call for all experts).
+void observe_grouped(int64_t m, int64_t n, int64_t k, GemmPass pass, const char* role, int layer) {
+  GemmCall call;
+  call.m = m, call.n = n, call.k = k;
+  call.tag = GemmTag{pass, role, layer, 0};
+  notify_gemm_observer(call);
 }
 }  // namespace
 
 void moe_expert_linear_forward(Backend& backend, const Tensor& y, const Tensor& x, const Tensor& w,
-                               const Tensor& bias, const std::vector<int32_t>& expert_offsets, const char* role,
-                               int layer) {
+                               const TensorI32& expert_offsets, const char* role, int layer) {
   const char* op = "moe_expert_linear_forward";
-  check_expert_linear(op, role, w, x, y, expert_offsets);
-  const int64_t e = w.size(0), o = w.size(1), in = w.size(2);
-  if (bias.defined()) {
-    check_shape(op, "bias", bias, {e, o});
+  STRATA_CHECK(w.ndim == 3, op, "[", role, "]: expert weights '", w.name, "' must be (E,O,I), got ", w.shape_string());
+  const int64_t e = w.size(0), o = w.size(1), in = w.size(2), r = x.rows();
+  check_shape(op, "expert_offsets", expert_offsets, {e + 1});
+  STRATA_CHECK(x.cols() == in && y.rows() == r && y.cols() == o, op, "[", role, "]: x ", x.shape_string(), " and y ",
+               y.shape_string(), " do not fit weights ", w.shape_string());
+  if (!backend.host_accessible()) {
+    moe_expert_gemm(backend, {GemmPass::Fprop, y.reshaped({r, o}), x.reshaped({r, in}), w, expert_offsets});
+    observe_grouped(r, o, in, GemmPass::Fprop, role, layer);
+    return;
   }
+  check_host_offsets(op, role, expert_offsets, r);
   for (int64_t ex = 0; ex < e; ++ex) {
-    const int64_t r0 = expert_offsets[ex], rows = expert_offsets[ex + 1] - r0;
+    const int64_t r0 = expert_offsets.data[ex], rows = expert_offsets.data[ex + 1] - r0;
     if (rows == 0) continue;
     gemm(backend, gemm_call(rows, o, in, x.data + r0 * in, false, w.data + ex * o * in, true, y.data + r0 * o, 0.0f,
                             GemmTag{GemmPass::Fprop, role, layer, 0}));
-    if (bias.defined()) {
-      bias_add(backend, BiasAddArgs{Tensor(y.data + r0 * o, {rows, o}, y.name),
-                                    Tensor(bias.data + ex * o, {o}, bias.name)});
-    }
   }
 }
 
-void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor& dw, const Tensor& dbias,
-                                const Tensor& dy, const Tensor& x, const Tensor& w,
-                                const std::vector<int32_t>& expert_offsets, const char* role, int layer) {
+void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor& dw, const Tensor& dy,
+                                const Tensor& x, const Tensor& w, const TensorI32& expert_offsets, const char* role,
+                                int layer) {
   const char* op = "moe_expert_linear_backward";
-  check_expert_linear(op, role, w, x, dy, expert_offsets);
-  const int64_t e = w.size(0), o = w.size(1), in = w.size(2);
-  if (dx.defined()) check_shape(op, "dx", dx, {x.rows(), in});
+  STRATA_CHECK(w.ndim == 3, op, "[", role, "]: expert weights '", w.name, "' must be (E,O,I), got ", w.shape_string());
+  const int64_t e = w.size(0), o = w.size(1), in = w.size(2), r = x.rows();
+  check_shape(op, "expert_offsets", expert_offsets, {e + 1});
+  STRATA_CHECK(x.cols() == in && dy.rows() == r && dy.cols() == o, op, "[", role, "]: x ", x.shape_string(),
+               " and dy ", dy.shape_string(), " do not fit weights ", w.shape_string());
+  if (dx.defined()) check_shape(op, "dx", dx, {r, in});
   if (dw.defined()) check_shape(op, "dw", dw, {e, o, in});
-  if (dbias.defined()) {
-    check_shape(op, "dbias", dbias, {e, o});
+  if (!backend.host_accessible()) {
+    if (dx.defined()) {
+      moe_expert_gemm(backend, {GemmPass::Dgrad, dx, dy.reshaped({r, o}), w, expert_offsets});
+      observe_grouped(r, in, o, GemmPass::Dgrad, role, layer);
+    }
+    if (dw.defined()) {
+      moe_expert_gemm(backend, {GemmPass::Wgrad, dw, dy.reshaped({r, o}), x.reshaped({r, in}), expert_offsets});
+      observe_grouped(o, in, r, GemmPass::Wgrad, role, layer);
+    }
+    return;
   }
+  check_host_offsets(op, role, expert_offsets, r);
   for (int64_t ex = 0; ex < e; ++ex) {
-    const int64_t r0 = expert_offsets[ex], rows = expert_offsets[ex + 1] - r0;
+    const int64_t r0 = expert_offsets.data[ex], rows = expert_offsets.data[ex + 1] - r0;
     if (rows == 0) continue;
     if (dx.defined()) {
       gemm(backend, gemm_call(rows, in, o, dy.data + r0 * o, false, w.data + ex * o * in, false, dx.data + r0 * in,
@@ -171,10 +204,6 @@ void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor
     if (dw.defined()) {
       gemm(backend, gemm_call(o, in, rows, dy.data + r0 * o, true, x.data + r0 * in, false, dw.data + ex * o * in,
                               1.0f, GemmTag{GemmPass::Wgrad, role, layer, 0}));
-    }
-    if (dbias.defined()) {
-      bias_grad(backend, BiasGradArgs{Tensor(dbias.data + ex * o, {o}, dbias.name),
-                                      Tensor(dy.data + r0 * o, {rows, o}, dy.name)});
     }
   }
 }

@@ -22,6 +22,7 @@
 
 #include "../core/backend.h"
 #include "../core/tensor.h"
+#include "gemm.h"
 
 namespace strata {
 
@@ -96,23 +97,35 @@ void moe_permute_backward(Backend& backend, const MoePermuteBwd& args);
 void moe_unpermute_forward(Backend& backend, const MoeUnpermuteFwd& args);
 void moe_unpermute_backward(Backend& backend, const MoeUnpermuteBwd& args);
 
-// Expert offsets as host integers (downloads when the backend is not host-accessible).
-std::vector<int32_t> moe_offsets_on_host(Backend& backend, const TensorI32& expert_offsets);
+// Grouped expert GEMM: every expert's rows in one op, the row ranges [offsets[e], offsets[e+1])
+// read from expert_offsets where they live (the backend's memory), so no host round trip is needed.
+//   Fprop: out (R,O)    = a (R,I) @ w[e]^T                   a = x,  b = w (E,O,I)
+//   Dgrad: out (R,I)    = a (R,O) @ w[e]                     a = dy, b = w (E,O,I)
+//   Wgrad: out (E,O,I) += a[rows of e]^T @ b[rows of e]      a = dy (R,O), b = x (R,I)
+// Fprop / Dgrad overwrite every row of out (rows of no expert cannot exist: offsets[E] = R).
+// Each output element is summed by one thread in a fixed order: deterministic. The CUDA kernel
+// multiplies in bf16 with fp32 accumulation unless the GEMM mode is fp32 (then exact fp32).
+struct MoeExpertGemm {
+  GemmPass pass = GemmPass::Fprop;
+  Tensor out;                // see above
+  Tensor a;                  // (R,I) Fprop; (R,O) Dgrad / Wgrad
+  Tensor b;                  // (E,O,I) Fprop / Dgrad; (R,I) Wgrad
+  TensorI32 expert_offsets;  // (E+1) non-decreasing, offsets[0] = 0, offsets[E] = R
+};
+void moe_expert_gemm(Backend& backend, const MoeExpertGemm& args);
 
 // Per-expert linear: rows [off[e], off[e+1]) of x go through expert e's weight w[e] (O,I).
-//   y (R,O) = x (R,I) @ w[e]^T  (+ bias[e])
-void moe_expert_linear_forward(Backend& backend, const Tensor& y /* (R,O) */,
-                               const Tensor& x /* (R,I) */, const Tensor& w /* (E,O,I) */,
-                               const Tensor& bias /* (E,O) or undefined */,
-                               const std::vector<int32_t>& expert_offsets /* E+1, host */,
+//   y (R,O) = x (R,I) @ w[e]^T
+// On host-accessible backends this is one gemm() per expert (the precision hook and the profiler
+// see each); elsewhere one moe_expert_gemm (the profiler is told its FLOPs).
+void moe_expert_linear_forward(Backend& backend, const Tensor& y /* (R,O) */, const Tensor& x /* (R,I) */,
+                               const Tensor& w /* (E,O,I) */, const TensorI32& expert_offsets /* (E+1) */,
                                const char* role, int layer);
-// dx (R,I) written; dw (E,O,I) and dbias (E,O) accumulated; any of them may be undefined.
-void moe_expert_linear_backward(Backend& backend, const Tensor& dx /* (R,I) */,
-                                const Tensor& dw /* (E,O,I) */, const Tensor& dbias /* (E,O) */,
+// dx (R,I) written; dw (E,O,I) accumulated; either may be undefined.
+void moe_expert_linear_backward(Backend& backend, const Tensor& dx /* (R,I) */, const Tensor& dw /* (E,O,I) */,
                                 const Tensor& dy /* (R,O) */, const Tensor& x /* (R,I) */,
-                                const Tensor& w /* (E,O,I) */,
-                                const std::vector<int32_t>& expert_offsets, const char* role,
-                                int layer);
+                                const Tensor& w /* (E,O,I) */, const TensorI32& expert_offsets /* (E+1) */,
+                                const char* role, int layer);
 
 // Aux-loss-free balancing (DeepSeek-V3 / Nemotron 3): bias[e] += rate * sign(mean_load - load[e]).
 // A host-side update on a small vector; bias and load are host-accessible tensors.
