@@ -7,11 +7,14 @@
 //                                GEMM mode in MODES (comma-separated fp32|bf16|fp8, default bf16) on
 //                                the same model, so one initialization serves every mode
 //   decode DOC.json B STEPS CONTEXT[,CONTEXT...]
-//                                decode steps at each context length: the KV caches (and Mamba
-//                                states) are sized for the context and the position is set to it,
-//                                so each step attends over CONTEXT cached positions; the cache holds
-//                                zeros instead of a prefill (decode cost does not depend on values,
-//                                and a 64k prefill would take most of the visit)
+//                                greedy decode steps at each context length: the KV caches (and
+//                                Mamba states) are sized for the context and the position is set to
+//                                it, so each step attends over CONTEXT cached positions; the cache
+//                                holds zeros instead of a prefill (decode cost does not depend on
+//                                values, and a 64k prefill would take most of the visit). Three
+//                                paths per context (logits download + host argmax, device argmax op
+//                                by op, device argmax replaying a CUDA graph), each line saying
+//                                whether its chosen ids equal the first path's
 // Decode runs in BF16 GEMM mode unless STRATA_CUDA_GEMM says otherwise. Nothing here asserts on
 // time. This is not the op harness or the CPU-vs-CUDA comparison (cuda_compare.cpp).
 #include <algorithm>
@@ -115,33 +118,65 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
   }
 }
 
+// One decode path from a fresh state at `context`: 2 warm-up steps, then `steps` timed greedy steps,
+// each step's input the previous step's choice. Returns the step time and the chosen ids.
+//   logits: decode_step() downloads the logits, the host picks (the path before device greedy)
+//   greedy: decode_greedy() op by op (argmax on the device, only ids come back)
+//   graph : decode_greedy() replaying the recorded step (CUDA graph)
+struct DecodeRun {
+  double step_s = 0;
+  std::size_t state_bytes = 0;
+  std::vector<int32_t> ids;
+};
+DecodeRun run_decode_path(CudaBackend& gpu, model::Model& m, const std::string& path, int64_t B, int steps,
+                          int64_t context, int64_t vocab) {
+  auto state = m.start_decode(B, context + steps + 2);
+  state->position = context;
+  m.set_decode_graphs(path == "graph");
+  std::vector<int32_t> tokens = random_tokens(B, vocab, 7);
+  std::vector<float> logits;
+  DecodeRun run;
+  auto step = [&]() {
+    if (path == "logits") {
+      Arena scratch(gpu);
+      m.decode_step(*state, scratch, tokens, logits, nullptr);
+      for (int64_t b = 0; b < B; ++b) {
+        const float* row = logits.data() + b * vocab;
+        tokens[static_cast<size_t>(b)] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+      }
+    } else {
+      tokens = m.decode_greedy(*state, tokens);
+    }
+    run.ids.insert(run.ids.end(), tokens.begin(), tokens.end());
+  };
+  for (int s = 0; s < 2; ++s) step();  // warm-up: GEMM plans, allocator cache, the graph recording
+  gpu.synchronize();
+  const auto t0 = Clock::now();
+  for (int s = 0; s < steps; ++s) step();
+  gpu.synchronize();
+  run.step_s = seconds_since(t0) / steps;
+  run.state_bytes = state->arena.bytes();
+  return run;
+}
+
 void run_decode(CudaBackend& gpu, const std::string& path, int64_t B, int steps, const std::vector<int64_t>& contexts) {
   const model::DocumentConfig doc = load(path);
   model::Model m(doc.model, gpu, doc.pipeline.training.seed);
   gpu.synchronize();
   for (int64_t context : contexts) {
-    auto state = m.start_decode(B, context + steps + 2);
-    state->position = context;
-    std::vector<float> logits;
-    for (int s = 0; s < 2; ++s) {  // warm-up: GEMM plans, allocator cache
-      Arena scratch(gpu);
-      m.decode_step(*state, scratch, random_tokens(B, doc.model.vocab_size, 7 + s), logits, nullptr);
+    std::vector<int32_t> reference_ids;
+    for (const char* decode_path : {"logits", "greedy", "graph"}) {
+      const DecodeRun run = run_decode_path(gpu, m, decode_path, B, steps, context, doc.model.vocab_size);
+      if (reference_ids.empty()) reference_ids = run.ids;
+      std::printf(
+          "{\"mode\":\"decode\",\"path\":\"%s\",\"doc\":\"%s\",\"gemm\":\"%s\",\"batch\":%lld,"
+          "\"context\":%lld,\"steps\":%d,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"state_bytes\":%zu,"
+          "\"ids_match_logits_path\":%s}\n",
+          decode_path, path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(B),
+          static_cast<long long>(context), steps, run.step_s, static_cast<double>(B) / run.step_s, run.state_bytes,
+          run.ids == reference_ids ? "true" : "false");
+      std::fflush(stdout);
     }
-    gpu.synchronize();
-    const auto t0 = Clock::now();
-    for (int s = 0; s < steps; ++s) {
-      Arena scratch(gpu);
-      m.decode_step(*state, scratch, random_tokens(B, doc.model.vocab_size, 100 + s), logits, nullptr);
-    }
-    gpu.synchronize();
-    const double seconds = seconds_since(t0);
-    std::printf(
-        "{\"mode\":\"decode\",\"doc\":\"%s\",\"gemm\":\"%s\",\"batch\":%lld,\"context\":%lld,\"steps\":%d,"
-        "\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"state_bytes\":%zu}\n",
-        path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(B),
-        static_cast<long long>(context), steps, seconds / steps, static_cast<double>(B) * steps / seconds,
-        state->arena.bytes());
-    std::fflush(stdout);
   }
 }
 

@@ -1,6 +1,7 @@
 // CPU kernels of the fused log-softmax cross-entropy: per row the max, the log-sum-exp (summed in
 // double), the loss lse - logit[target]; backward (exp(logit - lse) - onehot) * grad_scale.
-// Targets outside the vocabulary (other than ignore_index) raise an error naming the row.
+// Targets outside the vocabulary (other than ignore_index) raise an error naming the row. Also the
+// greedy argmax of decoding (one scan per row).
 // Forward and backward have AVX2+FMA paths (simd.h: vector exp, lane sums added in double per
 // row); the scalar loops are the reference.
 #include <algorithm>
@@ -112,6 +113,18 @@ void CpuBackend::cross_entropy_backward(const CrossEntropyBwd& a) {
 #endif
     for (int64_t j = 0; j < v; ++j) grad[j] = std::exp(row[j] - lse) * a.grad_scale;
     grad[t] -= a.grad_scale;
+  }
+}
+
+void CpuBackend::argmax_rows(const ArgmaxRows& a) {
+  const int64_t m = a.logits.size(0), v = a.logits.size(1);
+  for (int64_t i = 0; i < m; ++i) {
+    const float* row = a.logits.data + i * v;
+    int64_t best = 0;
+    for (int64_t j = 1; j < v && !std::isnan(row[best]); ++j) {
+      if (std::isnan(row[j]) || row[j] > row[best]) best = j;
+    }
+    a.ids.data[i] = static_cast<int32_t>(best);
   }
 }
 

@@ -1,7 +1,8 @@
 // CudaBackend core: device selection, stream and cuBLASLt handle, memory entry points over the
-// caching allocator, scratch buffers, per-op completion (launch checks; synchronization only in
-// managed mode), deferred reports of validating kernels, the op-level GPU timer (OpTimes), the GEMM
-// mode names, and the load-time registration with the backend registry.
+// caching allocator, scratch buffers, op recording into CUDA graphs, per-op completion (launch
+// checks; synchronization only in managed mode), deferred reports of validating kernels, the
+// op-level GPU timer (OpTimes), the GEMM mode names, and the load-time registration with the
+// backend registry.
 // Kernels live in the per-family files (cuda/*_cuda.cu).
 #include <algorithm>
 #include <cstdio>
@@ -157,7 +158,13 @@ void* CudaBackendState::scratch_bytes(int slot, std::size_t bytes, const char* o
                ": scratch slot ", slot, " out of range");
   ScratchBuffer& buffer = scratch[slot];
   if (buffer.bytes < bytes) {
-    if (buffer.data) {
+    STRATA_CHECK(!recording, op, ": scratch slot ", slot, " must grow to ", bytes,
+                 " bytes while ops are being recorded (run the work once unrecorded first)");
+    if (buffer.data && live_recordings > 0) {
+      retired_scratch.push_back(buffer.data);  // a recorded graph may still use it
+      buffer.data = nullptr;
+      buffer.bytes = 0;
+    } else if (buffer.data) {
       STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
       STRATA_CUDA_CHECK(cudaFree(buffer.data), op);
       buffer.data = nullptr;
@@ -181,6 +188,7 @@ DeviceErrorFlag* CudaBackendState::error_record(DeviceErrorReporter report, cons
 }
 
 void CudaBackendState::synchronize_and_report(const char* op) {
+  STRATA_CHECK(!recording, op, ": cannot wait for the GPU while ops are being recorded");
   STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
   if (op_times) op_times->collect();
   std::vector<DeviceErrorReporter> reports;
@@ -226,6 +234,7 @@ CudaBackend::~CudaBackend() {
   if (s.stream) cudaStreamSynchronize(s.stream);
   s.op_times.reset();
   for (ScratchBuffer& buffer : s.scratch) cudaFree(buffer.data);
+  for (void* retired : s.retired_scratch) cudaFree(retired);
   cudaFree(s.lt_workspace);
   cudaFreeHost(s.error_records);
   cudaFree(s.fp8_scales);
@@ -269,6 +278,66 @@ void CudaBackend::download(void* host_destination, const void* device_source, st
 }
 
 void CudaBackend::synchronize() { state_->synchronize_and_report("cuda synchronize"); }
+
+namespace {
+// One instantiated CUDA graph on the backend's stream.
+class CudaRecording final : public OpRecording {
+ public:
+  CudaRecording(CudaBackendState& state, cudaGraphExec_t exec) : state_(state), exec_(exec) { ++state_.live_recordings; }
+  ~CudaRecording() override {
+    cudaStreamSynchronize(state_.stream);
+    cudaGraphExecDestroy(exec_);
+    if (--state_.live_recordings == 0) {
+      for (void* retired : state_.retired_scratch) cudaFree(retired);
+      state_.retired_scratch.clear();
+    }
+  }
+  void replay() override { STRATA_CUDA_CHECK(cudaGraphLaunch(exec_, state_.stream), "cuda graph replay"); }
+
+ private:
+  CudaBackendState& state_;
+  cudaGraphExec_t exec_;
+};
+}  // namespace
+
+bool CudaBackend::begin_recording(std::string* why_not) {
+  CudaBackendState& s = *state_;
+  auto refuse = [&](const std::string& why) {
+    if (why_not) *why_not = why;
+    return false;
+  };
+  if (memory_ == CudaMemoryMode::Managed) return refuse("managed memory waits for the GPU after every op");
+  if (s.recording) return refuse("a recording is already open");
+  const cudaError_t status = cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeRelaxed);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    return refuse(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(status));
+  }
+  s.recording = true;
+  return true;
+}
+
+std::unique_ptr<OpRecording> CudaBackend::end_recording(std::string* why_not) {
+  CudaBackendState& s = *state_;
+  auto refuse = [&](const char* what, cudaError_t status) -> std::unique_ptr<OpRecording> {
+    cudaGetLastError();
+    if (why_not) *why_not = std::string(what) + ": " + cudaGetErrorString(status);
+    return nullptr;
+  };
+  if (!s.recording) {
+    if (why_not) *why_not = "no recording is open";
+    return nullptr;
+  }
+  s.recording = false;
+  cudaGraph_t graph = nullptr;
+  cudaError_t status = cudaStreamEndCapture(s.stream, &graph);
+  if (status != cudaSuccess || !graph) return refuse("cudaStreamEndCapture", status);
+  cudaGraphExec_t exec = nullptr;
+  status = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (status != cudaSuccess) return refuse("cudaGraphInstantiate", status);
+  return std::make_unique<CudaRecording>(s, exec);
+}
 
 void CudaBackend::finish_op(const char* op, const char* detail) {
   check_launch(op);

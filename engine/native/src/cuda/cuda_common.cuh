@@ -122,6 +122,9 @@ struct CudaBackendState {
   bool fp8_bf16_output_logged = false;
   std::string last_gemm_refusal;  // why the last unsupported problem was refused (for error messages)
   std::unique_ptr<OpTimes> op_times;  // null unless STRATA_CUDA_OP_TIMES=1
+  bool recording = false;            // a stream capture is open (begin_recording)
+  int live_recordings = 0;           // instantiated graphs: they hold scratch pointers
+  std::vector<void*> retired_scratch;  // grown-out scratch buffers kept for live recordings
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
 

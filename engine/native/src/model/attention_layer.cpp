@@ -183,26 +183,30 @@ class AttentionMixer final : public Mixer {
       q = qn;
       k = kn;
     }
-    if (c_.has_rope) {
-      apply_rope(be, view(q, {B, n, H, P}), ctx.position, false);
-      apply_rope(be, view(k, {B, n, Hk, P}), ctx.position, false);
-    }
-    // Token by token: each query sees the cache up to its own position, as a one-token step does.
     Tensor att = alloc(A, tag + ".attention", {M, H * P});
-    for (int64_t t = 0; t < n; t++) {
-      Tensor out_t = token_rows(be, A, att, B, n, t);
-      AttentionDecode ad;
-      ad.out = view(out_t, {B, H, P});
-      ad.q = view(token_rows(be, A, q, B, n, t), {B, H, P});
-      ad.k_new = view(token_rows(be, A, k, B, n, t), {B, Hk, P});
-      ad.v_new = view(token_rows(be, A, v, B, n, t), {B, Hk, P});
-      ad.k_cache = cache.k_cache;
-      ad.v_cache = cache.v_cache;
-      ad.position = ctx.position + t;
-      ad.window = c_.sliding_window;
-      attention_decode(be, ad);
-      store_token_rows(be, att, out_t, B, n, t);
-    }
+    // RoPE, the cache writes and the attention itself depend on the position (run at once, or at
+    // every replay of a recorded step).
+    ctx.run_positional([this, &be, &A, q, k, v, att, B, n, H, Hk, P, cache](int64_t position) {
+      if (c_.has_rope) {
+        apply_rope(be, view(q, {B, n, H, P}), position, false);
+        apply_rope(be, view(k, {B, n, Hk, P}), position, false);
+      }
+      // Token by token: each query sees the cache up to its own position, as a one-token step does.
+      for (int64_t t = 0; t < n; t++) {
+        Tensor out_t = token_rows(be, A, att, B, n, t);
+        AttentionDecode ad;
+        ad.out = view(out_t, {B, H, P});
+        ad.q = view(token_rows(be, A, q, B, n, t), {B, H, P});
+        ad.k_new = view(token_rows(be, A, k, B, n, t), {B, Hk, P});
+        ad.v_new = view(token_rows(be, A, v, B, n, t), {B, Hk, P});
+        ad.k_cache = cache.k_cache;
+        ad.v_cache = cache.v_cache;
+        ad.position = position + t;
+        ad.window = c_.sliding_window;
+        attention_decode(be, ad);
+        store_token_rows(be, att, out_t, B, n, t);
+      }
+    });
     Tensor out = alloc(A, tag + ".o_proj", {M, d_model_});
     linear_forward(be, out, att, wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
     return out;

@@ -1,5 +1,6 @@
 // Generation loop with sampling, MTP self-speculative decoding (drafts verified in one main-model
-// pass per round) and a thinking budget (see generate.h).
+// pass per round) and a thinking budget (see generate.h). Greedy steps without drafting pick on
+// the device (Model::decode_greedy: recorded as a CUDA graph where the backend can).
 #include "generate.h"
 
 #include <algorithm>
@@ -69,14 +70,15 @@ GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const 
     if (id == o.think_open_id) in_think = true;
     else if (id == o.think_close_id) in_think = false;
   }
-  auto choose = [&](const float* row) {
-    int32_t id = sample_token(row, V, o, rng);
+  // The thinking budget overrides the sampled id.
+  auto within_budget = [&](int32_t id) {
     if (in_think && o.think_budget >= 0 && think_spent >= o.think_budget && o.think_close_id >= 0) {
       if (id != o.think_close_id) out.forced_think_close = true;
       id = o.think_close_id;
     }
     return id;
   };
+  auto choose = [&](const float* row) { return within_budget(sample_token(row, V, o, rng)); };
   // Appends a decided token; true when generation ends with it (stop id, length or cancellation).
   auto emit = [&](int32_t id) {
     out.ids.push_back(id);
@@ -101,6 +103,12 @@ GenerateOutput generate(Model& model, const std::vector<int32_t>& prompt, const 
   int32_t next = choose(logits.data() + (T - 1) * V);
   bool finished = emit(next);
   while (!finished) {
+    if (!o.speculative && o.temperature <= 0) {
+      // Greedy: the argmax runs where the logits are; only the chosen id comes back.
+      next = within_budget(model.decode_greedy(*state, {next})[0]);
+      finished = emit(next);
+      continue;
+    }
     if (!o.speculative) {
       Arena scratch(model.backend());
       model.decode_step(*state, scratch, {next}, logits, nullptr);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,13 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+/**
+ * Work of a decode step that depends on the absolute position of its first token (RoPE angles, the
+ * KV-cache slot, the attended length). A recorded step (CUDA graph) cannot hold the position, so
+ * such work runs outside the recording, at every replay, with that replay's position.
+ */
+using PositionalWork = std::function<void(int64_t position)>;
+
 /** What one forward/backward (or decode step) runs with. */
 struct StepContext {
   Backend* backend = nullptr;
@@ -88,6 +96,16 @@ struct StepContext {
   bool record_history = false;  // decode step: keep the state before/after each token for rewind()
   float loss_scale = 1.0f; // d(objective)/d(this micro-batch's summed losses), e.g. 1/grad_accum
   bool count_expert_load = false;  // training forward: MoE loads feed the bias update
+  // Set while a decode step is being recorded: takes the step's PositionalWork instead of running
+  // it. Unset: the mixer runs it at once with ctx.position (run_positional below).
+  std::function<void(PositionalWork)> defer_positional;
+  void run_positional(const PositionalWork& work) const {
+    if (defer_positional) {
+      defer_positional(work);
+    } else {
+      work(position);
+    }
+  }
 };
 
 /** Decode cache of one mixer (conv + SSM state for Mamba-2, KV cache for attention). */

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 #include "core/error.h"
@@ -367,6 +368,23 @@ void Model::update_expert_biases() {
   }
 }
 
+/** A recorded greedy step: recorded[i] runs, then positional[i] (one fewer positional piece). */
+struct DecodeGraph {
+  explicit DecodeGraph(Backend& backend) : scratch(backend) {}
+  Arena scratch;  // every tensor of the step: the recording holds their addresses
+  std::vector<std::unique_ptr<OpRecording>> recorded;
+  std::vector<PositionalWork> positional;
+  void run(int64_t position) {
+    for (size_t i = 0; i < recorded.size(); i++) {
+      recorded[i]->replay();
+      if (i < positional.size()) positional[i](position);
+    }
+  }
+};
+
+DecodeState::DecodeState(Backend& backend) : arena(backend) {}
+DecodeState::~DecodeState() = default;
+
 std::unique_ptr<DecodeState> Model::start_decode(int64_t batch, int64_t capacity, int64_t history_tokens) {
   auto state = std::make_unique<DecodeState>(*backend_);
   state->batch = batch;
@@ -402,12 +420,16 @@ Tensor Model::embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, c
   for (int32_t id : tokens) STRATA_CHECK(id >= 0 && id < V, "decode (", prefix, "): token id ", id, " outside vocab_size ", V);
   TensorI32 ids = alloc_i32(scratch, prefix + ".tokens", {M});
   upload_values(be, ids, tokens);
-  Tensor h = alloc(scratch, prefix + ".embedding", {M, config_.d_model});
+  return embed_ids(scratch, ids, prefix);
+}
+
+Tensor Model::embed_ids(Arena& scratch, const TensorI32& ids, const std::string& prefix) {
+  Tensor h = alloc(scratch, prefix + ".embedding", {ids.numel(), config_.d_model});
   EmbeddingFwd ef;
   ef.out = h;
   ef.ids = ids;
   ef.table = embed_->value;
-  embedding_forward(be, ef);
+  embedding_forward(*backend_, ef);
   return h;
 }
 
@@ -476,6 +498,104 @@ void Model::decode_tokens(DecodeState& state, Arena& scratch, const std::vector<
   state.chunk_start = record ? state.position : -1;
   state.chunk_tokens = record ? n : 0;
   state.position += n;
+}
+
+void Model::greedy_body(StepContext& ctx, DecodeState& state) {
+  Backend& be = *backend_;
+  Arena& scratch = *ctx.acts;
+  const int64_t B = state.batch;
+  Tensor h = embed_ids(scratch, state.greedy_ids, "greedy");
+  for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->step(ctx, h, state.caches[i]);
+  Tensor hf = alloc(scratch, "greedy.norm_f", {B, config_.d_model});
+  rmsnorm_fwd(be, hf, alloc(scratch, "greedy.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  ArgmaxRows pick;
+  pick.ids = state.greedy_ids;
+  pick.logits = head_logits(ctx, hf, "greedy.head");
+  argmax_rows(be, pick);
+}
+
+bool Model::record_greedy_step(DecodeState& state) {
+  Backend& be = *backend_;
+  auto graph = std::make_unique<DecodeGraph>(be);
+  StepContext ctx;
+  ctx.backend = &be;
+  ctx.acts = &graph->scratch;
+  ctx.batch = state.batch;
+  ctx.time = 1;
+  ctx.position = state.position;
+  std::string why;
+  // Nothing runs while recording, so a failure anywhere leaves the state as it was.
+  struct RecordingFailed {};
+  try {
+    if (!be.begin_recording(&why)) throw RecordingFailed{};
+    ctx.defer_positional = [&](const PositionalWork& work) {
+      std::unique_ptr<OpRecording> piece = be.end_recording(&why);
+      if (!piece) throw RecordingFailed{};
+      graph->recorded.push_back(std::move(piece));
+      graph->positional.push_back(work);
+      if (!be.begin_recording(&why)) throw RecordingFailed{};
+    };
+    greedy_body(ctx, state);
+    std::unique_ptr<OpRecording> last = be.end_recording(&why);
+    if (!last) throw RecordingFailed{};
+    graph->recorded.push_back(std::move(last));
+  } catch (const RecordingFailed&) {
+    graph.reset();
+  } catch (const std::exception& error) {
+    why = error.what();
+    be.end_recording(nullptr);
+    graph.reset();
+  }
+  if (!graph) {
+    static bool said = false;
+    if (!said && !be.host_accessible()) {  // host backends never record: nothing to say
+      std::fprintf(stderr, "strata: greedy decode steps run op by op, not as a CUDA graph: %s\n", why.c_str());
+      said = true;
+    }
+    state.graph_refused = true;
+    return false;
+  }
+  graph->run(state.position);
+  state.graph = std::move(graph);
+  return true;
+}
+
+std::vector<int32_t> Model::decode_greedy(DecodeState& state, const std::vector<int32_t>& tokens) {
+  Backend& be = *backend_;
+  const int64_t B = state.batch, V = config_.vocab_size;
+  STRATA_CHECK(static_cast<int64_t>(tokens.size()) == B, "decode_greedy: expected ", B, " tokens, got ", tokens.size());
+  STRATA_CHECK(state.position + 1 <= state.capacity, "decode_greedy: position ", state.position,
+               " is past the capacity ", state.capacity);
+  if (!state.greedy_ids.defined()) state.greedy_ids = alloc_i32(state.arena, "greedy.ids", {B});
+  if (tokens != state.greedy_host) {
+    for (int32_t id : tokens) STRATA_CHECK(id >= 0 && id < V, "decode_greedy: token id ", id, " outside vocab_size ", V);
+    upload_values(be, state.greedy_ids, tokens);
+  }
+  bool done = false;
+  if (state.graph) {
+    state.graph->run(state.position);
+    done = true;
+  } else if (decode_graphs_ && !profiler_ && !state.graph_refused && state.greedy_steps >= 1) {
+    // The first greedy step runs op by op: it settles GEMM plans, scratch sizes and allocator caches.
+    done = record_greedy_step(state);
+  }
+  if (!done) {
+    Arena scratch(be);
+    StepContext ctx;
+    ctx.backend = &be;
+    ctx.acts = &scratch;
+    ctx.batch = B;
+    ctx.time = 1;
+    ctx.position = state.position;
+    greedy_body(ctx, state);
+  }
+  state.greedy_host.resize(static_cast<size_t>(B));
+  be.download(state.greedy_host.data(), state.greedy_ids.data, state.greedy_host.size() * sizeof(int32_t));
+  state.position += 1;
+  state.chunk_start = -1;
+  state.chunk_tokens = 0;
+  state.greedy_steps++;
+  return state.greedy_host;
 }
 
 std::unique_ptr<MtpDecodeState> Model::start_mtp_decode(int64_t capacity) {

@@ -47,15 +47,25 @@ struct ForwardResult {
   std::vector<int32_t> targets;  // (B*T) target ids or kIgnoreIndex
 };
 
+struct DecodeGraph;  // a recorded greedy decode step (model.cpp)
+
 /** Decode state for B sequences: one cache per main-stack layer. */
 struct DecodeState {
-  explicit DecodeState(Backend& backend) : arena(backend) {}
+  explicit DecodeState(Backend& backend);
+  ~DecodeState();
   Arena arena;
   std::vector<MixerCache> caches;
   int64_t batch = 0, capacity = 0, position = 0;
   int64_t history_tokens = 0;   // most tokens one decode_chunk() may take (0: none)
   int64_t chunk_start = -1;     // position of the last decode_chunk() while it can be rewound
   int64_t chunk_tokens = 0;
+  // Greedy decoding on the device (Model::decode_greedy): the next step's input ids, which the
+  // last step's argmax wrote, their host copy, and the step recorded as a CUDA graph.
+  TensorI32 greedy_ids;  // (B)
+  std::vector<int32_t> greedy_host;
+  std::unique_ptr<DecodeGraph> graph;
+  int64_t greedy_steps = 0;
+  bool graph_refused = false;  // recording failed once: op by op from then on
 };
 
 /**
@@ -116,6 +126,16 @@ class Model {
                     std::vector<float>& logits, std::vector<float>* hidden);
   /** Keeps the first `keep` tokens (0..n) of the last decode_chunk(): Mamba states restored, KV positions dropped. */
   void rewind_decode(DecodeState& state, int64_t keep);
+  /**
+   * One greedy step for B sequences: tokens (B ids at state.position) in, each row's argmax out.
+   * The logits never leave the device; only the B ids do (the one wait of the step), and ids equal
+   * to the last step's output are not uploaded again. With decode graphs on (the default), the
+   * state's second greedy step is recorded as a CUDA graph and later steps replay it, running the
+   * position-dependent attention work between the recorded pieces; where recording is not
+   * possible the steps run op by op (said once per process on stderr).
+   */
+  std::vector<int32_t> decode_greedy(DecodeState& state, const std::vector<int32_t>& tokens);
+  void set_decode_graphs(bool on) { decode_graphs_ = on; }
 
   /** MTP drafting caches for one sequence of up to `capacity` positions. */
   std::unique_ptr<MtpDecodeState> start_mtp_decode(int64_t capacity);
@@ -156,6 +176,12 @@ class Model {
   Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
   /** Checks the ids against the vocabulary, uploads them and embeds them: (M, D) named `<prefix>.embedding`. */
   Tensor embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, const std::string& prefix);
+  /** Embeds ids already on the backend (checked by the caller): (M, D). */
+  Tensor embed_ids(Arena& scratch, const TensorI32& ids, const std::string& prefix);
+  /** The body of a greedy step: state.greedy_ids -> stack -> norm_f -> head -> argmax into state.greedy_ids. */
+  void greedy_body(StepContext& ctx, DecodeState& state);
+  /** Records the greedy step and runs it; false (state untouched) when recording failed. */
+  bool record_greedy_step(DecodeState& state);
   /** Final norm and LM head of the last hidden states h (M, D) into `logits` (and h into `hidden`). */
   void decode_logits(StepContext& ctx, const Tensor& h, const std::string& prefix, std::vector<float>& logits,
                      std::vector<float>* hidden);
@@ -167,6 +193,7 @@ class Model {
   std::vector<std::unique_ptr<Block>> layers_;
   std::vector<MtpModule> mtp_modules_;
   Profiler* profiler_ = nullptr;
+  bool decode_graphs_ = true;
   // saved by forward for backward
   MainSaved main_;
   std::vector<MtpSaved> mtp_saved_;

@@ -1,4 +1,4 @@
-// Checked entry points of the fused log-softmax cross-entropy, and the valid-target count.
+// Checked entry points of the fused log-softmax cross-entropy, the greedy argmax, and the valid-target count.
 #include "cross_entropy.h"
 
 #include <vector>
@@ -26,6 +26,15 @@ void cross_entropy_backward(Backend& backend, const CrossEntropyBwd& a) {
   check_shape(op, "targets", a.targets, {m});
   check_shape(op, "lse", a.lse, {m});
   backend.cross_entropy_backward(a);
+}
+
+void argmax_rows(Backend& backend, const ArgmaxRows& a) {
+  require_support(backend, OpKind::CrossEntropy, "argmax_rows");
+  const char* op = "argmax_rows";
+  STRATA_CHECK(a.logits.ndim == 2 && a.logits.size(1) >= 1, op, ": logits '", a.logits.name,
+               "' must be (M,V) with V >= 1, got ", a.logits.shape_string());
+  check_shape(op, "ids", a.ids, {a.logits.size(0)});
+  backend.argmax_rows(a);
 }
 
 int64_t count_valid_targets(Backend& backend, const TensorI32& targets, int32_t ignore_index) {
