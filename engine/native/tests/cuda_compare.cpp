@@ -124,12 +124,11 @@ void gemm_modes(CudaBackend& cuda) {
   cuda.set_gemm_mode(saved);
 }
 
-// The grouped expert GEMM at training-like sizes (uneven experts, one empty, R = 4000 rows),
-// fp32 mode against the CPU within 1e-4 and bf16 (tensor cores) within 1.5e-2, all three passes.
-void moe_expert_gemm_large(CudaBackend& cuda) {
-  const int64_t e = 8, in = 384, o = 640;
-  const std::vector<int32_t> off{0, 700, 700, 1500, 1501, 2600, 3000, 3900, 4000};
-  const int64_t r = off.back();
+// The grouped expert GEMM at training-like sizes (uneven experts, one empty, R = 4000 rows) and at
+// a decode size (R = 16 rows over 16 experts, split-K), fp32 mode against the CPU within 1e-4 and
+// bf16 (tensor cores) within 1.5e-2, all three passes.
+void moe_expert_gemm_case(CudaBackend& cuda, int64_t in, int64_t o, const std::vector<int32_t>& off) {
+  const int64_t e = static_cast<int64_t>(off.size()) - 1, r = off.back();
   const CudaGemmMode saved = cuda.gemm_mode();
   for (const auto& [mode, limit] : {std::pair{CudaGemmMode::Fp32, 1e-4}, std::pair{CudaGemmMode::Bf16, 1.5e-2}}) {
     Pair p(cuda);
@@ -148,12 +147,16 @@ void moe_expert_gemm_large(CudaBackend& cuda) {
       moe_expert_gemm(*be, {GemmPass::Dgrad, pick(dx), pick(dy), pick(w), offsets});
       moe_expert_gemm(*be, {GemmPass::Wgrad, pick(dw), pick(dy), pick(x), offsets});
     }
-    const std::string tag = std::string("moe expert gemm ") + cuda_gemm_mode_name(mode);
+    const std::string tag = std::string("moe expert gemm R") + std::to_string(r) + " " + cuda_gemm_mode_name(mode);
     compare(tag + " fprop", cuda, y, limit);
     compare(tag + " dgrad", cuda, dx, limit);
     compare(tag + " wgrad (accumulated)", cuda, dw, limit);
   }
   cuda.set_gemm_mode(saved);
+}
+void moe_expert_gemm_large(CudaBackend& cuda) {
+  moe_expert_gemm_case(cuda, 384, 640, {0, 700, 700, 1500, 1501, 2600, 3000, 3900, 4000});
+  moe_expert_gemm_case(cuda, 1024, 1024, {0, 2, 2, 3, 5, 5, 6, 8, 9, 9, 10, 12, 12, 13, 14, 16, 16});
 }
 
 void rmsnorm_large(CudaBackend& cuda) {

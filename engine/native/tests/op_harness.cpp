@@ -1061,10 +1061,10 @@ void test_moe_dispatch(Ctx& ctx) {
 }
 
 // The grouped expert GEMM on its own, at sizes that cross its tiles (64 x 64 outputs, 32-deep
-// slices): uneven experts (one empty, one over a row tile), K and N not multiples of the tiles.
-// Tolerance as the GEMM's (float32 sums of k products: atol scaled by sqrt(k)).
+// slices, split-K for few rows): uneven experts (one empty, one over a row tile), K and N not
+// multiples of the tiles. Tolerance as the GEMM's (float32 sums of k products: atol scaled by sqrt(k)).
 void test_moe_expert_gemm(Ctx& ctx) {
-  const int64_t e = 4, in = 45, o = 70;
+  const int64_t e = 4, in = 261, o = 300;
   const std::vector<int32_t> off{0, 3, 3, 80, 90};
   const int64_t r = off.back();
   Vec x = f32(ctx.random(r * in)), w = f32(ctx.random(e * o * in)), dy = f32(ctx.random(r * o));

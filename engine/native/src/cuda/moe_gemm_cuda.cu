@@ -4,16 +4,18 @@
 //   bf16 (GEMM mode bf16 or fp8): fp32 operands are rounded to bf16 while staged, 16x16x16 WMMA
 //        tensor-core products with fp32 accumulation (4 warps, 32 x 32 outputs each);
 //   fp32 (GEMM mode fp32): the same tiles multiplied on CUDA cores in fp32 (the exact reference).
-// Each output element is summed by one block in a fixed order (no atomics, no split-K): the result
-// does not depend on scheduling. Fprop / Dgrad: a 1-D list of (expert, row tile) pairs, found by
-// each block from the offsets (the grid has ceil(R/BM) + E slots, the upper bound; empty slots
-// exit). Wgrad: one grid layer per expert, reducing over that expert's rows.
+// Every sum runs in a fixed order (no atomics): the result does not depend on scheduling.
+// Fprop / Dgrad: a 1-D list of (expert, row tile) pairs, found by each block from the offsets (the
+// grid has ceil(R/BM) + E slots, the upper bound; empty slots exit); with few rows (decoding) the
+// reduction is also split over grid.z into partial sums that a second kernel adds in order.
+// Wgrad: one grid layer per expert, reducing over that expert's rows.
 // Shapes (ops/moe.h): R routed rows, E experts, O / I out / in features of an expert linear.
 // This file is not the router, the routing plan or the permutation (moe_cuda.cu), and not the
 // dense GEMM (gemm_cuda.cu, cuBLASLt).
 #include <cuda_bf16.h>
 #include <mma.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "../ops/moe.h"
@@ -213,10 +215,12 @@ __device__ __forceinline__ bool expert_rows(const int32_t* offsets, int64_t e, i
 
 // Fprop (DGRAD false): out (R,N) rows of e = a (R,K) rows of e @ w[e]^T, w[e] (N,K).
 // Dgrad (DGRAD true):  out (R,N) rows of e = a (R,K) rows of e @ w[e],   w[e] (K,N).
+// With split-K (few rows, as in decoding: grid.z > 1), layer z covers k in [z*k_split, (z+1)*k_split)
+// and writes its partial sums to out + z*R*N; sum_partials adds the layers in order.
 template <bool BF16, bool DGRAD>
 __global__ void __launch_bounds__(kGemmThreads, 3) grouped_rows_kernel(float* out, const float* a, const float* w,
                                                                     const int32_t* offsets, int64_t experts,
-                                                                    int64_t r, int64_t n, int64_t k,
+                                                                    int64_t r, int64_t n, int64_t k, int64_t k_split,
                                                                     DeviceErrorFlag* flag) {
   // Which (expert, row tile) this slot is: walk the experts' tile counts.
   int64_t slot = blockIdx.x, e = 0, first = 0, rows = 0;
@@ -228,15 +232,25 @@ __global__ void __launch_bounds__(kGemmThreads, 3) grouped_rows_kernel(float* ou
   }
   if (e == experts) return;
   const int64_t m0 = first + slot * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
+  const int64_t k0 = static_cast<int64_t>(blockIdx.z) * k_split;
   TileSource t;
-  t.a = a + m0 * k;
+  t.a = a + m0 * k + k0;
   t.lda = k;
-  t.b = DGRAD ? w + e * k * n + n0 : w + e * n * k + n0 * k;
+  t.b = DGRAD ? w + e * k * n + k0 * n + n0 : w + e * n * k + n0 * k + k0;
   t.ldb = DGRAD ? n : k;
   t.m_valid = static_cast<int>(min(static_cast<int64_t>(BM), first + rows - m0));
   t.n_valid = static_cast<int>(min(static_cast<int64_t>(BN), n - n0));
-  t.k = k;
-  tile_product<BF16, true, !DGRAD>(t, out + m0 * n + n0, n, false);
+  t.k = min(k_split, k - k0);
+  tile_product<BF16, true, !DGRAD>(t, out + static_cast<int64_t>(blockIdx.z) * r * n + m0 * n + n0, n, false);
+}
+
+// out[i] = sum over the splits s (in order) of partials[s * count + i].
+__global__ void sum_partials(float* out, const float* partials, int64_t count, int64_t splits) {
+  STRATA_GRID_STRIDE(i, count) {
+    float total = 0.0f;
+    for (int64_t s = 0; s < splits; ++s) total += partials[s * count + i];
+    out[i] = total;
+  }
 }
 
 // Wgrad: out[e] (M,N) += a[rows of e]^T @ b[rows of e], a (R,M), b (R,N); grid.z = expert.
@@ -267,26 +281,37 @@ DeviceErrorReporter grouped_report(const char* op) {
   };
 }
 
+// Split-K for few routed rows (decoding): row tiles alone would leave most SMs idle while each
+// block streams a whole K of its experts' weights. Splits of at least kMinSplitK.
+constexpr int64_t kSplitRowsLimit = 512, kMinSplitK = 128, kMaxSplits = 8;
+
 template <bool BF16>
-void launch_grouped(const MoeExpertGemm& g, cudaStream_t stream, DeviceErrorFlag* flag) {
+void launch_grouped(CudaBackendState& s, const MoeExpertGemm& g, DeviceErrorFlag* flag, const char* op) {
   const int64_t experts = g.expert_offsets.size(0) - 1, r = g.a.size(0);
   if (g.pass == GemmPass::Wgrad) {
     const int64_t m = g.out.size(1), n = g.out.size(2);
     const dim3 grid(static_cast<unsigned>((n + BN - 1) / BN), static_cast<unsigned>((m + BM - 1) / BM),
                     static_cast<unsigned>(experts));
-    grouped_wgrad_kernel<BF16><<<grid, kGemmThreads, 0, stream>>>(g.out.data, g.a.data, g.b.data,
-                                                                  g.expert_offsets.data, experts, r, m, n, flag);
+    grouped_wgrad_kernel<BF16><<<grid, kGemmThreads, 0, s.stream>>>(g.out.data, g.a.data, g.b.data,
+                                                                    g.expert_offsets.data, experts, r, m, n, flag);
     return;
   }
   const int64_t n = g.out.size(1), k = g.a.size(1);
-  const dim3 grid(static_cast<unsigned>((r + BM - 1) / BM + experts), static_cast<unsigned>((n + BN - 1) / BN));
+  const int64_t splits = r <= kSplitRowsLimit ? std::max<int64_t>(1, std::min(kMaxSplits, k / kMinSplitK)) : 1;
+  const int64_t k_split = (k + splits - 1) / splits;
+  float* target = splits > 1 ? s.scratch_as<float>(3, splits * r * n, op) : g.out.data;
+  const dim3 grid(static_cast<unsigned>((r + BM - 1) / BM + experts), static_cast<unsigned>((n + BN - 1) / BN),
+                  static_cast<unsigned>(splits));
   if (g.pass == GemmPass::Fprop) {
-    grouped_rows_kernel<BF16, false><<<grid, kGemmThreads, 0, stream>>>(g.out.data, g.a.data, g.b.data,
-                                                                        g.expert_offsets.data, experts, r, n, k, flag);
+    grouped_rows_kernel<BF16, false><<<grid, kGemmThreads, 0, s.stream>>>(target, g.a.data, g.b.data,
+                                                                          g.expert_offsets.data, experts, r, n, k,
+                                                                          k_split, flag);
   } else {
-    grouped_rows_kernel<BF16, true><<<grid, kGemmThreads, 0, stream>>>(g.out.data, g.a.data, g.b.data,
-                                                                       g.expert_offsets.data, experts, r, n, k, flag);
+    grouped_rows_kernel<BF16, true><<<grid, kGemmThreads, 0, s.stream>>>(target, g.a.data, g.b.data,
+                                                                         g.expert_offsets.data, experts, r, n, k,
+                                                                         k_split, flag);
   }
+  if (splits > 1) sum_partials<<<grid_for(r * n), kThreads, 0, s.stream>>>(g.out.data, target, r * n, splits);
 }
 
 }  // namespace
@@ -297,9 +322,9 @@ void CudaBackend::moe_expert_gemm(const MoeExpertGemm& g) {
   if (g.out.numel() == 0) return;
   DeviceErrorFlag* record = state_->error_record(grouped_report(op), op);
   if (effective_gemm_mode() == CudaGemmMode::Fp32) {
-    launch_grouped<false>(g, state_->stream, record);
+    launch_grouped<false>(*state_, g, record, op);
   } else {
-    launch_grouped<true>(g, state_->stream, record);
+    launch_grouped<true>(*state_, g, record, op);
   }
   finish_op(op);
 }
