@@ -10,9 +10,9 @@ profile rows of `strata-engine profile --json`). Prints:
   - FP8 against BF16 step time;
   - decode tokens/s against context for the hybrid and the attention+MoE model, their ratio, and
     the roofline's predictions;
-  - the per-layer profile of one training step (where the time goes).
+  - per block kind, the profile of one training or decode step (where the time goes).
 Figures that were not measured print as "-". Usage: summarize.py BENCH.jsonl ANALYTICS.json
-[PROFILE.jsonl]. Not a test; asserts nothing.
+[PROFILE.jsonl ...] (one table per profile file, by block kind). Not a test; asserts nothing.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def stem(path: str) -> str:
 def main() -> None:
     bench = read_lines(sys.argv[1])
     analytics = json.loads(Path(sys.argv[2]).read_text())["models"]
-    profile = read_lines(sys.argv[3]) if len(sys.argv) > 3 else []
+    profiles = sys.argv[3:]
     peak = next((r["tflops"] for r in bench if r.get("mode") == "peak"), None)
     print("## Training throughput (tokens/s, model FLOPs utilization)")
     print()
@@ -120,21 +120,38 @@ def main() -> None:
         h_text = fmt(h["tokens_per_s"]) if h else "-"
         a_text = fmt(a["tokens_per_s"]) if a else "-"
         print(f"| {c} | {h_text} | {a_text} | {ratio} | {fmt(ph)} | {fmt(pa)} | {predicted_ratio} |")
-    rows = [r for r in profile if r.get("op") == "block"]
-    if rows:
-        print()
-        print(f"## Per-layer profile of one training step ({rows[0]['batch']} x {rows[0]['context']} tokens)")
-        print()
-        print("| layer | kind | fwd ms | bwd ms | GEMM TFLOP/s |")
-        print("|---|---|---|---|---|")
-        for r in rows:
-            ms = r["fwd_ms"] + r["bwd_ms"]
-            rate = r["flops"] / (ms / 1e3) / 1e12 if ms > 0 else None
-            print(f"| {r['label']} | {r['kind']} | {r['fwd_ms']:.2f} | {r['bwd_ms']:.2f} | {fmt(rate)} |")
-        total = next((r for r in profile if r.get("op") == "total"), None)
-        if total:
-            print(f"\nStep total {total['ms']:.1f} ms, {fmt(total['tokens_per_s'])} tokens/s.")
+    for path in profiles:
+        print_profile(read_lines(path))
 
+
+def print_profile(profile: list[dict]) -> None:
+    """Per block kind: layers, mean forward/backward ms per layer, share of the step."""
+    rows = [r for r in profile if r.get("op") == "block"]
+    if not rows:
+        return
+    total = next((r for r in profile if r.get("op") == "total"), None)
+    mode = rows[0].get("mode", "train")
+    print()
+    what = "one training step" if mode == "train" else f"one {mode} step"
+    print(f"## Per-layer profile of {what} (batch {rows[0]['batch']}, context {rows[0]['context']})")
+    print()
+    print("| kind | layers | fwd ms / layer | bwd ms / layer | ms (all layers) | share of step | GEMM TFLOP/s |")
+    print("|---|---|---|---|---|---|---|")
+    kinds: dict[str, list[dict]] = {}
+    for r in rows:
+        kinds.setdefault(r["kind"], []).append(r)
+    step_ms = total["ms"] if total else None  # "ms" is one step (the mean over the timed steps)
+    for kind, group in kinds.items():
+        n = len(group)
+        fwd = sum(r["fwd_ms"] for r in group)
+        bwd = sum(r["bwd_ms"] for r in group)
+        flops = sum(r["flops"] for r in group)
+        rate = flops / ((fwd + bwd) / 1e3) / 1e12 if fwd + bwd > 0 else None
+        share = f"{100 * (fwd + bwd) / step_ms:.1f}%" if step_ms else "-"
+        print(f"| {kind} | {n} | {fwd / n:.3f} | {bwd / n:.3f} | {fwd + bwd:.2f} | {share} | {fmt(rate)} |")
+    if total:
+        print(f"\nStep {step_ms:.2f} ms, {fmt(total['tokens_per_s'])} tokens/s, peak memory "
+              f"{total.get('bytes', 0) / 2**30:.1f} GiB.")
 
 if __name__ == "__main__":
     main()
