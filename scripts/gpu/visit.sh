@@ -171,7 +171,8 @@ rm -rf "$work"
   echo "## Op harness"
   grep -E "^backend|FAIL|checks," "$OUT/harness.log" 2>/dev/null | head -n 40
   echo
-  python3 "$gpu_dir/summarize.py" "$OUT/bench.jsonl" "$models/analytics.json" "$OUT/profile.jsonl" 2>&1
+  python3 "$gpu_dir/summarize.py" "$OUT/bench.jsonl" "$models/analytics.json" "$OUT/profile-1b.jsonl" \
+    "$OUT/profile.jsonl" "$OUT/profile-decode.jsonl" 2>&1
   echo
   echo "## CLI on cuda"
   grep -E "^(train|generate|profile|eval|step|error|strata-engine)|acceptance|tok/s" "$OUT/cli.log" 2>/dev/null | tail -n 40
