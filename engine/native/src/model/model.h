@@ -132,7 +132,8 @@ class Model {
    * to the last step's output are not uploaded again. With decode graphs on (the default), the
    * state's second greedy step is recorded as a CUDA graph and later steps replay it, running the
    * position-dependent attention work between the recorded pieces; where recording is not
-   * possible the steps run op by op (said once per process on stderr).
+   * possible the steps run op by op (said once per process on stderr). A recording keeps the
+   * backend settings it was made with (e.g. the CUDA GEMM mode): start a new state after changing them.
    */
   std::vector<int32_t> decode_greedy(DecodeState& state, const std::vector<int32_t>& tokens);
   void set_decode_graphs(bool on) { decode_graphs_ = on; }
