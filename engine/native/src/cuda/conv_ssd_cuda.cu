@@ -188,10 +188,11 @@ struct GemmTerm {
   int64_t k;
   Band band;
 };
-// Tiles: 64 x 64 outputs per pass, 16-wide k steps, each of the 256 threads holding 4 x 4 outputs.
+// Tiles: 64 x 64 outputs per pass, 32-wide k steps, each of the 256 threads holding 4 x 4 outputs
+// (4 consecutive rows times 4 consecutive columns, read from shared memory as float4).
 constexpr int kGemmTile = 64;
-constexpr int kGemmK = 16;
-constexpr int kGemmPitch = kGemmTile + 1;  // padded: fewer bank conflicts when a tile is stored transposed
+constexpr int kGemmK = 32;
+constexpr int kGemmPitch = kGemmTile + 4;  // padded (fewer bank conflicts on transposed stores), float4-aligned
 constexpr int kGemmFloats = 2 * kGemmK * kGemmPitch;
 
 // dst[q][r] = operand (r0 + r, q0 + q), zero outside rows x k.
@@ -213,7 +214,8 @@ __device__ __forceinline__ void load_gemm_tile(float* dst, const TileOperand& o,
 // epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j)) for every i < m, j < n (with lower_only:
 // only for the 64 x 64 output tiles not wholly above the diagonal, j <= i somewhere in them). Each
 // output is handed to the epilogue by one thread, the same thread for equal (m, n). Needs blockDim.x
-// == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats.
+// == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats
+// and is 16-byte aligned.
 template <int kTerms, typename Epilogue>
 __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
                            Epilogue epilogue) {
@@ -236,11 +238,9 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
           __syncthreads();
 #pragma unroll
           for (int q = 0; q < kGemmK; ++q) {
-            float av[4], bv[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) av[r] = ta[q * kGemmPitch + ty + 16 * r];
-#pragma unroll
-            for (int c = 0; c < 4; ++c) bv[c] = tb[q * kGemmPitch + tx + 16 * c];
+            const float4 a4 = *reinterpret_cast<const float4*>(ta + q * kGemmPitch + 4 * ty);
+            const float4 b4 = *reinterpret_cast<const float4*>(tb + q * kGemmPitch + 4 * tx);
+            const float av[4] = {a4.x, a4.y, a4.z, a4.w}, bv[4] = {b4.x, b4.y, b4.z, b4.w};
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
 #pragma unroll
@@ -254,7 +254,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
       for (int r = 0; r < 4; ++r) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          const int64_t i = i0 + ty + 16 * r, j = j0 + tx + 16 * c;
+          const int64_t i = i0 + 4 * ty + r, j = j0 + 4 * tx + c;
           if (i < m && j < n) epilogue(i, j, acc[r][c]);
         }
       }
@@ -309,7 +309,7 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays,
                                        const float* x, const float* dt, const float* a_log, const float* bm) {
   extern __shared__ float shared[];
-  __shared__ float tiles[kGemmFloats];
+  __shared__ __align__(16) float tiles[kGemmFloats];
   float* cum = shared;
   float* w = shared + l.chunk;
   const SsdChunk v = ssd_chunk_of_block(l);
@@ -339,11 +339,18 @@ __global__ void ssd_state_pass_kernel(SsdDev l, float* chunk_states, float* fina
   if (idx < l.p * l.n) {
     float carry = initial_state ? initial_state[l.fi(b, h) + idx] : 0.0f;
     chunk_states[l.si(b, 0, h) + idx] = carry;
-    for (int64_t c = 0; c < l.chunks; ++c) {
-      float* next = c + 1 < l.chunks ? chunk_states + l.si(b, c + 1, h) : (final_state ? final_state + l.fi(b, h) : nullptr);
-      if (!next) break;
-      carry = decay[c] * carry + next[idx];
+    auto leaving = [&](int64_t c) {  // where the state leaving chunk c goes
+      return c + 1 < l.chunks ? chunk_states + l.si(b, c + 1, h) : (final_state ? final_state + l.fi(b, h) : nullptr);
+    };
+    float* next = leaving(0);
+    float s_next = next ? next[idx] : 0.0f;
+    for (int64_t c = 0; next; ++c) {
+      const float s_local = s_next;
+      float* after = c + 1 < l.chunks ? leaving(c + 1) : nullptr;
+      if (after) s_next = after[idx];  // loaded before this chunk's store
+      carry = decay[c] * carry + s_local;
       next[idx] = carry;
+      next = after;
     }
   }
 }
@@ -354,7 +361,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
                                         const float* dt, const float* a_log, const float* bm, const float* cm,
                                         const float* d, float* coef_scratch) {
   extern __shared__ float shared[];
-  __shared__ float tiles[kGemmFloats];
+  __shared__ __align__(16) float tiles[kGemmFloats];
   const int64_t L = l.chunk;
   float* cum = shared;
   float* dts = shared + L;
@@ -393,7 +400,7 @@ struct SsdGrads {
 __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy,
                                             const float* dt, const float* a_log, const float* cm) {
   extern __shared__ float shared[];
-  __shared__ float tiles[kGemmFloats];
+  __shared__ __align__(16) float tiles[kGemmFloats];
   float* cum = shared;
   float* e = shared + l.chunk;
   const SsdChunk v = ssd_chunk_of_block(l);
@@ -421,8 +428,10 @@ __global__ void ssd_state_grad_pass_kernel(SsdDev l, float* state_grads, const f
   const int64_t idx = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
   if (idx < pn) {
     float carry = dfinal_state ? dfinal_state[l.fi(b, h) + idx] : 0.0f;
+    float q_next = grads[(l.chunks - 1) * pn + idx];
     for (int64_t c = l.chunks - 1; c >= 0; --c) {
-      const float q = grads[c * pn + idx];
+      const float q = q_next;
+      if (c > 0) q_next = grads[(c - 1) * pn + idx];  // loaded before this chunk's store
       grads[c * pn + idx] = carry;
       carry = decay[c] * carry + q;
     }
@@ -443,7 +452,7 @@ __global__ void __launch_bounds__(kThreads, 2)
                               float* cb_scratch, float* ds_scratch, float* fs_scratch, float* uv_scratch) {
   extern __shared__ float shared[];
   __shared__ double reduce[32];
-  __shared__ float tiles[kGemmFloats];
+  __shared__ __align__(16) float tiles[kGemmFloats];
   const int64_t L = l.chunk;
   float* cum = shared;
   float* dts = shared + L;
@@ -552,27 +561,35 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh += static_cast<double>(dh[idx]) * h0[idx];
   hh = block_sum(hh, reduce);  // synchronizes: dcum / ddt are complete after this
   const double dD_total = block_sum(dD_local, reduce);
+  // The reverse running sum over the chunk is sequential (thread 0); the dt gradients are not.
+  __shared__ double dA_total;
   if (threadIdx.x == 0) {
     float extra = e_last * static_cast<float>(hh);
-    for (int64_t s = 0; s < len; ++s) extra += expf(last - cum[s]) * dts[s] * vv[s];
+    for (int64_t s = 0; s < len; ++s) extra += wdt[s] * vv[s];
     dcum[len - 1] += extra;
     float da = 0.0f;
-    double dA_acc = 0.0, ddt_bias_acc = 0.0;
+    double dA_acc = 0.0;
     for (int64_t r = len - 1; r >= 0; --r) {
       da += dcum[r];
       ddt[r] += da * A;
       dA_acc += static_cast<double>(da) * dts[r];
     }
-    for (int64_t r = 0; r < len; ++r) {
-      const int64_t idx = l.ti(b, t0 + r, h);
-      bool passes = true;
-      l.dt_value(dt_raw[idx], dt_bias[h], &passes);
-      const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
-      gr.ddt_raw[idx] = g_raw;
-      ddt_bias_acc += g_raw;
-    }
-    atomicAdd(gr.da_log + h, static_cast<float>(dA_acc * A));
-    atomicAdd(gr.ddt_bias + h, static_cast<float>(ddt_bias_acc));
+    dA_total = dA_acc;
+  }
+  __syncthreads();
+  double ddt_bias_local = 0.0;
+  for (int64_t r = threadIdx.x; r < len; r += blockDim.x) {
+    const int64_t idx = l.ti(b, t0 + r, h);
+    bool passes = true;
+    l.dt_value(dt_raw[idx], dt_bias[h], &passes);
+    const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
+    gr.ddt_raw[idx] = g_raw;
+    ddt_bias_local += g_raw;
+  }
+  const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
+  if (threadIdx.x == 0) {
+    atomicAdd(gr.da_log + h, static_cast<float>(dA_total * A));
+    atomicAdd(gr.ddt_bias + h, static_cast<float>(ddt_bias_total));
     if (d && gr.dd) atomicAdd(gr.dd + h, static_cast<float>(dD_total));
   }
 }
