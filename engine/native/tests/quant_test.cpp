@@ -5,7 +5,8 @@
 // stochastic rounding (unbiased in expectation; fixed seeds, stated tolerances) and the inspection
 // statistics. Every test states its tolerance; nothing depends on timing.
 //
-// bf16_round_n (the vectorized, threaded array form) is checked bit for bit against the scalar codec.
+// bf16_round_n (the vectorized, threaded array form) is checked bit for bit against the scalar codec,
+// and every quantizer gives the same bits with 1 and 3 threads.
 //
 // Not here: the TS mirror's equality with these quantizers (engine/spec/precision-formats.test.ts
 // over tests/fixtures/quant-vectors.json, produced by quant_vectors.cpp).
@@ -20,6 +21,10 @@
 
 #include "cpu/simd.h"
 #include "ops/quant.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 using namespace strata::quant;
 
@@ -118,6 +123,72 @@ void test_bf16_array_rounding_matches_scalar() {
     }
   }
   strata::set_cpu_simd_level(level);
+}
+
+// Large tensors are quantized by several threads (blocks are independent): every format, layout,
+// rounding and the Hadamard transform give the same bits with 1 and with 3 threads, for the fake-quant
+// values, the stored codes and scales, and the statistics; NaN and Inf inside the tensor included.
+void test_threads_do_not_change_results() {
+#ifdef _OPENMP
+  const int64_t rows = 272, cols = 208;  // 56576 elements: above the threading threshold; partial MX blocks
+  std::vector<float> x = test_tensor(rows * cols, 77, 3.0f);
+  x[1234] = kNaN;
+  x[40000] = kInf;
+  std::vector<QuantConfig> configs;
+  for (Format f : {Format::Bf16, Format::Fp8E4M3, Format::Fp8E5M2}) {
+    QuantConfig c;
+    c.format = f;
+    configs.push_back(c);
+  }
+  for (BlockLayout layout : {BlockLayout::AlongRow, BlockLayout::AlongColumn}) {
+    for (MxScaleRule rule : {MxScaleRule::RoundUp, MxScaleRule::Ocp}) {
+      QuantConfig c;
+      c.format = Format::Mxfp8;
+      c.layout = layout;
+      c.mx_scale_rule = rule;
+      c.mx_element = rule == MxScaleRule::Ocp ? ElementFormat::E5M2 : ElementFormat::E4M3;
+      configs.push_back(c);
+    }
+    QuantConfig n;
+    n.format = Format::Nvfp4;
+    n.layout = layout;
+    configs.push_back(n);
+    n.rounding = Rounding::Stochastic;
+    n.seed = 5;
+    n.hadamard = true;
+    configs.push_back(n);
+  }
+  QuantConfig tiles;
+  tiles.format = Format::Nvfp4;
+  tiles.layout = BlockLayout::Tile2d;
+  configs.push_back(tiles);
+  QuantConfig fp8_sr;
+  fp8_sr.format = Format::Fp8E4M3;
+  fp8_sr.rounding = Rounding::Stochastic;
+  fp8_sr.seed = 9;
+  configs.push_back(fp8_sr);
+  const int saved = omp_get_max_threads();
+  for (const QuantConfig& c : configs) {
+    std::vector<float> one(x.size()), three(x.size());
+    QuantStats s1, s3;
+    omp_set_num_threads(1);
+    fake_quantize(x.data(), one.data(), rows, cols, c, &s1);
+    const bool encoded = c.format != Format::Bf16;
+    Encoded e1 = encoded ? quantize(x.data(), rows, cols, c) : Encoded{};
+    omp_set_num_threads(3);
+    fake_quantize(x.data(), three.data(), rows, cols, c, &s3);
+    Encoded e3 = encoded ? quantize(x.data(), rows, cols, c) : Encoded{};
+    std::vector<float> fast(x.size());
+    fake_quantize(x.data(), fast.data(), rows, cols, c);  // the path without statistics
+    bool same = std::memcmp(one.data(), three.data(), one.size() * 4) == 0 &&
+                std::memcmp(one.data(), fast.data(), one.size() * 4) == 0 && e1.elements == e3.elements &&
+                e1.block_scales == e3.block_scales && bits_of(e1.tensor_scale) == bits_of(e3.tensor_scale) &&
+                s1.amax == s3.amax && s1.clipped == s3.clipped && s1.underflow == s3.underflow;
+    if (!same) std::fprintf(stderr, "  %s layout %d: results depend on the thread count\n", format_name(c.format), static_cast<int>(c.layout));
+    CHECK(same);
+  }
+  omp_set_num_threads(saved);
+#endif
 }
 
 void test_fp8_codes_round_trip() {
@@ -740,6 +811,7 @@ int main() {
   const std::pair<const char*, std::function<void()>> tests[] = {
       {"bf16 codes and rounding", test_bf16_codes_and_rounding},
       {"bf16 array rounding == scalar", test_bf16_array_rounding_matches_scalar},
+      {"threads do not change results", test_threads_do_not_change_results},
       {"fp8 codes round trip", test_fp8_codes_round_trip},
       {"nearest even vs brute force", test_nearest_even_against_brute_force},
       {"fp8 special inputs", test_fp8_special_inputs},

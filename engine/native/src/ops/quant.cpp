@@ -2,7 +2,9 @@
 // formulas and the behaviour on special values are stated in quant.h. Structure: `encode_blocks`
 // produces the stored codes and scales, `dequantize` turns them back into values, and `measure`
 // compares input and output for the statistics. fake_quantize is encode + decode, so the fake-quant
-// values are by construction exactly what the stored format decodes to. Every scaling step is one
+// values are by construction exactly what the stored format decodes to. Blocks are independent, so
+// large tensors are encoded and decoded by several threads (OpenMP over block rows) with the same
+// results; the statistics stay serial. Every scaling step is one
 // fp32 operation in a fixed order, so the TS mirror (engine/spec/precision-formats.ts) can reproduce
 // the results bit for bit.
 #include "quant.h"
@@ -53,19 +55,28 @@ void check_config(const QuantConfig& config, int64_t rows, int64_t cols) {
   }
 }
 
-/** Max |x| over the finite elements of a rectangle; sets *nonfinite when any element is NaN or Inf. */
+/** Tensors from this many elements on are quantized by several threads (blocks are independent). */
+constexpr int64_t kParallelElements = int64_t{1} << 15;
+
+/**
+ * Max |x| over the finite elements of a rectangle; sets *nonfinite when any element is NaN or Inf.
+ * Large rectangles are split over threads: a maximum does not depend on the order it is taken in.
+ */
 float finite_amax(const float* x, int64_t cols, int64_t r0, int64_t c0, int64_t nr, int64_t nc, bool* nonfinite) {
   float amax = 0.0f;
+  bool any_nonfinite = false;
+#pragma omp parallel for schedule(static) reduction(max : amax) reduction(|| : any_nonfinite) if (nr * nc >= kParallelElements)
   for (int64_t r = r0; r < r0 + nr; ++r) {
     for (int64_t c = c0; c < c0 + nc; ++c) {
       const float v = x[r * cols + c];
       if (!std::isfinite(v)) {
-        if (nonfinite) *nonfinite = true;
+        any_nonfinite = true;
         continue;
       }
       amax = std::max(amax, std::fabs(v));
     }
   }
+  if (nonfinite && any_nonfinite) *nonfinite = true;
   return amax;
 }
 
@@ -135,6 +146,35 @@ void for_each_block(int64_t rows, int64_t cols, int64_t block_rows, int64_t bloc
 
 int64_t ceil_div(int64_t a, int64_t b) { return b == 0 ? 0 : (a + b - 1) / b; }
 
+/**
+ * for_each_block for work where blocks are independent: the same calls, split over threads by block
+ * rows for large tensors. With `pieces`, a grid of one block (FP8 tensor scaling, or a tensor smaller
+ * than one block) is also split, into pieces of rows with block index 0: only for element-wise work
+ * (encoding or decoding elements with scales already known), never for computing a block's scale.
+ */
+template <typename Fn>
+void for_each_block_parallel(int64_t rows, int64_t cols, int64_t block_rows, int64_t block_cols, bool pieces, Fn&& fn) {
+  const bool parallel = rows * cols >= kParallelElements;
+  if (pieces && block_rows >= rows && block_cols >= cols) {
+    constexpr int64_t kPieceRows = 16;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t r0 = 0; r0 < rows; r0 += kPieceRows) fn(int64_t{0}, r0, int64_t{0}, std::min(kPieceRows, rows - r0), cols);
+    return;
+  }
+  // block extents clamped to the tensor (FP8's one block is "unbounded"), so the grid sizes cannot overflow
+  const int64_t step_rows = std::min(block_rows, std::max<int64_t>(rows, 1));
+  const int64_t step_cols = std::min(block_cols, std::max<int64_t>(cols, 1));
+  const int64_t grid_rows = (rows + step_rows - 1) / step_rows, grid_cols = (cols + step_cols - 1) / step_cols;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t br = 0; br < grid_rows; ++br) {
+    const int64_t r0 = br * step_rows;
+    for (int64_t bc = 0; bc < grid_cols; ++bc) {
+      const int64_t c0 = bc * step_cols;
+      fn(br * grid_cols + bc, r0, c0, std::min(step_rows, rows - r0), std::min(step_cols, cols - c0));
+    }
+  }
+}
+
 /** MXFP8 block exponent under the chosen rule (before clamping to E8M0). */
 int mx_block_exponent(float amax, ElementFormat element, MxScaleRule rule) {
   if (amax == 0.0f) return 0;
@@ -164,7 +204,7 @@ void encode_scales(const float* x, Encoded& encoded, const QuantConfig& config) 
   }
   encoded.block_scales.assign(static_cast<size_t>(encoded.scale_rows * encoded.scale_cols), 0);
   if (config.format == Format::Mxfp8) {
-    for_each_block(encoded.rows, encoded.cols, block_rows, block_cols,
+    for_each_block_parallel(encoded.rows, encoded.cols, block_rows, block_cols, /*pieces=*/false,
                    [&](int64_t b, int64_t r0, int64_t c0, int64_t nr, int64_t nc) {
                      const float amax = finite_amax(x, encoded.cols, r0, c0, nr, nc, nullptr);
                      encoded.block_scales[b] = e8m0_from_exponent(mx_block_exponent(amax, encoded.element, config.mx_scale_rule));
@@ -174,7 +214,7 @@ void encode_scales(const float* x, Encoded& encoded, const QuantConfig& config) 
   float global_scale = tensor_amax > 0.0f ? kNvfp4GlobalNumerator / tensor_amax : 1.0f;
   if (!std::isfinite(global_scale)) global_scale = FLT_MAX;
   encoded.tensor_scale = global_scale;
-  for_each_block(encoded.rows, encoded.cols, block_rows, block_cols,
+  for_each_block_parallel(encoded.rows, encoded.cols, block_rows, block_cols, /*pieces=*/false,
                  [&](int64_t b, int64_t r0, int64_t c0, int64_t nr, int64_t nc) {
                    bool nonfinite = false;
                    const float amax = finite_amax(x, encoded.cols, r0, c0, nr, nc, &nonfinite);
@@ -200,7 +240,8 @@ Encoded encode_blocks(const float* x, int64_t rows, int64_t cols, const QuantCon
   encode_scales(x, encoded, config);
   const auto [block_rows, block_cols] = block_shape(config.format, encoded.layout);
   const uint8_t sign_bit = encoded.element == ElementFormat::E2M1 ? 0x08 : 0x80;
-  for_each_block(rows, cols, block_rows, block_cols, [&](int64_t b, int64_t r0, int64_t c0, int64_t nr, int64_t nc) {
+  for_each_block_parallel(rows, cols, block_rows, block_cols, /*pieces=*/true,
+                          [&](int64_t b, int64_t r0, int64_t c0, int64_t nr, int64_t nc) {
     const BlockScaling scaling = scaling_of_block(encoded, b);
     for (int64_t r = r0; r < r0 + nr; ++r) {
       for (int64_t c = c0; c < c0 + nc; ++c) {
@@ -223,7 +264,7 @@ Encoded encode_blocks(const float* x, int64_t rows, int64_t cols, const QuantCon
 /** Dequantizes without the inverse Hadamard transform (values in the stored domain). */
 void decode_blocks(const Encoded& encoded, float* out) {
   const auto [block_rows, block_cols] = block_shape(encoded.format, encoded.layout);
-  for_each_block(encoded.rows, encoded.cols, block_rows, block_cols,
+  for_each_block_parallel(encoded.rows, encoded.cols, block_rows, block_cols, /*pieces=*/true,
                  [&](int64_t b, int64_t r0, int64_t c0, int64_t nr, int64_t nc) {
                    const BlockScaling scaling = scaling_of_block(encoded, b);
                    for (int64_t r = r0; r < r0 + nr; ++r) {

@@ -5,8 +5,8 @@
 // inputs). Entry points: fake_quantize (quantize-dequantize, with inspection statistics),
 // quantize -> Encoded (the bytes a real kernel stores) and dequantize.
 //
-// This is the readable CPU reference (single-threaded, except bf16, which rounds whole arrays with
-// bf16_round_n: AVX2 + OpenMP, bit-identical); CUDA kernels are checked against it. It is not
+// This is the readable CPU reference (OpenMP over independent blocks for large tensors, bf16 through
+// bf16_round_n's AVX2 lanes; the results do not depend on either); CUDA kernels are checked against it. It is not
 // the scalar codecs (quant_codec.h), not the policy that decides which GEMM input gets which format
 // (engine/spec/precision.ts), and not the GEMM.
 //

@@ -42,15 +42,20 @@ HadamardSigns hadamard_signs(uint64_t seed) {
 }
 
 void hadamard16_apply(float* data, int64_t rows, int64_t cols, Axis axis, const HadamardSigns& signs, bool inverse) {
-  float run[kHadamardSize];
+  const bool parallel = rows * cols >= (int64_t{1} << 15);  // runs are independent: threads change nothing
   if (axis == Axis::Row) {
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
       float* row = data + r * cols;
       for (int64_t c = 0; c + kHadamardSize <= cols; c += kHadamardSize) transform_run(row + c, signs, inverse);
     }
     return;
   }
-  for (int64_t r0 = 0; r0 + kHadamardSize <= rows; r0 += kHadamardSize) {
+  const int64_t row_blocks = rows / kHadamardSize;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t block = 0; block < row_blocks; ++block) {
+    const int64_t r0 = block * kHadamardSize;
+    float run[kHadamardSize];
     for (int64_t c = 0; c < cols; ++c) {
       for (int i = 0; i < kHadamardSize; ++i) run[i] = data[(r0 + i) * cols + c];
       transform_run(run, signs, inverse);
