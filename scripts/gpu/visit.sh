@@ -9,6 +9,7 @@
 #   bench.jsonl        one JSON object per measurement: engine training steps (bf16 / fp8 GEMMs),
 #                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context
 #   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
+#   op_times.log       op-by-op GPU time of one ~1B training step (STRATA_CUDA_OP_TIMES=1)
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
 #   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
 #   bench.md           GEMM TFLOP/s per mode and SSD / attention CPU-vs-GPU times
@@ -144,6 +145,9 @@ bench_step decode_attention_moe 90 "$build/strata_cuda_model_bench" decode "$mod
 run_step profile_1b 120 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-1b.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
+# Where the GPU time of one ~1B training step goes, op by op (STRATA_CUDA_OP_TIMES: table on stderr at exit)
+run_step op_times_1b 120 "$OUT/op_times.log" env STRATA_CUDA_OP_TIMES=1 "$build/strata-engine" profile \
+  "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
 run_step profile_decode 90 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-decode.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/decode-hybrid.json" --backend cuda --mode decode --context 16384 --batch 8
