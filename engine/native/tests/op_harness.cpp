@@ -847,7 +847,9 @@ void test_attention_head_dims(Ctx& ctx) {
     modes.push_back({"bf16", [cuda] { cuda->set_gemm_mode(CudaGemmMode::Bf16); }, kForwardBf16, kGradientBf16, true});
   }
 #endif
-  const AttnShape shapes[] = {{1, 150, 4, 2, 64, 0}, {2, 77, 2, 1, 128, 0}, {1, 200, 2, 2, 64, 50}, {1, 130, 4, 1, 128, 70}};
+  // the last two: query groups of 8 and 6 (CUDA decode's tiled kernel; 300 steps reach two splits)
+  const AttnShape shapes[] = {{1, 150, 4, 2, 64, 0}, {2, 77, 2, 1, 128, 0}, {1, 200, 2, 2, 64, 50},
+                              {1, 130, 4, 1, 128, 70}, {1, 300, 16, 2, 64, 0}, {2, 96, 6, 1, 128, 40}};
   for (const AttnShape& s : shapes) {
     Inputs in{{"q", f32(ctx.random(s.b * s.t * s.h * s.p, -2, 2))}, {"k", f32(ctx.random(s.b * s.t * s.hkv * s.p, -2, 2))},
               {"v", f32(ctx.random(s.b * s.t * s.hkv * s.p))}};

@@ -7,13 +7,16 @@
 //     group), so every output row has one writer.
 //   - tensor-core flash attention (bf16 / fp8 GEMM modes, head dims 64 and 128): namespace flash
 //     below, bf16 operands with fp32 accumulation on mma.sync, FA2-style backward.
-// Decode: split-KV (flash-decoding) partial softmaxes plus a combine pass; for head dims 64 / 128 a
-// warp serves all query heads of a KV group, so the cache is read once per step.
+// Decode: split-KV (flash-decoding) partial softmaxes plus a combine pass; for head dims 64 / 128 all
+// query heads of a KV group share one read of the cache: a warp per (sequence, KV head, split) for
+// groups up to 4, a block streaming shared-memory tiles (namespace decode) for groups of 5..8.
 // Shapes (legend of ops/attention.h): q, out, dq (B,T,H,P); k, v, dk, dv (B,T,Hkv,P); lse (B,H,T);
 // k_cache, v_cache (B,S,Hkv,P). Formulas follow cpu/attention_cpu.cpp. Not here: the QKV / output projections (gemm_cuda.cu).
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "../ops/attention.h"
 #include "cuda_common.cuh"
@@ -902,6 +905,180 @@ void backward(CudaBackendState& s, const Dims& l, const AttentionBwd& a, const c
 
 }  // namespace flash
 
+// ---------------------------------------------------------------------------------------------
+// Split-KV decode for large query groups (5..8 query heads per KV head; head dims 64 / 128; sm_80+):
+// block (b, kv head, split) streams its share of the cache in kTileRows-row tiles through shared
+// memory (cp.async, two stages: the next tile loads while this one computes), so the block keeps a
+// whole tile in flight with few registers. Per tile:
+//   scores: warp w holds query heads 2w, 2w+1; lane s dots the tile's K row s with both (the
+//           queries are broadcast shared reads, pre-scaled into log2 units); the warp's shuffles
+//           give each head's tile max and sum (online softmax), probabilities go to shared memory.
+//   output: thread (4 dims, 2 heads, half of the tile's rows) rescales and accumulates p * V; the
+//           two halves add once at the end.
+// Leaves the same (max in natural-log units, sum, unnormalized output) per (row, split) as
+// attention_decode_split_kernel; attention_decode_combine_kernel merges the splits.
+// ---------------------------------------------------------------------------------------------
+namespace decode {
+
+constexpr int kTileRows = 32;  // cached positions per tile: one lane per position
+constexpr int kHeads = 8;      // query heads of a group (padded with zero queries)
+constexpr int kThreads = 128;  // 4 warps x 2 heads
+static_assert(kThreads / 32 * 2 == kHeads, "two heads per warp");
+
+template <int P>
+struct Smem {
+  static constexpr int kStride = P + 4;  // K rows padded: lanes reading 16 bytes of different rows hit distinct banks
+  static constexpr int kStage = kTileRows * kStride + kTileRows * P;  // K tile then V tile (floats)
+  static constexpr int kFloats = 2 * kStage + kHeads * P + kTileRows * kHeads + kHeads;
+  static constexpr size_t kBytes = sizeof(float) * kFloats;
+};
+
+// cached rows [row0, row0 + kTileRows) of (b, kv head) into stage `k_tile` / `v_tile`; rows past
+// `last` are zero-filled (their probability is zero, and 0 * garbage could be NaN).
+template <int P>
+__device__ __forceinline__ void load_tile(float* k_tile, float* v_tile, const float* kb, const float* vb,
+                                         int64_t row_stride, int64_t row0, int64_t last) {
+  constexpr int kChunks = P / 4;
+  for (int i = threadIdx.x; i < kTileRows * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = (i % kChunks) * 4;
+    const bool valid = row0 + r <= last;
+    const int64_t offset = (valid ? row0 + r : 0) * row_stride + c;
+    flash::cp_async16(k_tile + r * Smem<P>::kStride + c, kb + offset, valid);
+    flash::cp_async16(v_tile + r * P + c, vb + offset, valid);
+  }
+}
+
+template <int P>
+__global__ void __launch_bounds__(kThreads) tile_kernel(float* part_stats, float* part_acc, const float* q,
+                                                        const float* k_cache, const float* v_cache, int heads,
+                                                        int hkv, int64_t cap, int64_t begin, int64_t position,
+                                                        int splits, int64_t span, float scale_log2) {
+  constexpr int C4 = P / 4;       // float4 columns of a row
+  constexpr int NC = C4 / 16;     // output columns per thread (16 column slots x 4 head pairs x 2 halves)
+  extern __shared__ float4 smem_raw[];
+  float* smem = reinterpret_cast<float*>(smem_raw);
+  float* q_s = smem + 2 * Smem<P>::kStage;  // (kHeads, P), scaled by scale * log2(e)
+  float* p_s = q_s + kHeads * P;            // (kTileRows, kHeads) probabilities of the tile
+  float* corr_s = p_s + kTileRows * kHeads;  // (kHeads) rescaling of the running output
+  const int split = blockIdx.x % splits, kh = (blockIdx.x / splits) % hkv, b = blockIdx.x / (splits * hkv);
+  const int group = heads / hkv, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int64_t first = begin + static_cast<int64_t>(split) * span, last = min(position, first + span - 1);
+  const int64_t row_stride = static_cast<int64_t>(hkv) * P;
+  const float* kb = k_cache + (static_cast<int64_t>(b) * cap * hkv + kh) * P;
+  const float* vb = v_cache + (static_cast<int64_t>(b) * cap * hkv + kh) * P;
+  const int tiles = first <= last ? static_cast<int>((last - first) / kTileRows + 1) : 0;
+  if (tiles > 0) {
+    load_tile<P>(smem, smem + kTileRows * Smem<P>::kStride, kb, vb, row_stride, first, last);
+    flash::cp_async_commit();
+  }
+  const float* qb = q + (static_cast<int64_t>(b) * heads + static_cast<int64_t>(kh) * group) * P;
+  for (int i = tid; i < kHeads * P; i += kThreads) q_s[i] = i / P < group ? qb[i] * scale_log2 : 0.0f;
+  // scores: this warp's heads; output: this thread's head pair, half and columns
+  const int g0 = 2 * warp;
+  float run_max[2] = {-INFINITY, -INFINITY}, run_sum[2] = {0.0f, 0.0f};
+  const int half = tid / 64, pair = (tid / 16) % 4, col = tid % 16;
+  float4 acc[NC][2];
+#pragma unroll
+  for (int j = 0; j < NC; ++j) acc[j][0] = acc[j][1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (int t = 0; t < tiles; ++t) {
+    const int64_t row0 = first + static_cast<int64_t>(t) * kTileRows;
+    if (t + 1 < tiles) {
+      float* next = smem + ((t + 1) & 1) * Smem<P>::kStage;
+      load_tile<P>(next, next + kTileRows * Smem<P>::kStride, kb, vb, row_stride, row0 + kTileRows, last);
+      flash::cp_async_commit();
+      flash::cp_async_wait<1>();
+    } else {
+      flash::cp_async_wait<0>();
+    }
+    __syncthreads();  // tile t (and the queries) visible to every thread
+    const float* k_tile = smem + (t & 1) * Smem<P>::kStage;
+    const float* v_tile = k_tile + kTileRows * Smem<P>::kStride;
+    {
+      const float4* krow = reinterpret_cast<const float4*>(k_tile + lane * Smem<P>::kStride);
+      const float4* qa = reinterpret_cast<const float4*>(q_s + g0 * P);
+      const float4* qc = reinterpret_cast<const float4*>(q_s + (g0 + 1) * P);
+      float dot[2] = {0.0f, 0.0f};
+#pragma unroll 8
+      for (int c = 0; c < C4; ++c) {
+        const float4 k = krow[c], a = qa[c], e = qc[c];
+        dot[0] += k.x * a.x + k.y * a.y + k.z * a.z + k.w * a.w;
+        dot[1] += k.x * e.x + k.y * e.y + k.z * e.z + k.w * e.w;
+      }
+      const bool valid = row0 + lane <= last;
+      float pr[2], corr[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float x = valid ? dot[h] : -INFINITY;
+        const float top = fmaxf(run_max[h], warp_max(x));
+        const float ref = top == -INFINITY ? 0.0f : top;  // nothing visible yet: stay at zero
+        corr[h] = exp2f(run_max[h] - ref);
+        pr[h] = valid ? exp2f(x - ref) : 0.0f;
+        run_sum[h] = run_sum[h] * corr[h] + warp_sum(pr[h]);
+        run_max[h] = top;
+      }
+      *reinterpret_cast<float2*>(p_s + lane * kHeads + g0) = make_float2(pr[0], pr[1]);
+      if (lane == 0) corr_s[g0] = corr[0], corr_s[g0 + 1] = corr[1];
+    }
+    __syncthreads();  // probabilities and rescalings visible
+    {
+      const float c0 = corr_s[2 * pair], c1 = corr_s[2 * pair + 1];
+#pragma unroll
+      for (int j = 0; j < NC; ++j) {
+        acc[j][0].x *= c0, acc[j][0].y *= c0, acc[j][0].z *= c0, acc[j][0].w *= c0;
+        acc[j][1].x *= c1, acc[j][1].y *= c1, acc[j][1].z *= c1, acc[j][1].w *= c1;
+      }
+#pragma unroll 4
+      for (int s = half * (kTileRows / 2); s < (half + 1) * (kTileRows / 2); ++s) {
+        const float2 p = *reinterpret_cast<const float2*>(p_s + s * kHeads + 2 * pair);
+#pragma unroll
+        for (int j = 0; j < NC; ++j) {
+          const float4 v = reinterpret_cast<const float4*>(v_tile + s * P)[col + 16 * j];
+          acc[j][0].x += p.x * v.x, acc[j][0].y += p.x * v.y, acc[j][0].z += p.x * v.z, acc[j][0].w += p.x * v.w;
+          acc[j][1].x += p.y * v.x, acc[j][1].y += p.y * v.y, acc[j][1].z += p.y * v.z, acc[j][1].w += p.y * v.w;
+        }
+      }
+    }
+    __syncthreads();  // tile t fully read before it is reloaded, probabilities before rewritten
+  }
+  // the second half's sums join the first half's through the (now idle) stage buffers
+  float4* merge = reinterpret_cast<float4*>(smem);  // (kHeads, C4)
+  if (half == 1) {
+#pragma unroll
+    for (int j = 0; j < NC; ++j) {
+      merge[(2 * pair) * C4 + col + 16 * j] = acc[j][0];
+      merge[(2 * pair + 1) * C4 + col + 16 * j] = acc[j][1];
+    }
+  }
+  __syncthreads();
+  if (half == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int g = 2 * pair + h;
+      if (g >= group) break;
+      const int64_t item = ((static_cast<int64_t>(b) * heads + static_cast<int64_t>(kh) * group + g) * splits + split);
+#pragma unroll
+      for (int j = 0; j < NC; ++j) {
+        const float4 other = merge[g * C4 + col + 16 * j];
+        float4 out = acc[j][h];
+        out.x += other.x, out.y += other.y, out.z += other.z, out.w += other.w;
+        reinterpret_cast<float4*>(part_acc + item * P)[col + 16 * j] = out;
+      }
+    }
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int g = g0 + h;
+      if (g >= group) break;
+      const int64_t item = ((static_cast<int64_t>(b) * heads + static_cast<int64_t>(kh) * group + g) * splits + split);
+      part_stats[item * 2] = run_max[h] * flash::kLn2;  // log2 units -> natural log
+      part_stats[item * 2 + 1] = run_sum[h];
+    }
+  }
+}
+
+}  // namespace decode
+
 float resolve_scale(float scale, int64_t p) { return scale > 0.0f ? scale : 1.0f / std::sqrt(float(p)); }
 
 void check_head_dim(const char* op, int64_t p) {
@@ -919,6 +1096,29 @@ flash::Dims flash_dims(const AttnDev& l) {
   const int window = l.window > 0 && l.window < l.t ? static_cast<int>(l.window) : 0;
   return {static_cast<int>(l.b), static_cast<int>(l.t), static_cast<int>(l.h), static_cast<int>(l.hkv), window,
           l.scale * flash::kLog2e, l.scale};
+}
+
+// Decode kernel for head dims 64 / 128: STRATA_CUDA_DECODE_ATTN=tile (tiled kernel for every group
+// of at most 8 heads) or =group (warp-per-group kernel for every group), default tile for groups of
+// 5..8 heads and group below. Read once.
+enum class DecodeKernel { Default, Tile, Group };
+DecodeKernel decode_kernel_choice() {
+  static const DecodeKernel choice = [] {
+    const char* env = std::getenv("STRATA_CUDA_DECODE_ATTN");
+    const std::string value = env ? env : "";
+    return value == "tile" ? DecodeKernel::Tile : value == "group" ? DecodeKernel::Group : DecodeKernel::Default;
+  }();
+  return choice;
+}
+int sm_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || n <= 0)
+      return 132;
+    return n;
+  }();
+  return count;
 }
 
 unsigned warp_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock); }
@@ -981,6 +1181,33 @@ void CudaBackend::attention_decode(const AttentionDecode& a) {
   const bool aligned = (reinterpret_cast<uintptr_t>(a.q.data) | reinterpret_cast<uintptr_t>(a.k_cache.data) |
                         reinterpret_cast<uintptr_t>(a.v_cache.data)) % 16 == 0;
   const float scale = resolve_scale(a.scale, p);
+  const DecodeKernel choice = decode_kernel_choice();
+  if ((p == 64 || p == 128) && group <= decode::kHeads && aligned && compute_capability() >= 80 &&
+      (choice == DecodeKernel::Tile || (choice == DecodeKernel::Default && group > 4))) {
+    // blocks for about 4 per SM, at least 4 tiles per split; spans are whole tiles
+    const int64_t pairs = bsz * hkv, tiles = (positions + decode::kTileRows - 1) / decode::kTileRows;
+    const int64_t want = std::max<int64_t>(1, std::min<int64_t>((4 * sm_count() + pairs - 1) / pairs, tiles / 4));
+    const int64_t span = (tiles + want - 1) / want * decode::kTileRows;
+    const int64_t splits = (positions + span - 1) / span;
+    float* part_stats = state_->scratch_as<float>(3, rows * splits * 2, op);
+    float* part_acc = state_->scratch_as<float>(4, rows * splits * p, op);
+    const auto kernel = p == 64 ? decode::tile_kernel<64> : decode::tile_kernel<128>;
+    const size_t smem = p == 64 ? decode::Smem<64>::kBytes : decode::Smem<128>::kBytes;
+    static const bool attributes_set = [] {  // > 48 KB of dynamic shared memory needs an opt-in
+      return cudaFuncSetAttribute(decode::tile_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(decode::Smem<64>::kBytes)) == cudaSuccess &&
+             cudaFuncSetAttribute(decode::tile_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(decode::Smem<128>::kBytes)) == cudaSuccess;
+    }();
+    STRATA_CHECK(attributes_set, op, ": could not raise the decode kernel's shared-memory limit");
+    kernel<<<static_cast<unsigned>(pairs * splits), decode::kThreads, smem, state_->stream>>>(
+        part_stats, part_acc, a.q.data, a.k_cache.data, a.v_cache.data, static_cast<int>(heads),
+        static_cast<int>(hkv), cap, begin, a.position, static_cast<int>(splits), span, scale * flash::kLog2e);
+    attention_decode_combine_kernel<<<static_cast<unsigned>(rows), kThreads, 0, state_->stream>>>(
+        a.out.data, part_stats, part_acc, p, splits);
+    finish_op(op);
+    return;
+  }
   if ((p == 64 || p == 128) && group <= kDecodeMaxGroup && aligned) {
     // about 2k warps, at least 64 positions per split
     const int64_t pairs = bsz * hkv;
