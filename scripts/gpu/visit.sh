@@ -7,7 +7,7 @@
 #   harness.log        the op harness on every backend (CPU and cuda:0; float64 references)
 #   cli.log            the native CLI on the GPU: train (--backend cuda), generate, profile
 #   bench.jsonl        one JSON object per measurement: engine training steps (bf16 / fp8 GEMMs),
-#                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context
+#                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context (batch 8 and 64)
 #   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
 #   op_times.log       op-by-op GPU time of one ~1B training step (STRATA_CUDA_OP_TIMES=1)
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
@@ -142,6 +142,11 @@ bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-12
 bench_step decode_hybrid 60 "$build/strata_cuda_model_bench" decode "$models/decode-hybrid.json" 8 20 1024,4096,16384,65536
 bench_step decode_attention_moe 90 "$build/strata_cuda_model_bench" decode "$models/decode-attention-moe.json" 8 20 \
   1024,4096,16384,65536
+# serving batch (the issue's comparison is at throughput batch sizes); the attention+MoE model's fp32
+# KV cache at batch 64 and 16k is 64 x 16k x 4 KB x 6 layers = 26 GB
+bench_step decode_hybrid_b64 90 "$build/strata_cuda_model_bench" decode "$models/decode-hybrid.json" 64 20 1024,4096,16384
+bench_step decode_attention_moe_b64 120 "$build/strata_cuda_model_bench" decode "$models/decode-attention-moe.json" 64 \
+  20 1024,4096,16384
 run_step profile_1b 120 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-1b.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
