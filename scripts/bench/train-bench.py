@@ -12,7 +12,10 @@ What it does, in one run, with the same thread count for both sides:
      built from that config.json (fp32, AdamW, same batch size and sequence length, byte windows of
      the bundled corpus), timing the same steps with time.perf_counter;
   5. prints tokens/s of both, the ratio, and the engine's GEMM GFLOP/s against the measured peak.
-     `--json FILE` also writes every number as JSON.
+     `--json FILE` also writes every number as JSON. With `--rounds N` the training runs of steps 3
+     and 4 repeat N times, interleaved, and the report shows every round's ratios and the round with
+     the median ratio (on a shared machine the load changes between runs; one run's ratio can be
+     off by 1.5x).
 
 Nothing here asserts on time: the numbers are for reading and for docs/cpu-benchmarks.md.
 Not here: the engine's correctness tests (ctest, tests/python) or the training-quality tests
@@ -239,10 +242,16 @@ def main() -> None:
     parser.add_argument("--omp-wait-policy", choices=["default", "passive", "active"], default="default",
                         help="OMP_WAIT_POLICY for both sides (default: leave the environment as it is). On a machine "
                              "shared with other work, spinning OpenMP threads (the default) can slow both sides badly")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the engine runs and PyTorch this many times, interleaved round by round, and "
+                             "report the round with the median as-designed ratio plus every round's ratios: steadier on "
+                             "a machine whose load changes (default 1)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
     if args.steps <= args.warmup:
         fail(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
+    if args.rounds < 1:
+        fail("--rounds must be at least 1")
 
     if args.omp_wait_policy != "default":  # before torch is imported: its OpenMP runtime reads it once
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
@@ -273,26 +282,46 @@ def main() -> None:
         shape_rates = engine_gemm_rates(gemm_bench, training_gemm_shapes(doc), env)
         flops_per_step = engine_gemm_flops_per_step(engine, doc_path, training["batch_size"], training["seq_len"], env)
 
-        engine_runs = {"as designed": engine_train(engine, doc, args.steps, args.warmup, env, work, "designed")}
-        report_engine("as designed", engine_runs["as designed"])
-        if not args.skip_fp32:
-            fp32 = copy.deepcopy(doc)
-            fp32["model"]["precision"] = {"default": "fp32", "rules": []}
-            engine_runs["fp32 policy"] = engine_train(engine, fp32, args.steps, args.warmup, env, work, "fp32")
-            report_engine("fp32 policy", engine_runs["fp32 policy"])
-        if args.with_scalar:
-            scalar_env = {**env, "STRATA_CPU_SIMD": "scalar"}
-            engine_runs["scalar kernels"] = engine_train(engine, doc, args.steps, args.warmup, scalar_env, work, "scalar")
-            report_engine("scalar kernels", engine_runs["scalar kernels"])
         hf_dir = args.hf_dir
         if hf_dir is None:
             hf_dir = work / "hf"
             export_hf(doc_path, hf_dir)
         elif not (hf_dir / "config.json").exists():
             fail(f"--hf-dir {hf_dir}: no config.json there (make it with: strata export-hf {args.template} --out DIR)")
-        torch_result = torch_train(hf_dir, doc, args.steps, args.warmup, args.threads)
+        rounds = []  # (engine runs, pytorch result) per round
+        for round_index in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_index + 1} of {args.rounds}", flush=True)
+            engine_runs = {"as designed": engine_train(engine, doc, args.steps, args.warmup, env, work, "designed")}
+            report_engine("as designed", engine_runs["as designed"])
+            if not args.skip_fp32:
+                fp32 = copy.deepcopy(doc)
+                fp32["model"]["precision"] = {"default": "fp32", "rules": []}
+                engine_runs["fp32 policy"] = engine_train(engine, fp32, args.steps, args.warmup, env, work, "fp32")
+                report_engine("fp32 policy", engine_runs["fp32 policy"])
+            if args.with_scalar:
+                scalar_env = {**env, "STRATA_CPU_SIMD": "scalar"}
+                engine_runs["scalar kernels"] = engine_train(engine, doc, args.steps, args.warmup, scalar_env, work, "scalar")
+                report_engine("scalar kernels", engine_runs["scalar kernels"])
+            torch_result = torch_train(hf_dir, doc, args.steps, args.warmup, args.threads)
+            print(f"  pytorch: {torch_result['tokens_per_s']:.0f} tokens/s, median step {torch_result['median_step_s']:.3f} s",
+                  flush=True)
+            rounds.append((engine_runs, torch_result))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    def designed_ratio(item):
+        runs, torch_run = item
+        return runs["as designed"]["tokens_per_s"] / torch_run["tokens_per_s"]
+
+    ordered = sorted(rounds, key=designed_ratio)
+    engine_runs, torch_result = ordered[(len(ordered) - 1) // 2]  # the median round (lower median when even)
+    if len(rounds) > 1:
+        print("\nratios engine / pytorch per round (in the order run):")
+        for index, (runs, torch_run) in enumerate(rounds):
+            ratios = ", ".join(f"{name} {r['tokens_per_s'] / torch_run['tokens_per_s']:.2f}x" for name, r in runs.items())
+            print(f"  round {index + 1}: {ratios} (pytorch {torch_run['tokens_per_s']:.0f} tokens/s)")
+        print("the table below is the round with the median as-designed ratio")
 
     peak = max(peak_torch, square)
     precision = doc["model"].get("precision", {}).get("default", "fp32")
@@ -324,6 +353,7 @@ def main() -> None:
         report = {"template": args.template, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                   "load_average": load, "engine": engine_runs, "pytorch": torch_result,
+                  "rounds": [{"engine": runs, "pytorch": torch_run} for runs, torch_run in rounds],
                   "peak_gflops_torch": peak_torch, "engine_gemm_square_gflops": square,
                   "engine_gemm_shapes": shape_rates, "engine_gemm_shapes_gflops": mean_rate, "gemm_flops_per_step": flops_per_step,
                   "achieved_step_gflops": achieved}
