@@ -193,9 +193,11 @@ void conv_large(CudaBackend& cuda) {
   compare("conv1d backward dbias", cuda, db, 1e-4);
 }
 
-void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk) {
+// SSD at (B2, T, H, P, N, G, L): the grouped kernels (default) or the per-head ones (STRATA_CUDA_SSD=tiled).
+void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk, int64_t h = 8, int64_t pd = 32, int64_t n = 32,
+               int64_t g = 2) {
   Pair p(cuda);
-  const int64_t b = 2, h = 8, pd = 32, g = 2, n = 32, chunks = ssd_num_chunks(t, chunk);
+  const int64_t b = 2, chunks = ssd_num_chunks(t, chunk);
   auto xv = random_values(b * t * h * pd), dtv = random_values(b * t * h, -3.0f, 0.0f);
   auto dtbv = random_values(h, -1.0f, 0.0f), alv = random_values(h, 0.0f, 1.5f);
   auto bv = random_values(b * t * g * n), cv = random_values(b * t * g * n), dv = random_values(h);
@@ -217,7 +219,8 @@ void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk) {
   fwd(cpu_backend(), false);
   fwd(cuda, true);
   char what[128];
-  std::snprintf(what, sizeof what, "ssd forward y (B2 T%lld H8 P32 N32 G2 L%lld)", (long long)t, (long long)chunk);
+  std::snprintf(what, sizeof what, "ssd forward y (B2 T%lld H%lld P%lld N%lld G%lld L%lld)", (long long)t,
+                (long long)h, (long long)pd, (long long)n, (long long)g, (long long)chunk);
   compare(what, cuda, y, 1e-4);
   compare("ssd forward final state", cuda, fin, 1e-4);
   auto gyv = random_values(b * t * h * pd);
@@ -363,6 +366,8 @@ int main() {
       {"conv1d", [&] { conv_large(*cuda); }},
       {"ssd L64", [&] { ssd_large(*cuda, 256, 64); }},
       {"ssd L128", [&] { ssd_large(*cuda, 200, 128); }},
+      {"ssd L128 P64 N128 (~1B head)", [&] { ssd_large(*cuda, 320, 128, 4, 64, 128, 1); }},
+      {"ssd L32 one head per group", [&] { ssd_large(*cuda, 100, 32, 3, 40, 24, 3); }},
       {"attention", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Fp32); }},
       {"attention window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Fp32); }},
       {"attention bf16 P64", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Bf16); }},

@@ -6,13 +6,18 @@
 // block per chunk computes the outputs (the masked quadratic form inside the chunk plus the
 // entering-state term). The backward mirrors it: chunk-local state gradients, a reverse pass per
 // (batch, head) giving the gradient of the state leaving every chunk, then one block per chunk for
-// all other gradients. B and C are shared by the heads of a group, so their gradients are
-// atomically accumulated; per-head parameter gradients (A_log, dt_bias, D) too. Formulas follow
+// all other gradients. B and C are shared by the heads of a group: by default the output and
+// gradient blocks are per (batch, group, chunk) and walk the group's heads (C B^T computed once, dB
+// and dC owned by the block: no atomics, deterministic; per-head parameter gradients reduced in a
+// second pass); STRATA_CUDA_SSD=tiled selects the per-head blocks instead (dB, dC, A_log, dt_bias and
+// D gradients atomically accumulated), kept for one A/B visit. Formulas follow
 // cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. Every matrix product
 // of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
 // 64 x 64 outputs per pass, 4 x 4 per thread) in fp32 on CUDA cores; not here: tensor-core (BF16
 // MMA / cuBLAS) forms of them.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "../ops/conv1d.h"
 #include "../ops/ssd.h"
@@ -391,6 +396,56 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   });
 }
 
+// Forward phase 3, grouped (the default; STRATA_CUDA_SSD=tiled selects the kernel above): one block
+// per (batch, group, chunk) computes C B^T once (cbraw) and walks the group's heads in order; per head
+// the decay and dt are applied one warp per row (coalesced), then the outputs as above.
+__global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* chunk_states, const float* x,
+                                              const float* dt, const float* a_log, const float* bm,
+                                              const float* cm, const float* d, float* cbraw_scratch,
+                                              float* coef_scratch) {
+  extern __shared__ float shared[];
+  __shared__ __align__(16) float tiles[kGemmFloats];
+  const int64_t L = l.chunk;
+  float* cum = shared;
+  float* dts = shared + L;
+  float* ecum = shared + 2 * L;  // exp(cum[i])
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int64_t bg = blockIdx.x / l.chunks, c = blockIdx.x % l.chunks;
+  const int64_t b = bg / l.groups, g = bg % l.groups, hpg = l.hpg();
+  const int64_t t0 = c * L, len = min(L, l.t_len - t0);
+  const int64_t bc_stride = l.groups * l.n, xy_stride = l.heads * l.p;
+  float* CBraw = cbraw_scratch + static_cast<int64_t>(blockIdx.x) * L * L;  // C B^T, shared by the heads
+  float* coef = coef_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
+  const float* b_chunk = bm + l.bci(b, t0, g);
+  const float* c_chunk = cm + l.bci(b, t0, g);
+  const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
+  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  for (int64_t hh = 0; hh < hpg; ++hh) {
+    const int64_t h = g * hpg + hh;
+    const SsdChunk v{b, h, g, c, t0, len};
+    const float D = d ? d[h] : 0.0f;
+    __syncthreads();  // the previous head's shared values are no longer read
+    ssd_load_chunk_decay(l, v, dt, -expf(a_log[h]), dts, cum);
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) ecum[i] = expf(cum[i]);
+    // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
+    for (int64_t i = warp; i < len; i += warps) {
+      for (int64_t s = lane; s < len; s += 32) {
+        coef[i * L + s] = s <= i ? CBraw[i * L + s] * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
+      }
+    }
+    __syncthreads();
+    // y = D x + (exp(cum) C) h0^T + coef x
+    const float* h0 = chunk_states + l.si(b, c, h);
+    const float* x_chunk = x + l.xi(b, t0, h);
+    const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
+                               {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
+    float* y_chunk = y + l.xi(b, t0, h);
+    block_gemm(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+      y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
+    });
+  }
+}
+
 struct SsdGrads {
   float *dx, *ddt_raw, *ddt_bias, *da_log, *db, *dc, *dd, *dinitial_state;
 };
@@ -594,6 +649,202 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
+// Backward phase 3, grouped (the default; STRATA_CUDA_SSD=tiled selects the kernel above): one block
+// per (batch, group, chunk) walks the group's heads in order, so dB and dC are owned by one block and
+// written without atomics (the first head stores, the others add: the same thread owns the same
+// output for every head, see block_gemm), C B^T is computed once for the group (cbraw), and every
+// per-row pass is one warp per row with coalesced loads: the masked products of E = C B^T and
+// D S = dy x^T give their row sums (warp shuffles) and column sums (a row of colpart per warp, summed
+// in warp order). The per-head parameter gradients go to partials[(b, h, c)] = (dA_log, ddt_bias, dD),
+// summed in a fixed order by ssd_param_grads_kernel: the whole backward is deterministic.
+// Shared: 9 L floats + 8 L column partials (kThreads / 32 warps): ssd_group_shared_bytes.
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_backward_group_kernel(SsdDev l, SsdGrads gr, const float* dy, const float* x, const float* dt_raw,
+                                    const float* dt_bias, const float* a_log, const float* bm, const float* cm,
+                                    const float* d, const float* dt, const float* chunk_states,
+                                    const float* state_grads, float* cbraw_scratch, float* cb_scratch,
+                                    float* ds_scratch, float* fs_scratch, float* uv_scratch, double* partials) {
+  extern __shared__ float shared[];
+  __shared__ double reduce[32];
+  __shared__ __align__(16) float tiles[kGemmFloats];
+  __shared__ double dA_total;
+  const int64_t L = l.chunk;
+  float* cum = shared;
+  float* dts = shared + L;
+  float* dcum = shared + 2 * L;
+  float* ddt = shared + 3 * L;
+  float* vv = shared + 4 * L;     // x[s] . U[s]
+  float* ecum = shared + 5 * L;   // exp(cum[i])
+  float* wdt = shared + 6 * L;    // exp(last - cum[s]) dt[s]
+  float* inter = shared + 7 * L;  // dy[i] . V[i]
+  float* rsum = shared + 8 * L;   // sum_{s <= i} M[i,s] dt[s], M = DS * E (E with the decay)
+  float* colpart = shared + 9 * L;  // [warp][s]: that warp's rows' sum of M[i,s]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int64_t bg = blockIdx.x / l.chunks, c = blockIdx.x % l.chunks;
+  const int64_t b = bg / l.groups, g = bg % l.groups, hpg = l.hpg();
+  const int64_t t0 = c * L, len = min(L, l.t_len - t0), pn = l.p * l.n;
+  const int64_t bc_stride = l.groups * l.n, xy_stride = l.heads * l.p, p_dim = l.p;
+  float* CBraw = cbraw_scratch + static_cast<int64_t>(blockIdx.x) * L * L;  // C B^T, shared by the heads
+  float* CB = cb_scratch + static_cast<int64_t>(blockIdx.x) * L * L;        // times the decay, masked
+  float* DS = ds_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
+  float* FS = fs_scratch + static_cast<int64_t>(blockIdx.x) * L * L;  // DS with the decay, times dt[s]
+  float* U = uv_scratch + static_cast<int64_t>(blockIdx.x) * 2 * L * l.p;  // U[s,p] = (B dh^T)[s, p]
+  float* V = U + L * l.p;                                                  // V[i,p] = (C h0^T)[i, p]
+  const float* b_chunk = bm + l.bci(b, t0, g);
+  const float* c_chunk = cm + l.bci(b, t0, g);
+  float* dc_chunk = gr.dc + l.bci(b, t0, g);
+  float* db_chunk = gr.db + l.bci(b, t0, g);
+  const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
+  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  for (int64_t hh = 0; hh < hpg; ++hh) {
+    const int64_t h = g * hpg + hh;
+    const bool first = hh == 0;
+    const SsdChunk v{b, h, g, c, t0, len};
+    const int64_t bhc = (b * l.heads + h) * l.chunks + c;  // the block index of the per-head kernels
+    const float A = -expf(a_log[h]);
+    const float D = d ? d[h] : 0.0f;
+    const float* dh = state_grads + bhc * pn;
+    const float* h0 = chunk_states + l.si(b, c, h);
+    const float* x_chunk = x + l.xi(b, t0, h);
+    const float* dy_chunk = dy + l.xi(b, t0, h);
+    __syncthreads();  // the previous head's shared values are no longer read
+    ssd_load_chunk_decay(l, v, dt, A, dts, cum);
+    const float last = cum[len - 1];
+    const float e_last = expf(last);
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+      ecum[i] = expf(cum[i]);
+      wdt[i] = expf(last - cum[i]) * dts[i];
+    }
+    const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
+    block_gemm(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+    const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
+    block_gemm(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+    const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
+    block_gemm(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
+    __syncthreads();
+    // One warp per row i: E and FS (zero above the diagonal), the row and column sums of M, and the
+    // row dot products vv, inter and dy . x.
+    float* my_cols = colpart + warp * L;
+    for (int64_t s = lane; s < len; s += 32) my_cols[s] = 0.0f;
+    double dD_local = 0.0;
+    for (int64_t i = warp; i < len; i += warps) {
+      float row = 0.0f;
+      for (int64_t s = lane; s < len; s += 32) {
+        if (s <= i) {
+          const float decay = expf(cum[i] - cum[s]);
+          const float e = CBraw[i * L + s] * decay, dsv = DS[i * L + s];
+          const float m = dsv * e;
+          CB[i * L + s] = e;
+          FS[i * L + s] = dsv * decay * dts[s];
+          row += m * dts[s];
+          my_cols[s] += m;
+        } else {
+          CB[i * L + s] = 0.0f;
+          FS[i * L + s] = 0.0f;
+        }
+      }
+      const float* xi = x_chunk + i * xy_stride;
+      const float* dyi = dy_chunk + i * xy_stride;
+      float xu = 0.0f, dyv = 0.0f, dyx = 0.0f;
+      for (int64_t p = lane; p < l.p; p += 32) {
+        const float xp = xi[p], dyp = dyi[p];
+        xu += xp * U[i * p_dim + p];
+        dyv += dyp * V[i * p_dim + p];
+        dyx += dyp * xp;
+      }
+      row = warp_sum(row);
+      xu = warp_sum(xu);
+      dyv = warp_sum(dyv);
+      dyx = warp_sum(dyx);
+      if (lane == 0) {
+        rsum[i] = row;
+        vv[i] = xu;
+        inter[i] = dyv;
+        dD_local += dyx;
+      }
+    }
+    __syncthreads();
+    // per-time scalars: gradient of the cumulative decay and of dt
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+      float col = 0.0f;
+      for (int w = 0; w < warps; ++w) col += colpart[w * L + i];
+      const float w_i = expf(last - cum[i]);
+      dcum[i] = ecum[i] * inter[i] + rsum[i] - col * dts[i] - w_i * dts[i] * vv[i];
+      ddt[i] = col + w_i * vv[i];
+    }
+    // dx (owned by this block)
+    const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
+    float* dx_chunk = gr.dx + l.xi(b, t0, h);
+    block_gemm(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+      dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
+    });
+    // dC and dB: owned by this block, summed over the group's heads in order
+    const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
+                                  {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
+    block_gemm(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
+      float* o = dc_chunk + i * bc_stride + k;
+      *o = first ? acc : *o + acc;
+    });
+    const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
+                                  {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
+    block_gemm(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
+      float* o = db_chunk + s * bc_stride + k;
+      *o = first ? acc : *o + acc;
+    });
+    double hh_dot = 0.0;
+    for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh_dot += static_cast<double>(dh[idx]) * h0[idx];
+    hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum / ddt are complete after this
+    const double dD_total = block_sum(dD_local, reduce);
+    // The reverse running sum over the chunk is sequential (thread 0); the dt gradients are not.
+    if (threadIdx.x == 0) {
+      float extra = e_last * static_cast<float>(hh_dot);
+      for (int64_t s = 0; s < len; ++s) extra += wdt[s] * vv[s];
+      dcum[len - 1] += extra;
+      float da = 0.0f;
+      double dA_acc = 0.0;
+      for (int64_t r = len - 1; r >= 0; --r) {
+        da += dcum[r];
+        ddt[r] += da * A;
+        dA_acc += static_cast<double>(da) * dts[r];
+      }
+      dA_total = dA_acc;
+    }
+    __syncthreads();
+    double ddt_bias_local = 0.0;
+    for (int64_t r = threadIdx.x; r < len; r += blockDim.x) {
+      const int64_t idx = l.ti(b, t0 + r, h);
+      bool passes = true;
+      l.dt_value(dt_raw[idx], dt_bias[h], &passes);
+      const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
+      gr.ddt_raw[idx] = g_raw;
+      ddt_bias_local += g_raw;
+    }
+    const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
+    if (threadIdx.x == 0) {
+      partials[bhc * 3 + 0] = dA_total * A;
+      partials[bhc * 3 + 1] = ddt_bias_total;
+      partials[bhc * 3 + 2] = dD_total;
+    }
+  }
+}
+
+// The per-head parameter gradients of the grouped backward: one thread per head sums its (b, c)
+// partials in order and adds them to da_log, ddt_bias and (when given) dd.
+__global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* partials, bool has_d) {
+  const int64_t h = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (h >= l.heads) return;
+  double sums[3] = {0.0, 0.0, 0.0};
+  for (int64_t b = 0; b < l.bsz; ++b) {
+    for (int64_t c = 0; c < l.chunks; ++c) {
+      const double* q = partials + ((b * l.heads + h) * l.chunks + c) * 3;
+      for (int j = 0; j < 3; ++j) sums[j] += q[j];
+    }
+  }
+  gr.da_log[h] += static_cast<float>(sums[0]);
+  gr.ddt_bias[h] += static_cast<float>(sums[1]);
+  if (has_d && gr.dd) gr.dd[h] += static_cast<float>(sums[2]);
+}
+
 __global__ void ssd_step_kernel(SsdDev l, float* y, float* state, const float* x, const float* dt_raw,
                                 const float* dt_bias, const float* a_log, const float* bm, const float* cm,
                                 const float* d) {
@@ -615,6 +866,33 @@ __global__ void ssd_step_kernel(SsdDev l, float* y, float* state, const float* x
     }
     y[i] = acc + D * xv;
   }
+}
+
+// The grouped SSD kernels (ssd_chunk_output_group_kernel, ssd_chunk_backward_group_kernel) run unless
+// STRATA_CUDA_SSD=tiled selects the per-head kernels (kept for the A/B of the next GPU visit), or the
+// (batch, group, chunk) blocks are too few to fill the GPU twice while the per-head blocks would
+// (few groups of many heads: each grouped block walks all its heads); the grouped backward also
+// needs its shared memory (9 L floats + one row of L column partials per warp) to fit in 48 KB.
+bool ssd_grouped(const SsdDev& l) {
+  static const bool tiled = [] {
+    const char* env = std::getenv("STRATA_CUDA_SSD");
+    return env && std::string(env) == "tiled";
+  }();
+  if (tiled) return false;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    return false;
+  }
+  const int64_t group_blocks = l.bsz * l.groups * l.chunks, head_blocks = l.bsz * l.heads * l.chunks;
+  return l.heads == l.groups || group_blocks >= 2 * sms || head_blocks < 2 * sms;
+}
+std::size_t ssd_group_shared_bytes(int64_t chunk) {
+  return static_cast<std::size_t>((9 + kThreads / 32) * chunk) * sizeof(float);
+}
+bool ssd_use_grouped_backward(const SsdDev& l) {
+  const std::size_t static_bytes = kGemmFloats * sizeof(float) + 64 * sizeof(double);
+  return ssd_grouped(l) && ssd_group_shared_bytes(l.chunk) + static_bytes <= 48 * 1024;
 }
 
 const float* opt(const Tensor& t) { return t.defined() ? t.data : nullptr; }
@@ -669,7 +947,10 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   const SsdDev l = ssd_dims(a.x, a.b, a.params);
   if (l.t_len == 0 || l.bsz * l.heads == 0) return;
   const int64_t heads_total = l.bsz * l.heads, blocks = heads_total * l.chunks;
-  float* coef = state_->scratch_as<float>(2, blocks * l.chunk * l.chunk, op);
+  const int64_t group_blocks = l.bsz * l.groups * l.chunks, ll = l.chunk * l.chunk;
+  // grouped: coef of every (b, g, c) block, then C B^T of every block
+  const bool grouped = ssd_grouped(l);
+  float* coef = state_->scratch_as<float>(2, grouped ? 2 * group_blocks * ll : blocks * ll, op);
   float* decays = state_->scratch_as<float>(4, blocks, op);
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
   const std::size_t shared3 = static_cast<std::size_t>(3 * l.chunk) * sizeof(float);
@@ -684,8 +965,14 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
-  ssd_chunk_output_kernel<<<static_cast<unsigned>(blocks), kThreads, shared3, stream>>>(
-      l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d), coef);
+  if (grouped) {
+    ssd_chunk_output_group_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
+        l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
+        coef + group_blocks * ll, coef);
+  } else {
+    ssd_chunk_output_kernel<<<static_cast<unsigned>(blocks), kThreads, shared3, stream>>>(
+        l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d), coef);
+  }
   finish_op(op, "chunk outputs");
 }
 
@@ -694,19 +981,22 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const SsdDev l = ssd_dims(a.x, a.b, a.params);
   if (l.t_len == 0 || l.bsz * l.heads == 0) return;
   const int64_t heads_total = l.bsz * l.heads, blocks = heads_total * l.chunks;
-  float* cb = state_->scratch_as<float>(2, blocks * l.chunk * l.chunk, op);
-  float* ds = state_->scratch_as<float>(3, blocks * l.chunk * l.chunk, op);
+  const int64_t group_blocks = l.bsz * l.groups * l.chunks, ll = l.chunk * l.chunk;
+  const bool grouped = ssd_use_grouped_backward(l);
+  const int64_t chunk_blocks = grouped ? group_blocks : blocks;  // blocks of the chunk grads kernel
   float* state_grads = state_->scratch_as<float>(4, blocks * l.p * l.n, op);
   float* decays = state_->scratch_as<float>(5, blocks, op);
-  float* fs = state_->scratch_as<float>(0, blocks * l.chunk * l.chunk, op);
-  float* uv = state_->scratch_as<float>(1, blocks * 2 * l.chunk * l.p, op);
+  float* cb = state_->scratch_as<float>(2, (grouped ? 2 : 1) * chunk_blocks * ll, op);
+  float* ds = state_->scratch_as<float>(3, chunk_blocks * ll, op);
+  float* fs = state_->scratch_as<float>(0, chunk_blocks * ll, op);
+  // grouped: the (b, h, c) parameter partials (3 doubles = 6 floats each) first, then U and V
+  const int64_t partial_floats = grouped ? 6 * blocks : 0;
+  float* uv_base = state_->scratch_as<float>(1, partial_floats + chunk_blocks * 2 * l.chunk * l.p, op);
+  float* uv = uv_base + partial_floats;
   cudaStream_t stream = state_->stream;
-  STRATA_CUDA_CHECK(cudaMemsetAsync(a.db.data, 0, a.db.numel() * sizeof(float), stream), op);
-  STRATA_CUDA_CHECK(cudaMemsetAsync(a.dc.data, 0, a.dc.numel() * sizeof(float), stream), op);
   SsdGrads gr{a.dx.data, a.ddt_raw.data, a.ddt_bias.data, a.da_log.data, a.db.data, a.dc.data, opt_mut(a.dd),
               opt_mut(a.dinitial_state)};
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
-  const std::size_t shared7 = static_cast<std::size_t>(7 * l.chunk) * sizeof(float);
   const dim3 pass_grid(static_cast<unsigned>(heads_total),
                        static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
   ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
@@ -715,6 +1005,22 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, state_grads, decays, opt(a.dfinal_state), opt_mut(a.dinitial_state));
   op_phase(*state_, op, "state grad pass");
+  if (grouped) {
+    double* partials = reinterpret_cast<double*>(uv_base);
+    ssd_chunk_backward_group_kernel<<<static_cast<unsigned>(group_blocks), kThreads, ssd_group_shared_bytes(l.chunk),
+                                      stream>>>(l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data,
+                                                a.a_log.data, a.b.data, a.c.data, opt(a.d), a.dt.data,
+                                                a.chunk_states.data, state_grads, cb + group_blocks * ll, cb, ds,
+                                                fs, uv, partials);
+    op_phase(*state_, op, "chunk grads");
+    ssd_param_grads_kernel<<<static_cast<unsigned>((l.heads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        l, gr, partials, a.d.defined());
+    finish_op(op, "param grads");
+    return;
+  }
+  STRATA_CUDA_CHECK(cudaMemsetAsync(a.db.data, 0, a.db.numel() * sizeof(float), stream), op);
+  STRATA_CUDA_CHECK(cudaMemsetAsync(a.dc.data, 0, a.dc.numel() * sizeof(float), stream), op);
+  const std::size_t shared7 = static_cast<std::size_t>(7 * l.chunk) * sizeof(float);
   ssd_chunk_backward_kernel<<<static_cast<unsigned>(blocks), kThreads, shared7, stream>>>(
       l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
       a.dt.data, a.chunk_states.data, state_grads, cb, ds, fs, uv);
