@@ -91,7 +91,7 @@ STRATA_AVX2 void attention_forward_tile_avx2(const AttentionFwd& a, const AttnLa
         sum = _mm256_add_ps(sum, pr);
         _mm256_store_ps(scores + j, pr);
       }
-      for (int64_t j = 0; j < cols; ++j) avx2::axpy(o, scores[j], a.v.data + l.ki(b, s0 + j, kh), l.p);
+      avx2::add_weighted_rows(o, l.p, a.v.data + l.ki(b, s0, kh), key_stride, scores, 1, cols);  // o += p V, in registers
       row_sum = row_sum * correction + avx2::hsum(sum);
       row_max = new_max;
     }

@@ -129,13 +129,14 @@ STRATA_AVX2 void ssd_forward_head_avx2(const SsdFwd& a, const SsdLayout& l, int6
         for (int v = 0; v < 4; ++v) avx2::store_n(y_i + p + 8 * v, out[v], lanes[v]);
       }
     }
-    // state leaving the chunk: exp(cum_last) h0 + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
+    // state leaving the chunk: exp(cum_last) h0 + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T, each
+    // state row st[k, :] summed over s in registers (row holds its weights w_s B_s[k])
     const float last = cum[len - 1];
     avx2::scale(st, std::exp(last), N * P);
-    for (int64_t s = 0; s < len; ++s) {
-      const float w = std::exp(last - cum[s]) * dts[s];
-      const float* x_s = a.x.data + l.xi(b, t0 + s, h);
-      for (int64_t k = 0; k < N; ++k) avx2::axpy(st + k * P, w * bt[k * L + s], x_s, P);
+    for (int64_t s = 0; s < len; ++s) dts[s] *= std::exp(last - cum[s]);  // dt_s no longer needed as such
+    for (int64_t k = 0; k < N; ++k) {
+      for (int64_t s = 0; s < len; ++s) row[s] = dts[s] * bt[k * L + s];
+      avx2::add_weighted_rows(st + k * P, P, a.x.data + l.xi(b, t0, h), l.heads * P, row, 1, len);
     }
   }
   if (a.final_state.defined()) {
