@@ -216,12 +216,55 @@ __device__ __forceinline__ void load_gemm_tile(float* dst, const TileOperand& o,
   }
 }
 
+// The same tile, 4 consecutive elements along the operand's contiguous index per load: one float4
+// global load where the operand is 16-byte aligned (base and stride) and the 4 lie inside, element
+// by element otherwise (partial edges, odd strides).
+__device__ __forceinline__ void load_gemm_tile_vec(float* dst, const TileOperand& o, int64_t r0, int64_t rows,
+                                                   int64_t q0, int64_t k, bool row_scale) {
+  const bool q_fast = o.q_stride == 1;
+  const int64_t ld = q_fast ? o.row_stride : o.q_stride;
+  const bool aligned = (reinterpret_cast<uintptr_t>(o.p) & 15) == 0 && ld % 4 == 0;
+  for (int e = threadIdx.x; e < kGemmK * kGemmTile / 4; e += blockDim.x) {
+    // (r, q): the first of the 4; they run along q (q_fast) or along r
+    const int r = q_fast ? e / (kGemmK / 4) : 4 * (e % (kGemmTile / 4));
+    const int q = q_fast ? 4 * (e % (kGemmK / 4)) : e / (kGemmTile / 4);
+    const int64_t gr = r0 + r, gq = q0 + q;
+    const bool other_inside = q_fast ? gr < rows : gq < k;
+    const int64_t ahead = q_fast ? k - gq : rows - gr;                 // inside along the 4 when > 0
+    const int64_t inside = other_inside ? (ahead < 4 ? ahead : 4) : 0;  // how many of the 4 are inside
+    const float* src = o.p + gr * o.row_stride + gq * o.q_stride;
+    float v[4];
+    if (inside == 4 && aligned) {
+      const float4 f = *reinterpret_cast<const float4*>(src);
+      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[j] = j < inside ? src[j] : 0.0f;  // the 4 are contiguous
+    }
+    if (o.scale) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t si = row_scale ? gr + (q_fast ? 0 : j) : gq + (q_fast ? j : 0);
+        if (j < inside) v[j] *= o.scale[si];
+      }
+    }
+    if (q_fast) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) dst[(q + j) * kGemmPitch + r] = v[j];
+    } else {
+      *reinterpret_cast<float4*>(dst + q * kGemmPitch + r) = make_float4(v[0], v[1], v[2], v[3]);
+    }
+  }
+}
+
 // epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j)) for every i < m, j < n (with lower_only:
 // only for the 64 x 64 output tiles not wholly above the diagonal, j <= i somewhere in them). Each
-// output is handed to the epilogue by one thread, the same thread for equal (m, n). Needs blockDim.x
+// output is handed to the epilogue by one thread, the same thread for equal (m, n). kVec: tiles loaded
+// by load_gemm_tile_vec (the grouped kernels and the phase-1 kernels they run with), else by
+// load_gemm_tile (the STRATA_CUDA_SSD=tiled path, as before). Needs blockDim.x
 // == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats
 // and is 16-byte aligned.
-template <int kTerms, typename Epilogue>
+template <bool kVec, int kTerms, typename Epilogue>
 __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
                            Epilogue epilogue) {
   static_assert(kThreads == 256, "block_gemm maps 256 threads onto 16 x 16, 4 x 4 outputs each");
@@ -238,8 +281,13 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
         for (int64_t q0 = 0; q0 < term.k; q0 += kGemmK) {
           if (term.band == Band::Lower && q0 > i0 + kGemmTile - 1) break;
           if (term.band == Band::Upper && q0 + kGemmK - 1 < i0) continue;
-          load_gemm_tile(ta, term.a, i0, m, q0, term.k, true);
-          load_gemm_tile(tb, term.b, j0, n, q0, term.k, false);
+          if constexpr (kVec) {
+            load_gemm_tile_vec(ta, term.a, i0, m, q0, term.k, true);
+            load_gemm_tile_vec(tb, term.b, j0, n, q0, term.k, false);
+          } else {
+            load_gemm_tile(ta, term.a, i0, m, q0, term.k, true);
+            load_gemm_tile(tb, term.b, j0, n, q0, term.k, false);
+          }
           __syncthreads();
 #pragma unroll
           for (int q = 0; q < kGemmK; ++q) {
@@ -311,6 +359,7 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 // S[p,k] = sum_s exp(cum[last] - cum[s]) dt[s] x[s,p] B[s,k], written where the state leaving the
 // chunk goes (chunk_states of the next chunk, or final_state after the last one), and the chunk's
 // total decay exp(cum[last]).
+template <bool kVec>
 __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays,
                                        const float* x, const float* dt, const float* a_log, const float* bm) {
   extern __shared__ float shared[];
@@ -330,7 +379,7 @@ __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* fin
   const GemmTerm terms[1] = {{columns_of(x + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(bm + l.bci(v.b, v.t0, v.g), l.groups * l.n, w), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
+  block_gemm<kVec>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
 }
 
 // Forward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -383,7 +432,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
   const float* b_chunk = bm + l.bci(v.b, v.t0, v.g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
+  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
     coef[i * L + s] = s <= i ? acc * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
   });
   __syncthreads();
@@ -391,7 +440,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                              {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
   float* y_chunk = y + l.xi(v.b, v.t0, v.h);
-  block_gemm(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+  block_gemm<false>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
     y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
   });
 }
@@ -419,7 +468,7 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
   const float* b_chunk = bm + l.bci(b, t0, g);
   const float* c_chunk = cm + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<true>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const SsdChunk v{b, h, g, c, t0, len};
@@ -440,7 +489,7 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
     const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                                {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
     float* y_chunk = y + l.xi(b, t0, h);
-    block_gemm(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+    block_gemm<true>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
       y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
     });
   }
@@ -452,6 +501,7 @@ struct SsdGrads {
 
 // Backward phase 1 (one block per chunk): the chunk's own contribution to the gradient of the state
 // entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay.
+template <bool kVec>
 __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy,
                                             const float* dt, const float* a_log, const float* cm) {
   extern __shared__ float shared[];
@@ -468,7 +518,7 @@ __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float*
   const GemmTerm terms[1] = {{columns_of(dy + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(cm + l.bci(v.b, v.t0, v.g), l.groups * l.n, e), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
+  block_gemm<kVec>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
 }
 
 // Backward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -545,13 +595,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   // CB and DS (lower triangles), then E = CB * decay in place and FS = DS * decay * dt[s], both
   // zero above the diagonal; DS stays as is.
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
+  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
   const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-  block_gemm(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+  block_gemm<false>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
   const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-  block_gemm(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+  block_gemm<false>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
   const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-  block_gemm(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
+  block_gemm<false>(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
   __syncthreads();
   for (int64_t idx = threadIdx.x; idx < len * len; idx += blockDim.x) {
     const int64_t i = idx / len, s = idx % len;
@@ -574,19 +624,19 @@ __global__ void __launch_bounds__(kThreads, 2)
   // dx (owned by this block)
   const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
   float* dx_chunk = gr.dx + l.xi(b, t0, h);
-  block_gemm(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+  block_gemm<false>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
     dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
   });
   // dC and dB (shared by the group's heads)
   const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                 {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
-  block_gemm(len, l.n, dc_terms, false, tiles,
+  block_gemm<false>(len, l.n, dc_terms, false, tiles,
              [&](int64_t i, int64_t k, float acc) { atomicAdd(dc_chunk + i * bc_stride + k, acc); });
   const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                 {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
   float* db_chunk = gr.db + l.bci(b, t0, g);
-  block_gemm(len, l.n, db_terms, false, tiles,
+  block_gemm<false>(len, l.n, db_terms, false, tiles,
              [&](int64_t s, int64_t k, float acc) { atomicAdd(db_chunk + s * bc_stride + k, acc); });
   // per-time scalars: gradient of the cumulative decay and of dt
   double dD_local = 0.0;
@@ -695,7 +745,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
   float* db_chunk = gr.db + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<true>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const bool first = hh == 0;
@@ -716,11 +766,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       wdt[i] = expf(last - cum[i]) * dts[i];
     }
     const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-    block_gemm(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+    block_gemm<true>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
     const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-    block_gemm(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+    block_gemm<true>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
     const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-    block_gemm(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
+    block_gemm<true>(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
     __syncthreads();
     // One warp per row i: E and FS (zero above the diagonal), the row and column sums of M, and the
     // row dot products vv, inter and dy . x.
@@ -775,19 +825,19 @@ __global__ void __launch_bounds__(kThreads, 2)
     // dx (owned by this block)
     const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
     float* dx_chunk = gr.dx + l.xi(b, t0, h);
-    block_gemm(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+    block_gemm<true>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
       dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
     });
     // dC and dB: owned by this block, summed over the group's heads in order
     const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                   {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
-    block_gemm(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
+    block_gemm<true>(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
       float* o = dc_chunk + i * bc_stride + k;
       *o = first ? acc : *o + acc;
     });
     const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                   {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
-    block_gemm(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
+    block_gemm<true>(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
       float* o = db_chunk + s * bc_stride + k;
       *o = first ? acc : *o + acc;
     });
@@ -959,7 +1009,8 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   cudaStream_t stream = state_->stream;
   ssd_dt_kernel<<<grid_for(l.bsz * l.t_len * l.heads), kThreads, 0, stream>>>(l, a.dt.data, a.dt_raw.data,
                                                                               a.dt_bias.data);
-  ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  auto* const state_kernel = grouped ? ssd_chunk_state_kernel<true> : ssd_chunk_state_kernel<false>;
+  state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
   op_phase(*state_, op, "chunk states");
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
@@ -999,7 +1050,8 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
   const dim3 pass_grid(static_cast<unsigned>(heads_total),
                        static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
-  ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  auto* const state_grad_kernel = grouped ? ssd_chunk_state_grad_kernel<true> : ssd_chunk_state_grad_kernel<false>;
+  state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
   op_phase(*state_, op, "chunk state grads");
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
