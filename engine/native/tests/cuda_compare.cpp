@@ -194,9 +194,16 @@ void conv_large(CudaBackend& cuda) {
 }
 
 // SSD at (B2, T, H, P, N, G, L): the grouped kernels (default) or the per-head ones (STRATA_CUDA_SSD=tiled).
+// In a bf16 GEMM mode the grouped kernels run the chunk products on bf16 tensor cores (fp32
+// accumulation): limits 2e-2 for y, dx, dB, dC and 5e-2 for the dt / A_log gradients (sums with
+// cancellation); the chunk states and dD stay fp32 products (1e-4), as does everything in fp32 mode.
 void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk, int64_t h = 8, int64_t pd = 32, int64_t n = 32,
-               int64_t g = 2) {
+               int64_t g = 2, CudaGemmMode mode = CudaGemmMode::Fp32) {
   Pair p(cuda);
+  const CudaGemmMode saved = cuda.gemm_mode();
+  cuda.set_gemm_mode(mode);
+  const bool bf16 = mode != CudaGemmMode::Fp32;
+  const double products = bf16 ? 2e-2 : 1e-4, scalars = bf16 ? 5e-2 : 1e-4;
   const int64_t b = 2, chunks = ssd_num_chunks(t, chunk);
   auto xv = random_values(b * t * h * pd), dtv = random_values(b * t * h, -3.0f, 0.0f);
   auto dtbv = random_values(h, -1.0f, 0.0f), alv = random_values(h, 0.0f, 1.5f);
@@ -219,9 +226,9 @@ void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk, int64_t h = 8, int64
   fwd(cpu_backend(), false);
   fwd(cuda, true);
   char what[128];
-  std::snprintf(what, sizeof what, "ssd forward y (B2 T%lld H%lld P%lld N%lld G%lld L%lld)", (long long)t,
-                (long long)h, (long long)pd, (long long)n, (long long)g, (long long)chunk);
-  compare(what, cuda, y, 1e-4);
+  std::snprintf(what, sizeof what, "ssd forward y (B2 T%lld H%lld P%lld N%lld G%lld L%lld %s)", (long long)t,
+                (long long)h, (long long)pd, (long long)n, (long long)g, (long long)chunk, cuda_gemm_mode_name(mode));
+  compare(what, cuda, y, products);
   compare("ssd forward final state", cuda, fin, 1e-4);
   auto gyv = random_values(b * t * h * pd);
   auto dy = p.make("dy", {b, t, h, pd}, &gyv);
@@ -239,13 +246,14 @@ void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk, int64_t h = 8, int64
   };
   bwd(cpu_backend(), false);
   bwd(cuda, true);
-  compare("ssd backward dx", cuda, dx, 1e-4);
-  compare("ssd backward ddt_raw", cuda, ddt, 1e-4);
-  compare("ssd backward db", cuda, db, 1e-4);
-  compare("ssd backward dc", cuda, dc, 1e-4);
-  compare("ssd backward da_log", cuda, dal, 1e-4);
-  compare("ssd backward ddt_bias", cuda, ddtb, 1e-4);
+  compare("ssd backward dx", cuda, dx, products);
+  compare("ssd backward ddt_raw", cuda, ddt, scalars);
+  compare("ssd backward db", cuda, db, products);
+  compare("ssd backward dc", cuda, dc, products);
+  compare("ssd backward da_log", cuda, dal, scalars);
+  compare("ssd backward ddt_bias", cuda, ddtb, scalars);
   compare("ssd backward dd", cuda, dd, 1e-4);
+  cuda.set_gemm_mode(saved);
 }
 
 // Causal GQA attention at training-like sizes; fp32 mode runs the fp32 kernels, bf16 mode the
@@ -368,6 +376,8 @@ int main() {
       {"ssd L128", [&] { ssd_large(*cuda, 200, 128); }},
       {"ssd L128 P64 N128 (~1B head)", [&] { ssd_large(*cuda, 320, 128, 4, 64, 128, 1); }},
       {"ssd L32 one head per group", [&] { ssd_large(*cuda, 100, 32, 3, 40, 24, 3); }},
+      {"ssd L128 P64 N128 bf16", [&] { ssd_large(*cuda, 320, 128, 4, 64, 128, 1, CudaGemmMode::Bf16); }},
+      {"ssd L64 bf16", [&] { ssd_large(*cuda, 256, 64, 8, 32, 32, 2, CudaGemmMode::Bf16); }},
       {"attention", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Fp32); }},
       {"attention window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Fp32); }},
       {"attention bf16 P64", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Bf16); }},

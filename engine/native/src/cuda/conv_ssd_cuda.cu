@@ -15,6 +15,8 @@
 // of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
 // 64 x 64 outputs per pass, 4 x 4 per thread) in fp32 on CUDA cores; not here: tensor-core (BF16
 // MMA / cuBLAS) forms of them.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -257,20 +259,37 @@ __device__ __forceinline__ void load_gemm_tile_vec(float* dst, const TileOperand
   }
 }
 
+// bf16 tensor-core pieces of block_gemm<kMma>: two floats rounded to a bf16 pair (lo in the low half),
+// and c (16 x 8) += a (16 x 16, row) b (16 x 8, col) on mma.sync with fp32 accumulation.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j)) for every i < m, j < n (with lower_only:
 // only for the 64 x 64 output tiles not wholly above the diagonal, j <= i somewhere in them). Each
 // output is handed to the epilogue by one thread, the same thread for equal (m, n). kVec: tiles loaded
 // by load_gemm_tile_vec (the grouped kernels and the phase-1 kernels they run with), else by
-// load_gemm_tile (the STRATA_CUDA_SSD=tiled path, as before). Needs blockDim.x
+// load_gemm_tile (the STRATA_CUDA_SSD=tiled path, as before). kMma: the products on bf16 tensor cores
+// (operands rounded to bf16 from the fp32 tiles, fp32 accumulation; warp w owns rows 16 (w % 4) and
+// columns 32 (w / 4) of the 64 x 64 tile, four m16n8k16 per 16 k), else fp32 FMAs. Needs blockDim.x
 // == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats
 // and is 16-byte aligned.
-template <bool kVec, int kTerms, typename Epilogue>
+template <bool kVec, bool kMma, int kTerms, typename Epilogue>
 __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
                            Epilogue epilogue) {
   static_assert(kThreads == 256, "block_gemm maps 256 threads onto 16 x 16, 4 x 4 outputs each");
   float* ta = tiles;
   float* tb = tiles + kGemmK * kGemmPitch;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int gid = (threadIdx.x & 31) >> 2, tig = threadIdx.x & 3;  // mma: the lane's row group and pair
+  const int wm = (threadIdx.x >> 5) & 3, wn = threadIdx.x >> 7;     // mma: the warp's 16 rows, 32 columns
   for (int64_t i0 = 0; i0 < m; i0 += kGemmTile) {
     for (int64_t j0 = 0; j0 < n; j0 += kGemmTile) {
       if (lower_only && j0 > i0 + kGemmTile - 1) continue;
@@ -289,15 +308,32 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
             load_gemm_tile(tb, term.b, j0, n, q0, term.k, false);
           }
           __syncthreads();
+          if constexpr (kMma) {
 #pragma unroll
-          for (int q = 0; q < kGemmK; ++q) {
-            const float4 a4 = *reinterpret_cast<const float4*>(ta + q * kGemmPitch + 4 * ty);
-            const float4 b4 = *reinterpret_cast<const float4*>(tb + q * kGemmPitch + 4 * tx);
-            const float av[4] = {a4.x, a4.y, a4.z, a4.w}, bv[4] = {b4.x, b4.y, b4.z, b4.w};
+            for (int kk = 0; kk < kGemmK; kk += 16) {
+              // A(r, q) = ta[q][r], B(q, c) = tb[q][c]: this lane's k pairs are 2 tig (+1) and 2 tig + 8 (+1)
+              const float* a = ta + (kk + 2 * tig) * kGemmPitch + wm * 16 + gid;
+              const uint32_t af[4] = {pack_bf16(a[0], a[kGemmPitch]), pack_bf16(a[8], a[kGemmPitch + 8]),
+                                      pack_bf16(a[8 * kGemmPitch], a[9 * kGemmPitch]),
+                                      pack_bf16(a[8 * kGemmPitch + 8], a[9 * kGemmPitch + 8])};
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
+              for (int nt = 0; nt < 4; ++nt) {
+                const float* bp = tb + (kk + 2 * tig) * kGemmPitch + wn * 32 + nt * 8 + gid;
+                mma_bf16(acc[nt], af, pack_bf16(bp[0], bp[kGemmPitch]),
+                         pack_bf16(bp[8 * kGemmPitch], bp[9 * kGemmPitch]));
+              }
+            }
+          } else {
 #pragma unroll
-              for (int c = 0; c < 4; ++c) acc[r][c] += av[r] * bv[c];
+            for (int q = 0; q < kGemmK; ++q) {
+              const float4 a4 = *reinterpret_cast<const float4*>(ta + q * kGemmPitch + 4 * ty);
+              const float4 b4 = *reinterpret_cast<const float4*>(tb + q * kGemmPitch + 4 * tx);
+              const float av[4] = {a4.x, a4.y, a4.z, a4.w}, bv[4] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+              for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                for (int c = 0; c < 4; ++c) acc[r][c] += av[r] * bv[c];
+              }
             }
           }
           __syncthreads();
@@ -307,7 +343,10 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
       for (int r = 0; r < 4; ++r) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          const int64_t i = i0 + 4 * ty + r, j = j0 + 4 * tx + c;
+          // fp32: acc[r][c] is (4 ty + r, 4 tx + c); mma: acc[nt][c] is (16 wm + gid (+8 for c >= 2),
+          // 32 wn + 8 nt + 2 tig + c % 2)
+          const int64_t i = kMma ? i0 + wm * 16 + gid + (c >= 2 ? 8 : 0) : i0 + 4 * ty + r;
+          const int64_t j = kMma ? j0 + wn * 32 + r * 8 + 2 * tig + (c & 1) : j0 + 4 * tx + c;
           if (i < m && j < n) epilogue(i, j, acc[r][c]);
         }
       }
@@ -379,7 +418,8 @@ __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* fin
   const GemmTerm terms[1] = {{columns_of(x + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(bm + l.bci(v.b, v.t0, v.g), l.groups * l.n, w), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<kVec>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
+  block_gemm<kVec, false>(l.p, l.n, terms, false, tiles,
+                          [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
 }
 
 // Forward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -432,7 +472,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
   const float* b_chunk = bm + l.bci(v.b, v.t0, v.g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
+  block_gemm<false, false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
     coef[i * L + s] = s <= i ? acc * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
   });
   __syncthreads();
@@ -440,7 +480,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                              {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
   float* y_chunk = y + l.xi(v.b, v.t0, v.h);
-  block_gemm<false>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+  block_gemm<false, false>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
     y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
   });
 }
@@ -448,6 +488,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
 // Forward phase 3, grouped (the default; STRATA_CUDA_SSD=tiled selects the kernel above): one block
 // per (batch, group, chunk) computes C B^T once (cbraw) and walks the group's heads in order; per head
 // the decay and dt are applied one warp per row (coalesced), then the outputs as above.
+template <bool kMma>
 __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* chunk_states, const float* x,
                                               const float* dt, const float* a_log, const float* bm,
                                               const float* cm, const float* d, float* cbraw_scratch,
@@ -468,7 +509,7 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
   const float* b_chunk = bm + l.bci(b, t0, g);
   const float* c_chunk = cm + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<true>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<true, kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const SsdChunk v{b, h, g, c, t0, len};
@@ -489,7 +530,7 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
     const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                                {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
     float* y_chunk = y + l.xi(b, t0, h);
-    block_gemm<true>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
+    block_gemm<true, kMma>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
       y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
     });
   }
@@ -518,7 +559,7 @@ __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float*
   const GemmTerm terms[1] = {{columns_of(dy + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(cm + l.bci(v.b, v.t0, v.g), l.groups * l.n, e), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<kVec>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
+  block_gemm<kVec, false>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
 }
 
 // Backward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -595,13 +636,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   // CB and DS (lower triangles), then E = CB * decay in place and FS = DS * decay * dt[s], both
   // zero above the diagonal; DS stays as is.
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
+  block_gemm<false, false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
   const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-  block_gemm<false>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+  block_gemm<false, false>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
   const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-  block_gemm<false>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+  block_gemm<false, false>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
   const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-  block_gemm<false>(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
+  block_gemm<false, false>(len, l.p, vt, false, tiles,
+                           [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
   __syncthreads();
   for (int64_t idx = threadIdx.x; idx < len * len; idx += blockDim.x) {
     const int64_t i = idx / len, s = idx % len;
@@ -624,20 +666,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   // dx (owned by this block)
   const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
   float* dx_chunk = gr.dx + l.xi(b, t0, h);
-  block_gemm<false>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+  block_gemm<false, false>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
     dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
   });
   // dC and dB (shared by the group's heads)
   const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                 {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
-  block_gemm<false>(len, l.n, dc_terms, false, tiles,
-             [&](int64_t i, int64_t k, float acc) { atomicAdd(dc_chunk + i * bc_stride + k, acc); });
+  block_gemm<false, false>(len, l.n, dc_terms, false, tiles,
+                           [&](int64_t i, int64_t k, float acc) { atomicAdd(dc_chunk + i * bc_stride + k, acc); });
   const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                 {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
   float* db_chunk = gr.db + l.bci(b, t0, g);
-  block_gemm<false>(len, l.n, db_terms, false, tiles,
-             [&](int64_t s, int64_t k, float acc) { atomicAdd(db_chunk + s * bc_stride + k, acc); });
+  block_gemm<false, false>(len, l.n, db_terms, false, tiles,
+                           [&](int64_t s, int64_t k, float acc) { atomicAdd(db_chunk + s * bc_stride + k, acc); });
   // per-time scalars: gradient of the cumulative decay and of dt
   double dD_local = 0.0;
   for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
@@ -708,6 +750,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 // in warp order). The per-head parameter gradients go to partials[(b, h, c)] = (dA_log, ddt_bias, dD),
 // summed in a fixed order by ssd_param_grads_kernel: the whole backward is deterministic.
 // Shared: 9 L floats + 8 L column partials (kThreads / 32 warps): ssd_group_shared_bytes.
+template <bool kMma>
 __global__ void __launch_bounds__(kThreads, 2)
     ssd_chunk_backward_group_kernel(SsdDev l, SsdGrads gr, const float* dy, const float* x, const float* dt_raw,
                                     const float* dt_bias, const float* a_log, const float* bm, const float* cm,
@@ -745,7 +788,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
   float* db_chunk = gr.db + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<true>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<true, kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const bool first = hh == 0;
@@ -766,11 +809,12 @@ __global__ void __launch_bounds__(kThreads, 2)
       wdt[i] = expf(last - cum[i]) * dts[i];
     }
     const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-    block_gemm<true>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+    block_gemm<true, kMma>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
     const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-    block_gemm<true>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+    block_gemm<true, kMma>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
     const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-    block_gemm<true>(len, l.p, vt, false, tiles, [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
+    block_gemm<true, kMma>(len, l.p, vt, false, tiles,
+                           [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
     __syncthreads();
     // One warp per row i: E and FS (zero above the diagonal), the row and column sums of M, and the
     // row dot products vv, inter and dy . x.
@@ -825,19 +869,19 @@ __global__ void __launch_bounds__(kThreads, 2)
     // dx (owned by this block)
     const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
     float* dx_chunk = gr.dx + l.xi(b, t0, h);
-    block_gemm<true>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
+    block_gemm<true, kMma>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
       dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
     });
     // dC and dB: owned by this block, summed over the group's heads in order
     const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                   {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
-    block_gemm<true>(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
+    block_gemm<true, kMma>(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
       float* o = dc_chunk + i * bc_stride + k;
       *o = first ? acc : *o + acc;
     });
     const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                   {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
-    block_gemm<true>(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
+    block_gemm<true, kMma>(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
       float* o = db_chunk + s * bc_stride + k;
       *o = first ? acc : *o + acc;
     });
@@ -918,17 +962,26 @@ __global__ void ssd_step_kernel(SsdDev l, float* y, float* state, const float* x
   }
 }
 
-// The grouped SSD kernels (ssd_chunk_output_group_kernel, ssd_chunk_backward_group_kernel) run unless
-// STRATA_CUDA_SSD=tiled selects the per-head kernels (kept for the A/B of the next GPU visit), or the
-// (batch, group, chunk) blocks are too few to fill the GPU twice while the per-head blocks would
-// (few groups of many heads: each grouped block walks all its heads); the grouped backward also
-// needs its shared memory (9 L floats + one row of L column partials per warp) to fit in 48 KB.
-bool ssd_grouped(const SsdDev& l) {
-  static const bool tiled = [] {
+// STRATA_CUDA_SSD, read once (kept for the A/B of the next GPU visit): "tiled" runs the per-head
+// kernels with scalar tile loads and fp32 products (the previous path), "fp32" the grouped kernels
+// with fp32 products in every GEMM mode; unset: grouped, bf16 tensor-core chunk products unless the
+// GEMM mode is fp32.
+enum class SsdEnv { Default, Tiled, Fp32 };
+SsdEnv ssd_env() {
+  static const SsdEnv mode = [] {
     const char* env = std::getenv("STRATA_CUDA_SSD");
-    return env && std::string(env) == "tiled";
+    const std::string v = env ? env : "";
+    return v == "tiled" ? SsdEnv::Tiled : v == "fp32" ? SsdEnv::Fp32 : SsdEnv::Default;
   }();
-  if (tiled) return false;
+  return mode;
+}
+// The grouped SSD kernels (ssd_chunk_output_group_kernel, ssd_chunk_backward_group_kernel) run unless
+// STRATA_CUDA_SSD=tiled, or the (batch, group, chunk) blocks are too few to fill the GPU twice while
+// the per-head blocks would (few groups of many heads: each grouped block walks all its heads); the
+// grouped backward also needs its shared memory (9 L floats + one row of L column partials per warp)
+// to fit in 48 KB.
+bool ssd_grouped(const SsdDev& l) {
+  if (ssd_env() == SsdEnv::Tiled) return false;
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
@@ -1017,7 +1070,9 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
   if (grouped) {
-    ssd_chunk_output_group_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
+    const bool mma = effective_gemm_mode() != CudaGemmMode::Fp32 && ssd_env() != SsdEnv::Fp32;
+    auto* const output_kernel = mma ? ssd_chunk_output_group_kernel<true> : ssd_chunk_output_group_kernel<false>;
+    output_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
         l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
         coef + group_blocks * ll, coef);
   } else {
@@ -1059,11 +1114,11 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   op_phase(*state_, op, "state grad pass");
   if (grouped) {
     double* partials = reinterpret_cast<double*>(uv_base);
-    ssd_chunk_backward_group_kernel<<<static_cast<unsigned>(group_blocks), kThreads, ssd_group_shared_bytes(l.chunk),
-                                      stream>>>(l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data,
-                                                a.a_log.data, a.b.data, a.c.data, opt(a.d), a.dt.data,
-                                                a.chunk_states.data, state_grads, cb + group_blocks * ll, cb, ds,
-                                                fs, uv, partials);
+    const bool mma = effective_gemm_mode() != CudaGemmMode::Fp32 && ssd_env() != SsdEnv::Fp32;
+    auto* const grads_kernel = mma ? ssd_chunk_backward_group_kernel<true> : ssd_chunk_backward_group_kernel<false>;
+    grads_kernel<<<static_cast<unsigned>(group_blocks), kThreads, ssd_group_shared_bytes(l.chunk), stream>>>(
+        l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
+        a.dt.data, a.chunk_states.data, state_grads, cb + group_blocks * ll, cb, ds, fs, uv, partials);
     op_phase(*state_, op, "chunk grads");
     ssd_param_grads_kernel<<<static_cast<unsigned>((l.heads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
         l, gr, partials, a.d.defined());
