@@ -68,48 +68,57 @@ STRATA_AVX2 void conv1d_forward_avx2(const Conv1dFwd& a, const float* wt, int64_
   }
 }
 
-// Backward of channels [c0, c1) over every batch; dwt is this block's (K, C) weight gradient.
-STRATA_AVX2 void conv1d_backward_avx2(const Conv1dBwd& a, const float* wt, float* dwt, int64_t c0, int64_t c1) {
+// Backward of channels [c0, c1) (at most 8) over every batch; dwt is the (K, C) weight gradient.
+// Per sequence, first the output gradients g_t (through SiLU, recomputing the pre-activation) with
+// dbias and dw, then dx in gather form, dx_s = sum_j g_{s+K-1-j} w_j, one store per step instead of
+// a load and a store per (step, tap). The sums run in the same order as the per-tap scatter would.
+// g is t_len * 8 scratch.
+STRATA_AVX2 void conv1d_backward_avx2(const Conv1dBwd& a, const float* wt, float* dwt, int64_t c0, int64_t c1, float* g) {
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   const float* bias = a.bias.defined() ? a.bias.data : nullptr;
   const __m256 one = _mm256_set1_ps(1.0f);
-  for (int64_t c = c0; c < c1; c += 8) {
-    const int64_t lanes = std::min<int64_t>(8, c1 - c);
-    __m256 dbias = _mm256_setzero_ps();
-    __m256 dw[8];
-    for (int64_t j = 0; j < std::min<int64_t>(k, 8); ++j) dw[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < bsz; ++b) {
-      for (int64_t t = 0; t < t_len; ++t) {
-        __m256 g = avx2::load_n(a.dy.data + (b * t_len + t) * c_len + c, lanes);
-        if (a.silu) {
-          const __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, k, b, t, c, lanes);
-          const __m256 s = avx2::sigmoid(v);
-          g = _mm256_mul_ps(g, _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one)));
-        }
-        dbias = _mm256_add_ps(dbias, g);
-        for (int64_t j = 0; j < k; ++j) {
-          const int64_t src_t = t - k + 1 + j;
-          if (src_t < 0) continue;
-          float* dx = a.dx.data + (b * t_len + src_t) * c_len + c;
-          avx2::store_n(dx, _mm256_fmadd_ps(g, avx2::load_n(wt + j * c_len + c, lanes), avx2::load_n(dx, lanes)), lanes);
-          const __m256 xs = avx2::load_n(a.x.data + (b * t_len + src_t) * c_len + c, lanes);
-          if (j < 8) {
-            dw[j] = _mm256_fmadd_ps(g, xs, dw[j]);
-          } else {
-            float* row = dwt + j * c_len + c;
-            avx2::store_n(row, _mm256_fmadd_ps(g, xs, avx2::load_n(row, lanes)), lanes);
-          }
+  const int64_t c = c0, lanes = c1 - c0;
+  __m256 dbias = _mm256_setzero_ps();
+  __m256 dw[8];
+  for (int64_t j = 0; j < std::min<int64_t>(k, 8); ++j) dw[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < bsz; ++b) {
+    for (int64_t t = 0; t < t_len; ++t) {
+      __m256 gt = avx2::load_n(a.dy.data + (b * t_len + t) * c_len + c, lanes);
+      if (a.silu) {
+        const __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, k, b, t, c, lanes);
+        const __m256 s = avx2::sigmoid(v);
+        gt = _mm256_mul_ps(gt, _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one)));
+      }
+      _mm256_storeu_ps(g + t * 8, gt);
+      dbias = _mm256_add_ps(dbias, gt);
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t src_t = t - k + 1 + j;
+        if (src_t < 0) continue;
+        const __m256 xs = avx2::load_n(a.x.data + (b * t_len + src_t) * c_len + c, lanes);
+        if (j < 8) {
+          dw[j] = _mm256_fmadd_ps(gt, xs, dw[j]);
+        } else {
+          float* row = dwt + j * c_len + c;
+          avx2::store_n(row, _mm256_fmadd_ps(gt, xs, avx2::load_n(row, lanes)), lanes);
         }
       }
     }
-    if (a.dbias.defined()) {
-      float* db = a.dbias.data + c;
-      avx2::store_n(db, _mm256_add_ps(avx2::load_n(db, lanes), dbias), lanes);
+    for (int64_t s = 0; s < t_len; ++s) {
+      float* dx = a.dx.data + (b * t_len + s) * c_len + c;
+      __m256 acc = avx2::load_n(dx, lanes);
+      for (int64_t i = 0; i < k && s + i < t_len; ++i) {  // step t = s + i reaches x_s through tap k - 1 - i
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(g + (s + i) * 8), avx2::load_n(wt + (k - 1 - i) * c_len + c, lanes), acc);
+      }
+      avx2::store_n(dx, acc, lanes);
     }
-    for (int64_t j = 0; j < std::min<int64_t>(k, 8); ++j) {
-      float* row = dwt + j * c_len + c;
-      avx2::store_n(row, _mm256_add_ps(avx2::load_n(row, lanes), dw[j]), lanes);
-    }
+  }
+  if (a.dbias.defined()) {
+    float* db = a.dbias.data + c;
+    avx2::store_n(db, _mm256_add_ps(avx2::load_n(db, lanes), dbias), lanes);
+  }
+  for (int64_t j = 0; j < std::min<int64_t>(k, 8); ++j) {
+    float* row = dwt + j * c_len + c;
+    avx2::store_n(row, _mm256_add_ps(avx2::load_n(row, lanes), dw[j]), lanes);
   }
 }
 #endif
@@ -160,9 +169,13 @@ void CpuBackend::conv1d_backward(const Conv1dBwd& a) {
     std::vector<float> dwt(static_cast<size_t>(c_len * k), 0.0f);
     // finer channel blocks than the scalar path: 8-lane columns, so two threads split evenly
     const int64_t columns = (c_len + 7) / 8;
-#pragma omp parallel for schedule(static)
-    for (int64_t col = 0; col < columns; ++col) {
-      conv1d_backward_avx2(a, wt.data(), dwt.data(), col * 8, std::min(c_len, col * 8 + 8));
+#pragma omp parallel
+    {
+      std::vector<float> g(static_cast<size_t>(t_len * 8));
+#pragma omp for schedule(static)
+      for (int64_t col = 0; col < columns; ++col) {
+        conv1d_backward_avx2(a, wt.data(), dwt.data(), col * 8, std::min(c_len, col * 8 + 8), g.data());
+      }
     }
     if (a.dw.defined()) {
       for (int64_t c = 0; c < c_len; ++c) {
