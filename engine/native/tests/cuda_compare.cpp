@@ -125,8 +125,8 @@ void gemm_modes(CudaBackend& cuda) {
 }
 
 // The grouped expert GEMM at training-like sizes (uneven experts, one empty, R = 4000 rows) and at
-// a decode size (R = 16 rows over 16 experts, split-K), fp32 mode against the CPU within 1e-4 and
-// bf16 (tensor cores) within 1.5e-2, all three passes.
+// decode sizes (R = 16 rows over 16 experts; R = 20 with K = 1540: Fprop on the GEMV path, Dgrad
+// split-K), fp32 mode against the CPU within 1e-4 and bf16 (tensor cores) within 1.5e-2, all three passes.
 void moe_expert_gemm_case(CudaBackend& cuda, int64_t in, int64_t o, const std::vector<int32_t>& off) {
   const int64_t e = static_cast<int64_t>(off.size()) - 1, r = off.back();
   const CudaGemmMode saved = cuda.gemm_mode();
@@ -157,6 +157,8 @@ void moe_expert_gemm_case(CudaBackend& cuda, int64_t in, int64_t o, const std::v
 void moe_expert_gemm_large(CudaBackend& cuda) {
   moe_expert_gemm_case(cuda, 384, 640, {0, 700, 700, 1500, 1501, 2600, 3000, 3900, 4000});
   moe_expert_gemm_case(cuda, 1024, 1024, {0, 2, 2, 3, 5, 5, 6, 8, 9, 9, 10, 12, 12, 13, 14, 16, 16});
+  // the Fprop GEMV path: K over one 1024-input chunk, an expert over one 8-row chunk, N not a multiple of 16
+  moe_expert_gemm_case(cuda, 1540, 1000, {0, 1, 12, 12, 20});
 }
 
 void rmsnorm_large(CudaBackend& cuda) {

@@ -1065,8 +1065,10 @@ void test_moe_dispatch(Ctx& ctx) {
 // The grouped expert GEMM on its own, at sizes that cross its tiles (64 x 64 outputs, 32-deep
 // slices, split-K for few rows): uneven experts (one empty, one over a row tile), K and N not
 // multiples of the tiles. Tolerance as the GEMM's (float32 sums of k products: atol scaled by sqrt(k)).
-void test_moe_expert_gemm(Ctx& ctx) {
-  const int64_t e = 4, in = 261, o = 300;
+// K = 260 (a multiple of 4) takes CUDA's few-rows GEMV path in Fprop (77 rows: 8-row chunks), K = 261
+// the tile path.
+void moe_expert_gemm_case(Ctx& ctx, int64_t in) {
+  const int64_t e = 4, o = 300;
   const std::vector<int32_t> off{0, 3, 3, 80, 90};
   const int64_t r = off.back();
   Vec x = f32(ctx.random(r * in)), w = f32(ctx.random(e * o * in)), dy = f32(ctx.random(r * o));
@@ -1103,6 +1105,12 @@ void test_moe_expert_gemm(Ctx& ctx) {
   ctx.expect_close("fprop", ctx.down(y), want_y, tol(in));
   ctx.expect_close("dgrad", ctx.down(dx), want_dx, tol(o));
   ctx.expect_close("wgrad (accumulated)", ctx.down(dw), want_dw, tol(off[3] - off[2]));
+}
+void test_moe_expert_gemm(Ctx& ctx) {
+  for (int64_t in : {261, 260}) {
+    ctx.test = "moe_expert_gemm/K" + std::to_string(in);
+    moe_expert_gemm_case(ctx, in);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

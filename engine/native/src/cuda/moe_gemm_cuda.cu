@@ -8,6 +8,8 @@
 // Fprop / Dgrad: a 1-D list of (expert, row tile) pairs, found by each block from the offsets (the
 // grid has ceil(R/BM) + E slots, the upper bound; empty slots exit); with few rows (decoding) the
 // reduction is also split over grid.z into partial sums that a second kernel adds in order.
+// With few rows in Fprop (decoding) a GEMV kernel instead: vector loads of each weight row once
+// per 8 routed rows of its expert.
 // Wgrad: one grid layer per expert, reducing over that expert's rows.
 // Shapes (ops/moe.h): R routed rows, E experts, O / I out / in features of an expert linear.
 // This file is not the router, the routing plan or the permutation (moe_cuda.cu), and not the
@@ -16,6 +18,8 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "../ops/moe.h"
@@ -274,6 +278,88 @@ __global__ void __launch_bounds__(kGemmThreads, 3) grouped_wgrad_kernel(float* o
   tile_product<BF16, false, false>(t, out + e * m * n + m0 * n + n0, n, true);
 }
 
+// Fprop for few routed rows (decoding), a GEMV per expert: block (feature group, expert) computes
+// kGemvWarps x kGemvFeatures output features of all the expert's rows. The rows' activations stage
+// in shared memory (kGemvRows rows x kGemvChunk inputs at a time); lane l of a warp reads 16 bytes
+// of each of its features' weight rows at inputs 4l, 4l + 128, ... (coalesced, weights read once
+// per kGemvRows rows), accumulates every staged row, and the warp sums its lanes at the end (fixed
+// order). In bf16 mode both operands are rounded to bf16 as the tensor-core path does; products and
+// sums stay fp32. Needs K a multiple of 4 and 16-byte aligned operands.
+constexpr int kGemvRows = 8, kGemvChunk = 1024, kGemvWarps = 4, kGemvFeatures = 4;
+
+template <bool BF16>
+__device__ __forceinline__ float4 gemv_operand(float4 v) {
+  if constexpr (BF16) {
+    v.x = __bfloat162float(__float2bfloat16_rn(v.x)), v.y = __bfloat162float(__float2bfloat16_rn(v.y));
+    v.z = __bfloat162float(__float2bfloat16_rn(v.z)), v.w = __bfloat162float(__float2bfloat16_rn(v.w));
+  }
+  return v;
+}
+
+template <bool BF16>
+__global__ void __launch_bounds__(kGemvWarps * 32) grouped_gemv_kernel(float* out, const float* a, const float* w,
+                                                                       const int32_t* offsets, int64_t experts,
+                                                                       int64_t r, int64_t n, int64_t k,
+                                                                       DeviceErrorFlag* flag) {
+  __shared__ __align__(16) float a_s[kGemvRows][kGemvChunk];
+  const int64_t e = blockIdx.y;
+  int64_t first = 0, rows = 0;
+  if (!expert_rows(offsets, e, experts, r, &first, &rows, flag) || rows == 0) return;  // uniform in the block
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t f0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * kGemvFeatures;
+  const float* w_e = w + e * n * k;
+  for (int64_t m0 = 0; m0 < rows; m0 += kGemvRows) {
+    const int count = static_cast<int>(min(static_cast<int64_t>(kGemvRows), rows - m0));
+    float acc[kGemvFeatures][kGemvRows] = {};
+    for (int64_t k0 = 0; k0 < k; k0 += kGemvChunk) {
+      const int quads = static_cast<int>(min(static_cast<int64_t>(kGemvChunk), k - k0)) / 4;
+      __syncthreads();  // the previous chunk is fully read
+      for (int i = threadIdx.x; i < count * quads; i += kGemvWarps * 32) {
+        const int row = i / quads, q = i % quads;
+        const float4 v = *reinterpret_cast<const float4*>(a + (first + m0 + row) * k + k0 + 4 * q);
+        reinterpret_cast<float4*>(a_s[row])[q] = gemv_operand<BF16>(v);
+      }
+      __syncthreads();
+      for (int q = lane; q < quads; q += 32) {
+        float4 wv[kGemvFeatures];
+#pragma unroll
+        for (int f = 0; f < kGemvFeatures; ++f) {
+          wv[f] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          if (f0 + f < n) wv[f] = gemv_operand<BF16>(__ldg(reinterpret_cast<const float4*>(w_e + (f0 + f) * k + k0) + q));
+        }
+#pragma unroll
+        for (int row = 0; row < kGemvRows; ++row) {
+          if (row >= count) break;
+          const float4 x = reinterpret_cast<const float4*>(a_s[row])[q];
+#pragma unroll
+          for (int f = 0; f < kGemvFeatures; ++f)
+            acc[f][row] += x.x * wv[f].x + x.y * wv[f].y + x.z * wv[f].z + x.w * wv[f].w;
+        }
+      }
+    }
+#pragma unroll
+    for (int row = 0; row < kGemvRows; ++row) {
+      if (row >= count) break;
+#pragma unroll
+      for (int f = 0; f < kGemvFeatures; ++f) {
+        const float total = warp_sum(acc[f][row]);
+        if (lane == 0 && f0 + f < n) out[(first + m0 + row) * n + f0 + f] = total;
+      }
+    }
+  }
+}
+
+// The GEMV path serves Fprop up to this many routed rows (decoding: batch x top-k); STRATA_CUDA_MOE_GEMV=0
+// keeps the split-K tile path instead. Read once.
+constexpr int64_t kGemvRowsLimit = 128;
+bool gemv_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_MOE_GEMV");
+    return !(env && std::string(env) == "0");
+  }();
+  return enabled;
+}
+
 DeviceErrorReporter grouped_report(const char* op) {
   return [op](const DeviceErrorFlag& flag) {
     throw Error(detail::concat(op, ": expert offsets are not a routing plan (expert ", flag.index, " ends at ",
@@ -297,6 +383,14 @@ void launch_grouped(CudaBackendState& s, const MoeExpertGemm& g, DeviceErrorFlag
     return;
   }
   const int64_t n = g.out.size(1), k = g.a.size(1);
+  const bool aligned = (reinterpret_cast<uintptr_t>(g.a.data) | reinterpret_cast<uintptr_t>(g.b.data)) % 16 == 0;
+  if (g.pass == GemmPass::Fprop && r <= kGemvRowsLimit && k % 4 == 0 && aligned && gemv_enabled()) {
+    const dim3 grid(static_cast<unsigned>((n + kGemvWarps * kGemvFeatures - 1) / (kGemvWarps * kGemvFeatures)),
+                    static_cast<unsigned>(experts));
+    grouped_gemv_kernel<BF16><<<grid, kGemvWarps * 32, 0, s.stream>>>(g.out.data, g.a.data, g.b.data,
+                                                                      g.expert_offsets.data, experts, r, n, k, flag);
+    return;
+  }
   const int64_t splits = r <= kSplitRowsLimit ? std::max<int64_t>(1, std::min(kMaxSplits, k / kMinSplitK)) : 1;
   const int64_t k_split = (k + splits - 1) / splits;
   float* target = splits > 1 ? s.scratch_as<float>(3, splits * r * n, op) : g.out.data;
