@@ -33,6 +33,13 @@ void Backend::unsupported(OpKind kind) const {
   throw Error(detail::concat("backend ", name(), " does not support op family ", op_kind_name(kind)));
 }
 
+void Backend::fill_bytes(void* pointer, std::size_t bytes, unsigned char value) {
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
+  const std::vector<unsigned char> pattern(std::min(bytes, kChunk), value);
+  for (std::size_t done = 0; done < bytes; done += kChunk)
+    upload(static_cast<unsigned char*>(pointer) + done, pattern.data(), std::min(kChunk, bytes - done));
+}
+
 bool Backend::begin_recording(std::string* why_not) {
   if (why_not) *why_not = detail::concat("backend ", name(), " cannot record ops");
   return false;

@@ -102,6 +102,8 @@ class Backend {
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void release(void* pointer) = 0;
   virtual void fill_zero(void* pointer, std::size_t bytes) = 0;
+  // Every byte set to `value` (the arena's NaN poison: 0xFF). The default uploads a host pattern.
+  virtual void fill_bytes(void* pointer, std::size_t bytes, unsigned char value);
   virtual void upload(void* device_destination, const void* host_source, std::size_t bytes) = 0;
   virtual void download(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual void synchronize() {}

@@ -258,6 +258,12 @@ void CudaBackend::fill_zero(void* pointer, std::size_t bytes) {
   finish_op("cuda fill_zero");
 }
 
+void CudaBackend::fill_bytes(void* pointer, std::size_t bytes, unsigned char value) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemsetAsync(pointer, value, bytes, state_->stream), "cuda fill_bytes");
+  finish_op("cuda fill_bytes");
+}
+
 // A host-to-device copy from pageable memory is staged by the driver before cudaMemcpyAsync
 // returns, so the caller may reuse its buffer at once; device memory needs no wait. Managed memory
 // waits, because host code may read the destination right after.

@@ -64,17 +64,17 @@ class AttentionMixer final : public Mixer {
     q_ = q_pre_;
     k_ = k_pre_;
     if (c_.qk_norm) {
-      q_ = alloc(A, n + ".q_norm", {M, H * P});
-      k_ = alloc(A, n + ".k_norm", {M, Hk * P});
-      q_rstd_ = alloc(A, n + ".q_norm.rstd", {M * H});
-      k_rstd_ = alloc(A, n + ".k_norm.rstd", {M * Hk});
+      q_ = alloc_out(A, n + ".q_norm", {M, H * P});
+      k_ = alloc_out(A, n + ".k_norm", {M, Hk * P});
+      q_rstd_ = alloc_out(A, n + ".q_norm.rstd", {M * H});
+      k_rstd_ = alloc_out(A, n + ".k_norm.rstd", {M * Hk});
       head_norm(be, q_, q_rstd_, q_pre_, qn_, M * H);
       head_norm(be, k_, k_rstd_, k_pre_, kn_, M * Hk);
     }
     if (c_.has_rope) {
       // RoPE rotates in place: keep the un-rotated tensors distinct from q_/k_ only through copies.
-      Tensor qr = alloc(A, n + ".q_rope", {M, H * P});
-      Tensor kr = alloc(A, n + ".k_rope", {M, Hk * P});
+      Tensor qr = alloc_out(A, n + ".q_rope", {M, H * P});
+      Tensor kr = alloc_out(A, n + ".k_rope", {M, Hk * P});
       copy_tensor(be, qr, q_);
       copy_tensor(be, kr, k_);
       apply_rope(be, view(qr, {B, T, H, P}), 0, false);
@@ -82,8 +82,8 @@ class AttentionMixer final : public Mixer {
       q_ = qr;
       k_ = kr;
     }
-    att_ = alloc(A, n + ".attention", {B, T, H, P});
-    lse_ = alloc(A, n + ".attention.lse", {B, H, T});
+    att_ = alloc_out(A, n + ".attention", {B, T, H, P});
+    lse_ = alloc_out(A, n + ".attention.lse", {B, H, T});
     AttentionFwd af;
     af.out = att_;
     af.lse = lse_;
@@ -93,7 +93,7 @@ class AttentionMixer final : public Mixer {
     af.window = c_.sliding_window;
     attention_forward(be, af);
 
-    Tensor out = alloc(A, n + ".o_proj", {M, d_model_});
+    Tensor out = alloc_out(A, n + ".o_proj", {M, d_model_});
     linear_forward(be, out, view(att_, {M, H * P}), wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
 
     if (cache) {
@@ -121,12 +121,12 @@ class AttentionMixer final : public Mixer {
     const int64_t H = c_.heads, Hk = c_.kv_heads, P = c_.head_dim;
     const std::string& n = place_.label;
 
-    Tensor datt = alloc(A, n + ".attention.grad", {M, H * P});
+    Tensor datt = alloc_out(A, n + ".attention.grad", {M, H * P});
     linear_backward(be, datt, wo_->grad, bias_grad_of(ob_), dout, view(att_, {M, H * P}), wo_->value,
                     place_.role("attention.o"), place_.layer);
-    Tensor dq = alloc(A, n + ".q.grad", {M, H * P});
-    Tensor dk = alloc(A, n + ".k.grad", {M, Hk * P});
-    Tensor dv = alloc(A, n + ".v.grad", {M, Hk * P});
+    Tensor dq = alloc_out(A, n + ".q.grad", {M, H * P});
+    Tensor dk = alloc_out(A, n + ".k.grad", {M, Hk * P});
+    Tensor dv = alloc_out(A, n + ".v.grad", {M, Hk * P});
     AttentionBwd ab;
     ab.dq = view(dq, {B, T, H, P});
     ab.dk = view(dk, {B, T, Hk, P});
@@ -144,14 +144,14 @@ class AttentionMixer final : public Mixer {
       apply_rope(be, view(dk, {B, T, Hk, P}), 0, true);
     }
     if (c_.qk_norm) {
-      Tensor dq_pre = alloc(A, n + ".q_pre.grad", {M, H * P});
-      Tensor dk_pre = alloc(A, n + ".k_pre.grad", {M, Hk * P});
+      Tensor dq_pre = alloc_out(A, n + ".q_pre.grad", {M, H * P});
+      Tensor dk_pre = alloc_out(A, n + ".k_pre.grad", {M, Hk * P});
       head_norm_backward(be, dq_pre, dq, q_pre_, qn_, q_rstd_, M * H);
       head_norm_backward(be, dk_pre, dk, k_pre_, kn_, k_rstd_, M * Hk);
       dq = dq_pre;
       dk = dk_pre;
     }
-    Tensor dx = alloc(A, n + ".input.grad", {M, d_model_});
+    Tensor dx = alloc_out(A, n + ".input.grad", {M, d_model_});
     const char* qkv = place_.role("attention.qkv");
     linear_backward(be, dx, wq_->grad, bias_grad_of(qb_), dq, x_, wq_->value, qkv, place_.layer, false);
     linear_backward(be, dx, wk_->grad, bias_grad_of(kb_), dk, x_, wk_->value, qkv, place_.layer, true);
@@ -176,14 +176,14 @@ class AttentionMixer final : public Mixer {
     Tensor q, k, v;
     project_qkv(be, A, tag, x, M, q, k, v);
     if (c_.qk_norm) {
-      Tensor qn = alloc(A, tag + ".q_norm", {M, H * P});
-      Tensor kn = alloc(A, tag + ".k_norm", {M, Hk * P});
-      head_norm(be, qn, alloc(A, tag + ".q_norm.rstd", {M * H}), q, qn_, M * H);
-      head_norm(be, kn, alloc(A, tag + ".k_norm.rstd", {M * Hk}), k, kn_, M * Hk);
+      Tensor qn = alloc_out(A, tag + ".q_norm", {M, H * P});
+      Tensor kn = alloc_out(A, tag + ".k_norm", {M, Hk * P});
+      head_norm(be, qn, alloc_out(A, tag + ".q_norm.rstd", {M * H}), q, qn_, M * H);
+      head_norm(be, kn, alloc_out(A, tag + ".k_norm.rstd", {M * Hk}), k, kn_, M * Hk);
       q = qn;
       k = kn;
     }
-    Tensor att = alloc(A, tag + ".attention", {M, H * P});
+    Tensor att = alloc_out(A, tag + ".attention", {M, H * P});
     // RoPE, the cache writes and the attention itself depend on the position (run at once, or at
     // every replay of a recorded step).
     ctx.run_positional([this, &be, &A, q, k, v, att, B, n, H, Hk, P, cache](int64_t position) {
@@ -207,7 +207,7 @@ class AttentionMixer final : public Mixer {
         store_token_rows(be, att, out_t, B, n, t);
       }
     });
-    Tensor out = alloc(A, tag + ".o_proj", {M, d_model_});
+    Tensor out = alloc_out(A, tag + ".o_proj", {M, d_model_});
     linear_forward(be, out, att, wo_->value, bias_of(ob_), place_.role("attention.o"), place_.layer);
     return out;
   }
@@ -220,9 +220,9 @@ class AttentionMixer final : public Mixer {
                    Tensor& v) {
     const int64_t qd = int64_t{c_.heads} * c_.head_dim, kvd = int64_t{c_.kv_heads} * c_.head_dim;
     const char* qkv = place_.role("attention.qkv");
-    q = alloc(A, n + ".q", {M, qd});
-    k = alloc(A, n + ".k", {M, kvd});
-    v = alloc(A, n + ".v", {M, kvd});
+    q = alloc_out(A, n + ".q", {M, qd});
+    k = alloc_out(A, n + ".k", {M, kvd});
+    v = alloc_out(A, n + ".v", {M, kvd});
     linear_forward(be, q, x, wq_->value, bias_of(qb_), qkv, place_.layer);
     linear_forward(be, k, x, wk_->value, bias_of(kb_), qkv, place_.layer);
     linear_forward(be, v, x, wv_->value, bias_of(vb_), qkv, place_.layer);

@@ -23,8 +23,8 @@ Tensor Block::forward(StepContext& ctx, const Tensor& h, MixerCache* cache, Prof
     ScopedTimer timer(row ? &row->fwd_ms : nullptr, ctx.backend);
     const int64_t M = h.rows(), D = h.cols();
     h_ = h;
-    xn_ = alloc(*ctx.acts, place_.label + ".norm", {M, D});
-    rstd_ = alloc(*ctx.acts, place_.label + ".norm.rstd", {M});
+    xn_ = alloc_out(*ctx.acts, place_.label + ".norm", {M, D});
+    rstd_ = alloc_out(*ctx.acts, place_.label + ".norm.rstd", {M});
     RmsNormFwd nf;
     nf.y = xn_;
     nf.rstd = rstd_;
@@ -33,7 +33,7 @@ Tensor Block::forward(StepContext& ctx, const Tensor& h, MixerCache* cache, Prof
     nf.eps = eps_;
     rmsnorm_forward(*ctx.backend, nf);
     Tensor m = mixer_->forward(ctx, xn_, cache);
-    out = alloc(*ctx.acts, place_.label + ".residual", {M, D});
+    out = alloc_out(*ctx.acts, place_.label + ".residual", {M, D});
     add(*ctx.backend, AddArgs{out, h, m});
   }
   if (row) {
@@ -51,7 +51,7 @@ Tensor Block::backward(StepContext& ctx, const Tensor& dh, Profiler* profiler) {
   {
     ScopedTimer timer(row ? &row->bwd_ms : nullptr, ctx.backend);
     Tensor dxn = mixer_->backward(ctx, dh);
-    din = alloc(*ctx.acts, place_.label + ".residual.grad", {dh.rows(), dh.cols()});
+    din = alloc_out(*ctx.acts, place_.label + ".residual.grad", {dh.rows(), dh.cols()});
     copy_tensor(*ctx.backend, din, dh);
     RmsNormBwd nb;
     nb.dx = din;
@@ -69,8 +69,8 @@ Tensor Block::backward(StepContext& ctx, const Tensor& dh, Profiler* profiler) {
 
 Tensor Block::step(StepContext& ctx, const Tensor& h, MixerCache& cache) {
   const int64_t M = h.rows(), D = h.cols();
-  Tensor xn = alloc(*ctx.acts, place_.label + ".step.norm", {M, D});
-  Tensor rstd = alloc(*ctx.acts, place_.label + ".step.norm.rstd", {M});
+  Tensor xn = alloc_out(*ctx.acts, place_.label + ".step.norm", {M, D});
+  Tensor rstd = alloc_out(*ctx.acts, place_.label + ".step.norm.rstd", {M});
   RmsNormFwd nf;
   nf.y = xn;
   nf.rstd = rstd;
@@ -79,7 +79,7 @@ Tensor Block::step(StepContext& ctx, const Tensor& h, MixerCache& cache) {
   nf.eps = eps_;
   rmsnorm_forward(*ctx.backend, nf);
   Tensor m = mixer_->step(ctx, xn, cache);
-  Tensor out = alloc(*ctx.acts, place_.label + ".step.residual", {M, D});
+  Tensor out = alloc_out(*ctx.acts, place_.label + ".step.residual", {M, D});
   add(*ctx.backend, AddArgs{out, h, m});
   return out;
 }

@@ -69,16 +69,16 @@ class Mamba2Mixer final : public Mixer {
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
     const std::string& n = place_.label;
     x_ = x;
-    zxbcdt_ = alloc(A, n + ".in_proj", {M, c_.in_proj_dim()});
+    zxbcdt_ = alloc_out(A, n + ".in_proj", {M, c_.in_proj_dim()});
     linear_forward(be, zxbcdt_, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
-    z_ = alloc(A, n + ".z", {M, Di});
+    z_ = alloc_out(A, n + ".z", {M, Di});
     copy_columns(be, z_, zxbcdt_, 0);
-    xbc_raw_ = alloc(A, n + ".xbc_raw", {B, T, C});
+    xbc_raw_ = alloc_out(A, n + ".xbc_raw", {B, T, C});
     copy_columns(be, view(xbc_raw_, {M, C}), zxbcdt_, Di);
-    dt_raw_ = alloc(A, n + ".dt_raw", {B, T, H});
+    dt_raw_ = alloc_out(A, n + ".dt_raw", {B, T, H});
     copy_columns(be, view(dt_raw_, {M, H}), zxbcdt_, Di + C);
 
-    xbc_ = alloc(A, n + ".conv", {B, T, C});
+    xbc_ = alloc_out(A, n + ".conv", {B, T, C});
     Conv1dFwd conv;
     conv.y = xbc_;
     conv.x = xbc_raw_;
@@ -87,18 +87,18 @@ class Mamba2Mixer final : public Mixer {
     conv.silu = true;
     conv1d_forward(be, conv);
 
-    xs_ = alloc(A, n + ".x", {B, T, H, P});
-    bs_ = alloc(A, n + ".B", {B, T, G, N});
-    cs_ = alloc(A, n + ".C", {B, T, G, N});
+    xs_ = alloc_out(A, n + ".x", {B, T, H, P});
+    bs_ = alloc_out(A, n + ".B", {B, T, G, N});
+    cs_ = alloc_out(A, n + ".C", {B, T, G, N});
     Tensor xbc2 = view(xbc_, {M, C});
     copy_columns(be, view(xs_, {M, Di}), xbc2, 0);
     copy_columns(be, view(bs_, {M, G * N}), xbc2, Di);
     copy_columns(be, view(cs_, {M, G * N}), xbc2, Di + G * N);
 
     const int64_t chunks = ssd_num_chunks(T, c_.chunk);
-    y_ = alloc(A, n + ".ssd", {B, T, H, P});
-    dt_ = alloc(A, n + ".dt", {B, T, H});
-    chunk_states_ = alloc(A, n + ".chunk_states", {B * chunks, H, P, N});
+    y_ = alloc_out(A, n + ".ssd", {B, T, H, P});
+    dt_ = alloc_out(A, n + ".dt", {B, T, H});
+    chunk_states_ = alloc_out(A, n + ".chunk_states", {B * chunks, H, P, N});
     SsdFwd s;
     s.y = y_;
     s.dt = dt_;
@@ -114,8 +114,8 @@ class Mamba2Mixer final : public Mixer {
     s.params = ssd_params();
     ssd_forward(be, s);
 
-    gated_ = alloc(A, n + ".gated_norm", {M, Di});
-    rstd_ = alloc(A, n + ".gated_norm.rstd", {M, G});
+    gated_ = alloc_out(A, n + ".gated_norm", {M, Di});
+    rstd_ = alloc_out(A, n + ".gated_norm.rstd", {M, G});
     Tensor out = gate_and_project(be, A, n, view(y_, {M, Di}), z_, gated_, rstd_);
 
     if (cache) save_conv_state(be, *cache, B, T, C);
@@ -129,12 +129,12 @@ class Mamba2Mixer final : public Mixer {
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
     const std::string& n = place_.label;
 
-    Tensor dgated = alloc(A, n + ".gated_norm.grad", {M, Di});
+    Tensor dgated = alloc_out(A, n + ".gated_norm.grad", {M, Di});
     linear_backward(be, dgated, out_proj_->grad, bias_grad_of(out_proj_b_), dout, gated_, out_proj_->value,
                     place_.role("mamba.out_proj"), place_.layer);
 
-    Tensor dy = alloc(A, n + ".ssd.grad", {B, T, H, P});
-    Tensor dz = alloc(A, n + ".z.grad", {M, Di});
+    Tensor dy = alloc_out(A, n + ".ssd.grad", {B, T, H, P});
+    Tensor dz = alloc_out(A, n + ".z.grad", {M, Di});
     GatedRmsNormBwd gb;
     gb.dy = view(dy, {M, Di});
     gb.dz = dz;
@@ -148,10 +148,10 @@ class Mamba2Mixer final : public Mixer {
     gb.norm_before_gate = c_.norm_before_gate;
     gated_rmsnorm_backward(be, gb);
 
-    Tensor dxs = alloc(A, n + ".x.grad", {B, T, H, P});
-    Tensor ddt_raw = alloc(A, n + ".dt_raw.grad", {B, T, H});
-    Tensor dbs = alloc(A, n + ".B.grad", {B, T, G, N});
-    Tensor dcs = alloc(A, n + ".C.grad", {B, T, G, N});
+    Tensor dxs = alloc_out(A, n + ".x.grad", {B, T, H, P});
+    Tensor ddt_raw = alloc_out(A, n + ".dt_raw.grad", {B, T, H});
+    Tensor dbs = alloc_out(A, n + ".B.grad", {B, T, G, N});
+    Tensor dcs = alloc_out(A, n + ".C.grad", {B, T, G, N});
     SsdBwd s;
     s.dx = dxs;
     s.ddt_raw = ddt_raw;
@@ -173,13 +173,13 @@ class Mamba2Mixer final : public Mixer {
     s.params = ssd_params();
     ssd_backward(be, s);
 
-    Tensor dxbc = alloc(A, n + ".conv.grad", {B, T, C});
+    Tensor dxbc = alloc_out(A, n + ".conv.grad", {B, T, C});
     Tensor dxbc2 = view(dxbc, {M, C});
     scatter_columns(be, dxbc2, view(dxs, {M, Di}), 0);
     scatter_columns(be, dxbc2, view(dbs, {M, G * N}), Di);
     scatter_columns(be, dxbc2, view(dcs, {M, G * N}), Di + G * N);
 
-    Tensor dxbc_raw = alloc(A, n + ".xbc_raw.grad", {B, T, C});
+    Tensor dxbc_raw = alloc_out(A, n + ".xbc_raw.grad", {B, T, C});
     Conv1dBwd cb;
     cb.dx = dxbc_raw;
     cb.dw = view(conv_w_->grad, {C, c_.conv_kernel});
@@ -191,12 +191,12 @@ class Mamba2Mixer final : public Mixer {
     cb.silu = true;
     conv1d_backward(be, cb);
 
-    Tensor dzxbcdt = alloc(A, n + ".in_proj.grad", {M, c_.in_proj_dim()});
+    Tensor dzxbcdt = alloc_out(A, n + ".in_proj.grad", {M, c_.in_proj_dim()});
     scatter_columns(be, dzxbcdt, dz, 0);
     scatter_columns(be, dzxbcdt, view(dxbc_raw, {M, C}), Di);
     scatter_columns(be, dzxbcdt, view(ddt_raw, {M, H}), Di + C);
 
-    Tensor dx = alloc(A, n + ".input.grad", {M, d_model_});
+    Tensor dx = alloc_out(A, n + ".input.grad", {M, d_model_});
     linear_backward(be, dx, in_proj_->grad, bias_grad_of(in_proj_b_), dzxbcdt, x_, in_proj_->value,
                     place_.role("mamba.in_proj"), place_.layer);
     return dx;
@@ -224,19 +224,19 @@ class Mamba2Mixer final : public Mixer {
     const bool record = ctx.record_history;
     STRATA_CHECK(!record || n <= cache.history_tokens, place_.label, ": a recorded step of ", n,
                  " tokens exceeds the decode history of ", cache.history_tokens);
-    Tensor zxbcdt = alloc(A, tag + ".in_proj", {M, c_.in_proj_dim()});
+    Tensor zxbcdt = alloc_out(A, tag + ".in_proj", {M, c_.in_proj_dim()});
     linear_forward(be, zxbcdt, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
-    Tensor z = alloc(A, tag + ".z", {M, Di});
+    Tensor z = alloc_out(A, tag + ".z", {M, Di});
     copy_columns(be, z, zxbcdt, 0);
-    Tensor xbc_raw = alloc(A, tag + ".xbc_raw", {M, C});
+    Tensor xbc_raw = alloc_out(A, tag + ".xbc_raw", {M, C});
     copy_columns(be, xbc_raw, zxbcdt, Di);
-    Tensor dt_raw = alloc(A, tag + ".dt_raw", {M, H});
+    Tensor dt_raw = alloc_out(A, tag + ".dt_raw", {M, H});
     copy_columns(be, dt_raw, zxbcdt, Di + C);
 
     // The recurrences run token by token against the cache, as single-token steps do.
     if (record) record_state(be, cache, 0);
-    Tensor xbc = alloc(A, tag + ".conv", {M, C});
-    Tensor y = alloc(A, tag + ".ssd", {M, Di});
+    Tensor xbc = alloc_out(A, tag + ".conv", {M, C});
+    Tensor y = alloc_out(A, tag + ".ssd", {M, Di});
     for (int64_t t = 0; t < n; t++) {
       Tensor conv_out = token_rows(be, A, xbc, B, n, t);
       Conv1dStep cs;
@@ -248,9 +248,9 @@ class Mamba2Mixer final : public Mixer {
       cs.silu = true;
       conv1d_step(be, cs);
 
-      Tensor xs = alloc(A, tag + ".x", {B, H, P});
-      Tensor bs = alloc(A, tag + ".B", {B, G, N});
-      Tensor cc = alloc(A, tag + ".C", {B, G, N});
+      Tensor xs = alloc_out(A, tag + ".x", {B, H, P});
+      Tensor bs = alloc_out(A, tag + ".B", {B, G, N});
+      Tensor cc = alloc_out(A, tag + ".C", {B, G, N});
       copy_columns(be, view(xs, {B, Di}), conv_out, 0);
       copy_columns(be, view(bs, {B, G * N}), conv_out, Di);
       copy_columns(be, view(cc, {B, G * N}), conv_out, Di + G * N);
@@ -273,8 +273,8 @@ class Mamba2Mixer final : public Mixer {
     }
     cache.recorded_tokens = record ? n : -1;
 
-    Tensor gated = alloc(A, tag + ".gated_norm", {M, Di});
-    Tensor rstd = alloc(A, tag + ".gated_norm.rstd", {M, G});
+    Tensor gated = alloc_out(A, tag + ".gated_norm", {M, Di});
+    Tensor rstd = alloc_out(A, tag + ".gated_norm.rstd", {M, G});
     return gate_and_project(be, A, tag, y, z, gated, rstd);
   }
 
@@ -305,7 +305,7 @@ class Mamba2Mixer final : public Mixer {
     g.norm_before_gate = c_.norm_before_gate;
     g.eps = eps_;
     gated_rmsnorm_forward(be, g);
-    Tensor out = alloc(A, tag + ".out_proj", {y.shape[0], d_model_});
+    Tensor out = alloc_out(A, tag + ".out_proj", {y.shape[0], d_model_});
     linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
     return out;
   }

@@ -39,15 +39,15 @@ Tensor DenseFfn::forward(Backend& be, Arena& A, const std::string& label, const 
   const int64_t M = x.rows();
   const int64_t up_cols = act_ == Activation::Swiglu ? 2 * ffn_ : ffn_;
   x_ = x;
-  h_ = alloc(A, label + ".up_proj", {M, up_cols});
+  h_ = alloc_out(A, label + ".up_proj", {M, up_cols});
   linear_forward(be, h_, x, up_->value, up_b_ ? up_b_->value : Tensor(), role_fc1_, layer_);
-  a_ = alloc(A, label + "." + activation_name(act_), {M, ffn_});
+  a_ = alloc_out(A, label + "." + activation_name(act_), {M, ffn_});
   ActivationFwd af;
   af.kind = activation_kind(act_);
   af.y = a_;
   af.x = h_;
   activation_forward(be, af);
-  Tensor out = alloc(A, label + ".down_proj", {M, d_model_});
+  Tensor out = alloc_out(A, label + ".down_proj", {M, d_model_});
   linear_forward(be, out, a_, down_->value, down_b_ ? down_b_->value : Tensor(), role_fc2_, layer_);
   return out;
 }
@@ -56,9 +56,9 @@ void DenseFfn::backward(Backend& be, Arena& A, const std::string& label, const T
                         bool accumulate_dx) {
   const int64_t M = dout.rows();
   const int64_t up_cols = act_ == Activation::Swiglu ? 2 * ffn_ : ffn_;
-  Tensor da = alloc(A, label + "." + activation_name(act_) + ".grad", {M, ffn_});
+  Tensor da = alloc_out(A, label + "." + activation_name(act_) + ".grad", {M, ffn_});
   linear_backward(be, da, down_->grad, down_b_ ? down_b_->grad : Tensor(), dout, a_, down_->value, role_fc2_, layer_);
-  Tensor dh = alloc(A, label + ".up_proj.grad", {M, up_cols});
+  Tensor dh = alloc_out(A, label + ".up_proj.grad", {M, up_cols});
   ActivationBwd ab;
   ab.kind = activation_kind(act_);
   ab.dx = dh;
@@ -85,7 +85,7 @@ class MlpMixer final : public Mixer {
   }
 
   Tensor backward(StepContext& ctx, const Tensor& dout) override {
-    Tensor dx = alloc(*ctx.acts, place_.label + ".input.grad", {dout.rows(), dout.cols()});
+    Tensor dx = alloc_out(*ctx.acts, place_.label + ".input.grad", {dout.rows(), dout.cols()});
     ffn_.backward(*ctx.backend, *ctx.acts, place_.label, dout, dx, false);
     return dx;
   }

@@ -48,8 +48,8 @@ void rmsnorm_bwd(Backend& be, const Tensor& dx, const Tensor& dy, const Tensor& 
 double cross_entropy(Backend& be, Arena& A, const std::string& label, const Tensor& logits, const TensorI32& targets,
                      const std::vector<int32_t>& host_targets, Tensor& losses, Tensor& lse, int64_t& valid) {
   const int64_t M = logits.rows();
-  losses = alloc(A, label + ".losses", {M});
-  lse = alloc(A, label + ".lse", {M});
+  losses = alloc_out(A, label + ".losses", {M});
+  lse = alloc_out(A, label + ".lse", {M});
   CrossEntropyFwd f;
   f.losses = losses;
   f.lse = lse;
@@ -66,7 +66,7 @@ double cross_entropy(Backend& be, Arena& A, const std::string& label, const Tens
 
 Tensor cross_entropy_grad(Backend& be, Arena& A, const std::string& label, const Tensor& logits, const Tensor& lse,
                           const TensorI32& targets, float grad_scale) {
-  Tensor d = alloc(A, label + ".grad", {logits.rows(), logits.cols()});
+  Tensor d = alloc_out(A, label + ".grad", {logits.rows(), logits.cols()});
   CrossEntropyBwd b;
   b.dlogits = d;
   b.logits = logits;
@@ -126,7 +126,7 @@ Model::Model(const ModelConfig& config, Backend& backend, uint64_t seed)
 }
 
 Tensor Model::head_logits(StepContext& ctx, const Tensor& hf, const std::string& label) {
-  Tensor logits = alloc(*ctx.acts, label + ".logits", {hf.rows(), int64_t{config_.vocab_size}});
+  Tensor logits = alloc_out(*ctx.acts, label + ".logits", {hf.rows(), int64_t{config_.vocab_size}});
   linear_forward(*ctx.backend, logits, hf, head_weight().value, Tensor(), "head", -1);
   return logits;
 }
@@ -146,22 +146,22 @@ void Model::mtp_input(StepContext& ctx, int k, const Tensor& hprev, const Tensor
   const std::string n = "mtp.depth." + std::to_string(k);
   s.ids = ids;
   s.hprev = hprev;
-  s.e = alloc(A, n + ".embedding", {M, D});
+  s.e = alloc_out(A, n + ".embedding", {M, D});
   EmbeddingFwd ef;
   ef.out = s.e;
   ef.ids = ids;
   ef.table = embed_->value;
   embedding_forward(be, ef);
-  s.en = alloc(A, n + ".enorm", {M, D});
-  s.e_rstd = alloc(A, n + ".enorm.rstd", {M});
+  s.en = alloc_out(A, n + ".enorm", {M, D});
+  s.e_rstd = alloc_out(A, n + ".enorm.rstd", {M});
   rmsnorm_fwd(be, s.en, s.e_rstd, s.e, *mod.enorm, eps);
-  s.hn = alloc(A, n + ".hnorm", {M, D});
-  s.h_rstd = alloc(A, n + ".hnorm.rstd", {M});
+  s.hn = alloc_out(A, n + ".hnorm", {M, D});
+  s.h_rstd = alloc_out(A, n + ".hnorm.rstd", {M});
   rmsnorm_fwd(be, s.hn, s.h_rstd, hprev, *mod.hnorm, eps);
-  s.cat = alloc(A, n + ".concat", {M, 2 * D});
+  s.cat = alloc_out(A, n + ".concat", {M, 2 * D});
   scatter_columns(be, s.cat, s.en, 0);
   scatter_columns(be, s.cat, s.hn, D);
-  s.x = alloc(A, n + ".eh_proj", {M, D});
+  s.x = alloc_out(A, n + ".eh_proj", {M, D});
   linear_forward(be, s.x, s.cat, mod.eh_proj->value, Tensor(), "mtp", -1);
 }
 
@@ -174,8 +174,8 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
   const std::string n = "mtp.depth." + std::to_string(k);
   mtp_input(ctx, k, hprev, ids, s);
   s.h_out = run_mtp_blocks(ctx, mod, s.x, true);
-  s.hf = alloc(A, n + ".final_layernorm", {M, D});
-  s.hf_rstd = alloc(A, n + ".final_layernorm.rstd", {M});
+  s.hf = alloc_out(A, n + ".final_layernorm", {M, D});
+  s.hf_rstd = alloc_out(A, n + ".final_layernorm.rstd", {M});
   rmsnorm_fwd(be, s.hf, s.hf_rstd, s.h_out, *mod.final_norm, eps);
   s.logits = head_logits(ctx, s.hf, n);
 }
@@ -214,7 +214,7 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
   }
   upload_values(be, main_.ids, host_ids);
   upload_values(be, main_.targets, host_targets);
-  Tensor h = alloc(acts, "embedding", {M, D});
+  Tensor h = alloc_out(acts, "embedding", {M, D});
   {
     LayerProfile* row = profiler_ ? &profiler_->row("embedding", -1, "embedding") : nullptr;
     ScopedTimer timer(row ? &row->fwd_ms : nullptr, &be);
@@ -233,8 +233,8 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
     LayerProfile* row = profiler_ ? &profiler_->row("head", -1, "head") : nullptr;
     if (profiler_) profiler_->set_active(row, false);
     ScopedTimer timer(row ? &row->fwd_ms : nullptr, &be);
-    main_.hf = alloc(acts, "norm_f", {M, D});
-    main_.hf_rstd = alloc(acts, "norm_f.rstd", {M});
+    main_.hf = alloc_out(acts, "norm_f", {M, D});
+    main_.hf_rstd = alloc_out(acts, "norm_f.rstd", {M});
     rmsnorm_fwd(be, main_.hf, main_.hf_rstd, h, *norm_f_, eps);
     main_.logits = head_logits(ctx, main_.hf, "head");
     double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, host_targets, losses, main_.lse,
@@ -302,7 +302,7 @@ void Model::backward(Arena& acts, float loss_scale) {
     if (main_.valid > 0) {
       Tensor dlogits = cross_entropy_grad(be, acts, "head.logits", main_.logits, main_.lse, main_.targets,
                                           loss_scale / static_cast<float>(main_.valid));
-      Tensor dhf = alloc(acts, "norm_f.grad", {M, D});
+      Tensor dhf = alloc_out(acts, "norm_f.grad", {M, D});
       linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, main_.hf, head_weight().value, "head", -1);
       rmsnorm_bwd(be, dh_final, dhf, main_.h_final, *norm_f_, main_.hf_rstd, true);
     }
@@ -323,27 +323,27 @@ void Model::backward(Arena& acts, float loss_scale) {
       if (s.valid > 0 && weight > 0) {
         Tensor dlogits = cross_entropy_grad(be, acts, n + ".logits", s.logits, s.lse, s.targets,
                                             loss_scale * weight / static_cast<float>(s.valid));
-        Tensor dhf = alloc(acts, n + ".final_layernorm.grad", {M, D});
+        Tensor dhf = alloc_out(acts, n + ".final_layernorm.grad", {M, D});
         linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, s.hf, head_weight().value, "head", -1);
         rmsnorm_bwd(be, dh_out, dhf, s.h_out, *mod.final_norm, s.hf_rstd, true);
       }
       if (dh_next.defined()) add_into(be, dh_out, dh_next);
       Tensor dx = dh_out;
       for (auto it = mod.blocks.rbegin(); it != mod.blocks.rend(); ++it) dx = (*it)->backward(ctx, dx, profiler_);
-      Tensor dcat = alloc(acts, n + ".concat.grad", {M, 2 * D});
+      Tensor dcat = alloc_out(acts, n + ".concat.grad", {M, 2 * D});
       linear_backward(be, dcat, mod.eh_proj->grad, Tensor(), dx, s.cat, mod.eh_proj->value, "mtp", -1);
-      Tensor den = alloc(acts, n + ".enorm.grad", {M, D});
-      Tensor dhn = alloc(acts, n + ".hnorm.grad", {M, D});
+      Tensor den = alloc_out(acts, n + ".enorm.grad", {M, D});
+      Tensor dhn = alloc_out(acts, n + ".hnorm.grad", {M, D});
       copy_columns(be, den, dcat, 0);
       copy_columns(be, dhn, dcat, D);
-      Tensor de = alloc(acts, n + ".embedding.grad", {M, D});
+      Tensor de = alloc_out(acts, n + ".embedding.grad", {M, D});
       rmsnorm_bwd(be, de, den, s.e, *mod.enorm, s.e_rstd, false);
       EmbeddingBwd eb;
       eb.dtable = embed_->grad;
       eb.ids = s.ids;
       eb.dout = de;
       embedding_backward(be, eb);
-      Tensor dhprev = alloc(acts, n + ".hprev.grad", {M, D});
+      Tensor dhprev = alloc_out(acts, n + ".hprev.grad", {M, D});
       rmsnorm_bwd(be, dhprev, dhn, s.hprev, *mod.hnorm, s.h_rstd, false);
       dh_next = dhprev;
     }
@@ -424,7 +424,7 @@ Tensor Model::embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, c
 }
 
 Tensor Model::embed_ids(Arena& scratch, const TensorI32& ids, const std::string& prefix) {
-  Tensor h = alloc(scratch, prefix + ".embedding", {ids.numel(), config_.d_model});
+  Tensor h = alloc_out(scratch, prefix + ".embedding", {ids.numel(), config_.d_model});
   EmbeddingFwd ef;
   ef.out = h;
   ef.ids = ids;
@@ -439,8 +439,8 @@ void Model::decode_logits(StepContext& ctx, const Tensor& h, const std::string& 
   Arena& scratch = *ctx.acts;
   const int64_t M = h.shape[0];
   if (hidden) *hidden = download_values(be, h);
-  Tensor hf = alloc(scratch, prefix + ".norm_f", {M, config_.d_model});
-  rmsnorm_fwd(be, hf, alloc(scratch, prefix + ".norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  Tensor hf = alloc_out(scratch, prefix + ".norm_f", {M, config_.d_model});
+  rmsnorm_fwd(be, hf, alloc_out(scratch, prefix + ".norm_f.rstd", {M}), h, *norm_f_, static_cast<float>(config_.norm_eps));
   logits = download_values(be, head_logits(ctx, hf, prefix + ".head"));
 }
 
@@ -506,8 +506,8 @@ void Model::greedy_body(StepContext& ctx, DecodeState& state) {
   const int64_t B = state.batch;
   Tensor h = embed_ids(scratch, state.greedy_ids, "greedy");
   for (size_t i = 0; i < layers_.size(); i++) h = layers_[i]->step(ctx, h, state.caches[i]);
-  Tensor hf = alloc(scratch, "greedy.norm_f", {B, config_.d_model});
-  rmsnorm_fwd(be, hf, alloc(scratch, "greedy.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
+  Tensor hf = alloc_out(scratch, "greedy.norm_f", {B, config_.d_model});
+  rmsnorm_fwd(be, hf, alloc_out(scratch, "greedy.norm_f.rstd", {B}), h, *norm_f_, static_cast<float>(config_.norm_eps));
   ArgmaxRows pick;
   pick.ids = state.greedy_ids;
   pick.logits = head_logits(ctx, hf, "greedy.head");
@@ -658,7 +658,7 @@ std::vector<int32_t> Model::mtp_draft(MtpDecodeState& state, Arena& scratch, con
     ctx.time = rows;
     TensorI32 ids_t = alloc_i32(scratch, "draft.input", {rows});
     upload_values(be, ids_t, ids);
-    Tensor hprev_t = alloc(scratch, "draft.hidden", {rows, D});
+    Tensor hprev_t = alloc_out(scratch, "draft.hidden", {rows, D});
     upload_values(be, hprev_t, hprev);
     MtpSaved s;
     mtp_input(ctx, k, hprev_t, ids_t, s);
@@ -686,8 +686,8 @@ std::vector<int32_t> Model::mtp_draft(MtpDecodeState& state, Arena& scratch, con
       }
     }
     // The draft for x_{P+k}: depth k's head at the last position P-1.
-    Tensor hf = alloc(scratch, "draft.final_layernorm", {1, D});
-    rmsnorm_fwd(be, hf, alloc(scratch, "draft.final_layernorm.rstd", {1}), last, *mod.final_norm, eps);
+    Tensor hf = alloc_out(scratch, "draft.final_layernorm", {1, D});
+    rmsnorm_fwd(be, hf, alloc_out(scratch, "draft.final_layernorm.rstd", {1}), last, *mod.final_norm, eps);
     const std::vector<float> row = download_values(be, head_logits(ctx, hf, "draft.head"));
     const int32_t best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
     drafts.push_back(best);

@@ -73,13 +73,13 @@ class MoeMixer final : public Mixer {
     const std::string& n = place_.label;
     x_ = x;
 
-    logits_ = alloc(A, n + ".router.logits", {M, E});
+    logits_ = alloc_out(A, n + ".router.logits", {M, E});
     linear_forward(be, logits_, x, gate_->value, Tensor(), place_.role("moe.router"), place_.layer);
-    scores_ = alloc(A, n + ".router.scores", {M, E});
+    scores_ = alloc_out(A, n + ".router.scores", {M, E});
     topk_index_ = alloc_i32(A, n + ".router.topk_index", {M, K});
-    topk_weight_ = alloc(A, n + ".router.topk_weight", {M, K});
-    load_ = alloc(A, n + ".router.load", {E});
-    Tensor aux = alloc(A, n + ".router.aux_loss", {1});
+    topk_weight_ = alloc_out(A, n + ".router.topk_weight", {M, K});
+    load_ = alloc_out(A, n + ".router.load", {E});
+    Tensor aux = alloc_out(A, n + ".router.aux_loss", {1});
     MoeRouterFwd rf;
     rf.scores = scores_;
     rf.topk_index = topk_index_;
@@ -108,29 +108,29 @@ class MoeMixer final : public Mixer {
 
     xin_ = x;
     if (latent_down_) {
-      xin_ = alloc(A, n + ".latent_down", {M, I});
+      xin_ = alloc_out(A, n + ".latent_down", {M, I});
       linear_forward(be, xin_, x, latent_down_->value, Tensor(), place_.role("moe.latent_down"), place_.layer);
     }
-    routed_ = alloc(A, n + ".routed", {R, I});
+    routed_ = alloc_out(A, n + ".routed", {R, I});
     MoePermuteFwd pf;
     pf.routed = routed_;
     pf.x = xin_;
     pf.row_token = row_token_;
     moe_permute_forward(be, pf);
 
-    h_ = alloc(A, n + ".experts.up_proj", {R, up_cols});
+    h_ = alloc_out(A, n + ".experts.up_proj", {R, up_cols});
     moe_expert_linear_forward(be, h_, routed_, up_->value, offsets_, place_.role("moe.expert_fc1"), place_.layer);
-    a_ = alloc(A, n + ".experts." + activation_name(c_.activation), {R, F});
+    a_ = alloc_out(A, n + ".experts." + activation_name(c_.activation), {R, F});
     ActivationFwd af;
     af.kind = activation_kind(c_.activation);
     af.y = a_;
     af.x = h_;
     activation_forward(be, af);
-    expert_out_ = alloc(A, n + ".experts.down_proj", {R, I});
+    expert_out_ = alloc_out(A, n + ".experts.down_proj", {R, I});
     moe_expert_linear_forward(be, expert_out_, a_, down_->value, offsets_, place_.role("moe.expert_fc2"),
                               place_.layer);
 
-    ylat_ = alloc(A, n + ".combine", {M, I});
+    ylat_ = alloc_out(A, n + ".combine", {M, I});
     MoeUnpermuteFwd uf;
     uf.y = ylat_;
     uf.routed = expert_out_;
@@ -140,12 +140,12 @@ class MoeMixer final : public Mixer {
 
     Tensor out = ylat_;
     if (latent_up_) {
-      out = alloc(A, n + ".latent_up", {M, d_model_});
+      out = alloc_out(A, n + ".latent_up", {M, d_model_});
       linear_forward(be, out, ylat_, latent_up_->value, Tensor(), place_.role("moe.latent_up"), place_.layer);
     }
     if (shared_) {
       Tensor s = shared_->forward(be, A, n + ".shared_experts", x);
-      Tensor sum = alloc(A, n + ".out", {M, d_model_});
+      Tensor sum = alloc_out(A, n + ".out", {M, d_model_});
       add(be, AddArgs{sum, out, s});
       out = sum;
     }
@@ -160,7 +160,7 @@ class MoeMixer final : public Mixer {
     const int64_t F = c_.expert_ffn, up_cols = c_.activation == Activation::Swiglu ? 2 * F : F;
     const std::string& n = place_.label;
 
-    Tensor dx = alloc(A, n + ".input.grad", {M, d_model_});
+    Tensor dx = alloc_out(A, n + ".input.grad", {M, d_model_});
     bool dx_written = false;
     if (shared_) {
       shared_->backward(be, A, n + ".shared_experts", dout, dx, false);
@@ -168,12 +168,12 @@ class MoeMixer final : public Mixer {
     }
     Tensor dylat = dout;
     if (latent_up_) {
-      dylat = alloc(A, n + ".combine.grad", {M, I});
+      dylat = alloc_out(A, n + ".combine.grad", {M, I});
       linear_backward(be, dylat, latent_up_->grad, Tensor(), dout, ylat_, latent_up_->value,
                       place_.role("moe.latent_up"), place_.layer);
     }
-    Tensor dexpert_out = alloc(A, n + ".experts.down_proj.grad", {R, I});
-    Tensor dtopk_weight = alloc(A, n + ".router.topk_weight.grad", {M, K});
+    Tensor dexpert_out = alloc_out(A, n + ".experts.down_proj.grad", {R, I});
+    Tensor dtopk_weight = alloc_out(A, n + ".router.topk_weight.grad", {M, K});
     MoeUnpermuteBwd ub;
     ub.drouted = dexpert_out;
     ub.dtopk_weight = dtopk_weight;
@@ -183,20 +183,20 @@ class MoeMixer final : public Mixer {
     ub.slot_row = slot_row_;
     moe_unpermute_backward(be, ub);
 
-    Tensor da = alloc(A, n + ".experts.act.grad", {R, F});
+    Tensor da = alloc_out(A, n + ".experts.act.grad", {R, F});
     moe_expert_linear_backward(be, da, down_->grad, dexpert_out, a_, down_->value, offsets_,
                                place_.role("moe.expert_fc2"), place_.layer);
-    Tensor dh = alloc(A, n + ".experts.up_proj.grad", {R, up_cols});
+    Tensor dh = alloc_out(A, n + ".experts.up_proj.grad", {R, up_cols});
     ActivationBwd ab;
     ab.kind = activation_kind(c_.activation);
     ab.dx = dh;
     ab.dy = da;
     ab.x = h_;
     activation_backward(be, ab);
-    Tensor drouted = alloc(A, n + ".routed.grad", {R, I});
+    Tensor drouted = alloc_out(A, n + ".routed.grad", {R, I});
     moe_expert_linear_backward(be, drouted, up_->grad, dh, routed_, up_->value, offsets_,
                                place_.role("moe.expert_fc1"), place_.layer);
-    Tensor dxin = alloc(A, n + ".expert_input.grad", {M, I});
+    Tensor dxin = alloc_out(A, n + ".expert_input.grad", {M, I});
     MoePermuteBwd pb;
     pb.dx = dxin;
     pb.drouted = drouted;
@@ -212,7 +212,7 @@ class MoeMixer final : public Mixer {
       copy_tensor(be, dx, dxin);
     }
 
-    Tensor dlogits = alloc(A, n + ".router.logits.grad", {M, E});
+    Tensor dlogits = alloc_out(A, n + ".router.logits.grad", {M, E});
     MoeRouterBwd rb;
     rb.dlogits = dlogits;
     rb.dtopk_weight = dtopk_weight;

@@ -12,16 +12,24 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); i++) s += (i ? "," : "") + std::to_string(shape[i]);
   return s + ")";
 }
+
+Tensor alloc_filled(Arena& arena, const std::string& name, const std::vector<int64_t>& s, Arena::Fill fill) {
+  switch (s.size()) {
+    case 1: return arena.tensor(name, {s[0]}, fill);
+    case 2: return arena.tensor(name, {s[0], s[1]}, fill);
+    case 3: return arena.tensor(name, {s[0], s[1], s[2]}, fill);
+    case 4: return arena.tensor(name, {s[0], s[1], s[2], s[3]}, fill);
+    default: throw Error("tensor " + name + ": unsupported rank " + std::to_string(s.size()));
+  }
+}
 }  // namespace
 
 Tensor alloc(Arena& arena, const std::string& name, const std::vector<int64_t>& s) {
-  switch (s.size()) {
-    case 1: return arena.tensor(name, {s[0]});
-    case 2: return arena.tensor(name, {s[0], s[1]});
-    case 3: return arena.tensor(name, {s[0], s[1], s[2]});
-    case 4: return arena.tensor(name, {s[0], s[1], s[2], s[3]});
-    default: throw Error("tensor " + name + ": unsupported rank " + std::to_string(s.size()));
-  }
+  return alloc_filled(arena, name, s, Arena::Fill::Zero);
+}
+
+Tensor alloc_out(Arena& arena, const std::string& name, const std::vector<int64_t>& s) {
+  return alloc_filled(arena, name, s, Arena::Fill::Overwritten);
 }
 
 TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& s) {
@@ -84,7 +92,7 @@ Tensor token_rows(Backend& backend, Arena& arena, const Tensor& src, int64_t bat
                " has no token ", t, " of ", n, " for ", batch, " sequences");
   if (n == 1) return view(src, {batch, W});
   if (batch == 1) return Tensor(src.data + t * W, {1, W}, src.name);
-  Tensor out = alloc(arena, src.name + ".token", {batch, W});
+  Tensor out = alloc_out(arena, src.name + ".token", {batch, W});
   StridedCopyArgs a;
   a.dst = out;
   a.src = src;

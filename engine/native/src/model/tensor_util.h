@@ -16,8 +16,13 @@
 
 namespace strata::model {
 
-/** Arena allocation with a runtime shape (1-4 dims). */
+/** Arena allocation with a runtime shape (1-4 dims), zero-filled. */
 Tensor alloc(Arena& arena, const std::string& name, const std::vector<int64_t>& shape);
+/**
+ * The same for a tensor whose first writer sets every element (GEMM with beta 0, activation, norm,
+ * attention, copy outputs...): no fill (see Arena::Fill::Overwritten; NaN under STRATA_ARENA_POISON=1).
+ */
+Tensor alloc_out(Arena& arena, const std::string& name, const std::vector<int64_t>& shape);
 TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& shape);
 
 /** A view with a new runtime shape (same element count). */

@@ -35,6 +35,9 @@ class AllocationMeter final : public Backend {
     inner_.release(pointer);
   }
   void fill_zero(void* pointer, std::size_t bytes) override { inner_.fill_zero(pointer, bytes); }
+  void fill_bytes(void* pointer, std::size_t bytes, unsigned char value) override {
+    inner_.fill_bytes(pointer, bytes, value);
+  }
   void upload(void* dst, const void* src, std::size_t bytes) override { inner_.upload(dst, src, bytes); }
   void download(void* dst, const void* src, std::size_t bytes) override { inner_.download(dst, src, bytes); }
   void synchronize() override { inner_.synchronize(); }

@@ -1,7 +1,9 @@
 // Model numerics tests: gradient check of whole small models (each layer kind, LatentMoE, MTP)
 // against central finite differences of the objective, decode (prefill + constant-size Mamba
 // state + KV-cache steps) against a full forward, and multi-token decode chunks (with rewinds)
-// against one-token steps bit for bit. Small dims, fast on 2 cores.
+// against one-token steps bit for bit, and the arena's fill modes. Small dims, fast on 2 cores.
+// Run with STRATA_ARENA_POISON=1 as well (CTest model_test_poison): every tensor left to its first
+// writer then starts as NaN, and NaN fails every comparison here.
 // Not op-level tests (native-ops' op harness covers each op).
 #include <algorithm>
 #include <cmath>
@@ -18,6 +20,44 @@ using namespace strata;
 using namespace strata::model;
 
 namespace {
+
+// The larger difference; NaN once either is NaN (std::max would drop a NaN difference).
+double worse(double worst, double difference) { return std::isnan(difference) || difference > worst ? difference : worst; }
+
+// Zero-filled tensors start as zeros; Overwritten ones as NaN under STRATA_ARENA_POISON=1, zeros
+// under STRATA_ARENA_ZERO=1. The backend's byte fill covers sizes past its upload chunk.
+void arena_fill_modes() {
+  Backend& be = cpu_backend();
+  std::vector<float> host(70000, 1.0f);
+  void* raw = be.allocate(host.size() * sizeof(float));
+  be.fill_bytes(raw, host.size() * sizeof(float) - 4, 0xFF);  // all but the last float
+  be.download(host.data(), raw, host.size() * sizeof(float));
+  be.release(raw);
+  bool all_nan = true;
+  for (size_t i = 0; i + 1 < host.size(); i++) all_nan = all_nan && std::isnan(host[i]);
+  CHECK(all_nan, "fill_bytes 0xFF must make every float NaN");
+
+  Arena arena(be);
+  for (int round = 0; round < 3; round++) {
+    Tensor zero = arena.tensor("zero", {33, 65});
+    Tensor out = arena.tensor("out", {33, 65}, Arena::Fill::Overwritten);
+    int64_t nonzero = 0, not_nan = 0, out_nonzero = 0;
+    for (int64_t i = 0; i < zero.numel(); i++) {
+      nonzero += zero.data[i] != 0.0f;
+      not_nan += !std::isnan(out.data[i]);
+      out_nonzero += out.data[i] != 0.0f;
+    }
+    CHECK(nonzero == 0, "round %d: %lld zero-filled elements are not 0", round, static_cast<long long>(nonzero));
+    if (Arena::overwritten_mode() == Arena::OverwrittenMode::Poison) {
+      CHECK(not_nan == 0, "round %d: %lld poisoned elements are not NaN", round, static_cast<long long>(not_nan));
+    } else if (Arena::overwritten_mode() == Arena::OverwrittenMode::Zero) {
+      CHECK(out_nonzero == 0, "round %d: %lld zero-mode elements are not 0", round, static_cast<long long>(out_nonzero));
+    }
+    for (int64_t i = 0; i < out.numel(); i++) out.data[i] = 3.0f;  // garbage for the next round's blocks
+    arena.clear();
+  }
+  CHECK(arena.bytes() == 0 && arena.entries().empty(), "clear() forgets every allocation");
+}
 
 Batch random_batch(int64_t B, int64_t T, int vocab, uint64_t seed) {
   Rng rng(seed);
@@ -67,7 +107,7 @@ void gradient_check(const std::string& doc_text, const char* name, double h = 3e
       double g = p->grad.data[i];
       double tol = 3e-2 * std::max(std::fabs(fd), std::fabs(g)) + 3e-4;
       checked++;
-      if (std::fabs(fd - g) > tol) {
+      if (!(std::fabs(fd - g) <= tol)) {  // NaN never passes
         bad++;
         std::fprintf(stderr, "  %s: %s[%lld] analytic %.6g finite-difference %.6g\n", name, p->name.c_str(),
                      static_cast<long long>(i), g, fd);
@@ -102,7 +142,7 @@ void decode_matches_forward(const std::string& doc_text, const char* name) {
     for (int64_t b = 0; b < B; b++) {
       for (int64_t t = 0; t < prefill_len; t++) {
         for (int64_t v = 0; v < V; v++) {
-          worst = std::max(worst, double(std::fabs(logits[(b * prefill_len + t) * V + v] - full[(b * T + t) * V + v])));
+          worst = worse(worst, std::fabs(logits[(b * prefill_len + t) * V + v] - full[(b * T + t) * V + v]));
         }
       }
     }
@@ -114,7 +154,7 @@ void decode_matches_forward(const std::string& doc_text, const char* name) {
     std::vector<float> logits;
     m.decode_step(*state, scratch, tok, logits, nullptr);
     for (int64_t b = 0; b < B; b++) {
-      for (int64_t v = 0; v < V; v++) worst = std::max(worst, double(std::fabs(logits[b * V + v] - full[(b * T + t) * V + v])));
+      for (int64_t v = 0; v < V; v++) worst = worse(worst, std::fabs(logits[b * V + v] - full[(b * T + t) * V + v]));
     }
   }
   std::printf("  %s: max |decode - forward| logit difference %.3g\n", name, worst);
@@ -265,6 +305,7 @@ int main() {
          gradient_check(tiny_document(stack({t::kMlpBlock}), 48, 16, mtp), "mtp_unshared");
        }},
       {"precision_resolution_matches_spec", precision_resolution_matches_spec},
+      {"arena_fill_modes", arena_fill_modes},
       {"decode_matches_forward_hybrid",
        [&] {
          decode_matches_forward(
