@@ -11,13 +11,20 @@
 //          (cuBLASLt 13.x on the H200), or M/N needed padding, D is written in bf16 to scratch and
 //          added to C in fp32 (one log line).
 // beta = 0 never reads C (C is cleared first, so NaN garbage cannot leak); k = 0 scales C by beta.
-// Algorithms come from the cuBLASLt heuristic once per problem shape and operand alignment: the first
-// candidate cuBLASLt accepts is cached (and a problem none accepts is remembered as unsupported).
+// Algorithms come from the cuBLASLt heuristic once per problem shape and operand alignment: on the
+// first call of a shape up to 6 of its candidates are timed (CUDA events, a warm-up and 2 launches
+// each, on the real operands; a beta != 0 call times into a scratch D so C is not touched) and the
+// fastest is cached. STRATA_CUDA_GEMM_TUNE=0 caches the first candidate cuBLASLt accepts instead
+// (also what happens while a CUDA graph is being recorded); STRATA_CUDA_GEMM_TUNE=log prints one line
+// per tuned shape. A problem no candidate accepts is remembered as unsupported.
 // This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "../ops/gemm.h"
@@ -179,8 +186,75 @@ uint32_t alignment_of(const void* pointer) {
   return static_cast<uint32_t>(lowest == 0 || lowest > 256 ? 256 : lowest);
 }
 
-// Runs the problem with a cached algorithm, or tries the heuristic's candidates in order (up to 8)
-// until cuBLASLt accepts one and caches it. Returns false when no candidate is supported.
+enum class GemmTune { Off, On, Log };
+GemmTune gemm_tune_setting() {
+  static const GemmTune setting = [] {
+    const char* env = std::getenv("STRATA_CUDA_GEMM_TUNE");
+    if (env && std::strcmp(env, "0") == 0) return GemmTune::Off;
+    if (env && std::strcmp(env, "log") == 0) return GemmTune::Log;
+    return GemmTune::On;
+  }();
+  return setting;
+}
+
+// Times up to kTuned accepted candidates of a problem (a warm-up launch, then kTimedLaunches between
+// two events, synchronizing); `launch(algo, d)` runs the problem into d. A beta == 0 problem times
+// into its own D (the chosen algorithm overwrites it afterwards); otherwise into a temporary D of
+// the same layout, so C keeps its values. Returns the index of the fastest, or -1 when timing is
+// not possible (no memory for the scratch D, no candidate ran).
+template <typename Launch>
+int fastest_candidate(const LtProblem& p, const cublasLtMatmulHeuristicResult_t* results, int found, Launch&& launch,
+                      cudaStream_t stream) {
+  constexpr int kTuned = 6, kTimedLaunches = 2;
+  void* d = p.d;
+  void* scratch = nullptr;
+  if (p.beta != 0.0f) {
+    const std::size_t element = p.d_type == CUDA_R_32F ? 4 : 2;
+    const std::size_t bytes = element * static_cast<std::size_t>(p.ldd * (p.n - 1) + p.m);
+    if (cudaMalloc(&scratch, bytes) != cudaSuccess) {
+      cudaGetLastError();  // clear the allocation error; the caller falls back to the first candidate
+      return -1;
+    }
+    d = scratch;
+  }
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  int best = -1, tried = 0;
+  float best_ms = 0.0f, first_ms = -1.0f;
+  for (int i = 0; i < found && tried < kTuned; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    if (launch(results[i].algo, d) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; rejected candidates skip
+    ++tried;
+    cudaEventRecord(start, stream);
+    bool ok = true;
+    for (int r = 0; r < kTimedLaunches && ok; ++r) ok = launch(results[i].algo, d) == CUBLAS_STATUS_SUCCESS;
+    cudaEventRecord(stop, stream);
+    float ms = 0.0f;
+    if (!ok || cudaEventSynchronize(stop) != cudaSuccess || cudaEventElapsedTime(&ms, start, stop) != cudaSuccess) {
+      continue;
+    }
+    if (first_ms < 0.0f) first_ms = ms;
+    if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (scratch) {
+    cudaStreamSynchronize(stream);
+    cudaFree(scratch);
+  }
+  if (best >= 0 && gemm_tune_setting() == GemmTune::Log) {
+    std::fprintf(stderr, "strata: gemm tune m=%lld n=%lld k=%lld type %d: %d candidates timed, first %.1f us, "
+                 "chosen #%d %.1f us\n", static_cast<long long>(p.m), static_cast<long long>(p.n),
+                 static_cast<long long>(p.k), static_cast<int>(p.ab_type), tried, 1000.0f * first_ms / kTimedLaunches,
+                 best, 1000.0f * best_ms / kTimedLaunches);
+  }
+  return best;
+}
+
+// Runs the problem with a cached algorithm, or picks one among the heuristic's candidates (up to 8):
+// the fastest when tuning (see the header), else the first cuBLASLt accepts, and caches it. Returns
+// false when no candidate is supported.
 bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char* op) {
   const uint32_t align_a = alignment_of(p.a), align_b = alignment_of(p.b), align_d = alignment_of(p.d);
   std::get<10>(key) = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
@@ -198,10 +272,11 @@ bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, p.ab_type, p.a_rows, p.a_cols, p.lda), op);
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, p.ab_type, p.b_rows, p.b_cols, p.ldb), op);
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, p.d_type, p.m, p.n, p.ldd), op);
-  auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
-    return cublasLtMatmul(s.lt, desc.desc, &p.alpha, p.a, la.layout, p.b, lb.layout, &p.beta, p.d, ld.layout, p.d,
+  auto launch_into = [&](const cublasLtMatmulAlgo_t& algo, void* d) {
+    return cublasLtMatmul(s.lt, desc.desc, &p.alpha, p.a, la.layout, p.b, lb.layout, &p.beta, d, ld.layout, d,
                           ld.layout, &algo, s.lt_workspace, s.lt_workspace_bytes, s.stream);
   };
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo) { return launch_into(algo, p.d); };
   {
     std::lock_guard<std::mutex> lock(s.gemm_plan_mutex);
     if (s.gemm_unsupported.count(key)) return false;
@@ -229,8 +304,15 @@ bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char
   const cublasStatus_t heuristic = cublasLtMatmulAlgoGetHeuristic(s.lt, desc.desc, la.layout, lb.layout, ld.layout,
                                                                   ld.layout, pref.pref, kCandidates, results, &found);
   if (heuristic != CUBLAS_STATUS_NOT_SUPPORTED) STRATA_CUBLAS_CHECK(heuristic, op);
+  int first = 0;  // candidates before the timed fastest are skipped below
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  STRATA_CUDA_CHECK(cudaStreamIsCapturing(s.stream, &capture), op);
+  if (heuristic == CUBLAS_STATUS_SUCCESS && found > 1 && gemm_tune_setting() != GemmTune::Off &&
+      capture == cudaStreamCaptureStatusNone) {
+    first = std::max(0, fastest_candidate(p, results, found, launch_into, s.stream));
+  }
   int rejected = 0;
-  for (int i = 0; heuristic == CUBLAS_STATUS_SUCCESS && i < found; ++i) {
+  for (int i = first; heuristic == CUBLAS_STATUS_SUCCESS && i < found; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
     const cublasStatus_t status = launch(results[i].algo);
     if (status == CUBLAS_STATUS_NOT_SUPPORTED) {
