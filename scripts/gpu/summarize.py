@@ -108,14 +108,18 @@ def main() -> None:
 def print_decode(bench: list[dict], analytics: dict) -> None:
     """One table per decode batch: per model and context the fastest of the bench's paths (graph:
     CUDA graph replay, greedy: device argmax op by op, logits: logits download + host argmax), named
-    beside each figure; roofline columns where analytics.json predicted that batch."""
+    beside each figure; roofline columns where analytics.json predicted that batch. Lines run with
+    decode kernel switches set ("env") go to an A/B table against the defaults instead."""
     best: dict[tuple[int, str, int], dict] = {}
+    variants: dict[tuple[int, str, int, str], dict] = {}  # A/B runs with kernel switches set
     for r in bench:
         if r.get("mode") != "decode":
             continue
         key = (r.get("batch", 8), stem(r["doc"]), r["context"])
-        if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
-            best[key] = r
+        table = best if not r.get("env") else variants
+        key = key if not r.get("env") else key + (r["env"],)
+        if key not in table or r["tokens_per_s"] > table[key]["tokens_per_s"]:
+            table[key] = r
     for batch in sorted({b for b, _, _ in best}):
         print()
         print(f"## Decode tokens/s against context (batch {batch}; KV cache sized for the context; "
@@ -139,6 +143,18 @@ def print_decode(bench: list[dict], analytics: dict) -> None:
             h_text = f"{fmt(h['tokens_per_s'])} ({h.get('path', '?')})" if h else "-"
             a_text = f"{fmt(a['tokens_per_s'])} ({a.get('path', '?')})" if a else "-"
             print(f"| {c} | {h_text} | {a_text} | {ratio} | {fmt(ph)} | {fmt(pa)} | {predicted_ratio} |")
+    if variants:
+        print()
+        print("## Decode kernels A/B (tokens/s, fastest path; the switches select the previous kernels)")
+        print()
+        print("| model | batch | context | switches | with switches | defaults | defaults / switches |")
+        print("|---|---|---|---|---|---|---|")
+        for (batch, model, context, env), v in sorted(variants.items()):
+            d = best.get((batch, model, context))
+            gain = f"{d['tokens_per_s'] / v['tokens_per_s']:.2f}x" if d else "-"
+            d_text = f"{fmt(d['tokens_per_s'])} ({d.get('path', '?')})" if d else "-"
+            print(f"| {model} | {batch} | {context} | {env} | {fmt(v['tokens_per_s'])} ({v.get('path', '?')}) "
+                  f"| {d_text} | {gain} |")
 
 
 def print_profile(profile: list[dict]) -> None:

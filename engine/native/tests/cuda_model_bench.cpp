@@ -14,7 +14,9 @@
 //                                values, and a 64k prefill would take most of the visit). Three
 //                                paths per context (logits download + host argmax, device argmax op
 //                                by op, device argmax replaying a CUDA graph), each line saying
-//                                whether its chosen ids equal the first path's
+//                                whether its chosen ids equal the first path's, and "env": the
+//                                decode kernel switches set (STRATA_CUDA_DECODE_ATTN,
+//                                STRATA_CUDA_MOE_GEMV; empty for the defaults)
 // Decode runs in BF16 GEMM mode unless STRATA_CUDA_GEMM says otherwise. Nothing here asserts on
 // time. This is not the op harness or the CPU-vs-CUDA comparison (cuda_compare.cpp).
 #include <algorithm>
@@ -159,8 +161,22 @@ DecodeRun run_decode_path(CudaBackend& gpu, model::Model& m, const std::string& 
   return run;
 }
 
+// The decode kernel switches set in the environment (for A/B runs), e.g. "STRATA_CUDA_DECODE_ATTN=group";
+// empty when the defaults run.
+std::string decode_kernel_env() {
+  std::string text;
+  for (const char* name : {"STRATA_CUDA_DECODE_ATTN", "STRATA_CUDA_MOE_GEMV"}) {
+    const char* value = std::getenv(name);
+    if (!value) continue;
+    if (!text.empty()) text += ' ';
+    text.append(name).append("=").append(value);
+  }
+  return text;
+}
+
 void run_decode(CudaBackend& gpu, const std::string& path, int64_t B, int steps, const std::vector<int64_t>& contexts) {
   const model::DocumentConfig doc = load(path);
+  const std::string env = decode_kernel_env();
   model::Model m(doc.model, gpu, doc.pipeline.training.seed);
   gpu.synchronize();
   for (int64_t context : contexts) {
@@ -171,10 +187,10 @@ void run_decode(CudaBackend& gpu, const std::string& path, int64_t B, int steps,
       std::printf(
           "{\"mode\":\"decode\",\"path\":\"%s\",\"doc\":\"%s\",\"gemm\":\"%s\",\"batch\":%lld,"
           "\"context\":%lld,\"steps\":%d,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"state_bytes\":%zu,"
-          "\"ids_match_logits_path\":%s}\n",
+          "\"ids_match_logits_path\":%s,\"env\":\"%s\"}\n",
           decode_path, path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(B),
           static_cast<long long>(context), steps, run.step_s, static_cast<double>(B) / run.step_s, run.state_bytes,
-          run.ids == reference_ids ? "true" : "false");
+          run.ids == reference_ids ? "true" : "false", env.c_str());
       std::fflush(stdout);
     }
   }
