@@ -145,7 +145,7 @@ def print_decode(bench: list[dict], analytics: dict) -> None:
             print(f"| {c} | {h_text} | {a_text} | {ratio} | {fmt(ph)} | {fmt(pa)} | {predicted_ratio} |")
     if variants:
         print()
-        print("## Decode kernels A/B (tokens/s, fastest path; the switches select the previous kernels)")
+        print("## Decode kernels A/B (tokens/s, fastest path; runs with kernel switches set against the defaults)")
         print()
         print("| model | batch | context | switches | with switches | defaults | defaults / switches |")
         print("|---|---|---|---|---|---|---|")

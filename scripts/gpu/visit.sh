@@ -147,11 +147,15 @@ bench_step decode_attention_moe 90 "$build/strata_cuda_model_bench" decode "$mod
 bench_step decode_hybrid_b64 90 "$build/strata_cuda_model_bench" decode "$models/decode-hybrid.json" 64 20 1024,4096,16384
 bench_step decode_attention_moe_b64 120 "$build/strata_cuda_model_bench" decode "$models/decode-attention-moe.json" 64 \
   20 1024,4096,16384
-# A/B of the decode kernels at 16k: the previous attention decode (warp per query group) and expert
-# GEMM (split-K tiles) paths, for the summary's A/B table
+# A/B of the decode kernels at 16k (the summary's A/B table): the previous attention decode (warp per
+# query group) and expert GEMM (split-K tiles) paths
 bench_step decode_ab_previous 90 env STRATA_CUDA_DECODE_ATTN=group STRATA_CUDA_MOE_GEMV=0 bash -c \
   '"$1" decode "$2/decode-hybrid.json" 8 20 16384 && "$1" decode "$2/decode-hybrid.json" 64 20 16384 &&
    "$1" decode "$2/decode-attention-moe.json" 8 20 16384' _ "$build/strata_cuda_model_bench" "$models"
+# and the tiled attention decode for the attention+MoE model's groups of 4 too (default: groups of 5..8)
+bench_step decode_ab_tile 60 env STRATA_CUDA_DECODE_ATTN=tile bash -c \
+  '"$1" decode "$2/decode-attention-moe.json" 8 20 16384 && "$1" decode "$2/decode-attention-moe.json" 64 20 16384' \
+  _ "$build/strata_cuda_model_bench" "$models"
 run_step profile_1b 120 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-1b.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
