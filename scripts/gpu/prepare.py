@@ -26,6 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "scripts" / "gpu" / "models"
 CONTEXTS = [1024, 4096, 16384, 65536]
+# The serving batch of the second decode table (visit.sh decode_*_b64 steps) and its contexts.
+SERVING_BATCH = 64
+SERVING_CONTEXTS = [1024, 4096, 16384]
 
 
 def strata(*args: str) -> str:
@@ -58,13 +61,16 @@ def main() -> None:
         training = json.loads(doc.read_text())["pipeline"]["training"]
         batch, seq_len = training["batch_size"], training["seq_len"]
         if name.startswith("decode-"):
-            entry = {"batch": batch, "decode": {}}
-            for context in CONTEXTS:
-                report = analyze(doc, batch, context)
-                entry["params"] = report["params"]["total"]
-                entry["active_params"] = report["params"]["active"]
-                decode = report["roofline"]["decode"]
-                entry["decode"][str(context)] = {"step_s": decode["step_s"], "tokens_per_s": decode["tokens_per_s"]}
+            entry = {"batch": batch, "decode": {}, "decode_by_batch": {}}
+            for decode_batch, contexts in ((batch, CONTEXTS), (SERVING_BATCH, SERVING_CONTEXTS)):
+                table = entry["decode_by_batch"].setdefault(str(decode_batch), {})
+                for context in contexts:
+                    report = analyze(doc, decode_batch, context)
+                    entry["params"] = report["params"]["total"]
+                    entry["active_params"] = report["params"]["active"]
+                    decode = report["roofline"]["decode"]
+                    table[str(context)] = {"step_s": decode["step_s"], "tokens_per_s": decode["tokens_per_s"]}
+            entry["decode"] = entry["decode_by_batch"][str(batch)]
         else:
             report = analyze(doc, batch, seq_len)
             entry = {

@@ -131,9 +131,8 @@ def print_decode(bench: list[dict], analytics: dict) -> None:
 
         def roofline(model: str, context: int) -> float | None:
             entry = analytics.get(model, {})
-            if entry.get("batch") != batch:
-                return None
-            return entry.get("decode", {}).get(str(context), {}).get("tokens_per_s")
+            by_batch = entry.get("decode_by_batch") or ({str(entry.get("batch")): entry.get("decode", {})})
+            return by_batch.get(str(batch), {}).get(str(context), {}).get("tokens_per_s")
 
         for c in sorted({c for b, _, c in best if b == batch}):
             h, a = best.get((batch, "decode-hybrid", c)), best.get((batch, "decode-attention-moe", c))
