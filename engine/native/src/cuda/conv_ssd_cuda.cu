@@ -13,8 +13,9 @@
 // D gradients atomically accumulated), kept for one A/B visit. Formulas follow
 // cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. Every matrix product
 // of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
-// 64 x 64 outputs per pass, 4 x 4 per thread) in fp32 on CUDA cores; not here: tensor-core (BF16
-// MMA / cuBLAS) forms of them.
+// 64 x 64 outputs per pass): fp32 on CUDA cores, or for the grouped output / gradient kernels in a
+// non-fp32 GEMM mode bf16 mma.sync with fp32 accumulation (the chunk states stay fp32); not here:
+// cuBLAS forms of them, cp.async pipelining of the tile loads.
 #include <cuda_bf16.h>
 
 #include <algorithm>
