@@ -197,15 +197,16 @@ void conv_large(CudaBackend& cuda) {
 
 // SSD at (B2, T, H, P, N, G, L): the grouped kernels (default) or the per-head ones (STRATA_CUDA_SSD=tiled).
 // In a bf16 GEMM mode the grouped kernels run the chunk products on bf16 tensor cores (fp32
-// accumulation): limits 2e-2 for y, dx, dB, dC and 5e-2 for the dt / A_log gradients (sums with
-// cancellation); the chunk states and dD stay fp32 products (1e-4), as does everything in fp32 mode.
+// accumulation): limits 1e-2 for y, dx, dB, dC and 2e-2 for the dt / A_log gradients (a float64
+// emulation of the kernels' bf16 operand rounding at these shapes gives 2e-3 .. 5e-3 relative);
+// the chunk states and dD stay fp32 products (1e-4), as does everything in fp32 mode.
 void ssd_large(CudaBackend& cuda, int64_t t, int64_t chunk, int64_t h = 8, int64_t pd = 32, int64_t n = 32,
                int64_t g = 2, CudaGemmMode mode = CudaGemmMode::Fp32) {
   Pair p(cuda);
   const CudaGemmMode saved = cuda.gemm_mode();
   cuda.set_gemm_mode(mode);
   const bool bf16 = mode != CudaGemmMode::Fp32;
-  const double products = bf16 ? 2e-2 : 1e-4, scalars = bf16 ? 5e-2 : 1e-4;
+  const double products = bf16 ? 1e-2 : 1e-4, scalars = bf16 ? 2e-2 : 1e-4;
   const int64_t b = 2, chunks = ssd_num_chunks(t, chunk);
   auto xv = random_values(b * t * h * pd), dtv = random_values(b * t * h, -3.0f, 0.0f);
   auto dtbv = random_values(h, -1.0f, 0.0f), alv = random_values(h, 0.0f, 1.5f);
