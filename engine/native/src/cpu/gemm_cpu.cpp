@@ -5,8 +5,9 @@
 // Micro-kernels (chosen once at run time): AVX-512F 6x32, AVX2+FMA 6x16, portable scalar 6x16.
 // OpenMP threads each own a slab of C. Accumulation order over K is fixed per kernel, so results
 // are deterministic for a given kernel and thread count.
-// GemmCall::a_bf16 / b_bf16 round the packed panels to bf16 (quant::bf16_round_n; packing only moves
-// values and pads with zeros, so this equals a GEMM on rounded copies bit for bit). Otherwise this file
+// GemmCall::a_bf16 / b_bf16 round the packed panels to bf16 (in registers while packing on the AVX2
+// packing paths, else quant::bf16_round_n over the packed panel; packing only moves values and pads
+// with zeros, so this equals a GEMM on rounded copies bit for bit). Otherwise this file
 // is not the precision hook (ops/gemm.cpp, ops/quant_gemm.h) and does no quantization.
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "../ops/gemm.h"
 #include "../ops/quant_codec.h"
 #include "cpu_backend.h"
+#include "simd.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -192,12 +194,17 @@ const KernelChoice& active_kernel() { return kernels_on_this_cpu()[active_kernel
 // One MR-row panel of a non-transposed A with AVX2: 8 k-steps at a time, the 6 rows (and two zero
 // rows) transposed 8x8 in registers; each k-step's 8-float store runs 2 floats into the next k-step,
 // which the next store overwrites (the packing buffer has kPackSlack floats after its end).
-__attribute__((target("avx2,fma"))) void pack_a_panel_avx2(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+// With bf16, values are rounded to bf16 (quant::bf16_round) as they are loaded.
+__attribute__((target("avx2,fma"))) void pack_a_panel_avx2(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out,
+                                                          bool bf16) {
   const __m256 zero = _mm256_setzero_ps();
   int64_t p = 0;
   for (; p + 8 <= kc; p += 8) {
     __m256 r[8];
     for (int64_t i = 0; i < kMr; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + p) : zero;
+    if (bf16) {
+      for (int64_t i = 0; i < rows; ++i) r[i] = avx2::bf16_round(r[i]);
+    }
     r[6] = zero;
     r[7] = zero;
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -217,7 +224,28 @@ __attribute__((target("avx2,fma"))) void pack_a_panel_avx2(const float* a, int64
     for (int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(out + (p + j) * kMr, col[j]);
   }
   for (; p < kc; ++p) {
-    for (int64_t i = 0; i < kMr; ++i) out[p * kMr + i] = i < rows ? a[i * lda + p] : 0.0f;
+    for (int64_t i = 0; i < kMr; ++i) {
+      const float v = i < rows ? a[i * lda + p] : 0.0f;
+      out[p * kMr + i] = bf16 ? quant::bf16_round(v) : v;
+    }
+  }
+}
+
+// One NR-column panel of a non-transposed B with AVX2: rows of `cols` values (rounded to bf16 with
+// bf16), zero padded to nr_block.
+__attribute__((target("avx2,fma"))) void pack_b_panel_avx2(const float* b, int64_t ldb, int64_t kc, int64_t cols,
+                                                          int64_t nr_block, float* out, bool bf16) {
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = b + p * ldb;
+    float* dst = out + p * nr_block;
+    int64_t j = 0;
+    for (; j < cols; j += 8) {
+      const int64_t lanes = std::min<int64_t>(8, cols - j);
+      __m256 v = avx2::load_n(src + j, lanes);
+      if (bf16) v = avx2::bf16_round(v);
+      avx2::store_n(dst + j, v, lanes);
+    }
+    for (j = cols; j < nr_block; ++j) dst[j] = 0.0f;
   }
 }
 #endif
@@ -239,13 +267,14 @@ bool pack_with_avx2() {
 // Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into MR-row panels (zero padded).
 void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* packed) {
   int64_t panels = (mc + kMr - 1) / kMr;
+  const bool vector_pack = !call.trans_a && pack_with_avx2();  // rounds to bf16 while packing
   for (int64_t panel = 0; panel < panels; ++panel) {
     float* out = packed + panel * kMr * kc;
     int64_t rows = std::min(kMr, mc - panel * kMr);
     int64_t row0 = i0 + panel * kMr;
 #if STRATA_X86
-    if (!call.trans_a && pack_with_avx2()) {
-      pack_a_panel_avx2(call.a + row0 * call.lda + p0, call.lda, rows, kc, out);
+    if (vector_pack) {
+      pack_a_panel_avx2(call.a + row0 * call.lda + p0, call.lda, rows, kc, out, call.a_bf16);
       continue;
     }
 #endif
@@ -261,17 +290,24 @@ void pack_a(const GemmCall& call, int64_t i0, int64_t mc, int64_t p0, int64_t kc
       }
     }
   }
-  if (call.a_bf16) quant::bf16_round_n(packed, packed, panels * kMr * kc);
+  if (call.a_bf16 && !vector_pack) quant::bf16_round_n(packed, packed, panels * kMr * kc);
 }
 
 // Packs k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels (zero padded).
 void pack_b(const GemmCall& call, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t nr_block,
             float* packed) {
   int64_t panels = (nc + nr_block - 1) / nr_block;
+  const bool vector_pack = !call.trans_b && pack_with_avx2();  // rounds to bf16 while packing
   for (int64_t panel = 0; panel < panels; ++panel) {
     float* out = packed + panel * nr_block * kc;
     int64_t cols = std::min(nr_block, nc - panel * nr_block);
     int64_t col0 = j0 + panel * nr_block;
+#if STRATA_X86
+    if (vector_pack) {
+      pack_b_panel_avx2(call.b + p0 * call.ldb + col0, call.ldb, kc, cols, nr_block, out, call.b_bf16);
+      continue;
+    }
+#endif
     if (!call.trans_b) {
       for (int64_t p = 0; p < kc; ++p) {
         const float* src = call.b + (p0 + p) * call.ldb + col0;
@@ -287,7 +323,7 @@ void pack_b(const GemmCall& call, int64_t p0, int64_t kc, int64_t j0, int64_t nc
       }
     }
   }
-  if (call.b_bf16) quant::bf16_round_n(packed, packed, panels * nr_block * kc);
+  if (call.b_bf16 && !vector_pack) quant::bf16_round_n(packed, packed, panels * nr_block * kc);
 }
 
 // Scales (or zeroes) C[i0:i1, j0:j1] by beta before accumulation.

@@ -95,6 +95,22 @@ STRATA_AVX2_INLINE __m256 sigmoid(__m256 x) {
   return _mm256_div_ps(one, _mm256_add_ps(one, exp(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
+// fp32 -> nearest bf16 (ties to even) -> fp32 on 8 lanes: bit for bit quant::bf16_round (integer
+// arithmetic on the fp32 bits; NaN stays a quiet NaN with its sign, overflow rounds to Inf).
+STRATA_AVX2_INLINE __m256 bf16_round(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i high_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));  // ties to even
+  const __m256i rounded =
+      _mm256_and_si256(_mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb)), high_mask);
+  const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+  // a NaN whose payload sat only in the dropped bits gets the quiet bit, so it stays a NaN
+  const __m256i payload_gone = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007F0000)), _mm256_setzero_si256());
+  const __m256i nan_value =
+      _mm256_or_si256(_mm256_and_si256(bits, high_mask), _mm256_and_si256(payload_gone, _mm256_set1_epi32(0x00400000)));
+  return _mm256_castsi256_ps(_mm256_blendv_epi8(rounded, nan_value, is_nan));
+}
+
 // sum a[i] b[i] with two accumulators (fixed order: deterministic for a given n).
 STRATA_AVX2_INLINE float dot(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();

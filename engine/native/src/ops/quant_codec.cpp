@@ -173,26 +173,10 @@ void bf16_round_scalar(const float* in, float* out, int64_t n) {
 }
 
 #if STRATA_SIMD_X86
-/** bf16_encode + bf16_decode on 8 lanes: the same integer steps, NaN lanes chosen by a mask. */
+/** bf16_encode + bf16_decode on 8 lanes (avx2::bf16_round: the same integer steps, NaN lanes by mask). */
 STRATA_AVX2 void bf16_round_avx2(const float* in, float* out, int64_t n) {
-  const __m256i high_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
-  const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
-  const __m256i inf_bits = _mm256_set1_epi32(0x7F800000);
-  const __m256i dropped_payload = _mm256_set1_epi32(0x007F0000);  // high-half payload bits of a NaN
-  const __m256i quiet_bit = _mm256_set1_epi32(0x00400000);
-  const __m256i bias = _mm256_set1_epi32(0x7FFF);
-  const __m256i one = _mm256_set1_epi32(1);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i bits = _mm256_castps_si256(_mm256_loadu_ps(in + i));
-    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);  // ties to even
-    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(bits, _mm256_add_epi32(bias, lsb)), high_mask);
-    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, abs_mask), inf_bits);
-    const __m256i payload_gone = _mm256_cmpeq_epi32(_mm256_and_si256(bits, dropped_payload), _mm256_setzero_si256());
-    const __m256i nan_value =
-        _mm256_or_si256(_mm256_and_si256(bits, high_mask), _mm256_and_si256(payload_gone, quiet_bit));
-    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_blendv_epi8(rounded, nan_value, is_nan)));
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, avx2::bf16_round(_mm256_loadu_ps(in + i)));
   bf16_round_scalar(in + i, out + i, n - i);
 }
 #endif
