@@ -5,7 +5,10 @@
 //   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
 //   bf16 tensor-core attention (bf16 GEMM mode, head dims 64 / 128): out 1e-2, lse 2e-3, grads 2e-2
 //   grouped expert GEMM (moe_expert_gemm): fp32 mode <= 1e-4, bf16 tensor cores <= 1.5e-2
-// and the GPU quantize-dequantize (cuda/quant_cuda.h) against quant::fake_quantize: bit-identical
+// Weight packs: bf16 GEMMs whose weight lies in parameter memory (fprop and dgrad layouts, and a
+// recorded CUDA graph replayed) must follow every change of the weight (upload, axpy, adamw_step):
+// each is compared with the CPU at the bf16 limit, so a stale pack fails.
+// And the GPU quantize-dequantize (cuda/quant_cuda.h) against quant::fake_quantize: bit-identical
 // (every NaN counts as equal to every NaN).
 // Prints one line per check and exits 1 on any failure (or when no GPU is present, which makes the
 // comparison impossible). Run by scripts/gpu/visit.sh on the GPU machine; not a CTest test.
@@ -21,8 +24,10 @@
 #include "cpu/cpu_backend.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/quant_cuda.h"
+#include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/conv1d.h"
+#include "ops/elementwise.h"
 #include "ops/gemm.h"
 #include "ops/moe.h"
 #include "ops/rmsnorm.h"
@@ -362,6 +367,80 @@ void quant_formats(CudaBackend& cuda) {
 
 }  // namespace
 
+// y (M,O) = x W^T and dx (M,I) = dy W with W (O,I) registered as parameter memory, in bf16 mode,
+// after each kind of write to W; then a recording of the fprop replayed after W changed.
+void weight_packs(CudaBackend& cuda) {
+  const int64_t m = 96, o = 320, in = 256;
+  const double limit = 1.5e-2;
+  Pair p(cuda);
+  const std::vector<float> xv = random_values(m * in), dyv = random_values(m * o), w0 = random_values(o * in, -0.05f, 0.05f);
+  auto x = p.make("x", {m, in}, &xv), dy = p.make("dy", {m, o}, &dyv);
+  auto w = p.make("w", {o, in}, nullptr);
+  cuda.note_parameter_memory(w.g.data, sizeof(float) * static_cast<size_t>(o * in));
+  cpu_backend().upload(w.c.data, w0.data(), w0.size() * sizeof(float));
+  cuda.upload(w.g.data, w0.data(), w0.size() * sizeof(float));
+  auto y = p.make("y", {m, o}, nullptr), dx = p.make("dx", {m, in}, nullptr);
+  const CudaGemmMode saved = cuda.gemm_mode();
+  cuda.set_gemm_mode(CudaGemmMode::Bf16);
+  auto both = [&](const std::function<void(Backend&, const Pair::Both&)>& write) {
+    write(cpu_backend(), w);
+    write(cuda, w);
+  };
+  auto check = [&](const std::string& after) {
+    for (Backend* be : {static_cast<Backend*>(&cpu_backend()), static_cast<Backend*>(&cuda)}) {
+      const bool gpu = be == &cuda;
+      const float* wd = gpu ? w.g.data : w.c.data;
+      gemm(*be, gemm_call(m, o, in, gpu ? x.g.data : x.c.data, false, wd, true, gpu ? y.g.data : y.c.data, 0.0f,
+                          GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0}));
+      gemm(*be, gemm_call(m, in, o, gpu ? dy.g.data : dy.c.data, false, wd, false, gpu ? dx.g.data : dx.c.data, 0.0f,
+                          GemmTag{GemmPass::Dgrad, "mlp.fc1", 0, 0}));
+    }
+    compare("weight pack fprop " + after, cuda, y, limit);
+    compare("weight pack dgrad " + after, cuda, dx, limit);
+  };
+  check("first use");
+  check("reused");
+  const std::vector<float> w1 = random_values(o * in, -0.05f, 0.05f);
+  both([&](Backend& be, const Pair::Both& t) { be.upload(&be == &cuda ? t.g.data : t.c.data, w1.data(), w1.size() * sizeof(float)); });
+  check("after upload");
+  const std::vector<float> deltav = random_values(o * in, -0.05f, 0.05f);
+  auto delta = p.make("delta", {o * in}, &deltav);
+  both([&](Backend& be, const Pair::Both& t) {
+    const bool gpu = &be == &cuda;
+    axpy(be, AxpyArgs{Tensor(gpu ? t.g.data : t.c.data, {o * in}, "w"), gpu ? delta.g : delta.c, 1.0f});
+  });
+  check("after axpy");
+  auto am = p.make("adam.m", {o * in}, nullptr), av = p.make("adam.v", {o * in}, nullptr);
+  both([&](Backend& be, const Pair::Both& t) {
+    const bool gpu = &be == &cuda;
+    AdamWStep step;
+    step.param = Tensor(gpu ? t.g.data : t.c.data, {o * in}, "w");
+    step.grad = gpu ? delta.g : delta.c;
+    step.m = gpu ? am.g : am.c;
+    step.v = gpu ? av.g : av.c;
+    step.lr = 1e-2f;
+    adamw_step(be, step);
+  });
+  check("after adamw_step");
+  std::string why;
+  if (cuda.begin_recording(&why)) {
+    gemm(cuda, gemm_call(m, o, in, x.g.data, false, w.g.data, true, y.g.data, 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0}));
+    std::unique_ptr<OpRecording> recording = cuda.end_recording(&why);
+    if (recording) {
+      const std::vector<float> w2 = random_values(o * in, -0.05f, 0.05f);
+      both([&](Backend& be, const Pair::Both& t) { be.upload(&be == &cuda ? t.g.data : t.c.data, w2.data(), w2.size() * sizeof(float)); });
+      gemm(cpu_backend(), gemm_call(m, o, in, x.c.data, false, w.c.data, true, y.c.data, 0.0f, GemmTag{}));
+      recording->replay();
+      compare("weight pack fprop, graph replayed after upload", cuda, y, limit);
+    }
+  }
+  if (!why.empty()) {
+    std::printf("FAIL weight pack recording: %s\n", why.c_str());
+    ++g_failures;
+  }
+  cuda.set_gemm_mode(saved);
+}
+
 int main() {
   CudaBackend* cuda = cuda_backend_if_present();
   if (!cuda) {
@@ -372,6 +451,7 @@ int main() {
   // Each section runs on its own, so one failure does not hide the others.
   const std::pair<const char*, std::function<void()>> sections[] = {
       {"gemm modes", [&] { gemm_modes(*cuda); }},
+      {"weight packs", [&] { weight_packs(*cuda); }},
       {"moe expert gemm", [&] { moe_expert_gemm_large(*cuda); }},
       {"rmsnorm", [&] { rmsnorm_large(*cuda); }},
       {"conv1d", [&] { conv_large(*cuda); }},

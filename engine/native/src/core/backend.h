@@ -104,6 +104,9 @@ class Backend {
   virtual void fill_zero(void* pointer, std::size_t bytes) = 0;
   // Every byte set to `value` (the arena's NaN poison: 0xFF). The default uploads a host pattern.
   virtual void fill_bytes(void* pointer, std::size_t bytes, unsigned char value);
+  // The allocation at `pointer` holds parameter values (ParamStore calls it): a backend that caches
+  // derived copies of parameters watches writes into it (core/parameter_memory.h). Default: nothing.
+  virtual void note_parameter_memory(const void* pointer, std::size_t bytes) {}
   virtual void upload(void* device_destination, const void* host_source, std::size_t bytes) = 0;
   virtual void download(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual void synchronize() {}

@@ -235,6 +235,7 @@ CudaBackend::~CudaBackend() {
   s.op_times.reset();
   for (ScratchBuffer& buffer : s.scratch) cudaFree(buffer.data);
   for (void* retired : s.retired_scratch) cudaFree(retired);
+  for (auto& [key, pack] : s.weight_packs) cudaFree(pack.data);
   cudaFree(s.lt_workspace);
   cudaFreeHost(s.error_records);
   cudaFree(s.fp8_scales);
@@ -250,16 +251,26 @@ void* CudaBackend::allocate(std::size_t bytes) {
   cudaSetDevice(state_->device);
   return state_->allocator.allocate(bytes);
 }
-void CudaBackend::release(void* pointer) { state_->allocator.release(pointer); }
+void CudaBackend::release(void* pointer) {
+  if (const std::size_t bytes = state_->parameters.remove(pointer)) state_->drop_weight_packs(pointer, bytes);
+  state_->allocator.release(pointer);
+}
+
+// Managed memory is written by host code directly, so its parameters are never packed once for reuse.
+void CudaBackend::note_parameter_memory(const void* pointer, std::size_t bytes) {
+  if (memory_ == CudaMemoryMode::Device) state_->parameters.add(pointer, bytes);
+}
 
 void CudaBackend::fill_zero(void* pointer, std::size_t bytes) {
   if (bytes == 0) return;
+  state_->parameters.note_write(pointer, bytes);
   STRATA_CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, state_->stream), "cuda fill_zero");
   finish_op("cuda fill_zero");
 }
 
 void CudaBackend::fill_bytes(void* pointer, std::size_t bytes, unsigned char value) {
   if (bytes == 0) return;
+  state_->parameters.note_write(pointer, bytes);
   STRATA_CUDA_CHECK(cudaMemsetAsync(pointer, value, bytes, state_->stream), "cuda fill_bytes");
   finish_op("cuda fill_bytes");
 }
@@ -269,6 +280,7 @@ void CudaBackend::fill_bytes(void* pointer, std::size_t bytes, unsigned char val
 // waits, because host code may read the destination right after.
 void CudaBackend::upload(void* device_destination, const void* host_source, std::size_t bytes) {
   if (bytes == 0) return;
+  state_->parameters.note_write(device_destination, bytes);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(device_destination, host_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda upload");
   if (state_->op_times) state_->op_times->mark("upload", nullptr);
@@ -286,10 +298,14 @@ void CudaBackend::download(void* host_destination, const void* device_source, st
 void CudaBackend::synchronize() { state_->synchronize_and_report("cuda synchronize"); }
 
 namespace {
-// One instantiated CUDA graph on the backend's stream.
+// One instantiated CUDA graph on the backend's stream. It reads the weight packs that were current
+// when it was recorded: a replay first packs again those whose parameters changed since.
 class CudaRecording final : public OpRecording {
  public:
-  CudaRecording(CudaBackendState& state, cudaGraphExec_t exec) : state_(state), exec_(exec) { ++state_.live_recordings; }
+  CudaRecording(CudaBackendState& state, cudaGraphExec_t exec, std::vector<WeightPackKey> packs)
+      : state_(state), exec_(exec), packs_(std::move(packs)) {
+    ++state_.live_recordings;
+  }
   ~CudaRecording() override {
     cudaStreamSynchronize(state_.stream);
     cudaGraphExecDestroy(exec_);
@@ -298,11 +314,18 @@ class CudaRecording final : public OpRecording {
       state_.retired_scratch.clear();
     }
   }
-  void replay() override { STRATA_CUDA_CHECK(cudaGraphLaunch(exec_, state_.stream), "cuda graph replay"); }
+  void replay() override {
+    for (const WeightPackKey& key : packs_) {
+      STRATA_CHECK(state_.weight_pack(key, false, "cuda graph replay") != nullptr,
+                   "cuda graph replay: a parameter the recording reads was freed; record the step again");
+    }
+    STRATA_CUDA_CHECK(cudaGraphLaunch(exec_, state_.stream), "cuda graph replay");
+  }
 
  private:
   CudaBackendState& state_;
   cudaGraphExec_t exec_;
+  std::vector<WeightPackKey> packs_;  // weight packs the graph reads
 };
 }  // namespace
 
@@ -320,6 +343,7 @@ bool CudaBackend::begin_recording(std::string* why_not) {
     return refuse(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(status));
   }
   s.recording = true;
+  s.recorded_packs.clear();
   return true;
 }
 
@@ -342,7 +366,9 @@ std::unique_ptr<OpRecording> CudaBackend::end_recording(std::string* why_not) {
   status = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
   if (status != cudaSuccess) return refuse("cudaGraphInstantiate", status);
-  return std::make_unique<CudaRecording>(s, exec);
+  std::vector<WeightPackKey> packs = std::move(s.recorded_packs);
+  s.recorded_packs.clear();
+  return std::make_unique<CudaRecording>(s, exec, std::move(packs));
 }
 
 void CudaBackend::finish_op(const char* op, const char* detail) {

@@ -71,6 +71,7 @@ class CudaBackend final : public Backend {
   void release(void* pointer) override;
   void fill_zero(void* pointer, std::size_t bytes) override;
   void fill_bytes(void* pointer, std::size_t bytes, unsigned char value) override;
+  void note_parameter_memory(const void* pointer, std::size_t bytes) override;
   void upload(void* device_destination, const void* host_source, std::size_t bytes) override;
   void download(void* host_destination, const void* device_source, std::size_t bytes) override;
   void synchronize() override;

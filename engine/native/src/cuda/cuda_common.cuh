@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/parameter_memory.h"
 #include "cuda_allocator.h"
 #include "cuda_backend.h"
 
@@ -50,6 +51,12 @@ struct ScratchBuffer {
 // cuBLASLt algorithm cache key: (mode, m, n, k, lda, ldb, ldc, trans_a, trans_b, beta != 0,
 // operand alignments packed into one int).
 using GemmPlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>;
+// A bf16 pack of a parameter GEMM operand (gemm_cuda.cu): source, rows, padded rows, k, kp, ld, transposed.
+using WeightPackKey = std::tuple<const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+struct WeightPack {
+  void* data = nullptr;     // device, padded_rows * kp bf16
+  uint64_t generation = 0;  // ParameterMemory generation the pack was made at
+};
 
 // Per-op device error report: kernels that validate indices write the first bad position here.
 struct DeviceErrorFlag {
@@ -125,8 +132,17 @@ struct CudaBackendState {
   bool recording = false;            // a stream capture is open (begin_recording)
   int live_recordings = 0;           // instantiated graphs: they hold scratch pointers
   std::vector<void*> retired_scratch;  // grown-out scratch buffers kept for live recordings
+  ParameterMemory parameters;          // parameter allocations and their write generation
+  std::map<WeightPackKey, WeightPack> weight_packs;  // guarded by gemm_plan_mutex
+  std::vector<WeightPackKey> recorded_packs;         // packs read by the open recording
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
+
+  // The bf16 pack of a parameter operand, made again when its generation is stale (gemm_cuda.cu);
+  // nullptr when it does not exist and cannot be made now (no memory, or a recording is open).
+  void* weight_pack(const WeightPackKey& key, bool may_create, const char* op);
+  // Drops the packs whose source lies in [pointer, pointer + bytes) (that memory is being freed).
+  void drop_weight_packs(const void* pointer, std::size_t bytes);
 
   // A device buffer of at least `bytes` in slot `slot` (contents undefined).
   void* scratch_bytes(int slot, std::size_t bytes, const char* op);

@@ -17,6 +17,11 @@
 // fastest is cached. STRATA_CUDA_GEMM_TUNE=0 caches the first candidate cuBLASLt accepts instead
 // (also what happens while a CUDA graph is being recorded); STRATA_CUDA_GEMM_TUNE=log prints one line
 // per tuned shape. A problem no candidate accepts is remembered as unsupported.
+// bf16 packs of operands that lie in parameter memory (weights in decode, eval, generate, and
+// between gradient-accumulation micro-steps) are kept per source and layout and reused while the
+// ParameterMemory generation is unchanged (optimizer steps, uploads and elementwise writes into
+// parameters change it); STRATA_CUDA_WEIGHT_PACKS=0 packs every call into scratch instead. A
+// recording reuses only packs that are current, and a replay refreshes stale ones first.
 // This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -186,6 +191,14 @@ uint32_t alignment_of(const void* pointer) {
   return static_cast<uint32_t>(lowest == 0 || lowest > 256 ? 256 : lowest);
 }
 
+bool weight_packs_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_WEIGHT_PACKS");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return enabled;
+}
+
 enum class GemmTune { Off, On, Log };
 GemmTune gemm_tune_setting() {
   static const GemmTune setting = [] {
@@ -334,6 +347,47 @@ bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char
 
 }  // namespace
 
+void* CudaBackendState::weight_pack(const WeightPackKey& key, bool may_create, const char* op) {
+  const auto& [source, rows, padded_rows, k, kp, ld, transposed] = key;
+  const uint64_t generation = parameters.generation();
+  std::lock_guard<std::mutex> lock(gemm_plan_mutex);
+  auto it = weight_packs.find(key);
+  bool stale = it != weight_packs.end() && it->second.generation != generation;
+  if (it == weight_packs.end()) {
+    if (!may_create || recording) return nullptr;
+    void* data = nullptr;
+    if (cudaMalloc(&data, static_cast<std::size_t>(padded_rows * kp) * sizeof(__nv_bfloat16)) != cudaSuccess) {
+      cudaGetLastError();  // no room: this call packs into scratch
+      return nullptr;
+    }
+    it = weight_packs.emplace(key, WeightPack{data, generation}).first;
+    stale = true;
+  }
+  if (stale) {
+    if (recording) return nullptr;  // a captured pack would only run at replay: pack into scratch instead
+    launch_pack(static_cast<__nv_bfloat16*>(it->second.data), source, rows, padded_rows, k, kp, ld, transposed != 0,
+                nullptr, stream);
+    STRATA_CUDA_CHECK(cudaGetLastError(), op);
+    it->second.generation = generation;
+  }
+  if (recording) recorded_packs.push_back(key);
+  return it->second.data;
+}
+
+void CudaBackendState::drop_weight_packs(const void* pointer, std::size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(pointer), end = begin + bytes;
+  std::lock_guard<std::mutex> lock(gemm_plan_mutex);
+  for (auto it = weight_packs.begin(); it != weight_packs.end();) {
+    const auto source = reinterpret_cast<uintptr_t>(std::get<0>(it->first));
+    if (source >= begin && source < end) {
+      cudaFree(it->second.data);  // waits for the device, so no queued GEMM still reads it
+      it = weight_packs.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void CudaBackend::gemm(const GemmCall& call) {
   const char* op = "cuda gemm";
   CudaBackendState& s = *state_;
@@ -403,10 +457,22 @@ void CudaBackend::gemm(const GemmCall& call) {
     launch_pack(static_cast<__nv_fp8_storage_t*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
                 scale_b, s.stream);
   } else {
-    launch_pack(static_cast<__nv_bfloat16*>(packed_a), call.a, call.m, mp, call.k, kp, call.lda, call.trans_a, nullptr,
-                s.stream);
-    launch_pack(static_cast<__nv_bfloat16*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
-                nullptr, s.stream);
+    // An operand inside one parameter allocation is packed once per parameter generation.
+    auto pack = [&](void* scratch, const float* source, int64_t rows, int64_t padded_rows, int64_t ld, bool transposed,
+                    int64_t stored_rows, int64_t stored_cols) {
+      const std::size_t extent = sizeof(float) * static_cast<std::size_t>((stored_rows - 1) * ld + stored_cols);
+      if (weight_packs_enabled() && memory_ != CudaMemoryMode::Managed && s.parameters.covers(source, extent)) {
+        const WeightPackKey key{source, rows, padded_rows, call.k, kp, ld, int(transposed)};
+        if (void* cached = s.weight_pack(key, true, op)) return cached;
+      }
+      launch_pack(static_cast<__nv_bfloat16*>(scratch), source, rows, padded_rows, call.k, kp, ld, transposed, nullptr,
+                  s.stream);
+      return scratch;
+    };
+    packed_a = pack(packed_a, call.a, call.m, mp, call.lda, call.trans_a, call.trans_a ? call.k : call.m,
+                    call.trans_a ? call.m : call.k);
+    packed_b = pack(packed_b, call.b, call.n, np, call.ldb, !call.trans_b, call.trans_b ? call.n : call.k,
+                    call.trans_b ? call.k : call.n);
   }
   check_launch(op);
   op_phase(s, "cuda gemm pack", timing_label.c_str());

@@ -224,18 +224,21 @@ __global__ void sum_squares_kernel(const float* x, int64_t n, double* out) {
 void CudaBackend::add(const AddArgs& a) {
   const int64_t n = a.out.numel();
   if (n == 0) return;
+  state_->parameters.note_write(a.out.data, sizeof(float) * static_cast<std::size_t>(n));  // weight packs (gemm_cuda.cu)
   add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.out.data, a.a.data, a.b.data, n);
   finish_op("cuda add", a.out.name.c_str());
 }
 void CudaBackend::axpy(const AxpyArgs& a) {
   const int64_t n = a.y.numel();
   if (n == 0) return;
+  state_->parameters.note_write(a.y.data, sizeof(float) * static_cast<std::size_t>(n));
   axpy_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.alpha, n);
   finish_op("cuda axpy", a.y.name.c_str());
 }
 void CudaBackend::scale(const ScaleArgs& a) {
   const int64_t n = a.x.numel();
   if (n == 0) return;
+  state_->parameters.note_write(a.x.data, sizeof(float) * static_cast<std::size_t>(n));
   scale_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.x.data, a.factor, n);
   finish_op("cuda scale", a.x.name.c_str());
 }
@@ -248,12 +251,14 @@ void CudaBackend::copy_strided(const StridedCopyArgs& a) {
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(total_rows * chunks_per_row, 1 << 20));
   const StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
                            a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate};
+  state_->parameters.note_write(a.dst.data, sizeof(float) * static_cast<std::size_t>(a.dst.numel()));
   copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows, chunks_per_row);
   finish_op("cuda copy_strided", a.dst.name.c_str());
 }
 void CudaBackend::bias_add(const BiasAddArgs& a) {
   const int64_t n = a.y.numel(), o = a.y.cols();
   if (n == 0) return;
+  state_->parameters.note_write(a.y.data, sizeof(float) * static_cast<std::size_t>(n));
   bias_add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.bias.data, o, n);
   finish_op("cuda bias_add", a.y.name.c_str());
 }
@@ -342,6 +347,7 @@ void CudaBackend::adamw_step(const AdamWStep& a) {
   if (n == 0) return;
   const float bias1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step)));
   const float bias2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step)));
+  state_->parameters.note_update();  // the parameters change: weight packs made before are stale
   adamw_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.param.data, a.grad.data, a.m.data, a.v.data, n, a.lr,
                                                              a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale,
                                                              bias1, bias2);

@@ -53,6 +53,7 @@ Param& ParamStore::add(const std::string& name, const std::vector<int64_t>& shap
   if (flat_shape.size() > 4) throw Error("parameter " + name + ": rank above 4");
   p.backend = &arena_.backend();
   p.value = alloc(arena_, name, flat_shape);
+  p.backend->note_parameter_memory(p.value.data, sizeof(float) * static_cast<size_t>(p.value.numel()));
   p.grad = alloc(arena_, name + ".grad", flat_shape);
   params_.push_back(std::move(p));
   quant::note_weights_changed();  // new memory may reuse an address a precision hook has cached

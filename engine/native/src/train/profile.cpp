@@ -38,6 +38,9 @@ class AllocationMeter final : public Backend {
   void fill_bytes(void* pointer, std::size_t bytes, unsigned char value) override {
     inner_.fill_bytes(pointer, bytes, value);
   }
+  void note_parameter_memory(const void* pointer, std::size_t bytes) override {
+    inner_.note_parameter_memory(pointer, bytes);
+  }
   void upload(void* dst, const void* src, std::size_t bytes) override { inner_.upload(dst, src, bytes); }
   void download(void* dst, const void* src, std::size_t bytes) override { inner_.download(dst, src, bytes); }
   void synchronize() override { inner_.synchronize(); }

@@ -1,7 +1,8 @@
 // Model numerics tests: gradient check of whole small models (each layer kind, LatentMoE, MTP)
 // against central finite differences of the objective, decode (prefill + constant-size Mamba
 // state + KV-cache steps) against a full forward, and multi-token decode chunks (with rewinds)
-// against one-token steps bit for bit, and the arena's fill modes. Small dims, fast on 2 cores.
+// against one-token steps bit for bit, the arena's fill modes, and the parameter-memory bookkeeping
+// behind the CUDA backend's reusable weight packs. Small dims, fast on 2 cores.
 // Run with STRATA_ARENA_POISON=1 as well (CTest model_test_poison): every tensor left to its first
 // writer then starts as NaN, and NaN fails every comparison here.
 // Not op-level tests (native-ops' op harness covers each op).
@@ -11,8 +12,10 @@
 
 #include "core/arena.h"
 #include "core/backend.h"
+#include "core/parameter_memory.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/params.h"
 #include "model/rng.h"
 #include "test_util.h"
 
@@ -57,6 +60,70 @@ void arena_fill_modes() {
     arena.clear();
   }
   CHECK(arena.bytes() == 0 && arena.entries().empty(), "clear() forgets every allocation");
+}
+
+// ParameterMemory: covers() only inside one registered allocation; the generation moves on every
+// add/remove, on a write overlapping parameter memory and on note_update(), and never on writes
+// elsewhere (activations, gradients).
+void parameter_memory_generations() {
+  ParameterMemory mem;
+  std::vector<float> block(128), other(16);
+  float* a = block.data();       // a parameter of 64 floats,
+  float* b = block.data() + 80;  // then a gap of 16, then one of 32
+  const std::size_t a_bytes = 64 * sizeof(float), b_bytes = 32 * sizeof(float);
+  mem.add(a, a_bytes);
+  mem.add(b, b_bytes);
+  uint64_t g = mem.generation();
+  CHECK(mem.covers(a, a_bytes) && mem.covers(a + 10, 8 * sizeof(float)) &&
+            mem.covers(b + 31, sizeof(float)),
+        "registered ranges are covered");
+  CHECK(!mem.covers(a + 60, 8 * sizeof(float)) && !mem.covers(other.data(), sizeof(float)),
+        "extents past an allocation or outside parameter memory are not covered");
+  mem.note_write(other.data(), other.size() * sizeof(float));
+  CHECK(mem.generation() == g, "a write outside parameter memory keeps the generation");
+  mem.note_write(a + 63, sizeof(float));
+  CHECK(mem.generation() > g, "a write into the last element of a parameter changes the generation");
+  g = mem.generation();
+  mem.note_write(b - 4, 3 * sizeof(float));  // in the gap before b
+  CHECK(mem.generation() == g, "a write between parameters keeps the generation");
+  mem.note_write(b - 4, 5 * sizeof(float));  // starts in the gap, ends inside b
+  CHECK(mem.generation() > g, "a write overlapping the start of a parameter changes the generation");
+  g = mem.generation();
+  mem.note_update();
+  CHECK(mem.generation() > g, "an optimizer step changes the generation");
+  g = mem.generation();
+  CHECK(mem.remove(a) == a_bytes && mem.generation() > g, "remove returns the size");
+  CHECK(mem.remove(a) == 0 && !mem.covers(a, sizeof(float)), "a removed range is forgotten");
+  g = mem.generation();
+  mem.note_write(a, a_bytes);
+  CHECK(mem.generation() == g, "a write into freed parameter memory keeps the generation");
+}
+
+// ParamStore tells its backend where every parameter value lives (and only the values: gradients
+// are written every step without making weight packs stale).
+class ParamNoteBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu-notes"; }
+  bool supports(OpKind kind) const override { return cpu_backend().supports(kind); }
+  bool host_accessible() const override { return true; }
+  void* allocate(std::size_t bytes) override { return cpu_backend().allocate(bytes); }
+  void release(void* pointer) override { cpu_backend().release(pointer); }
+  void fill_zero(void* pointer, std::size_t bytes) override { cpu_backend().fill_zero(pointer, bytes); }
+  void upload(void* dst, const void* src, std::size_t bytes) override { cpu_backend().upload(dst, src, bytes); }
+  void download(void* dst, const void* src, std::size_t bytes) override { cpu_backend().download(dst, src, bytes); }
+  void note_parameter_memory(const void* pointer, std::size_t bytes) override { memory.add(pointer, bytes); }
+  ParameterMemory memory;
+};
+
+void params_register_their_values() {
+  ParamNoteBackend be;
+  ParamStore store(be);
+  Param& w = store.add("w", {3, 5}, "mlp.fc1", 0);
+  Param& bias = store.add("b", {5}, "bias", 0, false);
+  CHECK(be.memory.covers(w.value.data, 15 * sizeof(float)) && be.memory.covers(bias.value.data, 5 * sizeof(float)),
+        "parameter values are registered");
+  CHECK(!be.memory.covers(w.grad.data, sizeof(float)) && !be.memory.covers(bias.grad.data, sizeof(float)),
+        "gradients are not parameter memory");
 }
 
 Batch random_batch(int64_t B, int64_t T, int vocab, uint64_t seed) {
@@ -306,6 +373,8 @@ int main() {
        }},
       {"precision_resolution_matches_spec", precision_resolution_matches_spec},
       {"arena_fill_modes", arena_fill_modes},
+      {"parameter_memory_generations", parameter_memory_generations},
+      {"params_register_their_values", params_register_their_values},
       {"decode_matches_forward_hybrid",
        [&] {
          decode_matches_forward(
