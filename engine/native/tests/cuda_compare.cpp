@@ -1,7 +1,8 @@
 // CPU-vs-CUDA comparison at training-sized shapes (the op harness checks every op family against
 // float64 references at small shapes; this tool checks that the CUDA kernels agree with the CPU
 // backend where tiles, chunks and grids are large), plus the GEMM modes with per-dtype tolerances:
-//   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output
+//   metric: relative error ||cuda - cpu||_2 / ||cpu||_2 over the whole output (GEMMs with beta 0
+//   start from a NaN-filled C on the GPU: C must never be read)
 //   fp32 ops and fp32 GEMM: <= 1e-4;  bf16 GEMM: <= 1.5e-2;  fp8 e4m3 GEMM: <= 8e-2
 //   bf16 tensor-core attention (bf16 GEMM mode, head dims 64 / 128): out 1e-2, lse 2e-3, grads 2e-2
 //   grouped expert GEMM (moe_expert_gemm): fp32 mode <= 1e-4, bf16 tensor cores <= 1.5e-2
@@ -108,6 +109,7 @@ void gemm_modes(CudaBackend& cuda) {
     for (const auto& [mode, limit] : modes) {
       for (float beta : {0.0f, 1.0f}) {
         auto c = p.make("c", {s.m, s.n}, &cv);
+        if (beta == 0.0f) cuda.fill_bytes(c.g.data, sizeof(float) * static_cast<size_t>(s.m * s.n), 0xFF);  // NaN: never read
         gemm(cpu_backend(), gemm_call(s.m, s.n, s.k, a.c.data, s.ta, b.c.data, s.tb, c.c.data, beta, GemmTag{}));
         cuda.set_gemm_mode(mode);
         char what[160];

@@ -10,7 +10,9 @@
 //          zero-padded to multiples of 16. Where cuBLASLt offers no fp8 kernel with an fp32 output
 //          (cuBLASLt 13.x on the H200), or M/N needed padding, D is written in bf16 to scratch and
 //          added to C in fp32 (one log line).
-// beta = 0 never reads C (C is cleared first, so NaN garbage cannot leak); k = 0 scales C by beta.
+// beta = 0 never reads C: cuBLASLt does not read C when beta is 0 and the fp8 staging add skips it,
+// so NaN garbage cannot leak (STRATA_CUDA_GEMM_CLEAR_C=1 clears C first as before, for an A/B);
+// k = 0 scales C by beta.
 // Algorithms come from the cuBLASLt heuristic once per problem shape and operand alignment: on the
 // first call of a shape up to 6 of its candidates are timed (CUDA events, a warm-up and 2 launches
 // each, on the real operands; a beta != 0 call times into a scratch D so C is not touched) and the
@@ -400,7 +402,11 @@ void CudaBackend::gemm(const GemmCall& call) {
     finish_op(op, timing_label.c_str());
     return;
   }
-  if (call.beta == 0.0f) {
+  static const bool clear_c = [] {
+    const char* env = std::getenv("STRATA_CUDA_GEMM_CLEAR_C");
+    return env && std::strcmp(env, "1") == 0;
+  }();
+  if (call.beta == 0.0f && clear_c) {
     STRATA_CUDA_CHECK(cudaMemset2DAsync(call.c, call.ldc * sizeof(float), 0, call.n * sizeof(float), call.m, s.stream), op);
   }
   CudaGemmMode mode = effective_gemm_mode();
