@@ -104,6 +104,27 @@ run_step build 300 "$OUT/build.log" cmake --build "$build" -j "$jobs"
 run_step harness 90 "$OUT/harness.log" "$build/strata_op_harness"
 # CPU vs CUDA at training-sized shapes (multi-chunk SSD, long attention) before any timing
 run_step compare 90 "$OUT/compare.log" "$build/strata_cuda_compare"
+# The arena hands out unfilled memory for tensors whose first writer sets every element: poisoned with
+# NaN, a CUDA training run must keep finite, CPU-tracking losses (a kernel that skips an element shows).
+run_step train_compare_poison 90 "$OUT/train.log" env STRATA_ARENA_POISON=1 "$build/strata_cuda_train_compare" \
+  "$OUT/train_compare_poison.csv"
+# A failed correctness step switches the newest paths of the failing op families back to their previous
+# kernels for every later step (named in results.md), so the timings below are of correct code.
+fallback=()
+if [[ "${status[harness]:-}" == FAILED* || "${status[compare]:-}" == FAILED* || "${status[train_compare_poison]:-}" == FAILED* ]]; then
+  failures=$(grep -hiE "FAIL|mismatch|nan" "$OUT/harness.log" "$OUT/compare.log" "$OUT/train.log" 2>/dev/null)
+  grep -qi "ssd" <<<"$failures" && fallback+=(STRATA_CUDA_SSD=tiled)
+  grep -qi "decode" <<<"$failures" && fallback+=(STRATA_CUDA_DECODE_ATTN=group)
+  grep -qi "expert\|moe" <<<"$failures" && fallback+=(STRATA_CUDA_MOE_GEMV=0)
+  grep -qi "pack\|gemm" <<<"$failures" && fallback+=(STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1)
+  [[ "${status[train_compare_poison]:-}" == FAILED* ]] && fallback+=(STRATA_ARENA_ZERO=1)
+  [ ${#fallback[@]} -eq 0 ] && fallback=(STRATA_CUDA_SSD=tiled STRATA_CUDA_DECODE_ATTN=group STRATA_CUDA_MOE_GEMV=0 \
+    STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1 STRATA_ARENA_ZERO=1)
+  export "${fallback[@]}"
+  echo "fallback switches: ${fallback[*]}" >>"$OUT/harness.log"
+  run_step harness_fallback 90 "$OUT/harness.log" "$build/strata_op_harness"
+  run_step compare_fallback 90 "$OUT/compare.log" "$build/strata_cuda_compare"
+fi
 
 # The native CLI on the GPU (the front door): a tiny hybrid on a byte corpus, then generate and profile.
 work=$(mktemp -d)
@@ -169,6 +190,12 @@ run_step profile_125m 90 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"$PROFILE_JSONL"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/hybrid-125m.json" --backend cuda --mode train --context 2048 --batch 8
 
+# The ~1B step with this session's newer paths switched off (per-head SSD, zero-filled arena, first
+# heuristic GEMM algorithm, no weight packs, C cleared before beta-0 GEMMs): A/B in ab.log, not bench.jsonl
+run_step engine_1b_previous 90 "$OUT/ab.log" env STRATA_CUDA_SSD=tiled STRATA_ARENA_ZERO=1 STRATA_CUDA_GEMM_TUNE=0 \
+  STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" \
+  4 2048 6 bf16
+
 # ---- further checks -----------------------------------------------------------------------------------
 run_step train_compare 90 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
 run_step op_bench 60 "$OUT/bench.md" "$build/strata_cuda_bench"
@@ -180,6 +207,7 @@ rm -rf "$work"
   echo
   echo "$(grep -m1 -i 'nvidia\|h200\|a100' "$OUT/env.txt" || echo 'GPU: see env.txt')"
   echo
+  [ ${#fallback[@]} -gt 0 ] && echo "Correctness failures switched these paths back for the later steps: ${fallback[*]}" && echo
   echo "| step | status |"
   echo "|---|---|"
   for name in configure build "${order[@]}"; do
@@ -191,6 +219,12 @@ rm -rf "$work"
   echo
   python3 "$gpu_dir/summarize.py" "$OUT/bench.jsonl" "$models/analytics.json" "$OUT/profile-1b.jsonl" \
     "$OUT/profile.jsonl" "$OUT/profile-decode.jsonl" 2>&1
+  echo
+  echo "## Op-by-op GPU time of one ~1B training step (top rows)"
+  grep -m 40 -E "ms|calls|share" "$OUT/op_times.log" 2>/dev/null | grep -v "^==" | head -n 40
+  echo
+  echo "## ~1B step with the previous paths (A/B)"
+  grep "^{" "$OUT/ab.log" 2>/dev/null
   echo
   echo "## CLI on cuda"
   grep -E "^(train|generate|profile|eval|step|error|strata-engine)|acceptance|tok/s" "$OUT/cli.log" 2>/dev/null | tail -n 40
