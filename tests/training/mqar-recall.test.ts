@@ -4,10 +4,11 @@
 // 1/128) with the same steps, batch, learning rate, data and seed, both in fp32. After 1000 steps each
 // must recall at least 5x chance on held-out samples (argmax on the recalled values).
 //
-// What this does not assert: that the hybrid beats the Mamba-2 model. Measured with exactly this
-// setup (docs/cpu-benchmarks.md), tiny-mamba2's recall jumps somewhere between steps 750 and 1000
-// (67% at step 1000 with one build, 9.9% with a build whose cross-entropy rounds differently) while
-// the hybrid climbs steadily (11.4% at step 1000): the comparison is printed, not required.
+// What this does not assert: that the hybrid beats the Mamba-2 model, which the issue asks for and
+// which does not hold with these models and budgets (docs/cpu-benchmarks.md, MQAR): at this setup
+// tiny-mamba2 reaches ~62-67% at step 1000 against the hybrid's 7-11%, and stays ahead to
+// convergence (99.5% vs 97.0% at 3500 steps); at lower learning rates the hybrid learns the
+// "value not yet recalled" shortcut and stalls near 50%. The comparison is printed, not required.
 // Not a speed test: nothing here looks at time.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
