@@ -2,8 +2,8 @@
 // `tiny-mamba2` (Mamba-2 only; 2.0M parameters against the hybrid's 3.0M active / 6.6M total) are
 // trained through the real CLI on MQAR (engine/runtime/tasks: 4 key-value pairs per 32-token sample,
 // 128 keys and 128 values, so chance is 1/128) with the same steps, batch, learning rate, data and
-// seed, both in fp32. After 1000 steps each
-// must recall at least 5x chance on held-out samples (argmax on the recalled values).
+// seed, both in fp32. After 1000 steps each must recall at least 5x chance on held-out samples
+// (argmax on the recalled values).
 //
 // What this does not assert: that the hybrid beats the Mamba-2 model, which the issue asks for and
 // which does not hold with these models and budgets (docs/cpu-benchmarks.md, MQAR): at this setup
