@@ -58,6 +58,33 @@ SsdLayout layout_of(const Tensor& x, const Tensor& bm, int64_t chunk) {
   return l;
 }
 
+// End of a chunk's backward, shared by the AVX2 and scalar paths. dcum (len) holds d(loss)/d(cum_r):
+// the reverse running sum turns it into the step decays' gradients (a_r = dt_r A), added to ddt
+// (len), and into dA (+= sum_r da_r dt_r); dt_at(r) is dt of the chunk's step r.
+template <typename DtAt>
+void chunk_decay_grads(const float* dcum, float* ddt, int64_t len, float A, DtAt dt_at, double* dA) {
+  float da = 0.0f;
+  for (int64_t r = len - 1; r >= 0; --r) {
+    da += dcum[r];
+    ddt[r] += da * A;
+    *dA += static_cast<double>(da) * dt_at(r);
+  }
+}
+
+// dt = clamp(softplus(raw + bias)) -> raw for the chunk's steps t0..t0+len of (b, h): writes ddt_raw
+// and adds its sum to ddt_bias.
+void chunk_dt_raw_grads(const SsdBwd& a, const SsdLayout& l, int64_t b, int64_t h, int64_t t0, int64_t len,
+                        const float* ddt, double* ddt_bias) {
+  for (int64_t r = 0; r < len; ++r) {
+    const int64_t idx = l.ti(b, t0 + r, h);
+    bool passes = true;
+    dt_value(a.dt_raw.data[idx], a.dt_bias.data[h], a.params, &passes);
+    const float g_raw = passes ? ddt[r] * sigmoid(a.dt_raw.data[idx] + a.dt_bias.data[h]) : 0.0f;
+    a.ddt_raw.data[idx] = g_raw;
+    *ddt_bias += g_raw;
+  }
+}
+
 #if STRATA_SIMD_X86
 // Forward of one (batch, head) with AVX2. Per chunk: bt = B^T (N, len) and cb_i = C_i B^T as a row
 // over the chunk, so the intra-chunk weights of a row come out as one vector loop; the state is kept
@@ -285,21 +312,8 @@ STRATA_AVX2 void ssd_backward_head_avx2(const SsdBwd& a, const SsdLayout& l, int
       dcum[s] -= wdt * vs;
     }
     // cumulative sum -> per-step decay a_r = dt_r A
-    float da = 0.0f;
-    for (int64_t r = len - 1; r >= 0; --r) {
-      da += dcum[r];
-      ddt[r] += da * A;
-      dA += static_cast<double>(da) * dts[r];
-    }
-    // dt = clamp(softplus(raw + bias)) -> raw
-    for (int64_t r = 0; r < len; ++r) {
-      const int64_t idx = l.ti(b, t0 + r, h);
-      bool passes = true;
-      dt_value(a.dt_raw.data[idx], a.dt_bias.data[h], a.params, &passes);
-      const float g_raw = passes ? ddt[r] * sigmoid(a.dt_raw.data[idx] + a.dt_bias.data[h]) : 0.0f;
-      a.ddt_raw.data[idx] = g_raw;
-      ddt_bias += g_raw;
-    }
+    chunk_decay_grads(dcum, ddt, len, A, [&](int64_t r) { return dts[r]; }, &dA);
+    chunk_dt_raw_grads(a, l, b, h, t0, len, ddt, &ddt_bias);
     std::swap(dh, dh0);
   }
   if (a.dinitial_state.defined()) std::copy_n(dh, pn, a.dinitial_state.data + l.fi(b, h));
@@ -562,21 +576,8 @@ void CpuBackend::ssd_backward(const SsdBwd& a) {
               dcum[s] -= wdt * v;
             }
             // cumulative sum -> per-step decay a_r = dt_r A
-            float da = 0.0f;
-            for (int64_t r = len - 1; r >= 0; --r) {
-              da += dcum[r];
-              ddt[r] += da * A;
-              dA += static_cast<double>(da) * dt_at(r);
-            }
-            // dt = clamp(softplus(raw + bias)) -> raw
-            for (int64_t r = 0; r < len; ++r) {
-              const int64_t idx = l.ti(b, t0 + r, h);
-              bool passes = true;
-              dt_value(a.dt_raw.data[idx], a.dt_bias.data[h], a.params, &passes);
-              const float g_raw = passes ? ddt[r] * sigmoid(a.dt_raw.data[idx] + a.dt_bias.data[h]) : 0.0f;
-              a.ddt_raw.data[idx] = g_raw;
-              ddt_bias += g_raw;
-            }
+            chunk_decay_grads(dcum.data(), ddt.data(), len, A, dt_at, &dA);
+            chunk_dt_raw_grads(a, l, b, h, t0, len, ddt.data(), &ddt_bias);
             std::swap(dh, dh0);
           }
           if (a.dinitial_state.defined()) std::copy(dh.begin(), dh.end(), a.dinitial_state.data + l.fi(b, h));
