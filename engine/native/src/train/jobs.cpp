@@ -252,26 +252,32 @@ json::Value job_init(const Request& r) {
   return res;
 }
 
-json::Value job_grads(const Request& r) {
-  model::DocumentConfig doc = r.document();
+// What the oracle jobs (grads, logits) start from: the document's model on the CPU with the weights
+// file loaded, and the first batch of the data file.
+struct OracleInput {
+  model::DocumentConfig doc;
+  std::unique_ptr<model::Model> model;
+  model::Batch batch;
+};
+
+OracleInput oracle_input(const Request& r) {
+  OracleInput in;
+  in.doc = r.document();
+  const model::DocumentConfig& doc = in.doc;
   apply_thread_setting(doc.pipeline.training.threads);
-  model::Model m(doc.model, cpu_backend(), doc.pipeline.training.seed);
+  in.model = std::make_unique<model::Model>(doc.model, cpu_backend(), doc.pipeline.training.seed);
   const std::string weights = r.str("weights", true);
-  m.params().load_safetensors(io::read_safetensors(weights), weights);
+  in.model->params().load_safetensors(io::read_safetensors(weights), weights);
   BatchStream stream(io::read_tokens(r.str("data", true)), doc.pipeline.training.batch_size,
                      doc.pipeline.training.seq_len, doc.model.vocab_size);
-  model::Batch batch = stream.next();
-  m.params().zero_grads();
-  Arena acts(m.backend());
-  model::ForwardResult fr = m.forward(acts, batch, false, true);
-  m.backward(acts, 1.0f);
-  const std::string out = r.str("out", true);
-  io::SafetensorsFile f = m.params().to_safetensors(true);
-  f.metadata["loss"] = json::format_double(fr.main_loss);
-  io::write_safetensors(out, f);
+  in.batch = stream.next();
+  return in;
+}
+
+// The result fields both oracle jobs report about their batch.
+json::Value oracle_result(const model::ForwardResult& fr, const model::Batch& batch, const std::string& out) {
   json::Value res = json::Value::object();
   res.set("loss", json::Value(fr.main_loss));
-  res.set("objective", json::Value(fr.objective));
   res.set("tokens", json::Value(fr.main_tokens));
   res.set("batch", json::Value(batch.batch));
   res.set("seq_len", json::Value(batch.time));
@@ -279,16 +285,28 @@ json::Value job_grads(const Request& r) {
   return res;
 }
 
+json::Value job_grads(const Request& r) {
+  OracleInput in = oracle_input(r);
+  model::Model& m = *in.model;
+  m.params().zero_grads();
+  Arena acts(m.backend());
+  model::ForwardResult fr = m.forward(acts, in.batch, false, true);
+  m.backward(acts, 1.0f);
+  const std::string out = r.str("out", true);
+  io::SafetensorsFile f = m.params().to_safetensors(true);
+  f.metadata["loss"] = json::format_double(fr.main_loss);
+  io::write_safetensors(out, f);
+  json::Value res = oracle_result(fr, in.batch, out);
+  res.set("objective", json::Value(fr.objective));
+  return res;
+}
+
 json::Value job_logits(const Request& r, EventSink& events) {
-  model::DocumentConfig doc = r.document();
-  apply_thread_setting(doc.pipeline.training.threads);
-  model::Model m(doc.model, cpu_backend(), doc.pipeline.training.seed);
+  OracleInput in = oracle_input(r);
+  const model::DocumentConfig& doc = in.doc;
+  const model::Batch& batch = in.batch;
+  model::Model& m = *in.model;
   model::PrecisionHook precision(doc.model, doc.pipeline.training.seed, m.backend().host_accessible());
-  const std::string weights = r.str("weights", true);
-  m.params().load_safetensors(io::read_safetensors(weights), weights);
-  BatchStream stream(io::read_tokens(r.str("data", true)), doc.pipeline.training.batch_size,
-                     doc.pipeline.training.seq_len, doc.model.vocab_size);
-  model::Batch batch = stream.next();
   json::Value start = events.make("start");
   start.set("job", "logits");
   start.set("params", json::Value(m.params().count()));
@@ -303,13 +321,8 @@ json::Value job_logits(const Request& r, EventSink& events) {
                                              logits.data()));
   f.metadata["loss"] = json::format_double(fr.main_loss);
   io::write_safetensors(out, f);
-  json::Value res = json::Value::object();
-  res.set("loss", json::Value(fr.main_loss));
-  res.set("tokens", json::Value(fr.main_tokens));
-  res.set("batch", json::Value(batch.batch));
-  res.set("seq_len", json::Value(batch.time));
+  json::Value res = oracle_result(fr, batch, out);
   res.set("vocab", json::Value(int64_t{doc.model.vocab_size}));
-  res.set("out", out);
   return res;
 }
 
