@@ -768,6 +768,30 @@ Tolerance relative_to_max(const Vec& want, Tolerance tol) {
   return {tol.atol * largest, tol.rtol};
 }
 
+// Decode check shared by the attention tests: feeding the tokens of `in` (q, k, v) one by one through
+// the KV cache (attention_decode) reproduces the forward output `want` (B,T,H,P).
+void check_decode_matches_forward(Ctx& ctx, const AttnShape& s, Inputs& in, const Vec& want) {
+  Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
+  Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
+  Vec stepped(want.size());
+  for (int64_t t = 0; t < s.t; ++t) {
+    Vec qt(s.b * s.h * s.p), kt(s.b * s.hkv * s.p), vt(s.b * s.hkv * s.p);
+    for (int64_t b = 0; b < s.b; ++b) {
+      for (int64_t i = 0; i < s.h * s.p; ++i) qt[b * s.h * s.p + i] = in["q"][(b * s.t + t) * s.h * s.p + i];
+      for (int64_t i = 0; i < s.hkv * s.p; ++i) {
+        kt[b * s.hkv * s.p + i] = in["k"][(b * s.t + t) * s.hkv * s.p + i];
+        vt[b * s.hkv * s.p + i] = in["v"][(b * s.t + t) * s.hkv * s.p + i];
+      }
+    }
+    attention_decode(ctx.backend, {od, ctx.up("qt", {s.b, s.h, s.p}, qt), ctx.up("kt", {s.b, s.hkv, s.p}, kt),
+                                   ctx.up("vt", {s.b, s.hkv, s.p}, vt), kc, vc, t, 0.0f, s.window});
+    const Vec o = ctx.down(od);
+    for (int64_t b = 0; b < s.b; ++b)
+      for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = o[b * s.h * s.p + i];
+  }
+  ctx.expect_close("decode == forward", stepped, want, kForwardF32);
+}
+
 void test_attention(Ctx& ctx) {
   for (const AttnShape& s : {AttnShape{2, 37, 4, 2, 8, 0}, AttnShape{1, 70, 2, 1, 4, 0}, AttnShape{1, 40, 3, 3, 5, 7}}) {
     ctx.test = "attention/T" + std::to_string(s.t) + "_H" + std::to_string(s.h) + "_Hkv" + std::to_string(s.hkv) +
@@ -792,26 +816,7 @@ void test_attention(Ctx& ctx) {
       ctx.check_gradients(in, ref, dout, ref_attention_grads(in, dout, s));
       ctx.test = name;
     }
-    // decode: feeding tokens one by one through the KV cache reproduces the forward
-    Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
-    Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
-    Vec stepped(want.size());
-    for (int64_t t = 0; t < s.t; ++t) {
-      Vec qt(s.b * s.h * s.p), kt(s.b * s.hkv * s.p), vt(s.b * s.hkv * s.p);
-      for (int64_t b = 0; b < s.b; ++b) {
-        for (int64_t i = 0; i < s.h * s.p; ++i) qt[b * s.h * s.p + i] = in["q"][(b * s.t + t) * s.h * s.p + i];
-        for (int64_t i = 0; i < s.hkv * s.p; ++i) {
-          kt[b * s.hkv * s.p + i] = in["k"][(b * s.t + t) * s.hkv * s.p + i];
-          vt[b * s.hkv * s.p + i] = in["v"][(b * s.t + t) * s.hkv * s.p + i];
-        }
-      }
-      attention_decode(ctx.backend, {od, ctx.up("qt", {s.b, s.h, s.p}, qt), ctx.up("kt", {s.b, s.hkv, s.p}, kt),
-                                     ctx.up("vt", {s.b, s.hkv, s.p}, vt), kc, vc, t, 0.0f, s.window});
-      Vec o = ctx.down(od);
-      for (int64_t b = 0; b < s.b; ++b)
-        for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = o[b * s.h * s.p + i];
-    }
-    ctx.expect_close("decode == forward", stepped, want, kForwardF32);
+    check_decode_matches_forward(ctx, s, in, want);
   }
 }
 
@@ -880,26 +885,8 @@ void test_attention_head_dims(Ctx& ctx) {
         report_error_scale(ctx, mode.relative, std::string("d") + name, g, w);
       }
       if (mode.relative) continue;
-      // decode (float32 in every mode): token by token through the KV cache reproduces the forward
-      Tensor kc = ctx.zeros("k_cache", {s.b, s.t, s.hkv, s.p}), vc = ctx.zeros("v_cache", {s.b, s.t, s.hkv, s.p});
-      Tensor od = ctx.zeros("out_step", {s.b, s.h, s.p});
-      Vec stepped(want.size());
-      for (int64_t t = 0; t < s.t; ++t) {
-        Vec qt(s.b * s.h * s.p), kt(s.b * s.hkv * s.p), vt(s.b * s.hkv * s.p);
-        for (int64_t b = 0; b < s.b; ++b) {
-          for (int64_t i = 0; i < s.h * s.p; ++i) qt[b * s.h * s.p + i] = in["q"][(b * s.t + t) * s.h * s.p + i];
-          for (int64_t i = 0; i < s.hkv * s.p; ++i) {
-            kt[b * s.hkv * s.p + i] = in["k"][(b * s.t + t) * s.hkv * s.p + i];
-            vt[b * s.hkv * s.p + i] = in["v"][(b * s.t + t) * s.hkv * s.p + i];
-          }
-        }
-        attention_decode(ctx.backend, {od, ctx.up("qt", {s.b, s.h, s.p}, qt), ctx.up("kt", {s.b, s.hkv, s.p}, kt),
-                                       ctx.up("vt", {s.b, s.hkv, s.p}, vt), kc, vc, t, 0.0f, s.window});
-        const Vec o = ctx.down(od);
-        for (int64_t b = 0; b < s.b; ++b)
-          for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = o[b * s.h * s.p + i];
-      }
-      ctx.expect_close("decode == forward", stepped, want, kForwardF32);
+      // decode (float32 in every mode)
+      check_decode_matches_forward(ctx, s, in, want);
     }
   }
 #ifdef STRATA_HAVE_CUDA
