@@ -10,6 +10,7 @@
 #                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context (batch 8 and 64)
 #   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
 #   op_times.log       op-by-op GPU time of one ~1B training step (STRATA_CUDA_OP_TIMES=1)
+#   op_times_decode.log  the same for one decode step at 16k (hybrid batch 8 / 64, attention+MoE batch 64)
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
 #   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
 #   bench.md           GEMM TFLOP/s per mode and SSD / attention CPU-vs-GPU times
@@ -76,6 +77,7 @@ bench_step() {
   run_step "$name" "$cap" "$OUT/bench.log" bash -c \
     '"$@" | tee -a "$BENCH_LOG" | grep "^{" >>"$BENCH_JSONL"; exit "${PIPESTATUS[0]}"' _ "$@"
 }
+export BUILD="$build" MODELS="$models"
 export BENCH_JSONL="$OUT/bench.jsonl" BENCH_LOG="$OUT/bench.log" PROFILE_JSONL="$OUT/profile.jsonl"
 
 # ---- environment --------------------------------------------------------------------------------
@@ -183,6 +185,12 @@ run_step profile_1b 120 "$OUT/cli.log" bash -c \
 # Where the GPU time of one ~1B training step goes, op by op (STRATA_CUDA_OP_TIMES: table on stderr at exit)
 run_step op_times_1b 120 "$OUT/op_times.log" env STRATA_CUDA_OP_TIMES=1 "$build/strata-engine" profile \
   "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
+# Where the GPU time of one decode step goes at 16k (hybrid at batch 8 and 64, attention+MoE at 64;
+# the ops of the eager step, not the graph replay the decode table times)
+run_step op_times_decode 120 "$OUT/op_times_decode.log" bash -c \
+  'for spec in "decode-hybrid 8" "decode-hybrid 64" "decode-attention-moe 64"; do set -- $spec;
+     echo "== $1 batch $2"; STRATA_CUDA_OP_TIMES=1 "$BUILD/strata-engine" profile "$MODELS/$1.json" --backend cuda \
+       --mode decode --context 16384 --batch "$2" 2>&1 | grep -v "gemm tune" | head -n 90; done'
 run_step profile_decode 90 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-decode.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/decode-hybrid.json" --backend cuda --mode decode --context 16384 --batch 8

@@ -110,6 +110,10 @@ class Backend {
   virtual void upload(void* device_destination, const void* host_source, std::size_t bytes) = 0;
   virtual void download(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual void synchronize() {}
+  // The work queued from now on is what a profile measures: a backend that keeps its own counters
+  // (the CUDA op times) waits for the queued work and restarts them, so warm-up runs (GEMM algorithm
+  // choice, allocator growth) stay out of the table. Default: nothing.
+  virtual void restart_counters() {}
 
   // Recording: ops queued between begin_recording() and end_recording() are recorded instead of run
   // (nothing may wait for the backend or allocate outside its caches in between). Either call

@@ -131,6 +131,11 @@ void OpTimes::collect() {
   host_start_ = std::chrono::steady_clock::now();
 }
 
+void OpTimes::restart() {
+  collect();
+  rows_.clear();
+}
+
 std::string OpTimes::table() {
   cudaStreamSynchronize(stream_);
   collect();
@@ -138,7 +143,7 @@ std::string OpTimes::table() {
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.gpu_ms > b.second.gpu_ms; });
   double total = 0.0;
   for (const auto& [name, row] : rows) total += row.gpu_ms;
-  std::string out = "strata: CUDA op times (STRATA_CUDA_OP_TIMES=1; GPU ms between consecutive op ends, all steps)\n";
+  std::string out = "strata: CUDA op times (STRATA_CUDA_OP_TIMES=1; GPU ms between consecutive op ends, measured work)\n";
   char line[512];
   std::snprintf(line, sizeof line, "%12s %8s %10s %7s %12s  %s\n", "gpu ms", "calls", "mean ms", "share", "host ms", "op");
   out += line;
@@ -296,6 +301,13 @@ void CudaBackend::download(void* host_destination, const void* device_source, st
 }
 
 void CudaBackend::synchronize() { state_->synchronize_and_report("cuda synchronize"); }
+
+void CudaBackend::restart_counters() {
+  CudaBackendState& s = *state_;
+  if (!s.op_times) return;
+  s.synchronize_and_report("cuda restart_counters");
+  s.op_times->restart();
+}
 
 namespace {
 // One instantiated CUDA graph on the backend's stream. It reads the weight packs that were current

@@ -75,6 +75,7 @@ class CudaBackend final : public Backend {
   void upload(void* device_destination, const void* host_source, std::size_t bytes) override;
   void download(void* host_destination, const void* device_source, std::size_t bytes) override;
   void synchronize() override;
+  void restart_counters() override;
   // CUDA graphs: stream capture (relaxed mode) of everything queued in between; device memory mode only.
   bool begin_recording(std::string* why_not) override;
   std::unique_ptr<OpRecording> end_recording(std::string* why_not) override;

@@ -78,7 +78,8 @@ constexpr int kErrorRecords = 256;
 // between two ops counts to the later one; the host time between the two marks is kept beside it to
 // show that. Rows are named "<op> <detail>" with detail the output tensor's name without its
 // "layer.<i>." prefix (all layers of a kind share a row) or a GEMM's role and pass. Elapsed times are
-// read where the host waits for the stream anyway (collect()); the table goes to stderr at exit.
+// read where the host waits for the stream anyway (collect()); the table goes to stderr at exit and
+// covers the work after the last restart_counters() (a profile's measured step).
 class OpTimes {
  public:
   explicit OpTimes(cudaStream_t stream);
@@ -86,6 +87,8 @@ class OpTimes {
   void mark(const char* op, const char* detail);
   // The stream is idle: adds the elapsed times of the marks so far and restarts from now.
   void collect();
+  // The stream is idle: forgets every row (the table then covers only what runs after this).
+  void restart();
   // The sorted table (total ms, calls, mean ms, share, host ms); collects first.
   std::string table();
 

@@ -129,6 +129,7 @@ int64_t profile_model(model::Model& model, const ProfileRequest& req, EventSink&
           for (const auto& c : state->caches) layer_cache_bytes.push_back(cache_bytes(c));
           model.set_profiler(&profiler);
           model.backend().synchronize();
+          model.backend().restart_counters();
           auto t0 = std::chrono::steady_clock::now();
           for (int s = 0; s < req.decode_steps; s++) {
             Arena scratch(meter);
@@ -159,6 +160,7 @@ int64_t profile_model(model::Model& model, const ProfileRequest& req, EventSink&
           model.set_profiler(&profiler);
           Arena acts(meter);
           model.backend().synchronize();
+          model.backend().restart_counters();
           auto t0 = std::chrono::steady_clock::now();
           run(acts);
           model.backend().synchronize();
