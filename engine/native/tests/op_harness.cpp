@@ -520,49 +520,52 @@ void test_gated_rmsnorm(Ctx& ctx) {
 // Causal conv1d
 // ---------------------------------------------------------------------------------------------
 
-void test_conv1d(Ctx& ctx) {
-  const int64_t b = 2, t = 9, c = 70, k = 4;  // c > 64 crosses the channel blocks
-  for (bool silu : {true, false}) {
-    ctx.test = silu ? "conv1d/silu" : "conv1d/linear";
-    Inputs in{{"x", f32(ctx.random(b * t * c))}, {"w", f32(ctx.random(c * k))}, {"bias", f32(ctx.random(c))}};
-    auto ref = [&](const Inputs& v) {
-      const Vec &x = v.at("x"), &w = v.at("w"), &bias = v.at("bias");
-      Vec y(b * t * c);
-      for (int64_t bb = 0; bb < b; ++bb)
-        for (int64_t tt = 0; tt < t; ++tt)
-          for (int64_t cc = 0; cc < c; ++cc) {
-            double acc = bias[cc];
-            for (int64_t j = 0; j < k; ++j) {
-              const int64_t src = tt - k + 1 + j;
-              if (src >= 0) acc += w[cc * k + j] * x[(bb * t + src) * c + cc];
-            }
-            y[(bb * t + tt) * c + cc] = silu ? acc * sigmoid(acc) : acc;
+void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu) {
+  ctx.test = std::string(silu ? "conv1d/silu" : "conv1d/linear") + " C" + std::to_string(c);
+  Inputs in{{"x", f32(ctx.random(b * t * c))}, {"w", f32(ctx.random(c * k))}, {"bias", f32(ctx.random(c))}};
+  auto ref = [&](const Inputs& v) {
+    const Vec &x = v.at("x"), &w = v.at("w"), &bias = v.at("bias");
+    Vec y(b * t * c);
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t tt = 0; tt < t; ++tt)
+        for (int64_t cc = 0; cc < c; ++cc) {
+          double acc = bias[cc];
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t src = tt - k + 1 + j;
+            if (src >= 0) acc += w[cc * k + j] * x[(bb * t + src) * c + cc];
           }
-      return y;
-    };
-    Tensor x = ctx.up("x", {b, t, c}, in["x"]), w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
-    Tensor y = ctx.zeros("y", {b, t, c});
-    conv1d_forward(ctx.backend, {y, x, w, bias, silu});
-    Vec want = ref(in);
-    ctx.expect_close("y", ctx.down(y), want, kForwardF32);
-    Vec dy = f32(ctx.random(b * t * c));
-    Tensor dx = ctx.zeros("dx", {b, t, c}), dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
-    conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu});
-    ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)}});
-    // decode: stepping token by token reproduces the forward
-    Tensor state = ctx.zeros("state", {b, k - 1, c}), ystep = ctx.zeros("ystep", {b, c});
-    Vec stepped(b * t * c);
-    for (int64_t tt = 0; tt < t; ++tt) {
-      Vec xt(b * c);
-      for (int64_t bb = 0; bb < b; ++bb)
-        for (int64_t cc = 0; cc < c; ++cc) xt[bb * c + cc] = in["x"][(bb * t + tt) * c + cc];
-      conv1d_step(ctx.backend, {ystep, state, ctx.up("xt", {b, c}, xt), w, bias, silu});
-      Vec yt = ctx.down(ystep);
-      for (int64_t bb = 0; bb < b; ++bb)
-        for (int64_t cc = 0; cc < c; ++cc) stepped[(bb * t + tt) * c + cc] = yt[bb * c + cc];
-    }
-    ctx.expect_close("step == forward", stepped, want, kForwardF32);
+          y[(bb * t + tt) * c + cc] = silu ? acc * sigmoid(acc) : acc;
+        }
+    return y;
+  };
+  Tensor x = ctx.up("x", {b, t, c}, in["x"]), w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
+  Tensor y = ctx.zeros("y", {b, t, c});
+  conv1d_forward(ctx.backend, {y, x, w, bias, silu});
+  Vec want = ref(in);
+  ctx.expect_close("y", ctx.down(y), want, kForwardF32);
+  Vec dy = f32(ctx.random(b * t * c));
+  Tensor dx = ctx.zeros("dx", {b, t, c}), dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
+  conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu});
+  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)}});
+  // decode: stepping token by token reproduces the forward
+  Tensor state = ctx.zeros("state", {b, k - 1, c}), ystep = ctx.zeros("ystep", {b, c});
+  Vec stepped(b * t * c);
+  for (int64_t tt = 0; tt < t; ++tt) {
+    Vec xt(b * c);
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t cc = 0; cc < c; ++cc) xt[bb * c + cc] = in["x"][(bb * t + tt) * c + cc];
+    conv1d_step(ctx.backend, {ystep, state, ctx.up("xt", {b, c}, xt), w, bias, silu});
+    Vec yt = ctx.down(ystep);
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t cc = 0; cc < c; ++cc) stepped[(bb * t + tt) * c + cc] = yt[bb * c + cc];
   }
+  ctx.expect_close("step == forward", stepped, want, kForwardF32);
+}
+
+void test_conv1d(Ctx& ctx) {
+  // c = 70: scalar channel lanes; c = 72: float4 lanes on CUDA; t = 20 spans two CUDA time tiles
+  for (const auto& [t, c] : {std::pair<int64_t, int64_t>{9, 70}, {20, 72}})
+    for (bool silu : {true, false}) conv1d_case(ctx, 2, t, c, 4, silu);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,50 +54,87 @@ __device__ __forceinline__ Out convert_element(float v) {
   }
 }
 
+// Eight packed elements, stored with one 16-byte (bf16) or 8-byte (fp8) write.
+template <typename Out>
+struct alignas(8 * sizeof(Out)) Packed8 {
+  Out v[8];
+};
+
 // dst (padded_rows, kp) row-major, element (r, p) = src[r * ld + p] for r < rows and p < k, else 0
-// (times *scale when given).
+// (times *scale when given). Thread = 8 consecutive p of one row (kp is a multiple of 16): two float4
+// loads when `vec` (src 16-byte aligned, ld a multiple of 4) and the 8 lie inside k, else scalar
+// loads; grid (kp / 8 / blockDim.x, rows in a grid-stride loop over blockIdx.y), so no element index
+// is divided.
 template <typename Out>
 __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp,
-                             int64_t ld, const float* scale) {
-  const int64_t n = padded_rows * kp;
+                             int64_t ld, bool vec, const float* scale) {
+  const int64_t p = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+  if (p >= kp) return;
   const float factor = scale ? *scale : 1.0f;
-  STRATA_GRID_STRIDE(i, n) {
-    const int64_t r = i / kp, p = i % kp;
-    float v = 0.0f;
-    if (r < rows && p < k) v = src[r * ld + p] * factor;
-    dst[i] = convert_element<Out>(v);
+  for (int64_t r = blockIdx.y; r < padded_rows; r += gridDim.y) {
+    float v[8];
+    const float* row = src + r * ld;
+    if (r < rows && vec && p + 8 <= k) {
+      const float4 lo = *reinterpret_cast<const float4*>(row + p), hi = *reinterpret_cast<const float4*>(row + p + 4);
+      v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+    } else {
+      for (int e = 0; e < 8; ++e) v[e] = r < rows && p + e < k ? row[p + e] : 0.0f;
+    }
+    Packed8<Out> out;
+    for (int e = 0; e < 8; ++e) out.v[e] = convert_element<Out>(v[e] * factor);
+    *reinterpret_cast<Packed8<Out>*>(dst + r * kp + p) = out;
   }
 }
 
-// pack_k_major of a transposed source, element (r, p) = src[p * ld + r], through a 32 x 32
-// shared-memory tile, so both the reads (along r) and the writes (along p) are coalesced;
-// block (32, 8), grid (padded_rows/32, kp/32).
+// pack_k_major of a transposed source, element (r, p) = src[p * ld + r], through a 64 x 64
+// shared-memory tile: the reads are float4 along r (when `vec` and inside rows, else scalar), the
+// writes 8 consecutive p per thread; block 256 threads, grid (padded_rows/64, kp/64).
 template <typename Out>
 __global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k,
-                                        int64_t kp, int64_t ld, const float* scale) {
-  __shared__ float tile[32][33];
+                                        int64_t kp, int64_t ld, bool vec, const float* scale) {
+  __shared__ float tile[64][65];  // [p][r]; the odd stride spreads the column reads over the banks
   const float factor = scale ? *scale : 1.0f;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 32, p0 = static_cast<int64_t>(blockIdx.y) * 32;
-  for (int j = threadIdx.y; j < 32; j += 8) {
-    const int64_t r = r0 + threadIdx.x, p = p0 + j;
-    tile[j][threadIdx.x] = r < rows && p < k ? src[p * ld + r] * factor : 0.0f;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 64, p0 = static_cast<int64_t>(blockIdx.y) * 64;
+  const int rq = (threadIdx.x % 16) * 4;
+  for (int i = threadIdx.x / 16; i < 64; i += 16) {
+    const int64_t p = p0 + i, r = r0 + rq;
+    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (p < k) {
+      const float* line = src + p * ld;
+      if (vec && r + 4 <= rows) {
+        const float4 q = *reinterpret_cast<const float4*>(line + r);
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+      } else {
+        for (int e = 0; e < 4; ++e) v[e] = r + e < rows ? line[r + e] : 0.0f;
+      }
+    }
+    for (int e = 0; e < 4; ++e) tile[i][rq + e] = v[e];
   }
   __syncthreads();
-  for (int j = threadIdx.y; j < 32; j += 8) {
-    const int64_t r = r0 + j, p = p0 + threadIdx.x;
-    if (r < padded_rows && p < kp) dst[r * kp + p] = convert_element<Out>(tile[threadIdx.x][j]);
+  const int pq = (threadIdx.x % 8) * 8;
+  for (int j = threadIdx.x / 8; j < 64; j += 32) {
+    const int64_t r = r0 + j, p = p0 + pq;
+    if (r >= padded_rows || p >= kp) continue;
+    Packed8<Out> out;
+    for (int e = 0; e < 8; ++e) out.v[e] = convert_element<Out>(tile[pq + e][j] * factor);
+    *reinterpret_cast<Packed8<Out>*>(dst + r * kp + p) = out;
   }
 }
 
-// Packs op(src) (src, or its transpose) into dst (padded_rows, kp), K-major, zero-padded.
+// Packs op(src) (src, or its transpose) into dst (padded_rows, kp), K-major, zero-padded; dst is
+// 16-byte aligned (scratch or a weight pack) and kp a multiple of 16.
 template <typename Out>
 void launch_pack(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp, int64_t ld,
                  bool transposed, const float* scale, cudaStream_t stream) {
+  const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && ld % 4 == 0;
   if (transposed) {
-    const dim3 grid(static_cast<unsigned>((padded_rows + 31) / 32), static_cast<unsigned>((kp + 31) / 32));
-    pack_k_major_transposed<Out><<<grid, dim3(32, 8), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, scale);
+    const dim3 grid(static_cast<unsigned>((padded_rows + 63) / 64), static_cast<unsigned>((kp + 63) / 64));
+    pack_k_major_transposed<Out><<<grid, kThreads, 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, vec, scale);
   } else {
-    pack_k_major<Out><<<grid_for(padded_rows * kp), kThreads, 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld,
+    const int64_t threads = std::min<int64_t>(kThreads, kp / 8);
+    const dim3 grid(static_cast<unsigned>((kp / 8 + threads - 1) / threads),
+                    static_cast<unsigned>(std::min<int64_t>(padded_rows, 65535)));
+    pack_k_major<Out><<<grid, static_cast<unsigned>(threads), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, vec,
                                                                           scale);
   }
 }

@@ -3,7 +3,10 @@
 // activations and their derivatives, token embedding (gather / atomic scatter-add), the fused
 // log-softmax cross-entropy, the fused AdamW step and the sum of squares. Formulas match the CPU
 // kernels (cpu/*_cpu.cpp); index validation happens on the GPU and raises the same messages.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 
 #include "../ops/activation.h"
 #include "../ops/adamw.h"
@@ -17,16 +20,59 @@ namespace {
 
 enum ErrorCode { kBadToken = 1, kBadTarget = 2 };
 
-__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+// Elementwise kernels over n elements: f.four(i) handles elements 4i..4i+3 through float4 loads and
+// stores (used when every pointer is 16-byte aligned), f.one(i) a single element (the tail, or all of
+// them otherwise); the four-lane form applies the same scalar formula per lane.
+template <typename F>
+__global__ void elementwise_kernel(int64_t n, bool vec, F f) {
+  const int64_t n4 = vec ? n / 4 : 0;
+  STRATA_GRID_STRIDE(i, n4) f.four(i);
+  STRATA_GRID_STRIDE(i, n - 4 * n4) f.one(4 * n4 + i);
 }
-__global__ void axpy_kernel(float* y, const float* x, float alpha, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) y[i] += alpha * x[i];
+bool aligned16(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
 }
-__global__ void scale_kernel(float* x, float factor, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) x[i] *= factor;
+template <typename F>
+void launch_elementwise(int64_t n, bool vec, F f, cudaStream_t stream) {
+  elementwise_kernel<<<grid_for(vec ? std::max<int64_t>(n / 4, 1) : n), kThreads, 0, stream>>>(n, vec, f);
+}
+__device__ __forceinline__ float4 load4(const float* p, int64_t i4) { return reinterpret_cast<const float4*>(p)[i4]; }
+__device__ __forceinline__ void store4(float* p, int64_t i4, float4 v) { reinterpret_cast<float4*>(p)[i4] = v; }
+template <typename Op>
+__device__ __forceinline__ float4 lanes(float4 a, float4 b, Op op) {
+  return make_float4(op(a.x, b.x), op(a.y, b.y), op(a.z, b.z), op(a.w, b.w));
 }
 
+struct AddOp {
+  float* out;
+  const float *a, *b;
+  __device__ void one(int64_t i) const { out[i] = a[i] + b[i]; }
+  __device__ void four(int64_t i) const {
+    store4(out, i, lanes(load4(a, i), load4(b, i), [](float x, float y) { return x + y; }));
+  }
+};
+struct AxpyOp {
+  float* y;
+  const float* x;
+  float alpha;
+  __device__ void one(int64_t i) const { y[i] += alpha * x[i]; }
+  __device__ void four(int64_t i) const {
+    const float s = alpha;
+    store4(y, i, lanes(load4(y, i), load4(x, i), [s](float yv, float xv) { return yv + s * xv; }));
+  }
+};
+struct ScaleOp {
+  float* x;
+  float factor;
+  __device__ void one(int64_t i) const { x[i] *= factor; }
+  __device__ void four(int64_t i) const {
+    const float s = factor;
+    const float4 v = load4(x, i);
+    store4(x, i, lanes(v, v, [s](float a, float) { return a * s; }));
+  }
+};
 // The strided copy's addressing as plain values (kernel arguments must be trivially copyable).
 struct StridedCopyDev {
   float* dst;
@@ -34,6 +80,7 @@ struct StridedCopyDev {
   int64_t rows, cols;
   int64_t dst_batch_stride, dst_row_stride, src_batch_stride, src_row_stride;
   bool accumulate;
+  bool vec;  // float4 moves: both bases 16-byte aligned, cols and every stride a multiple of 4
 };
 // Work items are (batch, row, chunk of kCopyChunk columns), one per block in a grid-stride loop, so
 // a single long row (a whole-tensor copy) spreads over the GPU as well as many short rows do.
@@ -46,7 +93,16 @@ __global__ void copy_strided_kernel(StridedCopyDev a, int64_t total_rows, int64_
     const int64_t b = br / a.rows, r = br % a.rows;
     float* d = a.dst + b * a.dst_batch_stride + r * a.dst_row_stride;
     const float* src = a.src + b * a.src_batch_stride + r * a.src_row_stride;
-    if (a.accumulate) {
+    if (a.vec) {
+      for (int64_t c = c0 + 4 * threadIdx.x; c < c1; c += 4 * blockDim.x) {
+        float4 v = *reinterpret_cast<const float4*>(src + c);
+        if (a.accumulate) {
+          const float4 old = *reinterpret_cast<const float4*>(d + c);
+          v = make_float4(old.x + v.x, old.y + v.y, old.z + v.z, old.w + v.w);
+        }
+        *reinterpret_cast<float4*>(d + c) = v;
+      }
+    } else if (a.accumulate) {
       for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) d[c] += src[c];
     } else {
       for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) d[c] = src[c];
@@ -80,33 +136,47 @@ __device__ __forceinline__ float dev_gelu_grad(float x) {
   return 0.5f * (1.0f + erff(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
 }
 
-__global__ void activation_forward_kernel(ActivationKind kind, float* y, const float* x, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) {
-    float v = x[i];
-    switch (kind) {
-      case ActivationKind::Relu2: v = v > 0.0f ? v * v : 0.0f; break;
-      case ActivationKind::Gelu: v = dev_gelu(v); break;
-      case ActivationKind::Silu: v = dev_silu(v); break;
-      case ActivationKind::Softplus: v = dev_softplus(v); break;
-      case ActivationKind::Swiglu: break;
-    }
-    y[i] = v;
+__device__ __forceinline__ float activation_value(ActivationKind kind, float v) {
+  switch (kind) {
+    case ActivationKind::Relu2: return v > 0.0f ? v * v : 0.0f;
+    case ActivationKind::Gelu: return dev_gelu(v);
+    case ActivationKind::Silu: return dev_silu(v);
+    case ActivationKind::Softplus: return dev_softplus(v);
+    case ActivationKind::Swiglu: break;
   }
+  return v;
 }
-__global__ void activation_backward_kernel(ActivationKind kind, float* dx, const float* dy, const float* x, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) {
-    const float v = x[i];
-    float d = 0.0f;
-    switch (kind) {
-      case ActivationKind::Relu2: d = v > 0.0f ? 2.0f * v : 0.0f; break;
-      case ActivationKind::Gelu: d = dev_gelu_grad(v); break;
-      case ActivationKind::Silu: d = dev_silu_grad(v); break;
-      case ActivationKind::Softplus: d = dev_sigmoid(v); break;
-      case ActivationKind::Swiglu: break;
-    }
-    dx[i] = dy[i] * d;
+__device__ __forceinline__ float activation_slope(ActivationKind kind, float v) {
+  switch (kind) {
+    case ActivationKind::Relu2: return v > 0.0f ? 2.0f * v : 0.0f;
+    case ActivationKind::Gelu: return dev_gelu_grad(v);
+    case ActivationKind::Silu: return dev_silu_grad(v);
+    case ActivationKind::Softplus: return dev_sigmoid(v);
+    case ActivationKind::Swiglu: break;
   }
+  return 0.0f;
 }
+struct ActivationFwdOp {
+  ActivationKind kind;
+  float* y;
+  const float* x;
+  __device__ void one(int64_t i) const { y[i] = activation_value(kind, x[i]); }
+  __device__ void four(int64_t i) const {
+    const ActivationKind k = kind;
+    const float4 v = load4(x, i);
+    store4(y, i, lanes(v, v, [k](float a, float) { return activation_value(k, a); }));
+  }
+};
+struct ActivationBwdOp {
+  ActivationKind kind;
+  float* dx;
+  const float *dy, *x;
+  __device__ void one(int64_t i) const { dx[i] = dy[i] * activation_slope(kind, x[i]); }
+  __device__ void four(int64_t i) const {
+    const ActivationKind k = kind;
+    store4(dx, i, lanes(load4(dy, i), load4(x, i), [k](float g, float v) { return g * activation_slope(k, v); }));
+  }
+};
 __global__ void swiglu_forward_kernel(float* y, const float* x, int64_t m, int64_t f) {
   STRATA_GRID_STRIDE(i, m * f) {
     const int64_t row = i / f, j = i % f;
@@ -197,19 +267,33 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, const float* logit
   }
 }
 
-__global__ void adamw_kernel(float* param, const float* grad, float* m_state, float* v_state, int64_t n, float lr,
-                             float beta1, float beta2, float eps, float weight_decay, float grad_scale, float bias1,
-                             float bias2) {
-  STRATA_GRID_STRIDE(i, n) {
-    const float g = grad[i] * grad_scale;
-    const float m = beta1 * m_state[i] + (1.0f - beta1) * g;
-    const float v = beta2 * v_state[i] + (1.0f - beta2) * g * g;
-    m_state[i] = m;
-    v_state[i] = v;
+struct AdamWOp {
+  float* param;
+  const float* grad;
+  float *m_state, *v_state;
+  float lr, beta1, beta2, eps, weight_decay, grad_scale, bias1, bias2;
+  __device__ void lane(float& p, float grad_value, float& m_value, float& v_value) const {
+    const float g = grad_value * grad_scale;
+    const float m = beta1 * m_value + (1.0f - beta1) * g;
+    const float v = beta2 * v_value + (1.0f - beta2) * g * g;
+    m_value = m;
+    v_value = v;
     const float update = (m / bias1) / (sqrtf(v / bias2) + eps);
-    param[i] -= lr * (update + weight_decay * param[i]);
+    p -= lr * (update + weight_decay * p);
   }
-}
+  __device__ void one(int64_t i) const { lane(param[i], grad[i], m_state[i], v_state[i]); }
+  __device__ void four(int64_t i) const {
+    float4 p = load4(param, i), m = load4(m_state, i), v = load4(v_state, i);
+    const float4 g = load4(grad, i);
+    lane(p.x, g.x, m.x, v.x);
+    lane(p.y, g.y, m.y, v.y);
+    lane(p.z, g.z, m.z, v.z);
+    lane(p.w, g.w, m.w, v.w);
+    store4(param, i, p);
+    store4(m_state, i, m);
+    store4(v_state, i, v);
+  }
+};
 
 __global__ void sum_squares_kernel(const float* x, int64_t n, double* out) {
   __shared__ double shared[32];
@@ -225,32 +309,36 @@ void CudaBackend::add(const AddArgs& a) {
   const int64_t n = a.out.numel();
   if (n == 0) return;
   state_->parameters.note_write(a.out.data, sizeof(float) * static_cast<std::size_t>(n));  // weight packs (gemm_cuda.cu)
-  add_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.out.data, a.a.data, a.b.data, n);
+  launch_elementwise(n, aligned16({a.out.data, a.a.data, a.b.data}), AddOp{a.out.data, a.a.data, a.b.data},
+                     state_->stream);
   finish_op("cuda add", a.out.name.c_str());
 }
 void CudaBackend::axpy(const AxpyArgs& a) {
   const int64_t n = a.y.numel();
   if (n == 0) return;
   state_->parameters.note_write(a.y.data, sizeof(float) * static_cast<std::size_t>(n));
-  axpy_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, a.alpha, n);
+  launch_elementwise(n, aligned16({a.y.data, a.x.data}), AxpyOp{a.y.data, a.x.data, a.alpha}, state_->stream);
   finish_op("cuda axpy", a.y.name.c_str());
 }
 void CudaBackend::scale(const ScaleArgs& a) {
   const int64_t n = a.x.numel();
   if (n == 0) return;
   state_->parameters.note_write(a.x.data, sizeof(float) * static_cast<std::size_t>(n));
-  scale_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.x.data, a.factor, n);
+  launch_elementwise(n, aligned16({a.x.data}), ScaleOp{a.x.data, a.factor}, state_->stream);
   finish_op("cuda scale", a.x.name.c_str());
 }
 
 void CudaBackend::copy_strided(const StridedCopyArgs& a) {
   const int64_t total_rows = a.batches * a.rows;
   if (total_rows * a.cols == 0) return;
-  const int threads = a.cols >= 256 ? 256 : a.cols >= 128 ? 128 : 64;
+  StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
+                     a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate, false};
+  dev.vec = aligned16({dev.dst, dev.src}) && (a.cols | a.dst_batch_stride | a.dst_row_stride | a.src_batch_stride |
+                                              a.src_row_stride) % 4 == 0;
+  const int64_t lanes = dev.vec ? a.cols / 4 : a.cols;  // threads a row chunk can use
+  const int threads = lanes >= 256 ? 256 : lanes >= 128 ? 128 : 64;
   const int64_t chunks_per_row = (a.cols + kCopyChunk - 1) / kCopyChunk;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(total_rows * chunks_per_row, 1 << 20));
-  const StridedCopyDev dev{a.dst.data + a.dst_offset, a.src.data + a.src_offset, a.rows, a.cols,
-                           a.dst_batch_stride, a.dst_row_stride, a.src_batch_stride, a.src_row_stride, a.accumulate};
   state_->parameters.note_write(a.dst.data, sizeof(float) * static_cast<std::size_t>(a.dst.numel()));
   copy_strided_kernel<<<blocks, threads, 0, state_->stream>>>(dev, total_rows, chunks_per_row);
   finish_op("cuda copy_strided", a.dst.name.c_str());
@@ -276,7 +364,8 @@ void CudaBackend::activation_forward(const ActivationFwd& a) {
   if (a.kind == ActivationKind::Swiglu) {
     swiglu_forward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.y.data, a.x.data, m, f);
   } else {
-    activation_forward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.y.data, a.x.data, m * f);
+    launch_elementwise(m * f, aligned16({a.y.data, a.x.data}), ActivationFwdOp{a.kind, a.y.data, a.x.data},
+                       state_->stream);
   }
   finish_op("cuda activation_forward", a.y.name.c_str());
 }
@@ -286,8 +375,8 @@ void CudaBackend::activation_backward(const ActivationBwd& a) {
   if (a.kind == ActivationKind::Swiglu) {
     swiglu_backward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.dx.data, a.dy.data, a.x.data, m, f);
   } else {
-    activation_backward_kernel<<<grid_for(m * f), kThreads, 0, state_->stream>>>(a.kind, a.dx.data, a.dy.data,
-                                                                                a.x.data, m * f);
+    launch_elementwise(m * f, aligned16({a.dx.data, a.dy.data, a.x.data}),
+                       ActivationBwdOp{a.kind, a.dx.data, a.dy.data, a.x.data}, state_->stream);
   }
   finish_op("cuda activation_backward", a.dx.name.c_str());
 }
@@ -348,9 +437,10 @@ void CudaBackend::adamw_step(const AdamWStep& a) {
   const float bias1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step)));
   const float bias2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step)));
   state_->parameters.note_update();  // the parameters change: weight packs made before are stale
-  adamw_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(a.param.data, a.grad.data, a.m.data, a.v.data, n, a.lr,
-                                                             a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale,
-                                                             bias1, bias2);
+  launch_elementwise(n, aligned16({a.param.data, a.grad.data, a.m.data, a.v.data}),
+                     AdamWOp{a.param.data, a.grad.data, a.m.data, a.v.data, a.lr, a.beta1, a.beta2, a.eps,
+                             a.weight_decay, a.grad_scale, bias1, bias2},
+                     state_->stream);
   finish_op("cuda adamw_step");
 }
 
