@@ -418,8 +418,8 @@ Vec ref_rmsnorm(const Vec& x, const Vec& w, int64_t m, int64_t d, double eps) {
   return y;
 }
 
-void test_rmsnorm(Ctx& ctx) {
-  const int64_t m = 7, d = 19;
+void rmsnorm_case(Ctx& ctx, int64_t m, int64_t d) {
+  ctx.test = "rmsnorm/d" + std::to_string(d);
   const double eps = 1e-5;
   Inputs in{{"x", f32(ctx.random(m * d))}, {"w", f32(ctx.random(d, 0.5, 1.5))}};
   Tensor x = ctx.up("x", {m, d}, in["x"]), w = ctx.up("w", {d}, in["w"]);
@@ -439,6 +439,11 @@ void test_rmsnorm(Ctx& ctx) {
   for (int64_t i = 0; i < m * d; ++i) s[i] = in["x"][i] + r[i];
   ctx.expect_close("fused residual_out", ctx.down(sum), s, kForwardF32);
   ctx.expect_close("fused y", ctx.down(y2), ref_rmsnorm(s, in["w"], m, d, eps), kForwardF32);
+}
+
+void test_rmsnorm(Ctx& ctx) {
+  rmsnorm_case(ctx, 7, 19);  // strided CUDA kernels
+  rmsnorm_case(ctx, 7, 20);  // the row held in float4 registers
 }
 
 double ref_activation(ActivationKind kind, double x) {
@@ -479,41 +484,46 @@ void test_activation(Ctx& ctx) {
   }
 }
 
-void test_gated_rmsnorm(Ctx& ctx) {
-  const int64_t m = 4, di = 12, groups = 3, gs = di / groups;
+void gated_rmsnorm_case(Ctx& ctx, int64_t m, int64_t di, int64_t groups, bool norm_before_gate) {
+  const int64_t gs = di / groups;
   const double eps = 1e-5;
-  for (bool norm_before_gate : {false, true}) {
-    ctx.test = norm_before_gate ? "gated_rmsnorm/norm-then-gate" : "gated_rmsnorm/gate-then-norm";
-    Inputs in{{"y", f32(ctx.random(m * di))}, {"z", f32(ctx.random(m * di, -2, 2))}, {"w", f32(ctx.random(di, 0.5, 1.5))}};
-    auto ref = [&](const Inputs& v) {
-      const Vec &y = v.at("y"), &z = v.at("z"), &w = v.at("w");
-      Vec out(m * di);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t g = 0; g < groups; ++g) {
-          double ss = 0.0;
-          Vec pre(gs);
-          for (int64_t j = 0; j < gs; ++j) {
-            const int64_t idx = i * di + g * gs + j;
-            pre[j] = norm_before_gate ? y[idx] : y[idx] * z[idx] * sigmoid(z[idx]);
-            ss += pre[j] * pre[j];
-          }
-          const double r = 1.0 / std::sqrt(ss / gs + eps);
-          for (int64_t j = 0; j < gs; ++j) {
-            const int64_t idx = i * di + g * gs + j;
-            out[idx] = pre[j] * r * w[g * gs + j] * (norm_before_gate ? z[idx] * sigmoid(z[idx]) : 1.0);
-          }
+  ctx.test = std::string(norm_before_gate ? "gated_rmsnorm/norm-then-gate" : "gated_rmsnorm/gate-then-norm") +
+             " group " + std::to_string(gs);
+  Inputs in{{"y", f32(ctx.random(m * di))}, {"z", f32(ctx.random(m * di, -2, 2))}, {"w", f32(ctx.random(di, 0.5, 1.5))}};
+  auto ref = [&](const Inputs& v) {
+    const Vec &y = v.at("y"), &z = v.at("z"), &w = v.at("w");
+    Vec out(m * di);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t g = 0; g < groups; ++g) {
+        double ss = 0.0;
+        Vec pre(gs);
+        for (int64_t j = 0; j < gs; ++j) {
+          const int64_t idx = i * di + g * gs + j;
+          pre[j] = norm_before_gate ? y[idx] : y[idx] * z[idx] * sigmoid(z[idx]);
+          ss += pre[j] * pre[j];
         }
-      return out;
-    };
-    Tensor y = ctx.up("y", {m, di}, in["y"]), z = ctx.up("z", {m, di}, in["z"]), w = ctx.up("w", {di}, in["w"]);
-    Tensor out = ctx.zeros("out", {m, di}), rstd = ctx.zeros("rstd", {m, groups});
-    gated_rmsnorm_forward(ctx.backend, {out, rstd, y, z, w, groups, norm_before_gate, static_cast<float>(eps)});
-    ctx.expect_close("out", ctx.down(out), ref(in), kForwardF32);
-    Vec dout = f32(ctx.random(m * di));
-    Tensor dy = ctx.zeros("dy", {m, di}), dz = ctx.zeros("dz", {m, di}), dw = ctx.zeros("dw", {di});
-    gated_rmsnorm_backward(ctx.backend, {dy, dz, dw, ctx.up("dout", {m, di}, dout), y, z, w, rstd, groups, norm_before_gate});
-    ctx.check_gradients(in, ref, dout, {{"y", ctx.down(dy)}, {"z", ctx.down(dz)}, {"w", ctx.down(dw)}});
-  }
+        const double r = 1.0 / std::sqrt(ss / gs + eps);
+        for (int64_t j = 0; j < gs; ++j) {
+          const int64_t idx = i * di + g * gs + j;
+          out[idx] = pre[j] * r * w[g * gs + j] * (norm_before_gate ? z[idx] * sigmoid(z[idx]) : 1.0);
+        }
+      }
+    return out;
+  };
+  Tensor y = ctx.up("y", {m, di}, in["y"]), z = ctx.up("z", {m, di}, in["z"]), w = ctx.up("w", {di}, in["w"]);
+  Tensor out = ctx.zeros("out", {m, di}), rstd = ctx.zeros("rstd", {m, groups});
+  gated_rmsnorm_forward(ctx.backend, {out, rstd, y, z, w, groups, norm_before_gate, static_cast<float>(eps)});
+  ctx.expect_close("out", ctx.down(out), ref(in), kForwardF32);
+  Vec dout = f32(ctx.random(m * di));
+  Tensor dy = ctx.zeros("dy", {m, di}), dz = ctx.zeros("dz", {m, di}), dw = ctx.zeros("dw", {di});
+  gated_rmsnorm_backward(ctx.backend, {dy, dz, dw, ctx.up("dout", {m, di}, dout), y, z, w, rstd, groups, norm_before_gate});
+  ctx.check_gradients(in, ref, dout, {{"y", ctx.down(dy)}, {"z", ctx.down(dz)}, {"w", ctx.down(dw)}});
+}
+
+void test_gated_rmsnorm(Ctx& ctx) {
+  // group size 4: the CUDA kernels holding the group in float4 registers; 5: the strided ones
+  for (const int64_t di : {12, 15})
+    for (bool norm_before_gate : {false, true}) gated_rmsnorm_case(ctx, 4, di, 3, norm_before_gate);
 }
 
 // ---------------------------------------------------------------------------------------------

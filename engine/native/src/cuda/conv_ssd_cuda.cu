@@ -40,6 +40,7 @@ namespace {
 // read about once. K is a template parameter (1..kConvMaxTaps).
 constexpr int64_t kConvTile = 16;
 constexpr int kConvMaxTaps = 8;
+constexpr int kConvAhead = 2;  // rows loaded ahead of use (memory-level parallelism per thread)
 struct ConvTiles {
   int64_t t_len, c_len, tiles_per_seq, tiles;
   bool vec;
@@ -90,8 +91,8 @@ __device__ __forceinline__ float4 conv_pre4(const float4 (&wv)[K], const float4 
 }
 
 template <int K>
-__global__ void conv1d_forward_kernel(float* y, const float* x, const float* w, const float* bias, ConvTiles d,
-                                      bool silu) {
+__global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __restrict__ x, const float* w,
+                                      const float* bias, ConvTiles d, bool silu) {
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
   const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
   if (c0 >= d.c_len || tile >= d.tiles) return;
@@ -106,8 +107,15 @@ __global__ void conv1d_forward_kernel(float* y, const float* x, const float* w, 
     const int64_t t = t0 - (K - 1) + j;
     xw[j] = t >= 0 ? conv_load4(xs + t * d.c_len, c0, d.c_len, d.vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
+  float4 ahead[kConvAhead];  // x rows t .. t + kConvAhead - 1, loaded ahead of use
+  for (int i = 0; i < kConvAhead; ++i) {
+    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.c_len, c0, d.c_len, d.vec) : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
   for (int64_t t = t0; t < t1; ++t) {
-    xw[K - 1] = conv_load4(xs + t * d.c_len, c0, d.c_len, d.vec);
+    xw[K - 1] = ahead[0];
+    for (int i = 0; i + 1 < kConvAhead; ++i) ahead[i] = ahead[i + 1];
+    const int64_t later = t + kConvAhead;
+    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.c_len, c0, d.c_len, d.vec);
     float4 v = conv_pre4<K>(wv, xw, b4);
     if (silu) v = make_float4(dev_silu(v.x), dev_silu(v.y), dev_silu(v.z), dev_silu(v.w));
     conv_store4(ys + t * d.c_len, c0, d.c_len, d.vec, v);
@@ -117,18 +125,20 @@ __global__ void conv1d_forward_kernel(float* y, const float* x, const float* w, 
 
 // Backward of one tile, walking time downwards: g[s] = dL/d(pre)[s] = dy[s] silu'(pre[s]) (the K-1
 // rows after the tile are recomputed, not counted), dx[s] = sum_j g[s+K-1-j] w[c,j], and per-thread
-// sums of g[s] x[s-K+1+j] (dw) and g[s] (dbias) in double. When partials is set the 8 tiles of a
-// block are added in order in shared memory and written as partials[blockIdx.y * (K+1) * C + j * C +
-// c] (j == K: the bias), the column layout ConvDwSink reads after add_column_partials.
+// sums over the tile's kConvTile rows of g[s] x[s-K+1+j] (dw) and g[s] (dbias). When partials is set
+// the 8 tiles of a block are added in order in shared memory (double) and written as
+// partials[blockIdx.y * (K+1) * C + j * C + c] (j == K: the bias), the column layout ConvDwSink
+// reads after add_column_partials.
 template <int K>
-__global__ void conv1d_backward_kernel(float* dx, double* partials, const float* dy, const float* x, const float* w,
+__global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restrict__ partials,
+                                       const float* __restrict__ dy, const float* __restrict__ x, const float* w,
                                        const float* bias, ConvTiles d, bool silu) {
   __shared__ double shared[8][128];
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
   const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
-  double acc[K + 1][4];
+  float acc[K + 1][4];
   for (int j = 0; j <= K; ++j)
-    for (int l = 0; l < 4; ++l) acc[j][l] = 0.0;
+    for (int l = 0; l < 4; ++l) acc[j][l] = 0.0f;
   if (c0 < d.c_len && tile < d.tiles) {
     const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
     const int64_t t1 = min(d.t_len, t0 + kConvTile), top = min(d.t_len, t1 + K - 1) - 1;
@@ -142,8 +152,20 @@ __global__ void conv1d_backward_kernel(float* dx, double* partials, const float*
       xw[j] = t >= 0 ? conv_load4(x + offset + t * d.c_len, c0, d.c_len, d.vec) : zero;
       gw[j] = zero;
     }
+    // dy rows s, s-1, ... and the x rows entering the window, s-K, s-K-1, ..., loaded ahead of use
+    float4 dy_ahead[kConvAhead], x_ahead[kConvAhead];
+    for (int i = 0; i < kConvAhead; ++i) {
+      dy_ahead[i] = top - i >= t0 ? conv_load4(dy + offset + (top - i) * d.c_len, c0, d.c_len, d.vec) : zero;
+      x_ahead[i] = top - K - i >= 0 ? conv_load4(x + offset + (top - K - i) * d.c_len, c0, d.c_len, d.vec) : zero;
+    }
     for (int64_t s = top; s >= t0; --s) {
-      float4 g = conv_load4(dy + offset + s * d.c_len, c0, d.c_len, d.vec);
+      float4 g = dy_ahead[0];
+      const float4 x_enter = x_ahead[0];
+      for (int i = 0; i + 1 < kConvAhead; ++i) dy_ahead[i] = dy_ahead[i + 1], x_ahead[i] = x_ahead[i + 1];
+      const int64_t later = s - kConvAhead;
+      if (later >= t0) dy_ahead[kConvAhead - 1] = conv_load4(dy + offset + later * d.c_len, c0, d.c_len, d.vec);
+      x_ahead[kConvAhead - 1] =
+          later - K >= 0 ? conv_load4(x + offset + (later - K) * d.c_len, c0, d.c_len, d.vec) : zero;
       if (silu) {
         const float4 pre = conv_pre4<K>(wv, xw, b4);
         g = make_float4(g.x * dev_silu_grad(pre.x), g.y * dev_silu_grad(pre.y), g.z * dev_silu_grad(pre.z),
@@ -155,7 +177,7 @@ __global__ void conv1d_backward_kernel(float* dx, double* partials, const float*
         const float ge[4] = {g.x, g.y, g.z, g.w};
         for (int j = 0; j < K; ++j) {
           const float xe[4] = {xw[j].x, xw[j].y, xw[j].z, xw[j].w};
-          for (int l = 0; l < 4; ++l) acc[j][l] += static_cast<double>(ge[l]) * xe[l];
+          for (int l = 0; l < 4; ++l) acc[j][l] = fmaf(ge[l], xe[l], acc[j][l]);
         }
         for (int l = 0; l < 4; ++l) acc[K][l] += ge[l];
         float4 v = zero;
@@ -163,15 +185,14 @@ __global__ void conv1d_backward_kernel(float* dx, double* partials, const float*
         conv_store4(dx + offset + s * d.c_len, c0, d.c_len, d.vec, v);
       }
       for (int j = K - 1; j > 0; --j) xw[j] = xw[j - 1];
-      const int64_t t = s - K;
-      xw[0] = t >= 0 ? conv_load4(x + offset + t * d.c_len, c0, d.c_len, d.vec) : zero;
+      xw[0] = x_enter;
     }
   }
   if (!partials) return;  // the same for the whole grid
   const int lane = static_cast<int>(threadIdx.y * 32 + threadIdx.x);
   const int64_t column = static_cast<int64_t>(blockIdx.x) * 128 + lane;
   for (int j = 0; j <= K; ++j) {
-    for (int l = 0; l < 4; ++l) shared[threadIdx.y][threadIdx.x * 4 + l] = acc[j][l];
+    for (int l = 0; l < 4; ++l) shared[threadIdx.y][threadIdx.x * 4 + l] = static_cast<double>(acc[j][l]);
     __syncthreads();
     if (lane < 128 && column < d.c_len) {
       double total = 0.0;
@@ -1102,6 +1123,7 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   const char* op = "cuda conv1d_backward";
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
+  STRATA_CHECK(a.dx.data != a.dy.data && a.dx.data != a.x.data, op, ": dx must not share memory with dy or x");
   const ConvTiles d = conv_tiles(bsz, t_len, c_len, {a.dx.data, a.dy.data, a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   const dim3 grid = conv_tile_grid(d);

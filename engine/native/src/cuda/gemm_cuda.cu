@@ -1,15 +1,17 @@
 // CUDA GEMM through cuBLASLt, in three modes (CudaGemmMode):
 //   fp32 : the row-major call maps onto column-major cuBLASLt as C^T = op(B)^T op(A)^T with no copies,
 //          CUBLAS_COMPUTE_32F (no TF32), exact up to float32 summation order.
-//   bf16 : both operands are converted on the GPU into K-contiguous bf16 copies (A as (M,Kp), B as
-//          (N,Kp), Kp = K rounded up to 16 with zero padding, transposes folded into the copy), then
-//          one "TN" cuBLASLt matmul with fp32 accumulation and fp32 C/D.
-//   fp8  : as bf16, but each operand is scaled by 448 / amax (per-tensor, computed on the GPU) and
-//          rounded to e4m3 with saturation; cuBLASLt's A/B scale pointers multiply the product by
-//          amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one log line). M and N are
-//          zero-padded to multiples of 16. Where cuBLASLt offers no fp8 kernel with an fp32 output
-//          (cuBLASLt 13.x on the H200), or M/N needed padding, D is written in bf16 to scratch and
-//          added to C in fp32 (one log line).
+//   bf16 : both operands are converted on the GPU into bf16 copies in the layout they are stored in
+//          (a row-by-row conversion at memory bandwidth; K zero-padded to Kp = K rounded up to 16,
+//          the other side's rows to a multiple of 8), the transposes passed to cuBLASLt as operation
+//          flags; one cuBLASLt matmul with fp32 accumulation and fp32 C/D.
+//   fp8  : both operands are scaled by 448 / amax (per-tensor, computed on the GPU), rounded to e4m3
+//          with saturation and packed K-contiguous (A as (M,Kp), B as (N,Kp), transposes folded into
+//          the copy: fp8 tensor-core kernels take only the "TN" layout); cuBLASLt's A/B scale pointers
+//          multiply the product by amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one
+//          log line). M and N are zero-padded to multiples of 16. Where cuBLASLt offers no fp8
+//          kernel with an fp32 output (cuBLASLt 13.x on the H200), or M/N needed padding, D is
+//          written in bf16 to scratch and added to C in fp32 (one log line).
 // beta = 0 never reads C: cuBLASLt does not read C when beta is 0 and the fp8 staging add skips it,
 // so NaN garbage cannot leak (STRATA_CUDA_GEMM_CLEAR_C=1 clears C first as before, for an A/B);
 // k = 0 scales C by beta.
@@ -61,7 +63,7 @@ struct alignas(8 * sizeof(Out)) Packed8 {
 };
 
 // dst (padded_rows, kp) row-major, element (r, p) = src[r * ld + p] for r < rows and p < k, else 0
-// (times *scale when given). Thread = 8 consecutive p of one row (kp is a multiple of 16): two float4
+// (times *scale when given). Thread = 8 consecutive p of one row (kp is a multiple of 8): two float4
 // loads when `vec` (src 16-byte aligned, ld a multiple of 4) and the 8 lie inside k, else scalar
 // loads; grid (kp / 8 / blockDim.x, rows in a grid-stride loop over blockIdx.y), so no element index
 // is divided.
@@ -86,51 +88,37 @@ __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t p
   }
 }
 
-// pack_k_major of a transposed source, element (r, p) = src[p * ld + r], through a 64 x 64
-// shared-memory tile: the reads are float4 along r (when `vec` and inside rows, else scalar), the
-// writes 8 consecutive p per thread; block 256 threads, grid (padded_rows/64, kp/64).
+// pack_k_major of a transposed source, element (r, p) = src[p * ld + r], through a 32 x 32
+// shared-memory tile, so both the reads (along r) and the writes (along p) are coalesced;
+// block (32, 8), grid (padded_rows/32, kp/32). Only the fp8 mode packs this way (bf16 operands keep
+// their stored layout).
 template <typename Out>
 __global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k,
-                                        int64_t kp, int64_t ld, bool vec, const float* scale) {
-  __shared__ float tile[64][65];  // [p][r]; the odd stride spreads the column reads over the banks
+                                        int64_t kp, int64_t ld, const float* scale) {
+  __shared__ float tile[32][33];
   const float factor = scale ? *scale : 1.0f;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 64, p0 = static_cast<int64_t>(blockIdx.y) * 64;
-  const int rq = (threadIdx.x % 16) * 4;
-  for (int i = threadIdx.x / 16; i < 64; i += 16) {
-    const int64_t p = p0 + i, r = r0 + rq;
-    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (p < k) {
-      const float* line = src + p * ld;
-      if (vec && r + 4 <= rows) {
-        const float4 q = *reinterpret_cast<const float4*>(line + r);
-        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-      } else {
-        for (int e = 0; e < 4; ++e) v[e] = r + e < rows ? line[r + e] : 0.0f;
-      }
-    }
-    for (int e = 0; e < 4; ++e) tile[i][rq + e] = v[e];
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 32, p0 = static_cast<int64_t>(blockIdx.y) * 32;
+  for (int j = threadIdx.y; j < 32; j += 8) {
+    const int64_t r = r0 + threadIdx.x, p = p0 + j;
+    tile[j][threadIdx.x] = r < rows && p < k ? src[p * ld + r] * factor : 0.0f;
   }
   __syncthreads();
-  const int pq = (threadIdx.x % 8) * 8;
-  for (int j = threadIdx.x / 8; j < 64; j += 32) {
-    const int64_t r = r0 + j, p = p0 + pq;
-    if (r >= padded_rows || p >= kp) continue;
-    Packed8<Out> out;
-    for (int e = 0; e < 8; ++e) out.v[e] = convert_element<Out>(tile[pq + e][j] * factor);
-    *reinterpret_cast<Packed8<Out>*>(dst + r * kp + p) = out;
+  for (int j = threadIdx.y; j < 32; j += 8) {
+    const int64_t r = r0 + j, p = p0 + threadIdx.x;
+    if (r < padded_rows && p < kp) dst[r * kp + p] = convert_element<Out>(tile[threadIdx.x][j]);
   }
 }
 
-// Packs op(src) (src, or its transpose) into dst (padded_rows, kp), K-major, zero-padded; dst is
-// 16-byte aligned (scratch or a weight pack) and kp a multiple of 16.
+// Packs op(src) (src, or its transpose) into dst (padded_rows, kp) row-major, zero-padded; dst is
+// 16-byte aligned (scratch or a weight pack) and kp a multiple of 8.
 template <typename Out>
 void launch_pack(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp, int64_t ld,
                  bool transposed, const float* scale, cudaStream_t stream) {
-  const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && ld % 4 == 0;
   if (transposed) {
-    const dim3 grid(static_cast<unsigned>((padded_rows + 63) / 64), static_cast<unsigned>((kp + 63) / 64));
-    pack_k_major_transposed<Out><<<grid, kThreads, 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, vec, scale);
+    const dim3 grid(static_cast<unsigned>((padded_rows + 31) / 32), static_cast<unsigned>((kp + 31) / 32));
+    pack_k_major_transposed<Out><<<grid, dim3(32, 8), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, scale);
   } else {
+    const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && ld % 4 == 0;
     const int64_t threads = std::min<int64_t>(kThreads, kp / 8);
     const dim3 grid(static_cast<unsigned>((kp / 8 + threads - 1) / threads),
                     static_cast<unsigned>(std::min<int64_t>(padded_rows, 65535)));
@@ -477,15 +465,18 @@ void CudaBackend::gemm(const GemmCall& call) {
   }
   const int64_t kp = round_up(call.k, kKAlignment);
   const bool fp8 = mode == CudaGemmMode::Fp8E4m3;
-  const std::size_t element = fp8 ? 1 : 2;
   // fp8 kernels want every dimension a multiple of 16: pad M and N with zero rows (the padded part
   // of the product is never copied out).
   const int64_t mp = fp8 ? round_up(call.m, kKAlignment) : call.m;
   const int64_t np = fp8 ? round_up(call.n, kKAlignment) : call.n;
-  void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(mp * kp) * element, op);
-  void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(np * kp) * element, op);
-  const float *scale_a = nullptr, *scale_b = nullptr, *inv_a = nullptr, *inv_b = nullptr;
+  const float *inv_a = nullptr, *inv_b = nullptr;
+  // cuBLASLt's column-major problem is D^T (N x M) = op(lt A) (N x Kp) op(lt B) (Kp x M): lt A holds
+  // op(B), lt B holds op(A).
+  LtProblem p{};
+  p.ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   if (fp8) {
+    void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(mp * kp), op);
+    void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(np * kp), op);
     STRATA_CUDA_CHECK(cudaMemsetAsync(s.fp8_scales, 0, 2 * sizeof(float), s.stream), op);
     const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
     const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
@@ -493,38 +484,51 @@ void CudaBackend::gemm(const GemmCall& call) {
     strided_amax<<<grid_for(a_rows * a_cols), kThreads, 0, s.stream>>>(call.a, a_rows, a_cols, call.lda, amax);
     strided_amax<<<grid_for(b_rows * b_cols), kThreads, 0, s.stream>>>(call.b, b_rows, b_cols, call.ldb, amax + 1);
     fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
-    scale_a = s.fp8_scales + kScaleSlot, scale_b = s.fp8_scales + kScaleSlot + 4;
+    const float *scale_a = s.fp8_scales + kScaleSlot, *scale_b = s.fp8_scales + kScaleSlot + 4;
     inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
     launch_pack(static_cast<__nv_fp8_storage_t*>(packed_a), call.a, call.m, mp, call.k, kp, call.lda, call.trans_a,
                 scale_a, s.stream);
     launch_pack(static_cast<__nv_fp8_storage_t*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
                 scale_b, s.stream);
+    // packed B is (Np, Kp) row-major = column-major Kp x Np, op T; packed A (Mp, Kp) = column-major Kp x Mp, op N.
+    p.a = packed_b, p.a_rows = kp, p.a_cols = np, p.lda = kp, p.op_a = CUBLAS_OP_T;
+    p.b = packed_a, p.b_rows = kp, p.b_cols = mp, p.ldb = kp, p.op_b = CUBLAS_OP_N;
   } else {
-    // An operand inside one parameter allocation is packed once per parameter generation.
-    auto pack = [&](void* scratch, const float* source, int64_t rows, int64_t padded_rows, int64_t ld, bool transposed,
-                    int64_t stored_rows, int64_t stored_cols) {
-      const std::size_t extent = sizeof(float) * static_cast<std::size_t>((stored_rows - 1) * ld + stored_cols);
+    // bf16: each operand is converted row by row in the layout it is stored in (rows x cols, the K
+    // side zero-padded to Kp, the other side's row length rounded up to 8), and its transpose goes to
+    // cuBLASLt as an operation flag. An operand inside one parameter allocation is packed once per
+    // parameter generation.
+    auto pack = [&](int slot, const float* source, int64_t rows, int64_t cols, int64_t padded_rows,
+                    int64_t padded_cols, int64_t ld) -> void* {
+      const std::size_t extent = sizeof(float) * static_cast<std::size_t>((rows - 1) * ld + cols);
       if (weight_packs_enabled() && memory_ != CudaMemoryMode::Managed && s.parameters.covers(source, extent)) {
-        const WeightPackKey key{source, rows, padded_rows, call.k, kp, ld, int(transposed)};
+        const WeightPackKey key{source, rows, padded_rows, cols, padded_cols, ld, 0};
         if (void* cached = s.weight_pack(key, true, op)) return cached;
       }
-      launch_pack(static_cast<__nv_bfloat16*>(scratch), source, rows, padded_rows, call.k, kp, ld, transposed, nullptr,
-                  s.stream);
+      void* scratch = s.scratch_bytes(slot, static_cast<std::size_t>(padded_rows * padded_cols) * 2, op);
+      launch_pack(static_cast<__nv_bfloat16*>(scratch), source, rows, padded_rows, cols, padded_cols, ld, false,
+                  nullptr, s.stream);
       return scratch;
     };
-    packed_a = pack(packed_a, call.a, call.m, mp, call.lda, call.trans_a, call.trans_a ? call.k : call.m,
-                    call.trans_a ? call.m : call.k);
-    packed_b = pack(packed_b, call.b, call.n, np, call.ldb, !call.trans_b, call.trans_b ? call.n : call.k,
-                    call.trans_b ? call.k : call.n);
+    if (call.trans_a) {  // A stored (K, M): packed (Kp, M8) = column-major M8 x Kp, op T
+      const int64_t m8 = round_up(call.m, 8);
+      p.b = pack(0, call.a, call.k, call.m, kp, m8, call.lda);
+      p.b_rows = call.m, p.b_cols = kp, p.ldb = m8, p.op_b = CUBLAS_OP_T;
+    } else {  // A stored (M, K): packed (M, Kp) = column-major Kp x M, op N
+      p.b = pack(0, call.a, call.m, call.k, call.m, kp, call.lda);
+      p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
+    }
+    if (call.trans_b) {  // B stored (N, K): packed (N, Kp) = column-major Kp x N, op T
+      p.a = pack(1, call.b, call.n, call.k, call.n, kp, call.ldb);
+      p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
+    } else {  // B stored (K, N): packed (Kp, N8) = column-major N8 x Kp, op N
+      const int64_t n8 = round_up(call.n, 8);
+      p.a = pack(1, call.b, call.k, call.n, kp, n8, call.ldb);
+      p.a_rows = call.n, p.a_cols = kp, p.lda = n8, p.op_a = CUBLAS_OP_N;
+    }
   }
   check_launch(op);
   op_phase(s, "cuda gemm pack", timing_label.c_str());
-  // packed B is (Np, Kp) row-major = column-major Kp x Np; op T gives Np x Kp.
-  // packed A is (Mp, Kp) row-major = column-major Kp x Mp; op N. D^T (Np x Mp) = B A^T.
-  LtProblem p{};
-  p.ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-  p.a = packed_b, p.a_rows = kp, p.a_cols = np, p.lda = kp, p.op_a = CUBLAS_OP_T;
-  p.b = packed_a, p.b_rows = kp, p.b_cols = mp, p.ldb = kp, p.op_b = CUBLAS_OP_N;
   p.d = call.c, p.d_type = CUDA_R_32F, p.m = np, p.n = mp, p.k = kp, p.ldd = call.ldc;
   p.alpha = call.alpha, p.beta = call.beta;
   p.a_scale = inv_b, p.b_scale = inv_a;
