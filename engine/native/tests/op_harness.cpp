@@ -1176,9 +1176,16 @@ void test_adamw(Ctx& ctx) {
   ctx.expect_close("m", ctx.down(tm), wm, kForwardF32);
   ctx.expect_close("v", ctx.down(tv), wv, kForwardF32);
   double total = 0.0, want = 0.0;
-  sum_squares(ctx.backend, {tg, &total});
+  sum_squares(ctx.backend, {{tg}, &total});
   for (double x : g) want += x * x;
   ctx.expect_close("sum of squares", {total}, {want}, kForwardF32);
+  // a list: every tensor's squares count once (the global gradient norm's one wait)
+  double listed = 0.0;
+  sum_squares(ctx.backend, {{tg, tm, tp}, &listed});
+  double want_listed = want;
+  for (double x : ctx.down(tm)) want_listed += x * x;
+  for (double x : ctx.down(tp)) want_listed += x * x;
+  ctx.expect_close("sum of squares over a list", {listed}, {want_listed}, kForwardF32);
 }
 
 // Bad arguments raise strata::Error naming the op and the field (checked before any backend runs).

@@ -28,8 +28,10 @@ void CpuBackend::adamw_step(const AdamWStep& a) {
   }
 }
 
-void CpuBackend::sum_squares(const SumSquaresArgs& a) {
-  const int64_t n = a.x.numel();
+namespace {
+
+double sum_squares_of(const Tensor& x) {  // x: (n)
+  const int64_t n = x.numel();
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
@@ -43,11 +45,19 @@ void CpuBackend::sum_squares(const SumSquaresArgs& a) {
 #endif
     double local = 0.0;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) local += static_cast<double>(a.x.data[i]) * a.x.data[i];
+    for (int64_t i = 0; i < n; ++i) local += static_cast<double>(x.data[i]) * x.data[i];
     partial[tid] = local;
   }
   double total = 0.0;
   for (double p : partial) total += p;
+  return total;
+}
+
+}  // namespace
+
+void CpuBackend::sum_squares(const SumSquaresArgs& a) {
+  double total = 0.0;
+  for (const Tensor& x : a.xs) total += sum_squares_of(x);
   *a.result = total;
 }
 

@@ -445,14 +445,15 @@ void CudaBackend::adamw_step(const AdamWStep& a) {
 }
 
 void CudaBackend::sum_squares(const SumSquaresArgs& a) {
-  const int64_t n = a.x.numel();
   const char* op = "cuda sum_squares";
   STRATA_CUDA_CHECK(cudaMemsetAsync(state_->reduce_slot, 0, sizeof(double), state_->stream), op);
-  if (n > 0) {
-    sum_squares_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, state_->stream>>>(a.x.data, n,
+  for (const Tensor& x : a.xs) {  // every tensor adds into the one slot: one download and wait for the list
+    const int64_t n = x.numel();
+    if (n == 0) continue;
+    sum_squares_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, state_->stream>>>(x.data, n,
                                                                                               state_->reduce_slot);
+    check_launch(op);
   }
-  check_launch(op);
   op_phase(*state_, op, nullptr);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(a.result, state_->reduce_slot, sizeof(double), cudaMemcpyDeviceToHost,
                                     state_->stream), op);

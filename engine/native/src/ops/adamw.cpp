@@ -22,7 +22,10 @@ void adamw_step(Backend& backend, const AdamWStep& a) {
 
 void sum_squares(Backend& backend, const SumSquaresArgs& a) {
   require_support(backend, OpKind::AdamW, "sum_squares");
-  STRATA_CHECK(a.x.defined() && a.result != nullptr, "sum_squares: x and result are required");
+  STRATA_CHECK(a.result != nullptr, "sum_squares: result is required");
+  for (std::size_t i = 0; i < a.xs.size(); ++i) {
+    STRATA_CHECK(a.xs[i].defined(), "sum_squares: xs[", i, "] is not defined");
+  }
   backend.sum_squares(a);
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "../core/backend.h"
 #include "../core/tensor.h"
@@ -27,9 +28,11 @@ struct AdamWStep {
   float grad_scale = 1.0f;
   int64_t step = 1;  // t >= 1, for bias correction
 };
+// The sum of squares over every element of several tensors (the global gradient norm): one wait
+// for the backend for the whole list, not one per tensor.
 struct SumSquaresArgs {
-  Tensor x;       // (n)
-  double* result = nullptr;  // host pointer: receives sum of x^2 (accumulated in double)
+  std::vector<Tensor> xs;    // each (n_i), contiguous
+  double* result = nullptr;  // host pointer: receives sum over all xs of x^2 (accumulated in double)
 };
 
 void adamw_step(Backend& backend, const AdamWStep& args);

@@ -32,16 +32,13 @@ double learning_rate(const model::TrainConfig& t, int64_t step, int64_t total) {
 }
 
 double global_grad_norm(Backend& backend, model::ParamStore& params) {
-  double total = 0;
+  SumSquaresArgs a;
   for (model::Param* p : params.all()) {
-    if (!p->trainable) continue;
-    double s = 0;
-    SumSquaresArgs a;
-    a.x = model::view(p->grad, {p->numel()});
-    a.result = &s;
-    sum_squares(backend, a);
-    total += s;
+    if (p->trainable) a.xs.push_back(model::view(p->grad, {p->numel()}));
   }
+  double total = 0;
+  a.result = &total;
+  sum_squares(backend, a);
   return std::sqrt(total);
 }
 
