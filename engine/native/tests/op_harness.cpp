@@ -617,6 +617,33 @@ Vec ref_ssd(const Inputs& v, const SsdShape& s, const SsdParams& params) {
   return concat(y, fin);
 }
 
+// Runs ssd_step over the T tokens of `in` (the ref_ssd inputs) from its initial state; returns the
+// per-token outputs (B,T,H,P) followed by the final state (B,H,P,N), the layout ref_ssd returns.
+Vec ssd_steps(Ctx& ctx, const Inputs& in, const SsdShape& s, const SsdParams& params) {
+  Tensor dt_bias = ctx.up("dt_bias", {s.h}, in.at("dt_bias")), a_log = ctx.up("a_log", {s.h}, in.at("a_log"));
+  Tensor d = ctx.up("d", {s.h}, in.at("d"));
+  Tensor state = ctx.up("state", {s.b, s.h, s.p, s.n}, in.at("initial_state"));
+  Tensor ystep = ctx.zeros("ystep", {s.b, s.h, s.p});
+  Vec stepped(s.b * s.t * s.h * s.p);
+  for (int64_t t = 0; t < s.t; ++t) {
+    Vec xt(s.b * s.h * s.p), dtt(s.b * s.h), bt(s.b * s.g * s.n), ct(s.b * s.g * s.n);
+    for (int64_t b = 0; b < s.b; ++b) {
+      for (int64_t i = 0; i < s.h * s.p; ++i) xt[b * s.h * s.p + i] = in.at("x")[(b * s.t + t) * s.h * s.p + i];
+      for (int64_t i = 0; i < s.h; ++i) dtt[b * s.h + i] = in.at("dt_raw")[(b * s.t + t) * s.h + i];
+      for (int64_t i = 0; i < s.g * s.n; ++i) {
+        bt[b * s.g * s.n + i] = in.at("b")[(b * s.t + t) * s.g * s.n + i];
+        ct[b * s.g * s.n + i] = in.at("c")[(b * s.t + t) * s.g * s.n + i];
+      }
+    }
+    ssd_step(ctx.backend, {ystep, state, ctx.up("xt", {s.b, s.h, s.p}, xt), ctx.up("dtt", {s.b, s.h}, dtt), dt_bias,
+                           a_log, ctx.up("bt", {s.b, s.g, s.n}, bt), ctx.up("ct", {s.b, s.g, s.n}, ct), d, params});
+    Vec yt = ctx.down(ystep);
+    for (int64_t b = 0; b < s.b; ++b)
+      for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = yt[b * s.h * s.p + i];
+  }
+  return concat(stepped, ctx.down(state));
+}
+
 void test_ssd(Ctx& ctx) {
   const SsdShape s{2, 11, 4, 3, 2, 5};
   struct Variant {
@@ -673,25 +700,35 @@ void test_ssd(Ctx& ctx) {
                          {"a_log", ctx.down(gal)}, {"b", ctx.down(gb)}, {"c", ctx.down(gc)}, {"d", ctx.down(gd)},
                          {"initial_state", ctx.down(gh0)}});
     // decode: the recurrent step from the same initial state reproduces y and the final state
-    Tensor state = ctx.up("state", {s.b, s.h, s.p, s.n}, in["initial_state"]), ystep = ctx.zeros("ystep", {s.b, s.h, s.p});
-    Vec stepped(s.b * s.t * s.h * s.p);
-    for (int64_t t = 0; t < s.t; ++t) {
-      Vec xt(s.b * s.h * s.p), dtt(s.b * s.h), bt(s.b * s.g * s.n), ct(s.b * s.g * s.n);
-      for (int64_t b = 0; b < s.b; ++b) {
-        for (int64_t i = 0; i < s.h * s.p; ++i) xt[b * s.h * s.p + i] = in["x"][(b * s.t + t) * s.h * s.p + i];
-        for (int64_t i = 0; i < s.h; ++i) dtt[b * s.h + i] = in["dt_raw"][(b * s.t + t) * s.h + i];
-        for (int64_t i = 0; i < s.g * s.n; ++i) {
-          bt[b * s.g * s.n + i] = in["b"][(b * s.t + t) * s.g * s.n + i];
-          ct[b * s.g * s.n + i] = in["c"][(b * s.t + t) * s.g * s.n + i];
-        }
-      }
-      ssd_step(ctx.backend, {ystep, state, ctx.up("xt", {s.b, s.h, s.p}, xt), ctx.up("dtt", {s.b, s.h}, dtt), dt_bias,
-                             a_log, ctx.up("bt", {s.b, s.g, s.n}, bt), ctx.up("ct", {s.b, s.g, s.n}, ct), d, params});
-      Vec yt = ctx.down(ystep);
-      for (int64_t b = 0; b < s.b; ++b)
-        for (int64_t i = 0; i < s.h * s.p; ++i) stepped[(b * s.t + t) * s.h * s.p + i] = yt[b * s.h * s.p + i];
-    }
-    ctx.expect_close("step == recurrence", concat(stepped, ctx.down(state)), want, kForwardF32);
+    ctx.expect_close("step == recurrence", ssd_steps(ctx, in, s, params), want, kForwardF32);
+  }
+}
+
+// The decode step alone at a shape crossing its kernel's edges: N = 136 (float4 columns past one warp's
+// 32 lanes), P = 37 (past one block's 32 rows), and N = 5 (the scalar path), with and without dt_limit.
+void test_ssd_step(Ctx& ctx) {
+  struct Variant {
+    const char* label;
+    SsdShape s;
+    bool limit;
+  };
+  for (const Variant& variant : {Variant{"n136-p37", {2, 3, 4, 37, 2, 136}, false},
+                                 Variant{"n5-p33-dt_limit", {3, 2, 2, 33, 1, 5}, true}}) {
+    ctx.test = std::string("ssd_step/") + variant.label;
+    const SsdShape& s = variant.s;
+    SsdParams params;
+    params.dt_limit = variant.limit;
+    params.dt_min = 0.05f;
+    params.dt_max = 0.6f;
+    const Inputs in{{"x", f32(ctx.random(s.b * s.t * s.h * s.p))},
+                    {"dt_raw", f32(ctx.random(s.b * s.t * s.h, -2.0, 1.0))},
+                    {"dt_bias", f32(ctx.random(s.h, -1.0, 0.5))},
+                    {"a_log", f32(ctx.random(s.h, -1.0, 1.0))},
+                    {"b", f32(ctx.random(s.b * s.t * s.g * s.n))},
+                    {"c", f32(ctx.random(s.b * s.t * s.g * s.n))},
+                    {"d", f32(ctx.random(s.h))},
+                    {"initial_state", f32(ctx.random(s.b * s.h * s.p * s.n, -0.5, 0.5))}};
+    ctx.expect_close("step == recurrence", ssd_steps(ctx, in, s, params), ref_ssd(in, s, params), kForwardF32);
   }
 }
 
@@ -933,74 +970,77 @@ void test_rope(Ctx& ctx) {
 // MoE
 // ---------------------------------------------------------------------------------------------
 
+// m = 9 and m = 300 tokens: a backend may route few tokens differently (CUDA: one block) from many.
 void test_moe_router(Ctx& ctx) {
-  const int64_t m = 9, e = 6, k = 2;
-  for (RouterType type : {RouterType::Softmax, RouterType::Sigmoid}) {
-    for (bool norm : {true, false}) {
-      ctx.test = std::string("moe_router/") + (type == RouterType::Softmax ? "softmax" : "sigmoid") +
-                 (norm ? "_norm_topk" : "_raw");
-      RouterParams params{type, k, norm, 2.5f, 0.01f};
-      Vec logits = f32(ctx.random(m * e, -2, 2)), bias = f32(ctx.random(e, -0.3, 0.3));
-      Tensor tl = ctx.up("logits", {m, e}, logits), tb = ctx.up("expert_bias", {e}, bias);
-      Tensor scores = ctx.zeros("scores", {m, e}), weights = ctx.zeros("topk_weight", {m, k});
-      Tensor load = ctx.zeros("load", {e}), aux = ctx.zeros("aux", {1});
-      TensorI32 index = ctx.arena.tensor_i32("topk_index", {m, k});
-      moe_router_forward(ctx.backend, {scores, index, weights, load, aux, tl, tb, params});
-      // reference: selection from biased float64 scores, fixed for the finite differences
-      std::vector<int32_t> chosen(m * k);
-      Vec want_load(e, 0.0);
-      auto scores_of = [&](const Vec& lg, int64_t i) {
-        Vec sc(e);
-        double mx = -1e300, sum = 0.0;
-        for (int64_t j = 0; j < e; ++j) mx = std::max(mx, lg[i * e + j]);
-        for (int64_t j = 0; j < e; ++j) {
-          sc[j] = type == RouterType::Softmax ? std::exp(lg[i * e + j] - mx) : sigmoid(lg[i * e + j]);
-          sum += sc[j];
-        }
-        if (type == RouterType::Softmax)
-          for (double& s : sc) s /= sum;
-        return sc;
-      };
-      for (int64_t i = 0; i < m; ++i) {
-        Vec sc = scores_of(logits, i);
-        std::vector<bool> taken(e, false);
-        for (int64_t slot = 0; slot < k; ++slot) {
-          int64_t best = -1;
-          for (int64_t j = 0; j < e; ++j)
-            if (!taken[j] && (best < 0 || sc[j] + bias[j] > sc[best] + bias[best])) best = j;
-          taken[best] = true;
-          chosen[i * k + slot] = static_cast<int32_t>(best);
-          want_load[best] += 1.0;
-        }
-      }
-      auto ref = [&](const Inputs& v) {
-        const Vec& lg = v.at("logits");
-        Vec out(m * k + 1, 0.0), mean_p(e, 0.0);
+  const int64_t e = 6, k = 2;
+  for (int64_t m : {9, 300}) {
+    for (RouterType type : {RouterType::Softmax, RouterType::Sigmoid}) {
+      for (bool norm : {true, false}) {
+        ctx.test = std::string("moe_router/") + (type == RouterType::Softmax ? "softmax" : "sigmoid") +
+                   (norm ? "_norm_topk" : "_raw") + (m > 9 ? "_m300" : "");
+        RouterParams params{type, k, norm, 2.5f, 0.01f};
+        Vec logits = f32(ctx.random(m * e, -2, 2)), bias = f32(ctx.random(e, -0.3, 0.3));
+        Tensor tl = ctx.up("logits", {m, e}, logits), tb = ctx.up("expert_bias", {e}, bias);
+        Tensor scores = ctx.zeros("scores", {m, e}), weights = ctx.zeros("topk_weight", {m, k});
+        Tensor load = ctx.zeros("load", {e}), aux = ctx.zeros("aux", {1});
+        TensorI32 index = ctx.arena.tensor_i32("topk_index", {m, k});
+        moe_router_forward(ctx.backend, {scores, index, weights, load, aux, tl, tb, params});
+        // reference: selection from biased float64 scores, fixed for the finite differences
+        std::vector<int32_t> chosen(m * k);
+        Vec want_load(e, 0.0);
+        auto scores_of = [&](const Vec& lg, int64_t i) {
+          Vec sc(e);
+          double mx = -1e300, sum = 0.0;
+          for (int64_t j = 0; j < e; ++j) mx = std::max(mx, lg[i * e + j]);
+          for (int64_t j = 0; j < e; ++j) {
+            sc[j] = type == RouterType::Softmax ? std::exp(lg[i * e + j] - mx) : sigmoid(lg[i * e + j]);
+            sum += sc[j];
+          }
+          if (type == RouterType::Softmax)
+            for (double& s : sc) s /= sum;
+          return sc;
+        };
         for (int64_t i = 0; i < m; ++i) {
-          Vec sc = scores_of(lg, i);
-          double total = 0.0, picked = 0.0;
-          for (double s : sc) total += s;
-          for (int64_t j = 0; j < e; ++j) mean_p[j] += (type == RouterType::Softmax ? sc[j] : sc[j] / total) / m;
-          for (int64_t slot = 0; slot < k; ++slot) picked += sc[chosen[i * k + slot]];
-          for (int64_t slot = 0; slot < k; ++slot)
-            out[i * k + slot] = params.routed_scaling * sc[chosen[i * k + slot]] / (norm ? picked : 1.0);
+          Vec sc = scores_of(logits, i);
+          std::vector<bool> taken(e, false);
+          for (int64_t slot = 0; slot < k; ++slot) {
+            int64_t best = -1;
+            for (int64_t j = 0; j < e; ++j)
+              if (!taken[j] && (best < 0 || sc[j] + bias[j] > sc[best] + bias[best])) best = j;
+            taken[best] = true;
+            chosen[i * k + slot] = static_cast<int32_t>(best);
+            want_load[best] += 1.0;
+          }
         }
-        double aux_value = 0.0;
-        for (int64_t j = 0; j < e; ++j) aux_value += want_load[j] / double(m * k) * mean_p[j];
-        out[m * k] = params.aux_loss_coeff * e * aux_value;
-        return out;
-      };
-      Inputs in{{"logits", logits}};
-      Vec want = ref(in);
-      const std::vector<int32_t> got_index = ctx.down_i32(index);
-      ctx.expect_true("top-k indices", got_index == chosen);
-      ctx.expect_close("expert load", ctx.down(load), want_load, kForwardF32);
-      ctx.expect_close("weights and aux loss", concat(ctx.down(weights), ctx.down(aux)), want, kForwardF32);
-      Vec dw = f32(ctx.random(m * k));
-      const double daux = 0.7;
-      Tensor dlogits = ctx.zeros("dlogits", {m, e});
-      moe_router_backward(ctx.backend, {dlogits, ctx.up("dw", {m, k}, dw), scores, index, load, static_cast<float>(daux), params});
-      ctx.check_gradients(in, ref, concat(dw, Vec{daux}), {{"logits", ctx.down(dlogits)}});
+        auto ref = [&](const Inputs& v) {
+          const Vec& lg = v.at("logits");
+          Vec out(m * k + 1, 0.0), mean_p(e, 0.0);
+          for (int64_t i = 0; i < m; ++i) {
+            Vec sc = scores_of(lg, i);
+            double total = 0.0, picked = 0.0;
+            for (double s : sc) total += s;
+            for (int64_t j = 0; j < e; ++j) mean_p[j] += (type == RouterType::Softmax ? sc[j] : sc[j] / total) / m;
+            for (int64_t slot = 0; slot < k; ++slot) picked += sc[chosen[i * k + slot]];
+            for (int64_t slot = 0; slot < k; ++slot)
+              out[i * k + slot] = params.routed_scaling * sc[chosen[i * k + slot]] / (norm ? picked : 1.0);
+          }
+          double aux_value = 0.0;
+          for (int64_t j = 0; j < e; ++j) aux_value += want_load[j] / double(m * k) * mean_p[j];
+          out[m * k] = params.aux_loss_coeff * e * aux_value;
+          return out;
+        };
+        Inputs in{{"logits", logits}};
+        Vec want = ref(in);
+        const std::vector<int32_t> got_index = ctx.down_i32(index);
+        ctx.expect_true("top-k indices", got_index == chosen);
+        ctx.expect_close("expert load", ctx.down(load), want_load, kForwardF32);
+        ctx.expect_close("weights and aux loss", concat(ctx.down(weights), ctx.down(aux)), want, kForwardF32);
+        Vec dw = f32(ctx.random(m * k));
+        const double daux = 0.7;
+        Tensor dlogits = ctx.zeros("dlogits", {m, e});
+        moe_router_backward(ctx.backend, {dlogits, ctx.up("dw", {m, k}, dw), scores, index, load, static_cast<float>(daux), params});
+        ctx.check_gradients(in, ref, concat(dw, Vec{daux}), {{"logits", ctx.down(dlogits)}});
+      }
     }
   }
 }
@@ -1228,6 +1268,7 @@ const TestCase kTests[] = {
     {"gated_rmsnorm", OpKind::GatedRmsNorm, test_gated_rmsnorm},
     {"conv1d", OpKind::Conv1d, test_conv1d},
     {"ssd", OpKind::Ssd, test_ssd},
+    {"ssd_step", OpKind::Ssd, test_ssd_step},
     {"attention", OpKind::Attention, test_attention},
     {"attention_head_dims", OpKind::Attention, test_attention_head_dims},
     {"rope", OpKind::Rope, test_rope},

@@ -1,5 +1,6 @@
-// CUDA kernels of Mamba-2's sequence mixers: the depthwise causal conv1d (+ fused SiLU) forward,
-// backward and decode step, and the SSD chunked scan forward, exact backward and decode step.
+// CUDA kernels of Mamba-2's sequence mixers: the depthwise causal conv1d (+ fused SiLU) forward and
+// backward, and the SSD chunked scan forward and exact backward (the single-token decode steps of
+// both are in ssm_step_cuda.cu).
 // SSD is chunk-parallel: one thread block per (batch, head, chunk) computes what the chunk adds to
 // the state from a zero entering state; a short sequential pass per (batch, head) turns those into
 // the entering state of every chunk (kept in chunk_states, as the op contract saves it); then one
@@ -215,20 +216,6 @@ struct ConvDwSink {
     }
   }
 };
-
-__global__ void conv1d_step_kernel(float* y, float* state, const float* x, const float* w, const float* bias,
-                                   int64_t bsz, int64_t c_len, int64_t k, bool silu) {
-  STRATA_GRID_STRIDE(i, bsz * c_len) {
-    const int64_t b = i / c_len, c = i % c_len;
-    float* st = state + b * (k - 1) * c_len;
-    float v = bias ? bias[c] : 0.0f;
-    for (int64_t j = 0; j < k - 1; ++j) v += w[c * k + j] * st[j * c_len + c];
-    v += w[c * k + k - 1] * x[i];
-    y[i] = silu ? dev_silu(v) : v;
-    for (int64_t j = 0; j + 1 < k - 1; ++j) st[j * c_len + c] = st[(j + 1) * c_len + c];
-    if (k > 1) st[(k - 2) * c_len + c] = x[i];
-  }
-}
 
 // ---- SSD ---------------------------------------------------------------------------------------
 
@@ -1023,29 +1010,6 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
   if (has_d && gr.dd) gr.dd[h] += static_cast<float>(sums[2]);
 }
 
-__global__ void ssd_step_kernel(SsdDev l, float* y, float* state, const float* x, const float* dt_raw,
-                                const float* dt_bias, const float* a_log, const float* bm, const float* cm,
-                                const float* d) {
-  // l.t_len == 1 layout: x (B,H,P), b/c (B,G,N), dt_raw (B,H)
-  STRATA_GRID_STRIDE(i, l.bsz * l.heads * l.p) {
-    const int64_t p = i % l.p, h = (i / l.p) % l.heads, b = i / (l.p * l.heads), g = h / l.hpg();
-    const float dtv = l.dt_value(dt_raw[b * l.heads + h], dt_bias[h], nullptr);
-    const float decay = expf(dtv * -expf(a_log[h]));
-    const float D = d ? d[h] : 0.0f;
-    const float xv = x[i];
-    const float* bv = bm + (b * l.groups + g) * l.n;
-    const float* cv = cm + (b * l.groups + g) * l.n;
-    float* row = state + ((b * l.heads + h) * l.p + p) * l.n;
-    const float dtx = dtv * xv;
-    float acc = 0.0f;
-    for (int64_t k = 0; k < l.n; ++k) {
-      row[k] = decay * row[k] + dtx * bv[k];
-      acc += row[k] * cv[k];
-    }
-    y[i] = acc + D * xv;
-  }
-}
-
 // STRATA_CUDA_SSD, read once (kept for the A/B of the next GPU visit): "tiled" runs the per-head
 // kernels with scalar tile loads and fp32 products (the previous path), "fp32" the grouped kernels
 // with fp32 products in every GEMM mode; unset: grouped, bf16 tensor-core chunk products unless the
@@ -1142,15 +1106,6 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   finish_op(op, "dw");
 }
 
-void CudaBackend::conv1d_step(const Conv1dStep& a) {
-  const int64_t bsz = a.x.size(0), c_len = a.x.size(1), k = a.w.size(1);
-  if (bsz * c_len == 0) return;
-  conv1d_step_kernel<<<grid_for(bsz * c_len), kThreads, 0, state_->stream>>>(a.y.data, a.state.data, a.x.data,
-                                                                             a.w.data, opt(a.bias), bsz, c_len, k,
-                                                                             a.silu);
-  finish_op("cuda conv1d_step", a.y.name.c_str());
-}
-
 void CudaBackend::ssd_forward(const SsdFwd& a) {
   const char* op = "cuda ssd_forward";
   const SsdDev l = ssd_dims(a.x, a.b, a.params);
@@ -1238,17 +1193,6 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
       l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
       a.dt.data, a.chunk_states.data, state_grads, cb, ds, fs, uv);
   finish_op(op, "chunk grads");
-}
-
-void CudaBackend::ssd_step(const SsdStep& a) {
-  SsdDev l{a.x.size(0), 1, a.x.size(1), a.x.size(2), a.b.size(1), a.b.size(2), 1, 1,
-           a.params.dt_limit, a.params.dt_min, a.params.dt_max};
-  const int64_t n = l.bsz * l.heads * l.p;
-  if (n == 0) return;
-  ssd_step_kernel<<<grid_for(n), kThreads, 0, state_->stream>>>(l, a.y.data, a.state.data, a.x.data, a.dt_raw.data,
-                                                                a.dt_bias.data, a.a_log.data, a.b.data, a.c.data,
-                                                                opt(a.d));
-  finish_op("cuda ssd_step", a.y.name.c_str());
 }
 
 }  // namespace strata
