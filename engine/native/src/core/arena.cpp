@@ -40,10 +40,10 @@ Tensor Arena::tensor(std::string name, std::initializer_list<int64_t> shape, Fil
   return out;
 }
 
-TensorI32 Arena::tensor_i32(std::string name, std::initializer_list<int64_t> shape) {
+TensorI32 Arena::tensor_i32(std::string name, std::initializer_list<int64_t> shape, Fill fill) {
   TensorI32 shaped(nullptr, shape, name);
   std::size_t bytes = static_cast<std::size_t>(shaped.numel()) * sizeof(int32_t);
-  TensorI32 out(static_cast<int32_t*>(allocate(bytes, Fill::Zero)), shape, std::move(name));
+  TensorI32 out(static_cast<int32_t*>(allocate(bytes, fill)), shape, std::move(name));
   entries_.push_back({out.name, out.shape_string(), bytes});
   return out;
 }

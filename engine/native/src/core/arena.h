@@ -37,7 +37,7 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
 
   Tensor tensor(std::string name, std::initializer_list<int64_t> shape, Fill fill = Fill::Zero);
-  TensorI32 tensor_i32(std::string name, std::initializer_list<int64_t> shape);
+  TensorI32 tensor_i32(std::string name, std::initializer_list<int64_t> shape, Fill fill = Fill::Zero);
 
   // Frees every allocation; tensors handed out before become dangling.
   void clear();

@@ -1,7 +1,7 @@
 // CUDA kernels of the MoE building blocks: the router (softmax / sigmoid scores, biased top-k
-// selection, combine weights, Switch aux loss and the exact gradient of all of it; one thread per
-// token), the routing plan (stable counting sort of the (token, k) assignments by expert, in one
-// block), and the permutation / weighted unpermutation of token rows and their gradients. The
+// selection, combine weights, Switch aux loss and the exact gradient of all of it; the forward one
+// warp per token, at decode sizes in one block and one launch; the backward one thread per token), the routing plan
+// (stable counting sort of the (token, k) assignments by expert, in one block), and the permutation / weighted unpermutation of token rows and their gradients. The
 // per-expert GEMMs go through gemm() (ops/moe.cpp). Formulas follow cpu/moe_cpu.cpp.
 #include "../ops/moe.h"
 #include "cuda_common.cuh"
@@ -13,47 +13,69 @@ constexpr float kNormEpsilon = 1e-20f;
 constexpr int kMaxTopK = 64;
 enum MoeError { kBadExpert = 1, kBadToken = 2 };
 
-__global__ void router_forward_kernel(float* scores_out, int32_t* topk_index, float* topk_weight, float* expert_load,
-                                      double* mean_prob, const float* logits, const float* expert_bias, int64_t m,
-                                      int64_t e, RouterParams params) {
-  STRATA_GRID_STRIDE(i, m) {
-    const float* lg = logits + i * e;
-    float* scores = scores_out + i * e;
-    const bool softmax = params.type == RouterType::Softmax;
-    if (softmax) {
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < e; ++j) mx = fmaxf(mx, lg[j]);
-      double sum = 0.0;
-      for (int64_t j = 0; j < e; ++j) {
-        const float ex = expf(lg[j] - mx);
-        scores[j] = ex;
-        sum += ex;
-      }
-      for (int64_t j = 0; j < e; ++j) scores[j] = static_cast<float>(scores[j] / sum);
-    } else {
-      for (int64_t j = 0; j < e; ++j) scores[j] = dev_sigmoid(lg[j]);
+// Routes token i on one warp, lane l owning experts l, l + 32, ...: scores from the logits, the
+// (biased) top-k choice and its combine weights. Adds the token's probability of expert j to prob[j]
+// and its choices to load[j] by the lane owning j: plain adds into the warp's own rows, or atomics
+// into sums shared by many warps (kAtomic). Ties in the top-k go to the lower expert index.
+template <bool kAtomic>
+__device__ void route_token_warp(int64_t i, int lane, float* scores_out, int32_t* topk_index, float* topk_weight,
+                                 double* prob, float* load, const float* logits, const float* expert_bias, int64_t e,
+                                 const RouterParams& params) {
+  const float* lg = logits + i * e;
+  float* scores = scores_out + i * e;
+  const bool softmax = params.type == RouterType::Softmax;
+  float mx = -INFINITY;
+  if (softmax) {
+    for (int64_t j = lane; j < e; j += 32) mx = fmaxf(mx, lg[j]);
+    mx = warp_max(mx);
+  }
+  double sum = 0.0;  // softmax: of exp(logit - max); sigmoid: of the scores
+  for (int64_t j = lane; j < e; j += 32) {
+    const float v = softmax ? expf(lg[j] - mx) : dev_sigmoid(lg[j]);
+    scores[j] = v;
+    sum += v;
+  }
+  sum = warp_sum(sum);
+  for (int64_t j = lane; j < e; j += 32) {
+    const float v = softmax ? static_cast<float>(scores[j] / sum) : scores[j];
+    scores[j] = v;
+    const double p = softmax ? static_cast<double>(v) : v / sum;
+    if constexpr (kAtomic) atomicAdd(prob + j, p);
+    else prob[j] += p;
+  }
+  __syncwarp();  // every lane reads the chosen experts' scores below
+  int32_t chosen[kMaxTopK];
+  float weight_sum = 0.0f;
+  for (int64_t slot = 0; slot < params.top_k; ++slot) {
+    int32_t best = -1;
+    float best_value = -INFINITY;
+    for (int64_t j = lane; j < e; j += 32) {
+      bool taken = false;
+      for (int64_t q = 0; q < slot; ++q) taken = taken || chosen[q] == j;
+      if (taken) continue;
+      const float biased = scores[j] + (expert_bias ? expert_bias[j] : 0.0f);
+      if (best < 0 || biased > best_value) best = static_cast<int32_t>(j), best_value = biased;
     }
-    double score_sum = 0.0;
-    for (int64_t j = 0; j < e; ++j) score_sum += scores[j];
-    for (int64_t j = 0; j < e; ++j) atomicAdd(mean_prob + j, softmax ? static_cast<double>(scores[j]) : scores[j] / score_sum);
-    int32_t chosen[kMaxTopK];
-    float weight_sum = 0.0f;
-    for (int64_t slot = 0; slot < params.top_k; ++slot) {
-      int64_t best = -1;
-      float best_value = -INFINITY;
-      for (int64_t j = 0; j < e; ++j) {
-        bool taken = false;
-        for (int64_t q = 0; q < slot; ++q) taken = taken || chosen[q] == j;
-        if (taken) continue;
-        const float biased = scores[j] + (expert_bias ? expert_bias[j] : 0.0f);
-        if (best < 0 || biased > best_value) best = j, best_value = biased;
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const int32_t other = __shfl_xor_sync(0xffffffffu, best, offset);
+      const float other_value = __shfl_xor_sync(0xffffffffu, best_value, offset);
+      if (other >= 0 && (best < 0 || other_value > best_value || (other_value == best_value && other < best))) {
+        best = other, best_value = other_value;
       }
-      chosen[slot] = static_cast<int32_t>(best);
-      topk_index[i * params.top_k + slot] = static_cast<int32_t>(best);
-      topk_weight[i * params.top_k + slot] = scores[best];
-      weight_sum += scores[best];
-      atomicAdd(expert_load + best, 1.0f);
     }
+    chosen[slot] = best;
+    const float w = scores[best];
+    weight_sum += w;
+    if (lane == 0) {
+      topk_index[i * params.top_k + slot] = best;
+      topk_weight[i * params.top_k + slot] = w;
+    }
+    if (lane == best % 32) {
+      if constexpr (kAtomic) atomicAdd(load + best, 1.0f);
+      else load[best] += 1.0f;
+    }
+  }
+  if (lane == 0) {
     for (int64_t slot = 0; slot < params.top_k; ++slot) {
       float& w = topk_weight[i * params.top_k + slot];
       if (params.norm_topk) w /= weight_sum + kNormEpsilon;
@@ -62,8 +84,9 @@ __global__ void router_forward_kernel(float* scores_out, int32_t* topk_index, fl
   }
 }
 
-__global__ void router_aux_kernel(float* aux_loss, const float* expert_load, const double* mean_prob, int64_t m,
-                                  int64_t e, RouterParams params) {
+// Switch aux loss: coeff * E * sum_j (load_j / (M K)) (mean_prob_j / M).
+__device__ float router_aux(const float* expert_load, const double* mean_prob, int64_t m, int64_t e,
+                            const RouterParams& params) {
   double aux = 0.0;
   if (params.aux_loss_coeff > 0.0f && m > 0) {
     for (int64_t j = 0; j < e; ++j) {
@@ -71,7 +94,54 @@ __global__ void router_aux_kernel(float* aux_loss, const float* expert_load, con
     }
     aux *= params.aux_loss_coeff * static_cast<double>(e);
   }
-  aux_loss[0] = static_cast<float>(aux);
+  return static_cast<float>(aux);
+}
+
+// Many tokens: one warp per token, the sums atomically in global memory (zeroed before), the aux
+// loss after (router_aux_kernel).
+__global__ void router_forward_kernel(float* scores_out, int32_t* topk_index, float* topk_weight, float* expert_load,
+                                      double* mean_prob, const float* logits, const float* expert_bias, int64_t m,
+                                      int64_t e, RouterParams params) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
+  for (int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; i < m; i += warps) {
+    route_token_warp<true>(i, lane, scores_out, topk_index, topk_weight, mean_prob, expert_load, logits, expert_bias, e,
+                           params);
+  }
+}
+
+__global__ void router_aux_kernel(float* aux_loss, const float* expert_load, const double* mean_prob, int64_t m,
+                                  int64_t e, RouterParams params) {
+  aux_loss[0] = router_aux(expert_load, mean_prob, m, e, params);
+}
+
+// Few tokens and experts (decode): the whole router in one block of kRouterWarps warps and one launch.
+// Each warp sums its tokens into its own shared rows (prob[kRouterWarps][e] doubles, then
+// load[kRouterWarps][e] floats); the rows are added in warp order (deterministic) and written out
+// with the aux loss.
+constexpr int kRouterWarps = 16;
+constexpr int64_t kRouterBlockTokens = 16 * kRouterWarps;
+constexpr int64_t kRouterBlockExperts = 128;
+__global__ void __launch_bounds__(kRouterWarps * 32) router_forward_block_kernel(
+    float* scores_out, int32_t* topk_index, float* topk_weight, float* expert_load, float* aux_loss,
+    const float* logits, const float* expert_bias, int64_t m, int64_t e, RouterParams params) {
+  extern __shared__ double rows[];
+  double* prob = rows;                                          // [kRouterWarps][e]
+  float* load = reinterpret_cast<float*>(rows + kRouterWarps * e);  // [kRouterWarps][e]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int64_t j = threadIdx.x; j < kRouterWarps * e; j += blockDim.x) prob[j] = 0.0, load[j] = 0.0f;
+  __syncthreads();
+  for (int64_t i = warp; i < m; i += kRouterWarps) {
+    route_token_warp<false>(i, lane, scores_out, topk_index, topk_weight, prob + warp * e, load + warp * e, logits,
+                            expert_bias, e, params);
+  }
+  __syncthreads();
+  for (int64_t j = threadIdx.x; j < e; j += blockDim.x) {
+    for (int w = 1; w < kRouterWarps; ++w) prob[j] += prob[w * e + j], load[j] += load[w * e + j];
+    expert_load[j] = load[j];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) aux_loss[0] = router_aux(load, prob, m, e, params);
 }
 
 struct RouterBwdDev {
@@ -140,11 +210,18 @@ __global__ void router_backward_kernel(RouterBwdDev a, float* dlogits) {
   }
 }
 
-// Stable counting sort in one block: count, prefix, then each expert's thread fills its rows in
-// assignment order (token order within an expert).
-__global__ void routing_plan_kernel(int32_t* offsets, int32_t* row_token, int32_t* slot_row, int32_t* counts,
-                                    const int32_t* topk, int64_t m, int64_t k, int64_t e, DeviceErrorFlag* flag) {
+// Stable counting sort in one block: count per expert (shared counts[e]), prefix (the counts become
+// each expert's next row), then each expert's thread fills its rows in assignment order (token order
+// within an expert), reading the assignments through a shared tile of kPlanTile.
+constexpr int64_t kPlanMaxExperts = 8192;
+constexpr int kPlanTile = 4096;
+__global__ void routing_plan_kernel(int32_t* offsets, int32_t* row_token, int32_t* slot_row, const int32_t* topk,
+                                    int64_t m, int64_t k, int64_t e, DeviceErrorFlag* flag) {
+  extern __shared__ int32_t counts[];
+  __shared__ int32_t tile[kPlanTile];
   const int64_t n = m * k;
+  for (int64_t ex = threadIdx.x; ex < e; ex += blockDim.x) counts[ex] = 0;
+  __syncthreads();
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int32_t ex = topk[i];
     if (ex < 0 || ex >= e) {
@@ -155,17 +232,29 @@ __global__ void routing_plan_kernel(int32_t* offsets, int32_t* row_token, int32_
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    offsets[0] = 0;
-    for (int64_t ex = 0; ex < e; ++ex) offsets[ex + 1] = offsets[ex] + counts[ex];
+    int32_t next = 0;
+    for (int64_t ex = 0; ex < e; ++ex) {
+      offsets[ex] = next;
+      const int32_t count = counts[ex];
+      counts[ex] = next;
+      next += count;
+    }
+    offsets[e] = next;
   }
-  __syncthreads();
-  for (int64_t ex = threadIdx.x; ex < e; ex += blockDim.x) {
-    int32_t cursor = offsets[ex];
-    for (int64_t i = 0; i < n; ++i) {
-      if (topk[i] != ex) continue;
-      row_token[cursor] = static_cast<int32_t>(i / k);
-      slot_row[i] = cursor;
-      ++cursor;
+  for (int64_t base = 0; base < n; base += kPlanTile) {
+    __syncthreads();  // the prefix is done, or every thread is done with the previous tile
+    const int64_t len = min(static_cast<int64_t>(kPlanTile), n - base);
+    for (int64_t t = threadIdx.x; t < len; t += blockDim.x) tile[t] = topk[base + t];
+    __syncthreads();
+    for (int64_t ex = threadIdx.x; ex < e; ex += blockDim.x) {
+      int32_t cursor = counts[ex];
+      for (int64_t t = 0; t < len; ++t) {
+        if (tile[t] != ex) continue;
+        row_token[cursor] = static_cast<int32_t>((base + t) / k);
+        slot_row[base + t] = cursor;
+        ++cursor;
+      }
+      counts[ex] = cursor;
     }
   }
 }
@@ -242,11 +331,19 @@ void CudaBackend::moe_router_forward(const MoeRouterFwd& a) {
   const char* op = "cuda moe_router_forward";
   const int64_t m = a.logits.size(0), e = a.logits.size(1);
   STRATA_CHECK(a.params.top_k <= kMaxTopK, op, ": top_k ", a.params.top_k, " exceeds the CUDA limit of ", kMaxTopK);
+  if (m <= kRouterBlockTokens && e <= kRouterBlockExperts) {
+    const std::size_t shared = static_cast<std::size_t>(kRouterWarps * e) * (sizeof(double) + sizeof(float));
+    router_forward_block_kernel<<<1, kRouterWarps * 32, shared, state_->stream>>>(
+        a.scores.data, a.topk_index.data, a.topk_weight.data, a.expert_load.data, a.aux_loss.data, a.logits.data,
+        a.expert_bias.defined() ? a.expert_bias.data : nullptr, m, e, a.params);
+    finish_op(op);
+    return;
+  }
   double* mean_prob = state_->scratch_as<double>(2, e, op);
   STRATA_CUDA_CHECK(cudaMemsetAsync(mean_prob, 0, e * sizeof(double), state_->stream), op);
   STRATA_CUDA_CHECK(cudaMemsetAsync(a.expert_load.data, 0, e * sizeof(float), state_->stream), op);
   if (m > 0) {
-    router_forward_kernel<<<grid_for(m, 128), 128, 0, state_->stream>>>(
+    router_forward_kernel<<<grid_for(m * 32), kThreads, 0, state_->stream>>>(
         a.scores.data, a.topk_index.data, a.topk_weight.data, a.expert_load.data, mean_prob, a.logits.data,
         a.expert_bias.defined() ? a.expert_bias.data : nullptr, m, e, a.params);
   }
@@ -266,11 +363,10 @@ void CudaBackend::moe_router_backward(const MoeRouterBwd& a) {
 void CudaBackend::moe_routing_plan(const MoeRoutingPlan& a) {
   const char* op = "moe_routing_plan";
   const int64_t m = a.topk_index.size(0), k = a.topk_index.size(1), e = a.experts;
-  int32_t* counts = state_->scratch_as<int32_t>(2, e, op);
-  STRATA_CUDA_CHECK(cudaMemsetAsync(counts, 0, e * sizeof(int32_t), state_->stream), op);
+  STRATA_CHECK(e <= kPlanMaxExperts, op, ": ", e, " experts exceed the CUDA limit of ", kPlanMaxExperts);
   DeviceErrorFlag* record = state_->error_record(moe_report(op, e), op);
-  routing_plan_kernel<<<1, 1024, 0, state_->stream>>>(a.expert_offsets.data, a.row_token.data, a.slot_row.data, counts,
-                                                      a.topk_index.data, m, k, e, record);
+  routing_plan_kernel<<<1, 1024, e * sizeof(int32_t), state_->stream>>>(
+      a.expert_offsets.data, a.row_token.data, a.slot_row.data, a.topk_index.data, m, k, e, record);
   finish_op(op);
 }
 

@@ -76,7 +76,7 @@ class MoeMixer final : public Mixer {
     logits_ = alloc_out(A, n + ".router.logits", {M, E});
     linear_forward(be, logits_, x, gate_->value, Tensor(), place_.role("moe.router"), place_.layer);
     scores_ = alloc_out(A, n + ".router.scores", {M, E});
-    topk_index_ = alloc_i32(A, n + ".router.topk_index", {M, K});
+    topk_index_ = alloc_i32(A, n + ".router.topk_index", {M, K}, Arena::Fill::Overwritten);
     topk_weight_ = alloc_out(A, n + ".router.topk_weight", {M, K});
     load_ = alloc_out(A, n + ".router.load", {E});
     Tensor aux = alloc_out(A, n + ".router.aux_loss", {1});
@@ -91,9 +91,9 @@ class MoeMixer final : public Mixer {
     rf.params = router_params();
     moe_router_forward(be, rf);
 
-    offsets_ = alloc_i32(A, n + ".plan.offsets", {E + 1});
-    row_token_ = alloc_i32(A, n + ".plan.row_token", {R});
-    slot_row_ = alloc_i32(A, n + ".plan.slot_row", {M, K});
+    offsets_ = alloc_i32(A, n + ".plan.offsets", {E + 1}, Arena::Fill::Overwritten);
+    row_token_ = alloc_i32(A, n + ".plan.row_token", {R}, Arena::Fill::Overwritten);
+    slot_row_ = alloc_i32(A, n + ".plan.slot_row", {M, K}, Arena::Fill::Overwritten);
     MoeRoutingPlan plan;
     plan.expert_offsets = offsets_;
     plan.row_token = row_token_;

@@ -32,11 +32,11 @@ Tensor alloc_out(Arena& arena, const std::string& name, const std::vector<int64_
   return alloc_filled(arena, name, s, Arena::Fill::Overwritten);
 }
 
-TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& s) {
+TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& s, Arena::Fill fill) {
   switch (s.size()) {
-    case 1: return arena.tensor_i32(name, {s[0]});
-    case 2: return arena.tensor_i32(name, {s[0], s[1]});
-    case 3: return arena.tensor_i32(name, {s[0], s[1], s[2]});
+    case 1: return arena.tensor_i32(name, {s[0]}, fill);
+    case 2: return arena.tensor_i32(name, {s[0], s[1]}, fill);
+    case 3: return arena.tensor_i32(name, {s[0], s[1], s[2]}, fill);
     default: throw Error("tensor " + name + ": unsupported rank " + std::to_string(s.size()));
   }
 }

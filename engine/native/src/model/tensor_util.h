@@ -23,7 +23,9 @@ Tensor alloc(Arena& arena, const std::string& name, const std::vector<int64_t>& 
  * attention, copy outputs...): no fill (see Arena::Fill::Overwritten; NaN under STRATA_ARENA_POISON=1).
  */
 Tensor alloc_out(Arena& arena, const std::string& name, const std::vector<int64_t>& shape);
-TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& shape);
+/** An int32 tensor, zero-filled unless `fill` is Overwritten (its first writer sets every element). */
+TensorI32 alloc_i32(Arena& arena, const std::string& name, const std::vector<int64_t>& shape,
+                    Arena::Fill fill = Arena::Fill::Zero);
 
 /** A view with a new runtime shape (same element count). */
 Tensor view(const Tensor& t, const std::vector<int64_t>& shape);
