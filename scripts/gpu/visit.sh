@@ -10,7 +10,7 @@
 #                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context (batch 8 and 64)
 #   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
 #   op_times.log       op-by-op GPU time of one ~1B training step (STRATA_CUDA_OP_TIMES=1)
-#   op_times_decode.log  the same for one decode step at 16k (hybrid batch 8 / 64, attention+MoE batch 64)
+#   op_times_decode.log  the same for 8 eager decode steps at 16k (hybrid batch 8 / 64, attention+MoE batch 64)
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
 #   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
 #   bench.md           GEMM TFLOP/s per mode and SSD / attention CPU-vs-GPU times
@@ -186,11 +186,12 @@ run_step profile_1b 120 "$OUT/cli.log" bash -c \
 run_step op_times_1b 120 "$OUT/op_times.log" env STRATA_CUDA_OP_TIMES=1 "$build/strata-engine" profile \
   "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
 # Where the GPU time of one decode step goes at 16k (hybrid at batch 8 and 64, attention+MoE at 64;
-# the ops of the eager step, not the graph replay the decode table times)
+# the ops of the bench's eager greedy step over 8 timed steps from a zeroed cache, not the graph
+# replay the decode table times; a profile would prefill B x 16k tokens for real)
 run_step op_times_decode 120 "$OUT/op_times_decode.log" bash -c \
   'for spec in "decode-hybrid 8" "decode-hybrid 64" "decode-attention-moe 64"; do set -- $spec;
-     echo "== $1 batch $2"; STRATA_CUDA_OP_TIMES=1 "$BUILD/strata-engine" profile "$MODELS/$1.json" --backend cuda \
-       --mode decode --context 16384 --batch "$2" 2>&1 | grep -v "gemm tune" | head -n 90; done'
+     echo "== $1 batch $2"; STRATA_CUDA_OP_TIMES=1 "$BUILD/strata_cuda_model_bench" decode "$MODELS/$1.json" "$2" 8 \
+       16384 2>&1 | grep -v "gemm tune" | head -n 90; done'
 run_step profile_decode 90 "$OUT/cli.log" bash -c \
   '"$@" --json | grep "\"type\":\"profile\"" >"${PROFILE_JSONL%.jsonl}-decode.jsonl"; exit "${PIPESTATUS[0]}"' _ \
   "$build/strata-engine" profile "$models/decode-hybrid.json" --backend cuda --mode decode --context 16384 --batch 8

@@ -16,7 +16,9 @@
 //                                by op, device argmax replaying a CUDA graph), each line saying
 //                                whether its chosen ids equal the first path's, and "env": the
 //                                decode kernel switches set (STRATA_CUDA_DECODE_ATTN,
-//                                STRATA_CUDA_MOE_GEMV; empty for the defaults)
+//                                STRATA_CUDA_MOE_GEMV; empty for the defaults). Under
+//                                STRATA_CUDA_OP_TIMES=1 only the op-by-op greedy path runs and the
+//                                op table (stderr, at exit) covers its timed steps of the last context
 // Decode runs in BF16 GEMM mode unless STRATA_CUDA_GEMM says otherwise. Nothing here asserts on
 // time. This is not the op harness or the CPU-vs-CUDA comparison (cuda_compare.cpp).
 #include <algorithm>
@@ -153,6 +155,7 @@ DecodeRun run_decode_path(CudaBackend& gpu, model::Model& m, const std::string& 
   };
   for (int s = 0; s < 2; ++s) step();  // warm-up: GEMM plans, allocator cache, the graph recording
   gpu.synchronize();
+  gpu.restart_counters();  // the op times (STRATA_CUDA_OP_TIMES=1) cover the timed steps only
   const auto t0 = Clock::now();
   for (int s = 0; s < steps; ++s) step();
   gpu.synchronize();
@@ -181,7 +184,10 @@ void run_decode(CudaBackend& gpu, const std::string& path, int64_t B, int steps,
   gpu.synchronize();
   for (int64_t context : contexts) {
     std::vector<int32_t> reference_ids;
+    const char* op_times_env = std::getenv("STRATA_CUDA_OP_TIMES");
+    const bool op_times = op_times_env && std::string(op_times_env) == "1";
     for (const char* decode_path : {"logits", "greedy", "graph"}) {
+      if (op_times && std::string(decode_path) != "greedy") continue;
       const DecodeRun run = run_decode_path(gpu, m, decode_path, B, steps, context, doc.model.vocab_size);
       if (reference_ids.empty()) reference_ids = run.ids;
       std::printf(
