@@ -248,13 +248,13 @@ SsdDev ssd_dims(const Tensor& x, const Tensor& bm, const SsdParams& params) {
   return l;
 }
 
-// block_gemm: the chunk's matrix products on shared-memory tiles, fp32 on CUDA cores. An operand
-// element is o.p[r * o.row_stride + q * o.q_stride] (r: the output row i for A, the output column j
-// for B; q: the summed index), one of the two strides being 1 (tile loads are coalesced along it),
-// times o.scale[i] for A (a per-row scale) or o.scale[q] for B when o.scale is set.
+// block_gemm: the chunk's matrix products on shared-memory tiles. An operand element is
+// o.p[r * o.row_stride + q * o.q_stride] (r: the output row i for A, the output column j for B; q:
+// the summed index), one of the two strides being 1 (tile loads are coalesced along it), times
+// o.scale[i] for A (a per-row scale) or o.scale[q] for B when o.scale is set.
 struct TileOperand {
   const float* p;
-  int64_t row_stride, q_stride;
+  int row_stride, q_stride;  // int: fewer registers in block_gemm's loops (strides are row widths)
   const float* scale;
 };
 // Where A(i, q) can be non-zero: everywhere, only for q <= i (Lower) or only for q >= i (Upper);
@@ -266,72 +266,65 @@ struct GemmTerm {
   int64_t k;
   Band band;
 };
-// Tiles: 64 x 64 outputs per pass, 32-wide k steps, each of the 256 threads holding 4 x 4 outputs
-// (4 consecutive rows times 4 consecutive columns, read from shared memory as float4).
+// Tiles: 64 x 64 outputs per pass, 32-wide k steps in two shared-memory stages: the global loads of
+// the next k step are issued into registers before the products of this one, so one load latency
+// per step is hidden behind the products and one __syncthreads separates the steps. A stage holds
+// the A and B tiles as fp32 [q][r] (fp32 products: each of the 256 threads reads 4 rows and 4
+// columns as float4) or as bf16 [r][q] (tensor cores: every mma fragment register is one 32-bit
+// shared load; 20 words per row, so the 8 rows x 4 pairs of a fragment hit 32 different banks).
 constexpr int kGemmTile = 64;
 constexpr int kGemmK = 32;
-constexpr int kGemmPitch = kGemmTile + 4;  // padded (fewer bank conflicts on transposed stores), float4-aligned
-constexpr int kGemmFloats = 2 * kGemmK * kGemmPitch;
+constexpr int kGemmPitch = kGemmTile + 4;  // fp32 [q][r], padded, float4-aligned
+constexpr int kGemmPitchH = kGemmK + 8;    // bf16 [r][q], in halves
+constexpr int kGemmStage = 2 * kGemmK * kGemmPitch;  // floats of one stage
+constexpr int kGemmFloats = 2 * kGemmStage;
+static_assert(2 * kGemmTile * kGemmPitchH <= 2 * kGemmStage, "a bf16 stage fits in an fp32 stage");
 
-// dst[q][r] = operand (r0 + r, q0 + q), zero outside rows x k.
-__device__ __forceinline__ void load_gemm_tile(float* dst, const TileOperand& o, int64_t r0, int64_t rows, int64_t q0,
-                                               int64_t k, bool row_scale) {
-  for (int e = threadIdx.x; e < kGemmK * kGemmTile; e += blockDim.x) {
-    const bool q_fast = o.q_stride == 1;
-    const int r = q_fast ? e / kGemmK : e % kGemmTile, q = q_fast ? e % kGemmK : e / kGemmTile;
-    const int64_t gr = r0 + r, gq = q0 + q;
-    float v = 0.0f;
-    if (gr < rows && gq < k) {
-      v = o.p[gr * o.row_stride + gq * o.q_stride];
-      if (o.scale) v *= o.scale[row_scale ? gr : gq];
-    }
-    dst[q * kGemmPitch + r] = v;
+// The 8 elements of one operand tile (64 r x 32 q) a thread loads, as two groups of 4 (slot s):
+// along q when q is the contiguous index ((r, q .. q + 3), 8 float4 per row), else along r
+// ((r .. r + 3, q + s): the two groups are neighbouring q, so the bf16 pairs along q are in one thread).
+struct TileRegs {
+  float v[2][4];
+};
+__device__ __forceinline__ void tile_slot(bool q_fast, int s, int& r, int& q) {
+  const int e = threadIdx.x;
+  if (q_fast) {
+    const int g = e + s * kThreads;
+    r = g / (kGemmK / 4), q = 4 * (g % (kGemmK / 4));
+  } else {
+    r = 4 * (e % (kGemmTile / 4)), q = 2 * (e / (kGemmTile / 4)) + s;
   }
 }
 
-// The same tile, 4 consecutive elements along the operand's contiguous index per load: one float4
-// global load where the operand is 16-byte aligned (base and stride) and the 4 lie inside, element
-// by element otherwise (partial edges, odd strides).
-__device__ __forceinline__ void load_gemm_tile_vec(float* dst, const TileOperand& o, int64_t r0, int64_t rows,
-                                                   int64_t q0, int64_t k, bool row_scale) {
+// Global loads of the tile (r0 + r, q0 + q), zero outside rows x k (unscaled: commit_tile scales).
+// One float4 load per group where the operand is 16-byte aligned (base and stride) and the 4 lie
+// inside, element by element otherwise. Plain loads: operands may be scratch this block wrote.
+__device__ __forceinline__ void fetch_tile(TileRegs& t, const TileOperand& o, int64_t r0, int64_t rows, int64_t q0,
+                                           int64_t k) {
   const bool q_fast = o.q_stride == 1;
-  const int64_t ld = q_fast ? o.row_stride : o.q_stride;
+  const int ld = q_fast ? o.row_stride : o.q_stride;
   const bool aligned = (reinterpret_cast<uintptr_t>(o.p) & 15) == 0 && ld % 4 == 0;
-  for (int e = threadIdx.x; e < kGemmK * kGemmTile / 4; e += blockDim.x) {
-    // (r, q): the first of the 4; they run along q (q_fast) or along r
-    const int r = q_fast ? e / (kGemmK / 4) : 4 * (e % (kGemmTile / 4));
-    const int q = q_fast ? 4 * (e % (kGemmK / 4)) : e / (kGemmTile / 4);
+#pragma unroll
+  for (int s = 0; s < 2; ++s) {
+    int r, q;
+    tile_slot(q_fast, s, r, q);
     const int64_t gr = r0 + r, gq = q0 + q;
     const bool other_inside = q_fast ? gr < rows : gq < k;
-    const int64_t ahead = q_fast ? k - gq : rows - gr;                 // inside along the 4 when > 0
-    const int64_t inside = other_inside ? (ahead < 4 ? ahead : 4) : 0;  // how many of the 4 are inside
+    const int64_t ahead = q_fast ? k - gq : rows - gr;  // inside along the 4 when > 0
+    const int inside = other_inside ? static_cast<int>(ahead < 0 ? 0 : ahead < 4 ? ahead : 4) : 0;
     const float* src = o.p + gr * o.row_stride + gq * o.q_stride;
-    float v[4];
     if (inside == 4 && aligned) {
       const float4 f = *reinterpret_cast<const float4*>(src);
-      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+      t.v[s][0] = f.x, t.v[s][1] = f.y, t.v[s][2] = f.z, t.v[s][3] = f.w;
     } else {
 #pragma unroll
-      for (int j = 0; j < 4; ++j) v[j] = j < inside ? src[j] : 0.0f;  // the 4 are contiguous
-    }
-    if (o.scale) {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int64_t si = row_scale ? gr + (q_fast ? 0 : j) : gq + (q_fast ? j : 0);
-        if (j < inside) v[j] *= o.scale[si];
-      }
-    }
-    if (q_fast) {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) dst[(q + j) * kGemmPitch + r] = v[j];
-    } else {
-      *reinterpret_cast<float4*>(dst + q * kGemmPitch + r) = make_float4(v[0], v[1], v[2], v[3]);
+      for (int j = 0; j < 4; ++j) t.v[s][j] = j < inside ? src[j] : 0.0f;  // the 4 are contiguous
     }
   }
 }
 
-// bf16 tensor-core pieces of block_gemm<kMma>: two floats rounded to a bf16 pair (lo in the low half),
-// and c (16 x 8) += a (16 x 16, row) b (16 x 8, col) on mma.sync with fp32 accumulation.
+// bf16 tensor-core pieces: two floats rounded to a bf16 pair (lo in the low half), and c (16 x 8)
+// += a (16 x 16, row) b (16 x 8, col) on mma.sync with fp32 accumulation.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
@@ -343,58 +336,131 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j)) for every i < m, j < n (with lower_only:
-// only for the 64 x 64 output tiles not wholly above the diagonal, j <= i somewhere in them). Each
-// output is handed to the epilogue by one thread, the same thread for equal (m, n). kVec: tiles loaded
-// by load_gemm_tile_vec (the grouped kernels and the phase-1 kernels they run with), else by
-// load_gemm_tile (the STRATA_CUDA_SSD=tiled path, as before). kMma: the products on bf16 tensor cores
-// (operands rounded to bf16 from the fp32 tiles, fp32 accumulation; warp w owns rows 16 (w % 4) and
+// The fetched tile, scaled (A: by its row, B: by q), into one operand's place of a stage: fp32 [q][r]
+// at `dst`, or (kMma) bf16 [r][q] at `dst` read as halves.
+template <bool kMma>
+__device__ __forceinline__ void commit_tile(float* dst, TileRegs t, const TileOperand& o, int64_t r0, int64_t rows,
+                                            int64_t q0, int64_t k, bool row_scale) {
+  const bool q_fast = o.q_stride == 1;
+#pragma unroll
+  for (int s = 0; s < 2; ++s) {
+    int r, q;
+    tile_slot(q_fast, s, r, q);
+    if (o.scale) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t gr = r0 + r + (q_fast ? 0 : j), gq = q0 + q + (q_fast ? j : 0);
+        if (gr < rows && gq < k) t.v[s][j] *= o.scale[row_scale ? gr : gq];
+      }
+    }
+    if constexpr (!kMma) {
+      if (q_fast) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) dst[(q + j) * kGemmPitch + r] = t.v[s][j];
+      } else {
+        *reinterpret_cast<float4*>(dst + q * kGemmPitch + r) = make_float4(t.v[s][0], t.v[s][1], t.v[s][2], t.v[s][3]);
+      }
+    } else if (q_fast) {
+      __nv_bfloat16* h = reinterpret_cast<__nv_bfloat16*>(dst) + r * kGemmPitchH + q;
+      *reinterpret_cast<uint2*>(h) = make_uint2(pack_bf16(t.v[s][0], t.v[s][1]), pack_bf16(t.v[s][2], t.v[s][3]));
+    }
+  }
+  if constexpr (kMma) {
+    if (!q_fast) {  // slots 0 and 1 are q and q + 1 of rows r .. r + 3
+      int r, q;
+      tile_slot(false, 0, r, q);
+      uint32_t* w = reinterpret_cast<uint32_t*>(dst);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) w[((r + j) * kGemmPitchH + q) / 2] = pack_bf16(t.v[0][j], t.v[1][j]);
+    }
+  }
+}
+
+// terms[t] for a t known only at run time (selects, no local-memory array indexing).
+template <int kTerms>
+__device__ __forceinline__ GemmTerm term_at(const GemmTerm (&terms)[kTerms], int t) {
+  GemmTerm r = terms[0];
+#pragma unroll
+  for (int u = 1; u < kTerms; ++u) {
+    if (t == u) r = terms[u];
+  }
+  return r;
+}
+
+// For every i < m, j < n (with lower_only: only in the 64 x 64 output tiles not wholly above the
+// diagonal, j <= i somewhere in them): epilogue(i, j, sum over the terms of sum_q A(i, q) B(q, j),
+// pre(i, j)), where pre (a float2 the epilogue needs from memory) is read for all of a thread's
+// outputs before any epilogue runs, so those loads overlap. Each output is handed to the epilogue by
+// one thread, the same thread for equal (m, n). kMma: the products on bf16 tensor cores (operands
+// rounded to bf16 when stored in the stage, fp32 accumulation; warp w owns rows 16 (w % 4) and
 // columns 32 (w / 4) of the 64 x 64 tile, four m16n8k16 per 16 k), else fp32 FMAs. Needs blockDim.x
 // == kThreads; every thread of the block must call it (it synchronizes); `tiles` holds kGemmFloats
 // and is 16-byte aligned.
-template <bool kVec, bool kMma, int kTerms, typename Epilogue>
+template <bool kMma, int kTerms, typename Pre, typename Epilogue>
 __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
-                           Epilogue epilogue) {
+                           Pre pre, Epilogue epilogue) {
   static_assert(kThreads == 256, "block_gemm maps 256 threads onto 16 x 16, 4 x 4 outputs each");
-  float* ta = tiles;
-  float* tb = tiles + kGemmK * kGemmPitch;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int gid = (threadIdx.x & 31) >> 2, tig = threadIdx.x & 3;  // mma: the lane's row group and pair
   const int wm = (threadIdx.x >> 5) & 3, wn = threadIdx.x >> 7;     // mma: the warp's 16 rows, 32 columns
   for (int64_t i0 = 0; i0 < m; i0 += kGemmTile) {
     for (int64_t j0 = 0; j0 < n; j0 += kGemmTile) {
       if (lower_only && j0 > i0 + kGemmTile - 1) continue;
+      // The k steps of this output tile: term t at offset q0, q0 in [lo(t), hi(t)) (the band's part).
+      auto lo = [&](int t) -> int64_t { return term_at(terms, t).band == Band::Upper ? i0 : 0; };
+      auto hi = [&](int t) -> int64_t {
+        const GemmTerm term = term_at(terms, t);
+        return term.band == Band::Lower ? min(term.k, i0 + kGemmTile) : term.k;
+      };
+      auto settle = [&](int& t, int64_t& q0) {  // to the first step at or after (t, q0)
+        while (t < kTerms && q0 >= hi(t)) {
+          ++t;
+          if (t < kTerms) q0 = lo(t);
+        }
+      };
       float acc[4][4] = {};
-#pragma unroll
-      for (int t = 0; t < kTerms; ++t) {
-        const GemmTerm& term = terms[t];
-        for (int64_t q0 = 0; q0 < term.k; q0 += kGemmK) {
-          if (term.band == Band::Lower && q0 > i0 + kGemmTile - 1) break;
-          if (term.band == Band::Upper && q0 + kGemmK - 1 < i0) continue;
-          if constexpr (kVec) {
-            load_gemm_tile_vec(ta, term.a, i0, m, q0, term.k, true);
-            load_gemm_tile_vec(tb, term.b, j0, n, q0, term.k, false);
-          } else {
-            load_gemm_tile(ta, term.a, i0, m, q0, term.k, true);
-            load_gemm_tile(tb, term.b, j0, n, q0, term.k, false);
+      int t = 0;
+      int64_t q0 = lo(0);
+      settle(t, q0);
+      if (t < kTerms) {
+        TileRegs ra, rb;
+        GemmTerm cur = term_at(terms, t);
+        fetch_tile(ra, cur.a, i0, m, q0, cur.k);
+        fetch_tile(rb, cur.b, j0, n, q0, cur.k);
+        int stage = 0;
+        commit_tile<kMma>(tiles, ra, cur.a, i0, m, q0, cur.k, true);
+        commit_tile<kMma>(tiles + (kMma ? kGemmTile * kGemmPitchH / 2 : kGemmK * kGemmPitch), rb, cur.b, j0, n, q0,
+                          cur.k, false);
+        __syncthreads();
+        for (;;) {
+          int nt = t;
+          int64_t nq0 = q0 + kGemmK;
+          settle(nt, nq0);
+          const bool more = nt < kTerms;
+          if (more) {  // the next step's loads, in flight during this step's products
+            cur = term_at(terms, nt);
+            fetch_tile(ra, cur.a, i0, m, nq0, cur.k);
+            fetch_tile(rb, cur.b, j0, n, nq0, cur.k);
           }
-          __syncthreads();
+          const float* st = tiles + stage * kGemmStage;
           if constexpr (kMma) {
+            const uint32_t* aw = reinterpret_cast<const uint32_t*>(st);
+            const uint32_t* bw = aw + kGemmTile * kGemmPitchH / 2;
+            constexpr int kRow = kGemmPitchH / 2;  // words per row
 #pragma unroll
             for (int kk = 0; kk < kGemmK; kk += 16) {
-              // A(r, q) = ta[q][r], B(q, c) = tb[q][c]: this lane's k pairs are 2 tig (+1) and 2 tig + 8 (+1)
-              const float* a = ta + (kk + 2 * tig) * kGemmPitch + wm * 16 + gid;
-              const uint32_t af[4] = {pack_bf16(a[0], a[kGemmPitch]), pack_bf16(a[8], a[kGemmPitch + 8]),
-                                      pack_bf16(a[8 * kGemmPitch], a[9 * kGemmPitch]),
-                                      pack_bf16(a[8 * kGemmPitch + 8], a[9 * kGemmPitch + 8])};
+              const int c0 = kk / 2 + tig, ra0 = wm * 16 + gid;
+              const uint32_t af[4] = {aw[ra0 * kRow + c0], aw[(ra0 + 8) * kRow + c0], aw[ra0 * kRow + c0 + 4],
+                                      aw[(ra0 + 8) * kRow + c0 + 4]};
 #pragma unroll
-              for (int nt = 0; nt < 4; ++nt) {
-                const float* bp = tb + (kk + 2 * tig) * kGemmPitch + wn * 32 + nt * 8 + gid;
-                mma_bf16(acc[nt], af, pack_bf16(bp[0], bp[kGemmPitch]),
-                         pack_bf16(bp[8 * kGemmPitch], bp[9 * kGemmPitch]));
+              for (int nt2 = 0; nt2 < 4; ++nt2) {
+                const int col = wn * 32 + nt2 * 8 + gid;
+                mma_bf16(acc[nt2], af, bw[col * kRow + c0], bw[col * kRow + c0 + 4]);
               }
             }
           } else {
+            const float* ta = st;
+            const float* tb = st + kGemmK * kGemmPitch;
 #pragma unroll
             for (int q = 0; q < kGemmK; ++q) {
               const float4 a4 = *reinterpret_cast<const float4*>(ta + q * kGemmPitch + 4 * ty);
@@ -407,31 +473,58 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
               }
             }
           }
+          if (!more) break;
+          // The other stage was last read before the previous __syncthreads: free to fill.
+          stage ^= 1;
+          float* next = tiles + stage * kGemmStage;
+          commit_tile<kMma>(next, ra, cur.a, i0, m, nq0, cur.k, true);
+          commit_tile<kMma>(next + (kMma ? kGemmTile * kGemmPitchH / 2 : kGemmK * kGemmPitch), rb, cur.b, j0, n,
+                            nq0, cur.k, false);
           __syncthreads();
+          t = nt, q0 = nq0;
+        }
+        __syncthreads();  // the stages are free again for the next tile or call
+      }
+      // fp32: acc[r][c] is (4 ty + r, 4 tx + c); mma: acc[nt][c] is (16 wm + gid (+8 for c >= 2),
+      // 32 wn + 8 nt + 2 tig + c % 2)
+      auto out_i = [&](int r, int c) { return kMma ? i0 + wm * 16 + gid + (c >= 2 ? 8 : 0) : i0 + 4 * ty + r; };
+      auto out_j = [&](int r, int c) { return kMma ? j0 + wn * 32 + r * 8 + 2 * tig + (c & 1) : j0 + 4 * tx + c; };
+      float2 pv[4][4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int64_t i = out_i(r, c), j = out_j(r, c);
+          pv[r][c] = i < m && j < n ? pre(i, j) : make_float2(0.0f, 0.0f);
         }
       }
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          // fp32: acc[r][c] is (4 ty + r, 4 tx + c); mma: acc[nt][c] is (16 wm + gid (+8 for c >= 2),
-          // 32 wn + 8 nt + 2 tig + c % 2)
-          const int64_t i = kMma ? i0 + wm * 16 + gid + (c >= 2 ? 8 : 0) : i0 + 4 * ty + r;
-          const int64_t j = kMma ? j0 + wn * 32 + r * 8 + 2 * tig + (c & 1) : j0 + 4 * tx + c;
-          if (i < m && j < n) epilogue(i, j, acc[r][c]);
+          const int64_t i = out_i(r, c), j = out_j(r, c);
+          if (i < m && j < n) epilogue(i, j, acc[r][c], pv[r][c]);
         }
       }
     }
   }
 }
+// The same with an epilogue that reads nothing from memory: epilogue(i, j, acc).
+template <bool kMma, int kTerms, typename Epilogue>
+__device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms], bool lower_only, float* tiles,
+                           Epilogue epilogue) {
+  block_gemm<kMma>(
+      m, n, terms, lower_only, tiles, [](int64_t, int64_t) { return make_float2(0.0f, 0.0f); },
+      [&](int64_t i, int64_t j, float acc, float2) { epilogue(i, j, acc); });
+}
 
 // Operand views: a row-major matrix read as A(i, q) = p[i * ld + q] ("rows"), or its transpose
 // A(i, q) = p[q * ld + i] ("columns"); for B, r is the output column j.
 __device__ __forceinline__ TileOperand rows_of(const float* p, int64_t ld, const float* scale = nullptr) {
-  return {p, ld, 1, scale};
+  return {p, static_cast<int>(ld), 1, scale};
 }
 __device__ __forceinline__ TileOperand columns_of(const float* p, int64_t ld, const float* scale = nullptr) {
-  return {p, 1, ld, scale};
+  return {p, 1, static_cast<int>(ld), scale};
 }
 
 // The chunk a block works on: blocks are numbered ((b * heads + h) * chunks + c).
@@ -469,7 +562,6 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 // S[p,k] = sum_s exp(cum[last] - cum[s]) dt[s] x[s,p] B[s,k], written where the state leaving the
 // chunk goes (chunk_states of the next chunk, or final_state after the last one), and the chunk's
 // total decay exp(cum[last]).
-template <bool kVec>
 __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays,
                                        const float* x, const float* dt, const float* a_log, const float* bm) {
   extern __shared__ float shared[];
@@ -489,7 +581,7 @@ __global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* fin
   const GemmTerm terms[1] = {{columns_of(x + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(bm + l.bci(v.b, v.t0, v.g), l.groups * l.n, w), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<kVec, false>(l.p, l.n, terms, false, tiles,
+  block_gemm<false>(l.p, l.n, terms, false, tiles,
                           [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
 }
 
@@ -543,7 +635,7 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
   const float* b_chunk = bm + l.bci(v.b, v.t0, v.g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<false, false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
+  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) {
     coef[i * L + s] = s <= i ? acc * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
   });
   __syncthreads();
@@ -551,9 +643,10 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
   const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                              {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
   float* y_chunk = y + l.xi(v.b, v.t0, v.h);
-  block_gemm<false, false>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
-    y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
-  });
+  block_gemm<false>(
+      len, l.p, terms, false, tiles,
+      [&](int64_t i, int64_t p) { return make_float2(x_chunk[i * xy_stride + p], 0.0f); },
+      [&](int64_t i, int64_t p, float acc, float2 xv) { y_chunk[i * xy_stride + p] = D * xv.x + acc; });
 }
 
 // Forward phase 3, grouped (the default; STRATA_CUDA_SSD=tiled selects the kernel above): one block
@@ -580,7 +673,7 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
   const float* b_chunk = bm + l.bci(b, t0, g);
   const float* c_chunk = cm + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<true, kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const SsdChunk v{b, h, g, c, t0, len};
@@ -590,8 +683,18 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
     for (int64_t i = threadIdx.x; i < len; i += blockDim.x) ecum[i] = expf(cum[i]);
     // coef[i,s] = (C B^T)[i,s] exp(cum[i] - cum[s]) dt[s] for s <= i, 0 above the diagonal
     for (int64_t i = warp; i < len; i += warps) {
-      for (int64_t s = lane; s < len; s += 32) {
-        coef[i * L + s] = s <= i ? CBraw[i * L + s] * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
+      for (int64_t s0 = 0; s0 < len; s0 += 128) {  // 4 columns per lane: the loads first, then the stores
+        float cbv[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int64_t s = s0 + lane + 32 * u;
+          cbv[u] = s <= i ? CBraw[i * L + s] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int64_t s = s0 + lane + 32 * u;
+          if (s < len) coef[i * L + s] = s <= i ? cbv[u] * expf(cum[i] - cum[s]) * dts[s] : 0.0f;
+        }
       }
     }
     __syncthreads();
@@ -601,9 +704,10 @@ __global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* c
     const GemmTerm terms[2] = {{rows_of(c_chunk, bc_stride, ecum), rows_of(h0, l.n), l.n, Band::Full},
                                {rows_of(coef, L), columns_of(x_chunk, xy_stride), len, Band::Lower}};
     float* y_chunk = y + l.xi(b, t0, h);
-    block_gemm<true, kMma>(len, l.p, terms, false, tiles, [&](int64_t i, int64_t p, float acc) {
-      y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + acc;
-    });
+    block_gemm<kMma>(
+        len, l.p, terms, false, tiles,
+        [&](int64_t i, int64_t p) { return make_float2(x_chunk[i * xy_stride + p], 0.0f); },
+        [&](int64_t i, int64_t p, float acc, float2 xv) { y_chunk[i * xy_stride + p] = D * xv.x + acc; });
   }
 }
 
@@ -613,7 +717,6 @@ struct SsdGrads {
 
 // Backward phase 1 (one block per chunk): the chunk's own contribution to the gradient of the state
 // entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay.
-template <bool kVec>
 __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy,
                                             const float* dt, const float* a_log, const float* cm) {
   extern __shared__ float shared[];
@@ -630,7 +733,7 @@ __global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float*
   const GemmTerm terms[1] = {{columns_of(dy + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(cm + l.bci(v.b, v.t0, v.g), l.groups * l.n, e), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<kVec, false>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
+  block_gemm<false>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
 }
 
 // Backward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -707,13 +810,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   // CB and DS (lower triangles), then E = CB * decay in place and FS = DS * decay * dt[s], both
   // zero above the diagonal; DS stays as is.
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<false, false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
+  block_gemm<false>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CB[i * L + s] = acc; });
   const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-  block_gemm<false, false>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+  block_gemm<false>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
   const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-  block_gemm<false, false>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+  block_gemm<false>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
   const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-  block_gemm<false, false>(len, l.p, vt, false, tiles,
+  block_gemm<false>(len, l.p, vt, false, tiles,
                            [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
   __syncthreads();
   for (int64_t idx = threadIdx.x; idx < len * len; idx += blockDim.x) {
@@ -737,19 +840,22 @@ __global__ void __launch_bounds__(kThreads, 2)
   // dx (owned by this block)
   const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
   float* dx_chunk = gr.dx + l.xi(b, t0, h);
-  block_gemm<false, false>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
-    dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
-  });
+  block_gemm<false>(
+      len, l.p, dx_terms, false, tiles,
+      [&](int64_t s, int64_t p) { return make_float2(dy_chunk[s * xy_stride + p], U[s * p_dim + p]); },
+      [&](int64_t s, int64_t p, float acc, float2 du) {
+        dx_chunk[s * xy_stride + p] = D * du.x + dts[s] * acc + wdt[s] * du.y;
+      });
   // dC and dB (shared by the group's heads)
   const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                 {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
-  block_gemm<false, false>(len, l.n, dc_terms, false, tiles,
+  block_gemm<false>(len, l.n, dc_terms, false, tiles,
                            [&](int64_t i, int64_t k, float acc) { atomicAdd(dc_chunk + i * bc_stride + k, acc); });
   const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                 {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
   float* db_chunk = gr.db + l.bci(b, t0, g);
-  block_gemm<false, false>(len, l.n, db_terms, false, tiles,
+  block_gemm<false>(len, l.n, db_terms, false, tiles,
                            [&](int64_t s, int64_t k, float acc) { atomicAdd(db_chunk + s * bc_stride + k, acc); });
   // per-time scalars: gradient of the cumulative decay and of dt
   double dD_local = 0.0;
@@ -859,7 +965,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* dc_chunk = gr.dc + l.bci(b, t0, g);
   float* db_chunk = gr.db + l.bci(b, t0, g);
   const GemmTerm cb[1] = {{rows_of(c_chunk, bc_stride), rows_of(b_chunk, bc_stride), l.n, Band::Full}};
-  block_gemm<true, kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
+  block_gemm<kMma>(len, len, cb, true, tiles, [&](int64_t i, int64_t s, float acc) { CBraw[i * L + s] = acc; });
   for (int64_t hh = 0; hh < hpg; ++hh) {
     const int64_t h = g * hpg + hh;
     const bool first = hh == 0;
@@ -880,11 +986,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       wdt[i] = expf(last - cum[i]) * dts[i];
     }
     const GemmTerm ds[1] = {{rows_of(dy_chunk, xy_stride), rows_of(x_chunk, xy_stride), l.p, Band::Full}};
-    block_gemm<true, kMma>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
+    block_gemm<kMma>(len, len, ds, true, tiles, [&](int64_t i, int64_t s, float acc) { DS[i * L + s] = acc; });
     const GemmTerm u[1] = {{rows_of(b_chunk, bc_stride), rows_of(dh, l.n), l.n, Band::Full}};
-    block_gemm<true, kMma>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
+    block_gemm<kMma>(len, l.p, u, false, tiles, [&](int64_t s, int64_t p, float acc) { U[s * p_dim + p] = acc; });
     const GemmTerm vt[1] = {{rows_of(c_chunk, bc_stride), rows_of(h0, l.n), l.n, Band::Full}};
-    block_gemm<true, kMma>(len, l.p, vt, false, tiles,
+    block_gemm<kMma>(len, l.p, vt, false, tiles,
                            [&](int64_t i, int64_t p, float acc) { V[i * p_dim + p] = acc; });
     __syncthreads();
     // One warp per row i: E and FS (zero above the diagonal), the row and column sums of M, and the
@@ -893,21 +999,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int64_t s = lane; s < len; s += 32) my_cols[s] = 0.0f;
     double dD_local = 0.0;
     for (int64_t i = warp; i < len; i += warps) {
-      float row = 0.0f;
-      for (int64_t s = lane; s < len; s += 32) {
-        if (s <= i) {
-          const float decay = expf(cum[i] - cum[s]);
-          const float e = CBraw[i * L + s] * decay, dsv = DS[i * L + s];
-          const float m = dsv * e;
-          CB[i * L + s] = e;
-          FS[i * L + s] = dsv * decay * dts[s];
-          row += m * dts[s];
-          my_cols[s] += m;
-        } else {
-          CB[i * L + s] = 0.0f;
-          FS[i * L + s] = 0.0f;
-        }
-      }
+      // the row's loads (x, dy, U, V, then 4 columns of C B^T and D S per lane) before its stores
       const float* xi = x_chunk + i * xy_stride;
       const float* dyi = dy_chunk + i * xy_stride;
       float xu = 0.0f, dyv = 0.0f, dyx = 0.0f;
@@ -916,6 +1008,33 @@ __global__ void __launch_bounds__(kThreads, 2)
         xu += xp * U[i * p_dim + p];
         dyv += dyp * V[i * p_dim + p];
         dyx += dyp * xp;
+      }
+      float row = 0.0f;
+      for (int64_t s0 = 0; s0 < len; s0 += 128) {
+        float cbv[4], dsv[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int64_t s = s0 + lane + 32 * u;
+          cbv[u] = s <= i ? CBraw[i * L + s] : 0.0f;
+          dsv[u] = s <= i ? DS[i * L + s] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int64_t s = s0 + lane + 32 * u;
+          if (s >= len) continue;
+          if (s <= i) {
+            const float decay = expf(cum[i] - cum[s]);
+            const float e = cbv[u] * decay;
+            const float m = dsv[u] * e;
+            CB[i * L + s] = e;
+            FS[i * L + s] = dsv[u] * decay * dts[s];
+            row += m * dts[s];
+            my_cols[s] += m;
+          } else {
+            CB[i * L + s] = 0.0f;
+            FS[i * L + s] = 0.0f;
+          }
+        }
       }
       row = warp_sum(row);
       xu = warp_sum(xu);
@@ -940,22 +1059,25 @@ __global__ void __launch_bounds__(kThreads, 2)
     // dx (owned by this block)
     const GemmTerm dx_terms[1] = {{columns_of(CB, L), columns_of(dy_chunk, xy_stride), len, Band::Upper}};
     float* dx_chunk = gr.dx + l.xi(b, t0, h);
-    block_gemm<true, kMma>(len, l.p, dx_terms, false, tiles, [&](int64_t s, int64_t p, float acc) {
-      dx_chunk[s * xy_stride + p] = D * dy_chunk[s * xy_stride + p] + dts[s] * acc + wdt[s] * U[s * p_dim + p];
-    });
+    block_gemm<kMma>(
+        len, l.p, dx_terms, false, tiles,
+        [&](int64_t s, int64_t p) { return make_float2(dy_chunk[s * xy_stride + p], U[s * p_dim + p]); },
+        [&](int64_t s, int64_t p, float acc, float2 du) {
+          dx_chunk[s * xy_stride + p] = D * du.x + dts[s] * acc + wdt[s] * du.y;
+        });
     // dC and dB: owned by this block, summed over the group's heads in order
     const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                   {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
-    block_gemm<true, kMma>(len, l.n, dc_terms, false, tiles, [&](int64_t i, int64_t k, float acc) {
-      float* o = dc_chunk + i * bc_stride + k;
-      *o = first ? acc : *o + acc;
-    });
+    block_gemm<kMma>(
+        len, l.n, dc_terms, false, tiles,
+        [&](int64_t i, int64_t k) { return make_float2(first ? 0.0f : dc_chunk[i * bc_stride + k], 0.0f); },
+        [&](int64_t i, int64_t k, float acc, float2 old) { dc_chunk[i * bc_stride + k] = old.x + acc; });
     const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                   {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
-    block_gemm<true, kMma>(len, l.n, db_terms, false, tiles, [&](int64_t s, int64_t k, float acc) {
-      float* o = db_chunk + s * bc_stride + k;
-      *o = first ? acc : *o + acc;
-    });
+    block_gemm<kMma>(
+        len, l.n, db_terms, false, tiles,
+        [&](int64_t s, int64_t k) { return make_float2(first ? 0.0f : db_chunk[s * bc_stride + k], 0.0f); },
+        [&](int64_t s, int64_t k, float acc, float2 old) { db_chunk[s * bc_stride + k] = old.x + acc; });
     double hh_dot = 0.0;
     for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh_dot += static_cast<double>(dh[idx]) * h0[idx];
     hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum / ddt are complete after this
@@ -1041,9 +1163,15 @@ bool ssd_grouped(const SsdDev& l) {
 std::size_t ssd_group_shared_bytes(int64_t chunk) {
   return static_cast<std::size_t>((9 + kThreads / 32) * chunk) * sizeof(float);
 }
+// (above 48 KB with the static tiles the kernel opts in to more: up to the device's per-block limit)
 bool ssd_use_grouped_backward(const SsdDev& l) {
   const std::size_t static_bytes = kGemmFloats * sizeof(float) + 64 * sizeof(double);
-  return ssd_grouped(l) && ssd_group_shared_bytes(l.chunk) + static_bytes <= 48 * 1024;
+  int device = 0, optin = 48 * 1024;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    return false;
+  }
+  return ssd_grouped(l) && ssd_group_shared_bytes(l.chunk) + static_bytes <= static_cast<std::size_t>(optin);
 }
 
 const float* opt(const Tensor& t) { return t.defined() ? t.data : nullptr; }
@@ -1123,8 +1251,7 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   cudaStream_t stream = state_->stream;
   ssd_dt_kernel<<<grid_for(l.bsz * l.t_len * l.heads), kThreads, 0, stream>>>(l, a.dt.data, a.dt_raw.data,
                                                                               a.dt_bias.data);
-  auto* const state_kernel = grouped ? ssd_chunk_state_kernel<true> : ssd_chunk_state_kernel<false>;
-  state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
   op_phase(*state_, op, "chunk states");
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
@@ -1166,8 +1293,7 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
   const dim3 pass_grid(static_cast<unsigned>(heads_total),
                        static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
-  auto* const state_grad_kernel = grouped ? ssd_chunk_state_grad_kernel<true> : ssd_chunk_state_grad_kernel<false>;
-  state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
   op_phase(*state_, op, "chunk state grads");
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
@@ -1177,7 +1303,11 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
     double* partials = reinterpret_cast<double*>(uv_base);
     const bool mma = effective_gemm_mode() != CudaGemmMode::Fp32 && ssd_env() != SsdEnv::Fp32;
     auto* const grads_kernel = mma ? ssd_chunk_backward_group_kernel<true> : ssd_chunk_backward_group_kernel<false>;
-    grads_kernel<<<static_cast<unsigned>(group_blocks), kThreads, ssd_group_shared_bytes(l.chunk), stream>>>(
+    const std::size_t shared = ssd_group_shared_bytes(l.chunk);
+    STRATA_CUDA_CHECK(cudaFuncSetAttribute(grads_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(shared)),
+                      op);
+    grads_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared, stream>>>(
         l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
         a.dt.data, a.chunk_states.data, state_grads, cb + group_blocks * ll, cb, ds, fs, uv, partials);
     op_phase(*state_, op, "chunk grads");
