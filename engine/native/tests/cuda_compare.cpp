@@ -463,6 +463,8 @@ int main() {
       {"ssd L32 one head per group", [&] { ssd_large(*cuda, 100, 32, 3, 40, 24, 3); }},
       {"ssd L128 P64 N128 bf16", [&] { ssd_large(*cuda, 320, 128, 4, 64, 128, 1, CudaGemmMode::Bf16); }},
       {"ssd L64 bf16", [&] { ssd_large(*cuda, 256, 64, 8, 32, 32, 2, CudaGemmMode::Bf16); }},
+      {"ssd L128 P64 N128 8 heads per group bf16",
+       [&] { ssd_large(*cuda, 300, 128, 16, 64, 128, 2, CudaGemmMode::Bf16); }},
       {"attention", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Fp32); }},
       {"attention window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Fp32); }},
       {"attention bf16 P64", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Bf16); }},

@@ -14,9 +14,10 @@
 // D gradients atomically accumulated), kept for one A/B visit. Formulas follow
 // cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. Every matrix product
 // of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
-// 64 x 64 outputs per pass): fp32 on CUDA cores, or for the grouped output / gradient kernels in a
-// non-fp32 GEMM mode bf16 mma.sync with fp32 accumulation (the chunk states stay fp32); not here:
-// cuBLAS forms of them, cp.async pipelining of the tile loads.
+// 64 x 64 outputs per pass, the next k step's loads in flight during this one's products): fp32 on
+// CUDA cores, or for the grouped output / gradient kernels in a non-fp32 GEMM mode bf16 mma.sync
+// with fp32 accumulation (the chunk states stay fp32); not here: cuBLAS forms of them, cp.async or
+// TMA tile loads (the operands are fp32 in memory and rounded to bf16 on the way into shared memory).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -268,23 +269,26 @@ struct GemmTerm {
 };
 // Tiles: 64 x 64 outputs per pass, 32-wide k steps in two shared-memory stages: the global loads of
 // the next k step are issued into registers before the products of this one, so one load latency
-// per step is hidden behind the products and one __syncthreads separates the steps. A stage holds
-// the A and B tiles as fp32 [q][r] (fp32 products: each of the 256 threads reads 4 rows and 4
-// columns as float4) or as bf16 [r][q] (tensor cores: every mma fragment register is one 32-bit
-// shared load; 20 words per row, so the 8 rows x 4 pairs of a fragment hit 32 different banks).
+// per step is hidden behind the products and one __syncthreads separates the steps (a whole tile
+// inside its operand takes unchecked float4 loads and stores). A stage holds the A and B tiles as
+// fp32 [q][r] (fp32 products: each of the 256 threads reads 4 rows and 4 columns as float4) or as
+// bf16 [r][q] (tensor cores: every mma fragment register is one 32-bit shared load; 20 words per
+// row, so the 8 rows x 4 pairs of a fragment hit 32 different banks).
 constexpr int kGemmTile = 64;
 constexpr int kGemmK = 32;
 constexpr int kGemmPitch = kGemmTile + 4;  // fp32 [q][r], padded, float4-aligned
 constexpr int kGemmPitchH = kGemmK + 8;    // bf16 [r][q], in halves
-constexpr int kGemmStage = 2 * kGemmK * kGemmPitch;  // floats of one stage
+constexpr int kGemmStageF = 2 * kGemmK * kGemmPitch;  // floats of an fp32 stage
+constexpr int kGemmStageH = kGemmTile * kGemmPitchH;  // floats of a bf16 stage (2 tiles of halves)
+constexpr int kGemmStage = kGemmStageF > kGemmStageH ? kGemmStageF : kGemmStageH;
 constexpr int kGemmFloats = 2 * kGemmStage;
-static_assert(2 * kGemmTile * kGemmPitchH <= 2 * kGemmStage, "a bf16 stage fits in an fp32 stage");
 
 // The 8 elements of one operand tile (64 r x 32 q) a thread loads, as two groups of 4 (slot s):
-// along q when q is the contiguous index ((r, q .. q + 3), 8 float4 per row), else along r
-// ((r .. r + 3, q + s): the two groups are neighbouring q, so the bf16 pairs along q are in one thread).
+// along q when q is the contiguous index ((r, q .. q + 3)), else along r ((r .. r + 3, q + s): the
+// two groups are neighbouring q, so the bf16 pairs along q are in one thread).
 struct TileRegs {
-  float v[2][4];
+  static constexpr int kSlots = 2;
+  float v[kSlots][4];
 };
 __device__ __forceinline__ void tile_slot(bool q_fast, int s, int& r, int& q) {
   const int e = threadIdx.x;
@@ -299,13 +303,24 @@ __device__ __forceinline__ void tile_slot(bool q_fast, int s, int& r, int& q) {
 // Global loads of the tile (r0 + r, q0 + q), zero outside rows x k (unscaled: commit_tile scales).
 // One float4 load per group where the operand is 16-byte aligned (base and stride) and the 4 lie
 // inside, element by element otherwise. Plain loads: operands may be scratch this block wrote.
-__device__ __forceinline__ void fetch_tile(TileRegs& t, const TileOperand& o, int64_t r0, int64_t rows, int64_t q0,
-                                           int64_t k) {
+__device__ __forceinline__ void fetch_tile(TileRegs& t, const TileOperand& o, int64_t r0, int64_t rows,
+                                           int64_t q0, int64_t k) {
   const bool q_fast = o.q_stride == 1;
   const int ld = q_fast ? o.row_stride : o.q_stride;
   const bool aligned = (reinterpret_cast<uintptr_t>(o.p) & 15) == 0 && ld % 4 == 0;
+  if (aligned && r0 + kGemmTile <= rows && q0 + kGemmK <= k) {  // the whole tile inside: float4 loads
+    const float* base = o.p + r0 * o.row_stride + q0 * o.q_stride;
 #pragma unroll
-  for (int s = 0; s < 2; ++s) {
+    for (int s = 0; s < TileRegs::kSlots; ++s) {
+      int r, q;
+      tile_slot(q_fast, s, r, q);
+      const float4 f = *reinterpret_cast<const float4*>(base + (r * o.row_stride + q * o.q_stride));
+      t.v[s][0] = f.x, t.v[s][1] = f.y, t.v[s][2] = f.z, t.v[s][3] = f.w;
+    }
+    return;
+  }
+#pragma unroll
+  for (int s = 0; s < TileRegs::kSlots; ++s) {
     int r, q;
     tile_slot(q_fast, s, r, q);
     const int64_t gr = r0 + r, gq = q0 + q;
@@ -336,21 +351,27 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Where operand B's tile starts in a stage (floats from the stage's start).
+template <bool kMma>
+constexpr int kStageB = kMma ? kGemmTile * kGemmPitchH / 2 : kGemmK * kGemmPitch;
+
 // The fetched tile, scaled (A: by its row, B: by q), into one operand's place of a stage: fp32 [q][r]
 // at `dst`, or (kMma) bf16 [r][q] at `dst` read as halves.
 template <bool kMma>
-__device__ __forceinline__ void commit_tile(float* dst, TileRegs t, const TileOperand& o, int64_t r0, int64_t rows,
-                                            int64_t q0, int64_t k, bool row_scale) {
+__device__ __forceinline__ void commit_tile(float* dst, TileRegs t, const TileOperand& o, int64_t r0,
+                                            int64_t rows, int64_t q0, int64_t k, bool row_scale) {
   const bool q_fast = o.q_stride == 1;
+  const bool inside = r0 + kGemmTile <= rows && q0 + kGemmK <= k;  // no element outside
+  const float* scale = o.scale ? o.scale + (row_scale ? r0 : q0) : nullptr;
 #pragma unroll
-  for (int s = 0; s < 2; ++s) {
+  for (int s = 0; s < TileRegs::kSlots; ++s) {
     int r, q;
     tile_slot(q_fast, s, r, q);
-    if (o.scale) {
+    if (scale) {
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const int64_t gr = r0 + r + (q_fast ? 0 : j), gq = q0 + q + (q_fast ? j : 0);
-        if (gr < rows && gq < k) t.v[s][j] *= o.scale[row_scale ? gr : gq];
+        const int dr = r + (q_fast ? 0 : j), dq = q + (q_fast ? j : 0);
+        if (inside || (r0 + dr < rows && q0 + dq < k)) t.v[s][j] *= scale[row_scale ? dr : dq];
       }
     }
     if constexpr (!kMma) {
@@ -406,7 +427,8 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
   for (int64_t i0 = 0; i0 < m; i0 += kGemmTile) {
     for (int64_t j0 = 0; j0 < n; j0 += kGemmTile) {
       if (lower_only && j0 > i0 + kGemmTile - 1) continue;
-      // The k steps of this output tile: term t at offset q0, q0 in [lo(t), hi(t)) (the band's part).
+      // The k steps of this output tile: term t at offset q0, q0 in [lo(t), hi(t)) (the band's part;
+      // i0 is a multiple of the step).
       auto lo = [&](int t) -> int64_t { return term_at(terms, t).band == Band::Upper ? i0 : 0; };
       auto hi = [&](int t) -> int64_t {
         const GemmTerm term = term_at(terms, t);
@@ -429,8 +451,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
         fetch_tile(rb, cur.b, j0, n, q0, cur.k);
         int stage = 0;
         commit_tile<kMma>(tiles, ra, cur.a, i0, m, q0, cur.k, true);
-        commit_tile<kMma>(tiles + (kMma ? kGemmTile * kGemmPitchH / 2 : kGemmK * kGemmPitch), rb, cur.b, j0, n, q0,
-                          cur.k, false);
+        commit_tile<kMma>(tiles + kStageB<kMma>, rb, cur.b, j0, n, q0, cur.k, false);
         __syncthreads();
         for (;;) {
           int nt = t;
@@ -445,7 +466,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
           const float* st = tiles + stage * kGemmStage;
           if constexpr (kMma) {
             const uint32_t* aw = reinterpret_cast<const uint32_t*>(st);
-            const uint32_t* bw = aw + kGemmTile * kGemmPitchH / 2;
+            const uint32_t* bw = aw + kStageB<kMma>;
             constexpr int kRow = kGemmPitchH / 2;  // words per row
 #pragma unroll
             for (int kk = 0; kk < kGemmK; kk += 16) {
@@ -460,7 +481,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
             }
           } else {
             const float* ta = st;
-            const float* tb = st + kGemmK * kGemmPitch;
+            const float* tb = st + kStageB<kMma>;
 #pragma unroll
             for (int q = 0; q < kGemmK; ++q) {
               const float4 a4 = *reinterpret_cast<const float4*>(ta + q * kGemmPitch + 4 * ty);
@@ -478,8 +499,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
           stage ^= 1;
           float* next = tiles + stage * kGemmStage;
           commit_tile<kMma>(next, ra, cur.a, i0, m, nq0, cur.k, true);
-          commit_tile<kMma>(next + (kMma ? kGemmTile * kGemmPitchH / 2 : kGemmK * kGemmPitch), rb, cur.b, j0, n,
-                            nq0, cur.k, false);
+          commit_tile<kMma>(next + kStageB<kMma>, rb, cur.b, j0, n, nq0, cur.k, false);
           __syncthreads();
           t = nt, q0 = nq0;
         }
@@ -489,13 +509,14 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
       // 32 wn + 8 nt + 2 tig + c % 2)
       auto out_i = [&](int r, int c) { return kMma ? i0 + wm * 16 + gid + (c >= 2 ? 8 : 0) : i0 + 4 * ty + r; };
       auto out_j = [&](int r, int c) { return kMma ? j0 + wn * 32 + r * 8 + 2 * tig + (c & 1) : j0 + 4 * tx + c; };
+      const bool inside = i0 + kGemmTile <= m && j0 + kGemmTile <= n;
       float2 pv[4][4];
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int64_t i = out_i(r, c), j = out_j(r, c);
-          pv[r][c] = i < m && j < n ? pre(i, j) : make_float2(0.0f, 0.0f);
+          pv[r][c] = inside || (i < m && j < n) ? pre(i, j) : make_float2(0.0f, 0.0f);
         }
       }
 #pragma unroll
@@ -503,7 +524,7 @@ __device__ void block_gemm(int64_t m, int64_t n, const GemmTerm (&terms)[kTerms]
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int64_t i = out_i(r, c), j = out_j(r, c);
-          if (i < m && j < n) epilogue(i, j, acc[r][c], pv[r][c]);
+          if (inside || (i < m && j < n)) epilogue(i, j, acc[r][c], pv[r][c]);
         }
       }
     }
@@ -543,11 +564,19 @@ __device__ void ssd_load_chunk_decay(const SsdDev& l, const SsdChunk& v, const f
                                      float* cum) {
   for (int64_t i = threadIdx.x; i < v.len; i += blockDim.x) dts[i] = dt[l.ti(v.b, v.t0 + i, v.h)];
   __syncthreads();
-  if (threadIdx.x == 0) {
-    float run = 0.0f;
-    for (int64_t i = 0; i < v.len; ++i) {
-      run += dts[i] * A;
-      cum[i] = run;
+  if (threadIdx.x < 32) {  // a warp scan by 32-step segments
+    const int lane = threadIdx.x;
+    float carry = 0.0f;
+    for (int64_t i0 = 0; i0 < v.len; i0 += 32) {
+      const int64_t i = i0 + lane;
+      float run = i < v.len ? dts[i] * A : 0.0f;
+      for (int o = 1; o < 32; o <<= 1) {
+        const float up = __shfl_up_sync(0xffffffffu, run, o);
+        if (lane >= o) run += up;
+      }
+      run += carry;
+      if (i < v.len) cum[i] = run;
+      carry = __shfl_sync(0xffffffffu, run, 31);
     }
   }
   __syncthreads();
@@ -562,8 +591,9 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 // S[p,k] = sum_s exp(cum[last] - cum[s]) dt[s] x[s,p] B[s,k], written where the state leaving the
 // chunk goes (chunk_states of the next chunk, or final_state after the last one), and the chunk's
 // total decay exp(cum[last]).
-__global__ void ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays,
-                                       const float* x, const float* dt, const float* a_log, const float* bm) {
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays, const float* x,
+                           const float* dt, const float* a_log, const float* bm) {
   extern __shared__ float shared[];
   __shared__ __align__(16) float tiles[kGemmFloats];
   float* cum = shared;
@@ -614,9 +644,9 @@ __global__ void ssd_state_pass_kernel(SsdDev l, float* chunk_states, float* fina
 
 // Forward phase 3 (one block per chunk): y = D x + exp(cum) C h_entering + the masked quadratic form
 // within the chunk.
-__global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_states, const float* x,
-                                        const float* dt, const float* a_log, const float* bm, const float* cm,
-                                        const float* d, float* coef_scratch) {
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_states, const float* x, const float* dt,
+                            const float* a_log, const float* bm, const float* cm, const float* d, float* coef_scratch) {
   extern __shared__ float shared[];
   __shared__ __align__(16) float tiles[kGemmFloats];
   const int64_t L = l.chunk;
@@ -653,10 +683,10 @@ __global__ void ssd_chunk_output_kernel(SsdDev l, float* y, const float* chunk_s
 // per (batch, group, chunk) computes C B^T once (cbraw) and walks the group's heads in order; per head
 // the decay and dt are applied one warp per row (coalesced), then the outputs as above.
 template <bool kMma>
-__global__ void ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* chunk_states, const float* x,
-                                              const float* dt, const float* a_log, const float* bm,
-                                              const float* cm, const float* d, float* cbraw_scratch,
-                                              float* coef_scratch) {
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_output_group_kernel(SsdDev l, float* y, const float* chunk_states, const float* x, const float* dt,
+                                  const float* a_log, const float* bm, const float* cm, const float* d,
+                                  float* cbraw_scratch, float* coef_scratch) {
   extern __shared__ float shared[];
   __shared__ __align__(16) float tiles[kGemmFloats];
   const int64_t L = l.chunk;
@@ -717,8 +747,9 @@ struct SsdGrads {
 
 // Backward phase 1 (one block per chunk): the chunk's own contribution to the gradient of the state
 // entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay.
-__global__ void ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy,
-                                            const float* dt, const float* a_log, const float* cm) {
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy, const float* dt,
+                                const float* a_log, const float* cm) {
   extern __shared__ float shared[];
   __shared__ __align__(16) float tiles[kGemmFloats];
   float* cum = shared;
@@ -998,53 +1029,80 @@ __global__ void __launch_bounds__(kThreads, 2)
     float* my_cols = colpart + warp * L;
     for (int64_t s = lane; s < len; s += 32) my_cols[s] = 0.0f;
     double dD_local = 0.0;
-    for (int64_t i = warp; i < len; i += warps) {
-      // the row's loads (x, dy, U, V, then 4 columns of C B^T and D S per lane) before its stores
-      const float* xi = x_chunk + i * xy_stride;
-      const float* dyi = dy_chunk + i * xy_stride;
-      float xu = 0.0f, dyv = 0.0f, dyx = 0.0f;
-      for (int64_t p = lane; p < l.p; p += 32) {
-        const float xp = xi[p], dyp = dyi[p];
-        xu += xp * U[i * p_dim + p];
-        dyv += dyp * V[i * p_dim + p];
-        dyx += dyp * xp;
-      }
-      float row = 0.0f;
-      for (int64_t s0 = 0; s0 < len; s0 += 128) {
-        float cbv[4], dsv[4];
+    // Two rows per pass (i and i + warps): all their loads (x, dy, U, V by 64 columns, then C B^T and
+    // D S by 128 columns) are issued before their stores, so they overlap.
+    for (int64_t i_pass = warp; i_pass < len; i_pass += 2 * warps) {
+      float xu[2] = {0.0f, 0.0f}, dyv[2] = {0.0f, 0.0f}, dyx[2] = {0.0f, 0.0f}, row[2] = {0.0f, 0.0f};
+      for (int64_t p0 = 0; p0 < l.p; p0 += 64) {
+        float xp[2][2], dyp[2][2], up[2][2], vp[2][2];
 #pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const int64_t s = s0 + lane + 32 * u;
-          cbv[u] = s <= i ? CBraw[i * L + s] : 0.0f;
-          dsv[u] = s <= i ? DS[i * L + s] : 0.0f;
+        for (int w = 0; w < 2; ++w) {
+          const int64_t i = i_pass + w * warps;
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            const int64_t p = p0 + lane + 32 * u;
+            const bool in = i < len && p < l.p;
+            xp[w][u] = in ? x_chunk[i * xy_stride + p] : 0.0f;
+            dyp[w][u] = in ? dy_chunk[i * xy_stride + p] : 0.0f;
+            up[w][u] = in ? U[i * p_dim + p] : 0.0f;
+            vp[w][u] = in ? V[i * p_dim + p] : 0.0f;
+          }
         }
 #pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const int64_t s = s0 + lane + 32 * u;
-          if (s >= len) continue;
-          if (s <= i) {
-            const float decay = expf(cum[i] - cum[s]);
-            const float e = cbv[u] * decay;
-            const float m = dsv[u] * e;
-            CB[i * L + s] = e;
-            FS[i * L + s] = dsv[u] * decay * dts[s];
-            row += m * dts[s];
-            my_cols[s] += m;
-          } else {
-            CB[i * L + s] = 0.0f;
-            FS[i * L + s] = 0.0f;
+        for (int w = 0; w < 2; ++w) {
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            xu[w] += xp[w][u] * up[w][u];
+            dyv[w] += dyp[w][u] * vp[w][u];
+            dyx[w] += dyp[w][u] * xp[w][u];
           }
         }
       }
-      row = warp_sum(row);
-      xu = warp_sum(xu);
-      dyv = warp_sum(dyv);
-      dyx = warp_sum(dyx);
-      if (lane == 0) {
-        rsum[i] = row;
-        vv[i] = xu;
-        inter[i] = dyv;
-        dD_local += dyx;
+      for (int64_t s0 = 0; s0 < len; s0 += 128) {
+        float cbv[2][4], dsv[2][4];
+#pragma unroll
+        for (int w = 0; w < 2; ++w) {
+          const int64_t i = i_pass + w * warps;
+#pragma unroll
+          for (int u = 0; u < 4; ++u) {
+            const int64_t s = s0 + lane + 32 * u;
+            cbv[w][u] = s <= i && i < len ? CBraw[i * L + s] : 0.0f;
+            dsv[w][u] = s <= i && i < len ? DS[i * L + s] : 0.0f;
+          }
+        }
+#pragma unroll
+        for (int w = 0; w < 2; ++w) {
+          const int64_t i = i_pass + w * warps;
+          if (i >= len) continue;
+#pragma unroll
+          for (int u = 0; u < 4; ++u) {
+            const int64_t s = s0 + lane + 32 * u;
+            if (s >= len) continue;
+            if (s <= i) {
+              const float decay = expf(cum[i] - cum[s]);
+              const float e = cbv[w][u] * decay;
+              const float m = dsv[w][u] * e;
+              CB[i * L + s] = e;
+              FS[i * L + s] = dsv[w][u] * decay * dts[s];
+              row[w] += m * dts[s];
+              my_cols[s] += m;
+            } else {
+              CB[i * L + s] = 0.0f;
+              FS[i * L + s] = 0.0f;
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int w = 0; w < 2; ++w) {
+        const int64_t i = i_pass + w * warps;
+        const float rs = warp_sum(row[w]), v1 = warp_sum(xu[w]), v2 = warp_sum(dyv[w]), v3 = warp_sum(dyx[w]);
+        if (lane == 0 && i < len) {
+          rsum[i] = rs;
+          vv[i] = v1;
+          inter[i] = v2;
+          dD_local += v3;
+        }
       }
     }
     __syncthreads();
@@ -1079,22 +1137,34 @@ __global__ void __launch_bounds__(kThreads, 2)
         [&](int64_t s, int64_t k) { return make_float2(first ? 0.0f : db_chunk[s * bc_stride + k], 0.0f); },
         [&](int64_t s, int64_t k, float acc, float2 old) { db_chunk[s * bc_stride + k] = old.x + acc; });
     double hh_dot = 0.0;
+#pragma unroll 8
     for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh_dot += static_cast<double>(dh[idx]) * h0[idx];
     hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum / ddt are complete after this
     const double dD_total = block_sum(dD_local, reduce);
-    // The reverse running sum over the chunk is sequential (thread 0); the dt gradients are not.
-    if (threadIdx.x == 0) {
-      float extra = e_last * static_cast<float>(hh_dot);
-      for (int64_t s = 0; s < len; ++s) extra += wdt[s] * vv[s];
-      dcum[len - 1] += extra;
-      float da = 0.0f;
+    // The reverse running sum over the chunk, da[r] = dcum[r] + ... + dcum[len - 1] (plus the terms of
+    // the state leaving the chunk at len - 1), as a warp scan by 32-step segments from the end.
+    if (warp == 0) {
+      float extra = 0.0f;
+      for (int64_t s = lane; s < len; s += 32) extra += wdt[s] * vv[s];
+      extra = warp_sum(extra) + e_last * static_cast<float>(hh_dot);
+      float carry = 0.0f;
       double dA_acc = 0.0;
-      for (int64_t r = len - 1; r >= 0; --r) {
-        da += dcum[r];
-        ddt[r] += da * A;
-        dA_acc += static_cast<double>(da) * dts[r];
+      for (int64_t end = len; end > 0; end -= 32) {
+        const int64_t r = end - 1 - lane;  // lane 0 takes the segment's last step
+        float da = r >= 0 ? dcum[r] + (r == len - 1 ? extra : 0.0f) : 0.0f;
+        for (int o = 1; o < 32; o <<= 1) {
+          const float up = __shfl_up_sync(0xffffffffu, da, o);
+          if (lane >= o) da += up;
+        }
+        da += carry;
+        if (r >= 0) {
+          ddt[r] += da * A;
+          dA_acc += static_cast<double>(da) * dts[r];
+        }
+        carry = __shfl_sync(0xffffffffu, da, 31);
       }
-      dA_total = dA_acc;
+      dA_acc = warp_sum(dA_acc);
+      if (lane == 0) dA_total = dA_acc;
     }
     __syncthreads();
     double ddt_bias_local = 0.0;
@@ -1132,10 +1202,10 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
   if (has_d && gr.dd) gr.dd[h] += static_cast<float>(sums[2]);
 }
 
-// STRATA_CUDA_SSD, read once (kept for the A/B of the next GPU visit): "tiled" runs the per-head
-// kernels with scalar tile loads and fp32 products (the previous path), "fp32" the grouped kernels
-// with fp32 products in every GEMM mode; unset: grouped, bf16 tensor-core chunk products unless the
-// GEMM mode is fp32.
+// STRATA_CUDA_SSD, read once (debugging and A/B): "tiled" runs the per-head kernels with fp32
+// products (the fallback for shapes the grouped kernels do not fill the GPU with), "fp32" the grouped
+// kernels with fp32 products in every GEMM mode; unset: grouped, bf16 tensor-core chunk products
+// unless the GEMM mode is fp32.
 enum class SsdEnv { Default, Tiled, Fp32 };
 SsdEnv ssd_env() {
   static const SsdEnv mode = [] {
