@@ -644,6 +644,18 @@ Vec ssd_steps(Ctx& ctx, const Inputs& in, const SsdShape& s, const SsdParams& pa
   return concat(stepped, ctx.down(state));
 }
 
+// Random SSD inputs at shape s (dt_raw around softplus's bend, A from a_log in [-1, 1]).
+Inputs ssd_inputs(Ctx& ctx, const SsdShape& s) {
+  return {{"x", f32(ctx.random(s.b * s.t * s.h * s.p))},
+          {"dt_raw", f32(ctx.random(s.b * s.t * s.h, -2.0, 1.0))},
+          {"dt_bias", f32(ctx.random(s.h, -1.0, 0.5))},
+          {"a_log", f32(ctx.random(s.h, -1.0, 1.0))},
+          {"b", f32(ctx.random(s.b * s.t * s.g * s.n))},
+          {"c", f32(ctx.random(s.b * s.t * s.g * s.n))},
+          {"d", f32(ctx.random(s.h))},
+          {"initial_state", f32(ctx.random(s.b * s.h * s.p * s.n, -0.5, 0.5))}};
+}
+
 void test_ssd(Ctx& ctx) {
   const SsdShape s{2, 11, 4, 3, 2, 5};
   struct Variant {
@@ -660,14 +672,7 @@ void test_ssd(Ctx& ctx) {
     params.dt_min = 0.05f;
     params.dt_max = 0.6f;
     const int64_t chunks = ssd_num_chunks(s.t, params.chunk);
-    Inputs in{{"x", f32(ctx.random(s.b * s.t * s.h * s.p))},
-              {"dt_raw", f32(ctx.random(s.b * s.t * s.h, -2.0, 1.0))},
-              {"dt_bias", f32(ctx.random(s.h, -1.0, 0.5))},
-              {"a_log", f32(ctx.random(s.h, -1.0, 1.0))},
-              {"b", f32(ctx.random(s.b * s.t * s.g * s.n))},
-              {"c", f32(ctx.random(s.b * s.t * s.g * s.n))},
-              {"d", f32(ctx.random(s.h))},
-              {"initial_state", f32(ctx.random(s.b * s.h * s.p * s.n, -0.5, 0.5))}};
+    Inputs in = ssd_inputs(ctx, s);
     if (variant.limit) {  // keep every dt away from the clamp edges so finite differences are smooth
       for (int64_t i = 0; i < s.b * s.t * s.h; ++i) {
         const double v = softplus(in["dt_raw"][i] + in["dt_bias"][i % s.h]);
@@ -720,14 +725,7 @@ void test_ssd_step(Ctx& ctx) {
     params.dt_limit = variant.limit;
     params.dt_min = 0.05f;
     params.dt_max = 0.6f;
-    const Inputs in{{"x", f32(ctx.random(s.b * s.t * s.h * s.p))},
-                    {"dt_raw", f32(ctx.random(s.b * s.t * s.h, -2.0, 1.0))},
-                    {"dt_bias", f32(ctx.random(s.h, -1.0, 0.5))},
-                    {"a_log", f32(ctx.random(s.h, -1.0, 1.0))},
-                    {"b", f32(ctx.random(s.b * s.t * s.g * s.n))},
-                    {"c", f32(ctx.random(s.b * s.t * s.g * s.n))},
-                    {"d", f32(ctx.random(s.h))},
-                    {"initial_state", f32(ctx.random(s.b * s.h * s.p * s.n, -0.5, 0.5))}};
+    const Inputs in = ssd_inputs(ctx, s);
     ctx.expect_close("step == recurrence", ssd_steps(ctx, in, s, params), ref_ssd(in, s, params), kForwardF32);
   }
 }
