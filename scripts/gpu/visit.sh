@@ -115,7 +115,7 @@ run_step train_compare_poison 90 "$OUT/train.log" env STRATA_ARENA_POISON=1 "$bu
 fallback=()
 if [[ "${status[harness]:-}" == FAILED* || "${status[compare]:-}" == FAILED* || "${status[train_compare_poison]:-}" == FAILED* ]]; then
   failures=$(grep -hiE "FAIL|mismatch|nan" "$OUT/harness.log" "$OUT/compare.log" "$OUT/train.log" 2>/dev/null)
-  grep -qi "ssd" <<<"$failures" && fallback+=(STRATA_CUDA_SSD=tiled)
+  grep -qi "ssd" <<<"$failures" && fallback+=(STRATA_CUDA_SSD=grouped_v1)
   grep -qi "decode" <<<"$failures" && fallback+=(STRATA_CUDA_DECODE_ATTN=group)
   grep -qi "expert\|moe" <<<"$failures" && fallback+=(STRATA_CUDA_MOE_GEMV=0)
   grep -qi "pack\|gemm" <<<"$failures" && fallback+=(STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1)

@@ -590,7 +590,8 @@ __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, cons
 // Forward phase 1 (one block per chunk): the state a chunk adds from a zero entering state,
 // S[p,k] = sum_s exp(cum[last] - cum[s]) dt[s] x[s,p] B[s,k], written where the state leaving the
 // chunk goes (chunk_states of the next chunk, or final_state after the last one), and the chunk's
-// total decay exp(cum[last]).
+// total decay exp(cum[last]). kMma: the product on bf16 tensor cores (fp32 accumulation).
+template <bool kMma>
 __global__ void __launch_bounds__(kThreads, 2)
     ssd_chunk_state_kernel(SsdDev l, float* chunk_states, float* final_state, float* decays, const float* x,
                            const float* dt, const float* a_log, const float* bm) {
@@ -611,8 +612,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const GemmTerm terms[1] = {{columns_of(x + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(bm + l.bci(v.b, v.t0, v.g), l.groups * l.n, w), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<false>(l.p, l.n, terms, false, tiles,
-                          [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
+  block_gemm<kMma>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { dest[p * n + k] = acc; });
 }
 
 // Forward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -746,7 +746,9 @@ struct SsdGrads {
 };
 
 // Backward phase 1 (one block per chunk): the chunk's own contribution to the gradient of the state
-// entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay.
+// entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay. kMma: the
+// product on bf16 tensor cores (fp32 accumulation).
+template <bool kMma>
 __global__ void __launch_bounds__(kThreads, 2)
     ssd_chunk_state_grad_kernel(SsdDev l, float* state_grads, float* decays, const float* dy, const float* dt,
                                 const float* a_log, const float* cm) {
@@ -764,7 +766,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const GemmTerm terms[1] = {{columns_of(dy + l.xi(v.b, v.t0, v.h), l.heads * l.p),
                               columns_of(cm + l.bci(v.b, v.t0, v.g), l.groups * l.n, e), v.len, Band::Full}};
   const int64_t n = l.n;
-  block_gemm<false>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
+  block_gemm<kMma>(l.p, l.n, terms, false, tiles, [&](int64_t p, int64_t k, float acc) { q[p * n + k] = acc; });
 }
 
 // Backward phase 2 (blocks over (b, h) x slices of the state, one thread per state element): the
@@ -957,8 +959,13 @@ __global__ void __launch_bounds__(kThreads, 2)
 // D S = dy x^T give their row sums (warp shuffles) and column sums (a row of colpart per warp, summed
 // in warp order). The per-head parameter gradients go to partials[(b, h, c)] = (dA_log, ddt_bias, dD),
 // summed in a fixed order by ssd_param_grads_kernel: the whole backward is deterministic.
+// kSumFs (the default): B and C are the same for every head of the group, so the FS terms of dC and
+// dB are summed over the heads first (FS holds sum_h FS_h, the row pass adding each head's in place:
+// one thread owns each element) and multiplied by B and C once, by ssd_chunk_fs_grads_kernel after
+// this kernel; per head only the exp(cum) dy h0 and x dh terms go into dC and dB here. Without it
+// (STRATA_CUDA_SSD=grouped_v1) every head runs both terms with its own FS.
 // Shared: 9 L floats + 8 L column partials (kThreads / 32 warps): ssd_group_shared_bytes.
-template <bool kMma>
+template <bool kMma, bool kSumFs>
 __global__ void __launch_bounds__(kThreads, 2)
     ssd_chunk_backward_group_kernel(SsdDev l, SsdGrads gr, const float* dy, const float* x, const float* dt_raw,
                                     const float* dt_bias, const float* a_log, const float* bm, const float* cm,
@@ -1083,7 +1090,8 @@ __global__ void __launch_bounds__(kThreads, 2)
               const float e = cbv[w][u] * decay;
               const float m = dsv[w][u] * e;
               CB[i * L + s] = e;
-              FS[i * L + s] = dsv[w][u] * decay * dts[s];
+              const float fs = dsv[w][u] * decay * dts[s];
+              FS[i * L + s] = kSumFs && !first ? FS[i * L + s] + fs : fs;  // kSumFs: the sum over heads
               row[w] += m * dts[s];
               my_cols[s] += m;
             } else {
@@ -1123,19 +1131,24 @@ __global__ void __launch_bounds__(kThreads, 2)
         [&](int64_t s, int64_t p, float acc, float2 du) {
           dx_chunk[s * xy_stride + p] = D * du.x + dts[s] * acc + wdt[s] * du.y;
         });
-    // dC and dB: owned by this block, summed over the group's heads in order
+    // dC and dB: owned by this block, summed over the group's heads in order (kSumFs: without the FS
+    // terms, ssd_chunk_fs_grads_kernel adds them)
     const GemmTerm dc_terms[2] = {{rows_of(dy_chunk, xy_stride, ecum), columns_of(h0, l.n), l.p, Band::Full},
                                   {rows_of(FS, L), columns_of(b_chunk, bc_stride), len, Band::Lower}};
-    block_gemm<kMma>(
-        len, l.n, dc_terms, false, tiles,
-        [&](int64_t i, int64_t k) { return make_float2(first ? 0.0f : dc_chunk[i * bc_stride + k], 0.0f); },
-        [&](int64_t i, int64_t k, float acc, float2 old) { dc_chunk[i * bc_stride + k] = old.x + acc; });
     const GemmTerm db_terms[2] = {{rows_of(x_chunk, xy_stride, wdt), columns_of(dh, l.n), l.p, Band::Full},
                                   {columns_of(FS, L), columns_of(c_chunk, bc_stride), len, Band::Upper}};
-    block_gemm<kMma>(
-        len, l.n, db_terms, false, tiles,
-        [&](int64_t s, int64_t k) { return make_float2(first ? 0.0f : db_chunk[s * bc_stride + k], 0.0f); },
-        [&](int64_t s, int64_t k, float acc, float2 old) { db_chunk[s * bc_stride + k] = old.x + acc; });
+    auto dc_pre = [&](int64_t i, int64_t k) { return make_float2(first ? 0.0f : dc_chunk[i * bc_stride + k], 0.0f); };
+    auto db_pre = [&](int64_t s, int64_t k) { return make_float2(first ? 0.0f : db_chunk[s * bc_stride + k], 0.0f); };
+    auto dc_add = [&](int64_t i, int64_t k, float acc, float2 old) { dc_chunk[i * bc_stride + k] = old.x + acc; };
+    auto db_add = [&](int64_t s, int64_t k, float acc, float2 old) { db_chunk[s * bc_stride + k] = old.x + acc; };
+    if constexpr (kSumFs) {
+      const GemmTerm dc_head[1] = {dc_terms[0]}, db_head[1] = {db_terms[0]};
+      block_gemm<kMma>(len, l.n, dc_head, false, tiles, dc_pre, dc_add);
+      block_gemm<kMma>(len, l.n, db_head, false, tiles, db_pre, db_add);
+    } else {
+      block_gemm<kMma>(len, l.n, dc_terms, false, tiles, dc_pre, dc_add);
+      block_gemm<kMma>(len, l.n, db_terms, false, tiles, db_pre, db_add);
+    }
     double hh_dot = 0.0;
 #pragma unroll 8
     for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh_dot += static_cast<double>(dh[idx]) * h0[idx];
@@ -1185,6 +1198,32 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
+// The FS terms of the grouped backward with kSumFs, one block per (batch, group, chunk) after
+// ssd_chunk_backward_group_kernel (which stored the other terms into dC and dB and left FS = sum over
+// the group's heads of FS_h, zero above the diagonal, in fs_scratch): dC += FS B, dB += FS^T C.
+template <bool kMma>
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_chunk_fs_grads_kernel(SsdDev l, float* db, float* dc, const float* bm, const float* cm,
+                              const float* fs_scratch) {
+  __shared__ __align__(16) float tiles[kGemmFloats];
+  const int64_t L = l.chunk, bg = blockIdx.x / l.chunks, c = blockIdx.x % l.chunks;
+  const int64_t b = bg / l.groups, g = bg % l.groups, t0 = c * L, len = min(L, l.t_len - t0);
+  const int64_t bc_stride = l.groups * l.n;
+  const float* FS = fs_scratch + static_cast<int64_t>(blockIdx.x) * L * L;
+  float* dc_chunk = dc + l.bci(b, t0, g);
+  float* db_chunk = db + l.bci(b, t0, g);
+  const GemmTerm dc_fs[1] = {{rows_of(FS, L), columns_of(bm + l.bci(b, t0, g), bc_stride), len, Band::Lower}};
+  block_gemm<kMma>(
+      len, l.n, dc_fs, false, tiles,
+      [&](int64_t i, int64_t k) { return make_float2(dc_chunk[i * bc_stride + k], 0.0f); },
+      [&](int64_t i, int64_t k, float acc, float2 old) { dc_chunk[i * bc_stride + k] = old.x + acc; });
+  const GemmTerm db_fs[1] = {{columns_of(FS, L), columns_of(cm + l.bci(b, t0, g), bc_stride), len, Band::Upper}};
+  block_gemm<kMma>(
+      len, l.n, db_fs, false, tiles,
+      [&](int64_t s, int64_t k) { return make_float2(db_chunk[s * bc_stride + k], 0.0f); },
+      [&](int64_t s, int64_t k, float acc, float2 old) { db_chunk[s * bc_stride + k] = old.x + acc; });
+}
+
 // The per-head parameter gradients of the grouped backward: one thread per head sums its (b, c)
 // partials in order and adds them to da_log, ddt_bias and (when given) dd.
 __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* partials, bool has_d) {
@@ -1204,16 +1243,27 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
 
 // STRATA_CUDA_SSD, read once (debugging and A/B): "tiled" runs the per-head kernels with fp32
 // products (the fallback for shapes the grouped kernels do not fill the GPU with), "fp32" the grouped
-// kernels with fp32 products in every GEMM mode; unset: grouped, bf16 tensor-core chunk products
-// unless the GEMM mode is fp32.
-enum class SsdEnv { Default, Tiled, Fp32 };
+// kernels with fp32 products in every GEMM mode, "grouped_v1" the grouped kernels as they were before
+// the head-summed FS terms (every head runs its own, see ssd_chunk_backward_group_kernel) and with
+// fp32 chunk-state products; unset: grouped with head-summed FS terms, bf16 tensor-core chunk
+// products (chunk states and their gradients included) unless the GEMM mode is fp32.
+enum class SsdEnv { Default, Tiled, Fp32, GroupedV1 };
 SsdEnv ssd_env() {
   static const SsdEnv mode = [] {
     const char* env = std::getenv("STRATA_CUDA_SSD");
     const std::string v = env ? env : "";
-    return v == "tiled" ? SsdEnv::Tiled : v == "fp32" ? SsdEnv::Fp32 : SsdEnv::Default;
+    return v == "tiled" ? SsdEnv::Tiled
+           : v == "fp32" ? SsdEnv::Fp32
+           : v == "grouped_v1" ? SsdEnv::GroupedV1
+                               : SsdEnv::Default;
   }();
   return mode;
+}
+// bf16 tensor-core products: in the grouped output / gradient kernels unless STRATA_CUDA_SSD=fp32, in
+// the chunk-state kernels only by default.
+bool ssd_mma(CudaGemmMode mode, bool chunk_states) {
+  if (mode == CudaGemmMode::Fp32) return false;
+  return chunk_states ? ssd_env() == SsdEnv::Default : ssd_env() != SsdEnv::Fp32;
 }
 // The grouped SSD kernels (ssd_chunk_output_group_kernel, ssd_chunk_backward_group_kernel) run unless
 // STRATA_CUDA_SSD=tiled, or the (batch, group, chunk) blocks are too few to fill the GPU twice while
@@ -1321,14 +1371,15 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   cudaStream_t stream = state_->stream;
   ssd_dt_kernel<<<grid_for(l.bsz * l.t_len * l.heads), kThreads, 0, stream>>>(l, a.dt.data, a.dt_raw.data,
                                                                               a.dt_bias.data);
-  ssd_chunk_state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  const bool mma_states = ssd_mma(effective_gemm_mode(), true), mma = ssd_mma(effective_gemm_mode(), false);
+  auto* const state_kernel = mma_states ? ssd_chunk_state_kernel<true> : ssd_chunk_state_kernel<false>;
+  state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
   op_phase(*state_, op, "chunk states");
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
   if (grouped) {
-    const bool mma = effective_gemm_mode() != CudaGemmMode::Fp32 && ssd_env() != SsdEnv::Fp32;
     auto* const output_kernel = mma ? ssd_chunk_output_group_kernel<true> : ssd_chunk_output_group_kernel<false>;
     output_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
         l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
@@ -1363,7 +1414,9 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
   const dim3 pass_grid(static_cast<unsigned>(heads_total),
                        static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
-  ssd_chunk_state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+  const bool mma_states = ssd_mma(effective_gemm_mode(), true), mma = ssd_mma(effective_gemm_mode(), false);
+  auto* const state_grad_kernel = mma_states ? ssd_chunk_state_grad_kernel<true> : ssd_chunk_state_grad_kernel<false>;
+  state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
       l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
   op_phase(*state_, op, "chunk state grads");
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
@@ -1371,8 +1424,11 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   op_phase(*state_, op, "state grad pass");
   if (grouped) {
     double* partials = reinterpret_cast<double*>(uv_base);
-    const bool mma = effective_gemm_mode() != CudaGemmMode::Fp32 && ssd_env() != SsdEnv::Fp32;
-    auto* const grads_kernel = mma ? ssd_chunk_backward_group_kernel<true> : ssd_chunk_backward_group_kernel<false>;
+    const bool sum_fs = ssd_env() != SsdEnv::GroupedV1;
+    auto* const grads_kernel = mma ? (sum_fs ? ssd_chunk_backward_group_kernel<true, true>
+                                             : ssd_chunk_backward_group_kernel<true, false>)
+                                   : (sum_fs ? ssd_chunk_backward_group_kernel<false, true>
+                                             : ssd_chunk_backward_group_kernel<false, false>);
     const std::size_t shared = ssd_group_shared_bytes(l.chunk);
     STRATA_CUDA_CHECK(cudaFuncSetAttribute(grads_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(shared)),
@@ -1381,6 +1437,12 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
         l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
         a.dt.data, a.chunk_states.data, state_grads, cb + group_blocks * ll, cb, ds, fs, uv, partials);
     op_phase(*state_, op, "chunk grads");
+    if (sum_fs) {
+      auto* const fs_kernel = mma ? ssd_chunk_fs_grads_kernel<true> : ssd_chunk_fs_grads_kernel<false>;
+      fs_kernel<<<static_cast<unsigned>(group_blocks), kThreads, 0, stream>>>(l, a.db.data, a.dc.data, a.b.data,
+                                                                              a.c.data, fs);
+      op_phase(*state_, op, "chunk fs grads");
+    }
     ssd_param_grads_kernel<<<static_cast<unsigned>((l.heads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
         l, gr, partials, a.d.defined());
     finish_op(op, "param grads");
