@@ -5,7 +5,7 @@
 // values spread over the lanes as float4 (scalar when N % 4 != 0 or a pointer is not 16-byte
 // aligned), several rows per warp in flight, dt / decay / D and the y = h C + D x reduction fused.
 // Formulas follow cpu/ssd_cpu.cpp and cpu/conv1d_cpu.cpp (ops/ssd.h, ops/conv1d.h state them).
-// This file is not the chunked scan or the conv over a whole sequence (conv_ssd_cuda.cu) nor the
+// This file is not the chunked scan (ssd_cuda.cu) or the conv over a whole sequence (conv1d_cuda.cu) nor the
 // projections, gate and norm around them.
 //
 // Shape legend: B batch, C conv channels, K conv width, H heads, P head dim, N state size,

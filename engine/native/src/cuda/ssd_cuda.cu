@@ -1,6 +1,5 @@
-// CUDA kernels of Mamba-2's sequence mixers: the depthwise causal conv1d (+ fused SiLU) forward and
-// backward, and the SSD chunked scan forward and exact backward (the single-token decode steps of
-// both are in ssm_step_cuda.cu).
+// CUDA kernels of Mamba-2's SSD chunked scan, forward and exact backward (the single-token decode
+// step is in ssm_step_cuda.cu, the depthwise conv1d before it in conv1d_cuda.cu).
 // SSD is chunk-parallel: one thread block per (batch, head, chunk) computes what the chunk adds to
 // the state from a zero entering state; a short sequential pass per (batch, head) turns those into
 // the entering state of every chunk (kept in chunk_states, as the op contract saves it); then one
@@ -9,214 +8,31 @@
 // (batch, head) giving the gradient of the state leaving every chunk, then one block per chunk for
 // all other gradients. B and C are shared by the heads of a group: by default the output and
 // gradient blocks are per (batch, group, chunk) and walk the group's heads (C B^T computed once, dB
-// and dC owned by the block: no atomics, deterministic; per-head parameter gradients reduced in a
-// second pass); STRATA_CUDA_SSD=tiled selects the per-head blocks instead (dB, dC, A_log, dt_bias and
-// D gradients atomically accumulated), kept for one A/B visit. Formulas follow
-// cpu/ssd_cpu.cpp (the derivation is in its comments) and cpu/conv1d_cpu.cpp. Every matrix product
-// of a chunk (states, outputs and all their gradients) goes through shared-memory tiles (block_gemm,
-// 64 x 64 outputs per pass, the next k step's loads in flight during this one's products): fp32 on
-// CUDA cores, or for the grouped output / gradient kernels in a non-fp32 GEMM mode bf16 mma.sync
-// with fp32 accumulation (the chunk states stay fp32); not here: cuBLAS forms of them, cp.async or
-// TMA tile loads (the operands are fp32 in memory and rounded to bf16 on the way into shared memory).
+// and dC owned by the block: no atomics, deterministic; the FS terms of dB and dC summed over the
+// heads and multiplied once; per-head parameter gradients reduced in a second pass);
+// STRATA_CUDA_SSD=grouped_v1 selects the grouped kernels with per-head FS terms and fp32 chunk
+// states, STRATA_CUDA_SSD=tiled the per-head blocks (dB, dC, A_log, dt_bias and D gradients
+// atomically accumulated), both kept for A/B visits and as fallbacks. Formulas follow
+// cpu/ssd_cpu.cpp (the derivation is in its comments). Every matrix product of a chunk (states,
+// outputs and all their gradients) goes through shared-memory tiles (block_gemm, 64 x 64 outputs
+// per pass, the next k step's loads in flight during this one's products): fp32 on CUDA cores, or in
+// a non-fp32 GEMM mode bf16 mma.sync with fp32 accumulation (the grouped kernels and, by default,
+// the chunk-state kernels); not here: cuBLAS forms of them, cp.async or TMA tile loads (the operands
+// are fp32 in memory and rounded to bf16 on the way into shared memory).
+//
+// Shape legend: B batch, T time, H heads, P head dim, N state size, G groups (H % G == 0),
+//               L chunk length (the last chunk of a sequence may be shorter).
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <initializer_list>
 #include <string>
-#include <type_traits>
 
-#include "../ops/conv1d.h"
 #include "../ops/ssd.h"
 #include "cuda_common.cuh"
 
 namespace strata {
 namespace {
-
-// ---- conv1d ------------------------------------------------------------------------------------
-
-// The forward and backward kernels run on tiles: thread (x, y) of a (32, 8) block owns 4 adjacent
-// channels (float4 loads and stores when `vec`: C a multiple of 4 and 16-byte aligned tensors, else
-// scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
-// last K inputs (and in backward the next K pre-activation gradients) in registers, so every input is
-// read about once. K is a template parameter (1..kConvMaxTaps).
-constexpr int64_t kConvTile = 16;
-constexpr int kConvMaxTaps = 8;
-constexpr int kConvAhead = 2;  // rows loaded ahead of use (memory-level parallelism per thread)
-struct ConvTiles {
-  int64_t t_len, c_len, tiles_per_seq, tiles;
-  bool vec;
-};
-ConvTiles conv_tiles(int64_t bsz, int64_t t_len, int64_t c_len, std::initializer_list<const float*> tensors) {
-  bool vec = c_len % 4 == 0;
-  for (const float* t : tensors) vec = vec && reinterpret_cast<uintptr_t>(t) % 16 == 0;
-  const int64_t tiles_per_seq = (t_len + kConvTile - 1) / kConvTile;
-  return {t_len, c_len, tiles_per_seq, bsz * tiles_per_seq, vec};
-}
-dim3 conv_tile_grid(const ConvTiles& d) {
-  return dim3(static_cast<unsigned>((d.c_len + 127) / 128), static_cast<unsigned>((d.tiles + 7) / 8));
-}
-
-__device__ __forceinline__ float4 conv_load4(const float* p, int64_t c0, int64_t c_len, bool vec) {
-  if (vec) return *reinterpret_cast<const float4*>(p + c0);
-  float v[4];
-  for (int l = 0; l < 4; ++l) v[l] = c0 + l < c_len ? p[c0 + l] : 0.0f;
-  return make_float4(v[0], v[1], v[2], v[3]);
-}
-__device__ __forceinline__ void conv_store4(float* p, int64_t c0, int64_t c_len, bool vec, float4 v) {
-  if (vec) {
-    *reinterpret_cast<float4*>(p + c0) = v;
-    return;
-  }
-  const float e[4] = {v.x, v.y, v.z, v.w};
-  for (int l = 0; l < 4; ++l)
-    if (c0 + l < c_len) p[c0 + l] = e[l];
-}
-__device__ __forceinline__ float4 fma4(float4 w, float4 x, float4 acc) {
-  return make_float4(fmaf(w.x, x.x, acc.x), fmaf(w.y, x.y, acc.y), fmaf(w.z, x.z, acc.z), fmaf(w.w, x.w, acc.w));
-}
-// Taps of channels c0..c0+3 (zeros past C): wv[j] = w[c, j].
-template <int K>
-__device__ __forceinline__ void conv_taps(float4 (&wv)[K], const float* w, int64_t c0, int64_t c_len) {
-  for (int j = 0; j < K; ++j) {
-    float v[4];
-    for (int l = 0; l < 4; ++l) v[l] = c0 + l < c_len ? w[(c0 + l) * K + j] : 0.0f;
-    wv[j] = make_float4(v[0], v[1], v[2], v[3]);
-  }
-}
-// pre = bias + sum_j w[j] x[t-K+1+j], xw[j] holding x[t-K+1+j] (zeros before the sequence start).
-template <int K>
-__device__ __forceinline__ float4 conv_pre4(const float4 (&wv)[K], const float4 (&xw)[K], float4 bias) {
-  float4 v = bias;
-  for (int j = 0; j < K; ++j) v = fma4(wv[j], xw[j], v);
-  return v;
-}
-
-template <int K>
-__global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __restrict__ x, const float* w,
-                                      const float* bias, ConvTiles d, bool silu) {
-  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
-  const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
-  if (c0 >= d.c_len || tile >= d.tiles) return;
-  const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
-  const int64_t t1 = min(d.t_len, t0 + kConvTile);
-  const float* xs = x + seq * d.t_len * d.c_len;
-  float* ys = y + seq * d.t_len * d.c_len;
-  float4 wv[K], xw[K];
-  conv_taps<K>(wv, w, c0, d.c_len);
-  const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  for (int j = 0; j + 1 < K; ++j) {
-    const int64_t t = t0 - (K - 1) + j;
-    xw[j] = t >= 0 ? conv_load4(xs + t * d.c_len, c0, d.c_len, d.vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  }
-  float4 ahead[kConvAhead];  // x rows t .. t + kConvAhead - 1, loaded ahead of use
-  for (int i = 0; i < kConvAhead; ++i) {
-    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.c_len, c0, d.c_len, d.vec) : make_float4(0.f, 0.f, 0.f, 0.f);
-  }
-  for (int64_t t = t0; t < t1; ++t) {
-    xw[K - 1] = ahead[0];
-    for (int i = 0; i + 1 < kConvAhead; ++i) ahead[i] = ahead[i + 1];
-    const int64_t later = t + kConvAhead;
-    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.c_len, c0, d.c_len, d.vec);
-    float4 v = conv_pre4<K>(wv, xw, b4);
-    if (silu) v = make_float4(dev_silu(v.x), dev_silu(v.y), dev_silu(v.z), dev_silu(v.w));
-    conv_store4(ys + t * d.c_len, c0, d.c_len, d.vec, v);
-    for (int j = 0; j + 1 < K; ++j) xw[j] = xw[j + 1];
-  }
-}
-
-// Backward of one tile, walking time downwards: g[s] = dL/d(pre)[s] = dy[s] silu'(pre[s]) (the K-1
-// rows after the tile are recomputed, not counted), dx[s] = sum_j g[s+K-1-j] w[c,j], and per-thread
-// sums over the tile's kConvTile rows of g[s] x[s-K+1+j] (dw) and g[s] (dbias). When partials is set
-// the 8 tiles of a block are added in order in shared memory (double) and written as
-// partials[blockIdx.y * (K+1) * C + j * C + c] (j == K: the bias), the column layout ConvDwSink
-// reads after add_column_partials.
-template <int K>
-__global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restrict__ partials,
-                                       const float* __restrict__ dy, const float* __restrict__ x, const float* w,
-                                       const float* bias, ConvTiles d, bool silu) {
-  __shared__ double shared[8][128];
-  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
-  const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
-  float acc[K + 1][4];
-  for (int j = 0; j <= K; ++j)
-    for (int l = 0; l < 4; ++l) acc[j][l] = 0.0f;
-  if (c0 < d.c_len && tile < d.tiles) {
-    const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
-    const int64_t t1 = min(d.t_len, t0 + kConvTile), top = min(d.t_len, t1 + K - 1) - 1;
-    const int64_t offset = seq * d.t_len * d.c_len;
-    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    float4 wv[K], xw[K], gw[K];  // xw[j] = x[s-K+1+j], gw[i] = g[s+i] (zeros outside the sequence)
-    conv_taps<K>(wv, w, c0, d.c_len);
-    const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : zero;
-    for (int j = 0; j < K; ++j) {
-      const int64_t t = top - (K - 1) + j;
-      xw[j] = t >= 0 ? conv_load4(x + offset + t * d.c_len, c0, d.c_len, d.vec) : zero;
-      gw[j] = zero;
-    }
-    // dy rows s, s-1, ... and the x rows entering the window, s-K, s-K-1, ..., loaded ahead of use
-    float4 dy_ahead[kConvAhead], x_ahead[kConvAhead];
-    for (int i = 0; i < kConvAhead; ++i) {
-      dy_ahead[i] = top - i >= t0 ? conv_load4(dy + offset + (top - i) * d.c_len, c0, d.c_len, d.vec) : zero;
-      x_ahead[i] = top - K - i >= 0 ? conv_load4(x + offset + (top - K - i) * d.c_len, c0, d.c_len, d.vec) : zero;
-    }
-    for (int64_t s = top; s >= t0; --s) {
-      float4 g = dy_ahead[0];
-      const float4 x_enter = x_ahead[0];
-      for (int i = 0; i + 1 < kConvAhead; ++i) dy_ahead[i] = dy_ahead[i + 1], x_ahead[i] = x_ahead[i + 1];
-      const int64_t later = s - kConvAhead;
-      if (later >= t0) dy_ahead[kConvAhead - 1] = conv_load4(dy + offset + later * d.c_len, c0, d.c_len, d.vec);
-      x_ahead[kConvAhead - 1] =
-          later - K >= 0 ? conv_load4(x + offset + (later - K) * d.c_len, c0, d.c_len, d.vec) : zero;
-      if (silu) {
-        const float4 pre = conv_pre4<K>(wv, xw, b4);
-        g = make_float4(g.x * dev_silu_grad(pre.x), g.y * dev_silu_grad(pre.y), g.z * dev_silu_grad(pre.z),
-                        g.w * dev_silu_grad(pre.w));
-      }
-      for (int i = K - 1; i > 0; --i) gw[i] = gw[i - 1];
-      gw[0] = g;
-      if (s < t1) {
-        const float ge[4] = {g.x, g.y, g.z, g.w};
-        for (int j = 0; j < K; ++j) {
-          const float xe[4] = {xw[j].x, xw[j].y, xw[j].z, xw[j].w};
-          for (int l = 0; l < 4; ++l) acc[j][l] = fmaf(ge[l], xe[l], acc[j][l]);
-        }
-        for (int l = 0; l < 4; ++l) acc[K][l] += ge[l];
-        float4 v = zero;
-        for (int j = 0; j < K; ++j) v = fma4(gw[K - 1 - j], wv[j], v);
-        conv_store4(dx + offset + s * d.c_len, c0, d.c_len, d.vec, v);
-      }
-      for (int j = K - 1; j > 0; --j) xw[j] = xw[j - 1];
-      xw[0] = x_enter;
-    }
-  }
-  if (!partials) return;  // the same for the whole grid
-  const int lane = static_cast<int>(threadIdx.y * 32 + threadIdx.x);
-  const int64_t column = static_cast<int64_t>(blockIdx.x) * 128 + lane;
-  for (int j = 0; j <= K; ++j) {
-    for (int l = 0; l < 4; ++l) shared[threadIdx.y][threadIdx.x * 4 + l] = static_cast<double>(acc[j][l]);
-    __syncthreads();
-    if (lane < 128 && column < d.c_len) {
-      double total = 0.0;
-      for (int r = 0; r < 8; ++r) total += shared[r][lane];
-      partials[static_cast<int64_t>(blockIdx.y) * (K + 1) * d.c_len + j * d.c_len + column] = total;
-    }
-    __syncthreads();
-  }
-}
-
-struct ConvDwSink {
-  float *dw, *dbias;
-  int64_t c_len, k;
-  __device__ void operator()(int64_t i, double total) const {
-    const int64_t c = i % c_len, j = i / c_len;
-    if (j == k) {
-      if (dbias) dbias[c] += static_cast<float>(total);
-    } else if (dw) {
-      dw[c * k + j] += static_cast<float>(total);
-    }
-  }
-};
 
 // ---- SSD ---------------------------------------------------------------------------------------
 
@@ -1298,61 +1114,6 @@ const float* opt(const Tensor& t) { return t.defined() ? t.data : nullptr; }
 float* opt_mut(const Tensor& t) { return t.defined() ? t.data : nullptr; }
 
 }  // namespace
-
-namespace {
-// Runs launch(std::integral_constant<int, K>) for the kernel width k (1..kConvMaxTaps).
-template <typename Launch>
-void with_taps(int64_t k, const char* op, Launch&& launch) {
-  STRATA_CHECK(k >= 1 && k <= kConvMaxTaps, op, ": kernel width ", k, " is outside the 1..", kConvMaxTaps,
-               " taps this backend supports");
-  switch (k) {
-    case 1: launch(std::integral_constant<int, 1>{}); break;
-    case 2: launch(std::integral_constant<int, 2>{}); break;
-    case 3: launch(std::integral_constant<int, 3>{}); break;
-    case 4: launch(std::integral_constant<int, 4>{}); break;
-    case 5: launch(std::integral_constant<int, 5>{}); break;
-    case 6: launch(std::integral_constant<int, 6>{}); break;
-    case 7: launch(std::integral_constant<int, 7>{}); break;
-    default: launch(std::integral_constant<int, 8>{}); break;
-  }
-}
-}  // namespace
-
-void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
-  const char* op = "cuda conv1d_forward";
-  const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
-  if (a.x.numel() == 0) return;
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, {a.y.data, a.x.data});
-  STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
-  with_taps(k, op, [&](auto taps) {
-    conv1d_forward_kernel<decltype(taps)::value><<<conv_tile_grid(d), dim3(32, 8), 0, state_->stream>>>(
-        a.y.data, a.x.data, a.w.data, opt(a.bias), d, a.silu);
-  });
-  finish_op(op, a.y.name.c_str());
-}
-
-void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
-  const char* op = "cuda conv1d_backward";
-  const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
-  if (a.x.numel() == 0) return;
-  STRATA_CHECK(a.dx.data != a.dy.data && a.dx.data != a.x.data, op, ": dx must not share memory with dy or x");
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, {a.dx.data, a.dy.data, a.x.data});
-  STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
-  const dim3 grid = conv_tile_grid(d);
-  const int64_t slices = grid.y, cols = c_len * (k + 1);
-  const bool sums = a.dw.defined() || a.dbias.defined();
-  double* partials = sums ? state_->scratch_as<double>(3, slices * cols, op) : nullptr;
-  with_taps(k, op, [&](auto taps) {
-    conv1d_backward_kernel<decltype(taps)::value><<<grid, dim3(32, 8), 0, state_->stream>>>(
-        a.dx.data, partials, a.dy.data, a.x.data, a.w.data, opt(a.bias), d, a.silu);
-  });
-  op_phase(*state_, op, "dx");
-  if (sums) {
-    add_column_partials<<<grid_for(cols), kThreads, 0, state_->stream>>>(
-        partials, slices, cols, ConvDwSink{opt_mut(a.dw), opt_mut(a.dbias), c_len, k});
-  }
-  finish_op(op, "dw");
-}
 
 void CudaBackend::ssd_forward(const SsdFwd& a) {
   const char* op = "cuda ssd_forward";
