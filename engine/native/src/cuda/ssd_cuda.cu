@@ -775,11 +775,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 // D S = dy x^T give their row sums (warp shuffles) and column sums (a row of colpart per warp, summed
 // in warp order). The per-head parameter gradients go to partials[(b, h, c)] = (dA_log, ddt_bias, dD),
 // summed in a fixed order by ssd_param_grads_kernel: the whole backward is deterministic.
-// kSumFs (the default): B and C are the same for every head of the group, so the FS terms of dC and
-// dB are summed over the heads first (FS holds sum_h FS_h, the row pass adding each head's in place:
-// one thread owns each element) and multiplied by B and C once, by ssd_chunk_fs_grads_kernel after
-// this kernel; per head only the exp(cum) dy h0 and x dh terms go into dC and dB here. Without it
-// (STRATA_CUDA_SSD=grouped_v1) every head runs both terms with its own FS.
+// kSumFs (the default for groups of several heads): B and C are the same for every head of the
+// group, so the FS terms of dC and dB are summed over the heads first (FS holds sum_h FS_h, the row
+// pass adding each head's in place: one thread owns each element) and multiplied by B and C once,
+// by ssd_chunk_fs_grads_kernel after this kernel; per head only the exp(cum) dy h0 and x dh terms go
+// into dC and dB here. Without it (one head per group, or STRATA_CUDA_SSD=grouped_v1) every head
+// runs both terms with its own FS.
 // Shared: 9 L floats + 8 L column partials (kThreads / 32 warps): ssd_group_shared_bytes.
 template <bool kMma, bool kSumFs>
 __global__ void __launch_bounds__(kThreads, 2)
@@ -1185,7 +1186,7 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   op_phase(*state_, op, "state grad pass");
   if (grouped) {
     double* partials = reinterpret_cast<double*>(uv_base);
-    const bool sum_fs = ssd_env() != SsdEnv::GroupedV1;
+    const bool sum_fs = ssd_env() != SsdEnv::GroupedV1 && l.heads > l.groups;  // one head: nothing to sum
     auto* const grads_kernel = mma ? (sum_fs ? ssd_chunk_backward_group_kernel<true, true>
                                              : ssd_chunk_backward_group_kernel<true, false>)
                                    : (sum_fs ? ssd_chunk_backward_group_kernel<false, true>
