@@ -1062,9 +1062,10 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
 // products (the fallback for shapes the grouped kernels do not fill the GPU with), "fp32" the grouped
 // kernels with fp32 products in every GEMM mode, "grouped_v1" the grouped kernels as they were before
 // the head-summed FS terms (every head runs its own, see ssd_chunk_backward_group_kernel) and with
-// fp32 chunk-state products; unset: grouped with head-summed FS terms, bf16 tensor-core chunk
-// products (chunk states and their gradients included) unless the GEMM mode is fp32.
-enum class SsdEnv { Default, Tiled, Fp32, GroupedV1 };
+// fp32 chunk-state products, "fp32_states" the default with fp32 chunk-state products; unset:
+// grouped with head-summed FS terms, bf16 tensor-core chunk products (chunk states and their
+// gradients included) unless the GEMM mode is fp32.
+enum class SsdEnv { Default, Tiled, Fp32, GroupedV1, Fp32States };
 SsdEnv ssd_env() {
   static const SsdEnv mode = [] {
     const char* env = std::getenv("STRATA_CUDA_SSD");
@@ -1072,7 +1073,8 @@ SsdEnv ssd_env() {
     return v == "tiled" ? SsdEnv::Tiled
            : v == "fp32" ? SsdEnv::Fp32
            : v == "grouped_v1" ? SsdEnv::GroupedV1
-                               : SsdEnv::Default;
+           : v == "fp32_states" ? SsdEnv::Fp32States
+                                : SsdEnv::Default;
   }();
   return mode;
 }
