@@ -1018,6 +1018,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 // The FS terms of the grouped backward with kSumFs, one block per (batch, group, chunk) after
 // ssd_chunk_backward_group_kernel (which stored the other terms into dC and dB and left FS = sum over
 // the group's heads of FS_h, zero above the diagonal, in fs_scratch): dC += FS B, dB += FS^T C.
+// db, dc, bm, cm: (B, T, G, N); fs_scratch: (B * G * chunks, L, L), blocks numbered ((b * G + g) * chunks + c).
 template <bool kMma>
 __global__ void __launch_bounds__(kThreads, 2)
     ssd_chunk_fs_grads_kernel(SsdDev l, float* db, float* dc, const float* bm, const float* cm,
