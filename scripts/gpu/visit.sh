@@ -205,6 +205,10 @@ run_step engine_1b_previous 90 "$OUT/ab.log" env STRATA_CUDA_SSD=tiled STRATA_AR
   STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" \
   4 2048 6 bf16
 
+# The ~1B step with the previous grouped SSD kernels (per-head FS terms, fp32 chunk states): A/B in ab.log
+run_step engine_1b_ssd_v1 60 "$OUT/ab.log" env STRATA_CUDA_SSD=grouped_v1 "$build/strata_cuda_model_bench" train \
+  "$models/hybrid-1b.json" 4 2048 6 bf16
+
 # ---- further checks -----------------------------------------------------------------------------------
 run_step train_compare 90 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
 run_step op_bench 60 "$OUT/bench.md" "$build/strata_cuda_bench"
