@@ -183,6 +183,25 @@ std::string format_eta(double seconds) {
   return buf;
 }
 
+// One event line of the job's stream as JSON; false for a line that is not (ignored by the printers).
+bool parse_event(const std::string& line, Value* event) {
+  try {
+    *event = strata::json::parse(line);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// The "start" event's job name, parameter count and backend, with the defaults both printers use.
+struct StartSummary {
+  std::string job, params, backend;
+  explicit StartSummary(const Value& e)
+      : job(e.find("job") ? e.at("job").as_string() : "job"),
+        params(e.find("params") ? e.at("params").number_text() : "?"),
+        backend(e.find("backend") ? e.at("backend").as_string() : "cpu") {}
+};
+
 // Human-readable rendering of the event stream (progress bar on a TTY).
 class HumanPrinter {
  public:
@@ -192,19 +211,13 @@ class HumanPrinter {
 
   void operator()(const std::string& line) {
     Value e;
-    try {
-      e = strata::json::parse(line);
-    } catch (const std::exception&) {
-      return;
-    }
+    if (!parse_event(line, &e)) return;
     const std::string type = e.at("type").as_string();
     if (type == "start") {
       if (const Value* steps = e.find("steps")) total_ = steps->as_int64();
       if (const Value* s0 = e.find("start_step")) start_step_ = s0->as_int64();
-      std::string job = e.find("job") ? e.at("job").as_string() : "job";
-      std::fprintf(stderr, "%s: %s parameters on %s\n", job.c_str(),
-                   e.find("params") ? e.at("params").number_text().c_str() : "?",
-                   e.find("backend") ? e.at("backend").as_string().c_str() : "cpu");
+      const StartSummary start(e);
+      std::fprintf(stderr, "%s: %s parameters on %s\n", start.job.c_str(), start.params.c_str(), start.backend.c_str());
     } else if (type == "step") {
       const int64_t step = e.at("step").as_int64();
       const double loss = e.at("loss").as_double(), tps = e.at("tokens_per_s").as_double();
@@ -281,18 +294,14 @@ class RunLog {
   void operator()(const std::string& line) {
     if (path_.empty()) return;
     Value e;
-    try {
-      e = strata::json::parse(line);
-    } catch (const std::exception&) {
-      return;
-    }
+    if (!parse_event(line, &e)) return;
     const std::string type = e.at("type").as_string();
     std::string text;
     auto field = [&](const char* key) { return e.find(key) ? strata::json::dump(e.at(key)) : std::string("?"); };
     if (type == "start") {
       if (const Value* s = e.find("steps")) total_ = s->as_int64();
-      text = "start " + (e.find("job") ? e.at("job").as_string() : std::string("job")) + " (" + field("params") +
-             " parameters on " + (e.find("backend") ? e.at("backend").as_string() : std::string("cpu")) + ")";
+      const StartSummary start(e);
+      text = "start " + start.job + " (" + start.params + " parameters on " + start.backend + ")";
     } else if (type == "step") {
       const int64_t step = e.at("step").as_int64();
       if (step % 10 != 0 && step != total_ && !first_step_) return;
