@@ -159,6 +159,10 @@ run_step cli_profile_cuda 60 "$OUT/cli.log" "$build/strata-engine" profile "$wor
 # ---- benchmarks (priority order) ---------------------------------------------------------------------
 bench_step hf_peak 60 python3 "$gpu_dir/hf_train_bench.py" --peak
 bench_step engine_1b 180 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 4 2048 6 bf16,fp8
+# the same ~1B step at a larger batch and with gradient accumulation (4 microbatches of B4 per optimizer
+# step, the trainer's grad_accum): how much of the B4 step is per-step fixed cost (optimizer, packs)
+bench_step engine_1b_b8 120 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 8 2048 5 bf16
+bench_step engine_1b_accum4 120 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 4 2048 4 bf16 4
 bench_step hf_1b 120 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-1b.config.json" 4 2048 6
 bench_step engine_125m 120 "$build/strata_cuda_model_bench" train "$models/hybrid-125m.json" 8 2048 8 bf16,fp8
 bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-125m.config.json" 8 2048 8

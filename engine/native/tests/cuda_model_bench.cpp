@@ -1,11 +1,14 @@
 // strata_cuda_model_bench: whole-model timing of the CUDA backend for scripts/gpu/visit.sh (a GPU
 // tool, not a CTest test: CI has no GPU). It runs the engine's own Model and AdamW (the classes the
 // trainer uses) on the process-wide CUDA backend and prints one JSON object per measurement:
-//   train DOC.json B T STEPS [MODES]
+//   train DOC.json B T STEPS [MODES [MICROBATCHES]]
 //                                optimizer steps on random tokens (warm-up steps excluded): median
 //                                step time, tokens/s, first/last loss, GPU memory peak; once per
 //                                GEMM mode in MODES (comma-separated fp32|bf16|fp8, default bf16) on
-//                                the same model, so one initialization serves every mode
+//                                the same model, so one initialization serves every mode. With
+//                                MICROBATCHES > 1 each optimizer step accumulates the gradients of
+//                                that many B x T microbatches, as the trainer's grad_accum does
+//                                (tokens/s counts every microbatch's tokens)
 //   decode DOC.json B STEPS CONTEXT[,CONTEXT...]
 //                                greedy decode steps at each context length: the KV caches (and
 //                                Mamba states) are sized for the context and the position is set to
@@ -78,7 +81,7 @@ std::vector<std::string> split_list(const std::string& list) {
 }
 
 void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, int steps,
-               const std::vector<std::string>& modes) {
+               const std::vector<std::string>& modes, int microbatches) {
   const model::DocumentConfig doc = load(path);
   const auto t_init = Clock::now();
   model::Model m(doc.model, gpu, doc.pipeline.training.seed);
@@ -92,32 +95,37 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
     std::vector<double> step_s;
     double first_loss = 0, last_loss = 0;
     for (int s = 0; s < steps; ++s) {
-      model::Batch batch;
-      batch.batch = B;
-      batch.time = T;
-      batch.tokens = random_tokens(B * (T + 1), doc.model.vocab_size, static_cast<uint64_t>(batch_seed++));
+      std::vector<model::Batch> batches(static_cast<size_t>(microbatches));
+      for (model::Batch& batch : batches) {
+        batch.batch = B;
+        batch.time = T;
+        batch.tokens = random_tokens(B * (T + 1), doc.model.vocab_size, static_cast<uint64_t>(batch_seed++));
+      }
       const auto t0 = Clock::now();
       m.params().zero_grads();
-      Arena acts(gpu);
-      const model::ForwardResult r = m.forward(acts, batch, true, true);
-      m.backward(acts, 1.0f);
+      double loss = 0;
+      for (const model::Batch& batch : batches) {
+        Arena acts(gpu);
+        loss += m.forward(acts, batch, true, true).main_loss / microbatches;
+        m.backward(acts, 1.0f / static_cast<float>(microbatches));
+      }
       const double norm = train::global_grad_norm(gpu, m.params());
       optimizer.step(doc.pipeline.training, 1e-4, norm > 1.0 ? 1.0 / norm : 1.0);
       m.update_expert_biases();
       gpu.synchronize();
       if (s >= warmup) step_s.push_back(seconds_since(t0));
-      if (s == 0) first_loss = r.main_loss;
-      last_loss = r.main_loss;
+      if (s == 0) first_loss = loss;
+      last_loss = loss;
     }
     const double step = median(step_s);
     const CudaAllocatorStats stats = gpu.allocator_stats();
     std::printf(
         "{\"mode\":\"train\",\"doc\":\"%s\",\"gemm\":\"%s\",\"params\":%lld,\"batch\":%lld,\"seq_len\":%lld,"
-        "\"steps_timed\":%zu,\"init_s\":%.3f,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"first_loss\":%.5f,"
+        "\"microbatches\":%d,\"steps_timed\":%zu,\"init_s\":%.3f,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"first_loss\":%.5f,"
         "\"last_loss\":%.5f,\"peak_bytes\":%zu}\n",
         path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(m.params().count()),
-        static_cast<long long>(B), static_cast<long long>(T), step_s.size(), init_s, step,
-        step > 0 ? static_cast<double>(B * T) / step : 0.0, first_loss, last_loss, stats.peak_bytes);
+        static_cast<long long>(B), static_cast<long long>(T), microbatches, step_s.size(), init_s, step,
+        step > 0 ? static_cast<double>(B * T * microbatches) / step : 0.0, first_loss, last_loss, stats.peak_bytes);
     std::fflush(stdout);
   }
 }
@@ -213,16 +221,17 @@ int main(int argc, char** argv) {
     }
     if (!std::getenv("STRATA_CUDA_GEMM")) gpu->set_gemm_mode(CudaGemmMode::Bf16);
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "train" && (argc == 6 || argc == 7)) {
+    if (mode == "train" && argc >= 6 && argc <= 8) {
       run_train(*gpu, argv[2], parse_int(argv[3], "B"), parse_int(argv[4], "T"),
-                static_cast<int>(parse_int(argv[5], "STEPS")), split_list(argc == 7 ? argv[6] : "bf16"));
+                static_cast<int>(parse_int(argv[5], "STEPS")), split_list(argc >= 7 ? argv[6] : "bf16"),
+                argc == 8 ? static_cast<int>(parse_int(argv[7], "MICROBATCHES")) : 1);
     } else if (mode == "decode" && argc == 6) {
       std::vector<int64_t> contexts;
       for (const std::string& item : split_list(argv[5])) contexts.push_back(parse_int(item.c_str(), "CONTEXT"));
       run_decode(*gpu, argv[2], parse_int(argv[3], "B"), static_cast<int>(parse_int(argv[4], "STEPS")), contexts);
     } else {
       std::fprintf(stderr,
-                   "usage: strata_cuda_model_bench train DOC.json B T STEPS [fp32|bf16|fp8[,...]]\n"
+                   "usage: strata_cuda_model_bench train DOC.json B T STEPS [fp32|bf16|fp8[,...] [MICROBATCHES]]\n"
                    "       strata_cuda_model_bench decode DOC.json B STEPS CONTEXT[,CONTEXT...]\n");
       return 2;
     }
