@@ -202,7 +202,8 @@ void conv_large(CudaBackend& cuda) {
   compare("conv1d backward dbias", cuda, db, 1e-4);
 }
 
-// SSD at (B2, T, H, P, N, G, L): the grouped kernels (default) or the per-head ones (STRATA_CUDA_SSD=tiled).
+// SSD at (B2, T, H, P, N, G, L): the grouped kernels (default; the backward's chunk gradients as batched
+// products when every chunk is full) or the per-head ones (STRATA_CUDA_SSD=tiled).
 // In a bf16 GEMM mode the grouped kernels run the chunk products on bf16 tensor cores (fp32
 // accumulation), the chunk states and their gradients included: limits 1e-2 for y, the final state,
 // dx, dB, dC and 2e-2 for the dt / A_log gradients (a float64 emulation of the kernels' bf16 operand
@@ -467,6 +468,12 @@ int main() {
       {"ssd L128 P64 N128 8 heads per group bf16",
        [&] { ssd_large(*cuda, 300, 128, 16, 64, 128, 2, CudaGemmMode::Bf16); }},
       {"ssd L64 P37 N40 3 heads per group bf16", [&] { ssd_large(*cuda, 203, 64, 6, 37, 40, 2, CudaGemmMode::Bf16); }},
+      // full chunks (T % L == 0): the batched backward (ssd_backward_batched_cuda.cu), exact fp32 / TF32
+      {"ssd L128 P64 N128 full chunks", [&] { ssd_large(*cuda, 256, 128, 4, 64, 128, 1); }},
+      {"ssd L128 P64 N128 8 heads per group full chunks bf16",
+       [&] { ssd_large(*cuda, 384, 128, 16, 64, 128, 2, CudaGemmMode::Bf16); }},
+      {"ssd L64 P37 N40 3 heads per group full chunks bf16",
+       [&] { ssd_large(*cuda, 192, 64, 6, 37, 40, 2, CudaGemmMode::Bf16); }},
       {"attention", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Fp32); }},
       {"attention window", [&] { attention_large(*cuda, 100, 64, CudaGemmMode::Fp32); }},
       {"attention bf16 P64", [&] { attention_large(*cuda, 0, 64, CudaGemmMode::Bf16); }},

@@ -245,6 +245,7 @@ CudaBackend::~CudaBackend() {
   cudaFreeHost(s.error_records);
   cudaFree(s.fp8_scales);
   cudaFree(s.reduce_slot);
+  if (s.blas) cublasDestroy(s.blas);
   if (s.lt) cublasLtDestroy(s.lt);
   if (s.stream) cudaStreamDestroy(s.stream);
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -117,6 +118,7 @@ struct CudaBackendState {
   cudaDeviceProp properties{};
   cudaStream_t stream = nullptr;
   cublasLtHandle_t lt = nullptr;
+  cublasHandle_t blas = nullptr;  // cuBLAS (batched products of the SSD backward), made on first use
   void* lt_workspace = nullptr;
   std::size_t lt_workspace_bytes = 0;
   CachingAllocator allocator;

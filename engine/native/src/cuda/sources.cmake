@@ -32,13 +32,13 @@ target_include_directories(strata_cuda PRIVATE ${STRATA_SRC_DIR})
 # CUDA sources compile as C++17 (CMake 3.25 cannot ask nvcc for C++20); the core headers are C++17-clean.
 target_compile_options(strata_cuda PRIVATE ${STRATA_CUDA_GENCODE} -O3 --expt-relaxed-constexpr
                        -Xcompiler=-Wall,-Wno-unused-parameter)
-target_link_libraries(strata_cuda PUBLIC CUDA::cudart_static CUDA::cublasLt)
+target_link_libraries(strata_cuda PUBLIC CUDA::cudart_static CUDA::cublas CUDA::cublasLt)
 set_target_properties(strata_cuda PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 17)
 
 # Every consumer of strata_core gets the CUDA objects on its link line (before the archives, as
 # sources), the CUDA libraries, and STRATA_HAVE_CUDA.
 target_sources(strata_core INTERFACE $<TARGET_OBJECTS:strata_cuda>)
-target_link_libraries(strata_core INTERFACE CUDA::cudart_static CUDA::cublasLt)
+target_link_libraries(strata_core INTERFACE CUDA::cudart_static CUDA::cublas CUDA::cublasLt)
 target_compile_definitions(strata_core INTERFACE STRATA_HAVE_CUDA=1)
 add_dependencies(strata_core strata_cuda)
 

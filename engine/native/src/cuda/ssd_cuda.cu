@@ -30,40 +30,11 @@
 
 #include "../ops/ssd.h"
 #include "cuda_common.cuh"
+#include "ssd_common.cuh"
 
 namespace strata {
 namespace {
 
-// ---- SSD ---------------------------------------------------------------------------------------
-
-struct SsdDev {
-  int64_t bsz, t_len, heads, p, groups, n, chunk, chunks;
-  bool dt_limit;
-  float dt_min, dt_max;
-  __device__ int64_t hpg() const { return heads / groups; }
-  __device__ int64_t xi(int64_t b, int64_t t, int64_t h) const { return ((b * t_len + t) * heads + h) * p; }
-  __device__ int64_t bci(int64_t b, int64_t t, int64_t g) const { return ((b * t_len + t) * groups + g) * n; }
-  __device__ int64_t ti(int64_t b, int64_t t, int64_t h) const { return (b * t_len + t) * heads + h; }
-  __device__ int64_t si(int64_t b, int64_t c, int64_t h) const { return ((b * chunks + c) * heads + h) * p * n; }
-  __device__ int64_t fi(int64_t b, int64_t h) const { return (b * heads + h) * p * n; }
-  __device__ float dt_value(float raw, float bias, bool* passes) const {
-    float v = dev_softplus(raw + bias);
-    bool inside = true;
-    if (dt_limit) {
-      if (v < dt_min) v = dt_min, inside = false;
-      else if (v > dt_max) v = dt_max, inside = false;
-    }
-    if (passes) *passes = inside;
-    return v;
-  }
-};
-
-SsdDev ssd_dims(const Tensor& x, const Tensor& bm, const SsdParams& params) {
-  SsdDev l{x.size(0), x.size(1), x.size(2), x.size(3), bm.size(2), bm.size(3), params.chunk, 0,
-           params.dt_limit, params.dt_min, params.dt_max};
-  l.chunks = ssd_num_chunks(l.t_len, l.chunk);
-  return l;
-}
 
 // block_gemm: the chunk's matrix products on shared-memory tiles. An operand element is
 // o.p[r * o.row_stride + q * o.q_stride] (r: the output row i for A, the output column j for B; q:
@@ -364,39 +335,6 @@ __device__ __forceinline__ TileOperand columns_of(const float* p, int64_t ld, co
   return {p, 1, static_cast<int>(ld), scale};
 }
 
-// The chunk a block works on: blocks are numbered ((b * heads + h) * chunks + c).
-struct SsdChunk {
-  int64_t b, h, g, c, t0, len;
-};
-
-__device__ SsdChunk ssd_chunk_of_block(const SsdDev& l) {
-  const int64_t bh = blockIdx.x / l.chunks, c = blockIdx.x % l.chunks;
-  const int64_t b = bh / l.heads, h = bh % l.heads;
-  return {b, h, h / l.hpg(), c, c * l.chunk, min(l.chunk, l.t_len - c * l.chunk)};
-}
-
-// dts[i] = dt of the chunk's step i, cum[i] = A * (dt_0 + ... + dt_i). Synchronizes the block.
-__device__ void ssd_load_chunk_decay(const SsdDev& l, const SsdChunk& v, const float* dt, float A, float* dts,
-                                     float* cum) {
-  for (int64_t i = threadIdx.x; i < v.len; i += blockDim.x) dts[i] = dt[l.ti(v.b, v.t0 + i, v.h)];
-  __syncthreads();
-  if (threadIdx.x < 32) {  // a warp scan by 32-step segments
-    const int lane = threadIdx.x;
-    float carry = 0.0f;
-    for (int64_t i0 = 0; i0 < v.len; i0 += 32) {
-      const int64_t i = i0 + lane;
-      float run = i < v.len ? dts[i] * A : 0.0f;
-      for (int o = 1; o < 32; o <<= 1) {
-        const float up = __shfl_up_sync(0xffffffffu, run, o);
-        if (lane >= o) run += up;
-      }
-      run += carry;
-      if (i < v.len) cum[i] = run;
-      carry = __shfl_sync(0xffffffffu, run, 31);
-    }
-  }
-  __syncthreads();
-}
 
 // dt = softplus(dt_raw + dt_bias) (clamped with dt_limit) of every (b, t, h)
 __global__ void ssd_dt_kernel(SsdDev l, float* dt_out, const float* dt_raw, const float* dt_bias) {
@@ -557,9 +495,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-struct SsdGrads {
-  float *dx, *ddt_raw, *ddt_bias, *da_log, *db, *dc, *dd, *dinitial_state;
-};
 
 // Backward phase 1 (one block per chunk): the chunk's own contribution to the gradient of the state
 // entering it, Q[p,k] = sum_i exp(cum[i]) dy[i,p] C[i,k], and the chunk's total decay. kMma: the
@@ -1059,28 +994,29 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
   if (has_d && gr.dd) gr.dd[h] += static_cast<float>(sums[2]);
 }
 
-// STRATA_CUDA_SSD, read once (debugging and A/B): "tiled" runs the per-head kernels with fp32
-// products (the fallback for shapes the grouped kernels do not fill the GPU with), "fp32" the grouped
-// kernels with fp32 products in every GEMM mode, "grouped_v1" the grouped kernels as they were before
-// the head-summed FS terms (every head runs its own, see ssd_chunk_backward_group_kernel) and with
-// fp32 chunk-state products, "fp32_states" the default with fp32 chunk-state products; unset:
-// grouped with head-summed FS terms, bf16 tensor-core chunk products (chunk states and their
-// gradients included) unless the GEMM mode is fp32.
-enum class SsdEnv { Default, Tiled, Fp32, GroupedV1, Fp32States };
+// STRATA_CUDA_SSD, read once (debugging and A/B): "blocks" runs the backward's chunk gradients on the
+// grouped block kernels (the default before the batched path of ssd_backward_batched_cuda.cu),
+// "tiled" the per-head kernels with fp32 products (the fallback for shapes the grouped kernels do not
+// fill the GPU with), "fp32" the grouped kernels / batched products with fp32 products in every GEMM
+// mode, "grouped_v1" the grouped kernels as they were before the head-summed FS terms (every head runs
+// its own, see ssd_chunk_backward_group_kernel) and with fp32 chunk-state products, "fp32_states" the
+// default with fp32 chunk-state products; unset: the batched backward where it fits (TF32 products
+// unless the GEMM mode is fp32), else grouped with head-summed FS terms, bf16 tensor-core chunk
+// products (chunk states and their gradients included) unless the GEMM mode is fp32.
+enum class SsdEnv { Default, Blocks, Tiled, Fp32, GroupedV1, Fp32States };
 SsdEnv ssd_env() {
   static const SsdEnv mode = [] {
     const char* env = std::getenv("STRATA_CUDA_SSD");
     const std::string v = env ? env : "";
-    return v == "tiled" ? SsdEnv::Tiled
-           : v == "fp32" ? SsdEnv::Fp32
+    return v == "blocks"       ? SsdEnv::Blocks
+           : v == "tiled"      ? SsdEnv::Tiled
+           : v == "fp32"       ? SsdEnv::Fp32
            : v == "grouped_v1" ? SsdEnv::GroupedV1
            : v == "fp32_states" ? SsdEnv::Fp32States
                                 : SsdEnv::Default;
   }();
   return mode;
 }
-// bf16 tensor-core products: in the grouped output / gradient kernels unless STRATA_CUDA_SSD=fp32, in
-// the chunk-state kernels only by default.
 bool ssd_mma(CudaGemmMode mode, bool chunk_states) {
   if (mode == CudaGemmMode::Fp32) return false;
   return chunk_states ? ssd_env() == SsdEnv::Default : ssd_env() != SsdEnv::Fp32;
@@ -1162,17 +1098,25 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   if (l.t_len == 0 || l.bsz * l.heads == 0) return;
   const int64_t heads_total = l.bsz * l.heads, blocks = heads_total * l.chunks;
   const int64_t group_blocks = l.bsz * l.groups * l.chunks, ll = l.chunk * l.chunk;
-  const bool grouped = ssd_use_grouped_backward(l);
+  const SsdEnv env = ssd_env();
+  const bool batched =
+      (env == SsdEnv::Default || env == SsdEnv::Fp32 || env == SsdEnv::Fp32States) && ssd_backward_batched_fits(l);
+  const bool grouped = !batched && ssd_use_grouped_backward(l);
   const int64_t chunk_blocks = grouped ? group_blocks : blocks;  // blocks of the chunk grads kernel
   float* state_grads = state_->scratch_as<float>(4, blocks * l.p * l.n, op);
-  float* decays = state_->scratch_as<float>(5, blocks, op);
-  float* cb = state_->scratch_as<float>(2, (grouped ? 2 : 1) * chunk_blocks * ll, op);
-  float* ds = state_->scratch_as<float>(3, chunk_blocks * ll, op);
-  float* fs = state_->scratch_as<float>(0, chunk_blocks * ll, op);
-  // grouped: the (b, h, c) parameter partials (3 doubles = 6 floats each) first, then U and V
-  const int64_t partial_floats = grouped ? 6 * blocks : 0;
-  float* uv_base = state_->scratch_as<float>(1, partial_floats + chunk_blocks * 2 * l.chunk * l.p, op);
-  float* uv = uv_base + partial_floats;
+  // slot 5: the chunk decays, then (batched) the (b, h, c) parameter partials, 3 doubles each
+  const int64_t decay_floats = (blocks + 1) / 2 * 2;
+  float* decays = state_->scratch_as<float>(5, decay_floats + (batched ? 6 * blocks : 0), op);
+  float *cb = nullptr, *ds = nullptr, *fs = nullptr, *uv_base = nullptr, *uv = nullptr;
+  if (!batched) {  // (the batched path takes its own scratch)
+    cb = state_->scratch_as<float>(2, (grouped ? 2 : 1) * chunk_blocks * ll, op);
+    ds = state_->scratch_as<float>(3, chunk_blocks * ll, op);
+    fs = state_->scratch_as<float>(0, chunk_blocks * ll, op);
+    // grouped: the (b, h, c) parameter partials (3 doubles = 6 floats each) first, then U and V
+    const int64_t partial_floats = grouped ? 6 * blocks : 0;
+    uv_base = state_->scratch_as<float>(1, partial_floats + chunk_blocks * 2 * l.chunk * l.p, op);
+    uv = uv_base + partial_floats;
+  }
   cudaStream_t stream = state_->stream;
   SsdGrads gr{a.dx.data, a.ddt_raw.data, a.ddt_bias.data, a.da_log.data, a.db.data, a.dc.data, opt_mut(a.dd),
               opt_mut(a.dinitial_state)};
@@ -1187,6 +1131,15 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, state_grads, decays, opt(a.dfinal_state), opt_mut(a.dinitial_state));
   op_phase(*state_, op, "state grad pass");
+  if (batched) {
+    double* partials = reinterpret_cast<double*>(decays + decay_floats);
+    ssd_backward_batched(*state_, l, a, gr, state_grads, partials,
+                         effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32, op);
+    ssd_param_grads_kernel<<<static_cast<unsigned>((l.heads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        l, gr, partials, a.d.defined());
+    finish_op(op, "param grads");
+    return;
+  }
   if (grouped) {
     double* partials = reinterpret_cast<double*>(uv_base);
     const bool sum_fs = ssd_env() != SsdEnv::GroupedV1 && l.heads > l.groups;  // one head: nothing to sum

@@ -1,0 +1,388 @@
+// The SSD backward's chunk gradients (everything after the state-gradient pass) as batched matrix
+// products on cuBLAS plus one glue kernel: the default backward when every chunk is full (T % L == 0)
+// and L is 64 or 128. ssd_cuda.cu runs the chunk state gradients and their reverse pass first, then
+// calls ssd_backward_batched(); other shapes (and STRATA_CUDA_SSD=blocks|grouped_v1|tiled|...) take
+// the block kernels there. Not here: the forward, the state passes, the per-head parameter sums
+// (ssd_param_grads_kernel in ssd_cuda.cu sums the partials this writes).
+//
+// Per (batch b, chunk c) the chunk's gradients are, for every head h of group g (formulas of
+// cpu/ssd_cpu.cpp; cum = A * cumsum(dt) inside the chunk, decay(i, s) = exp(cum[i] - cum[s]) for s <= i):
+//   CBraw = C B^T (per group)          DS = dy x^T          U = B dh^T          V = C h0^T
+//   E = CBraw * decay (masked)         M = DS * E           FS = DS * decay * dt[s] (masked)
+//   dx = D dy + exp(last - cum) dt U + (E dt[s])^T dy
+//   dC = sum_h exp(cum) dy h0 + (sum_h FS) B        dB = sum_h exp(last - cum) dt x dh + (sum_h FS)^T C
+// The products run as nine pointer-array batched GEMMs (fp32 operands in place; TF32 tensor cores
+// in the bf16 / fp8 GEMM modes, exact fp32 in fp32 mode). The head sums of dC and dB are one product
+// each with K = (heads per group) x P over per-head scaled copies (dys, xs) and the group's stacked
+// states (h0 of a group's heads are adjacent in chunk_states; dh are copied adjacent, dhg). The glue
+// kernel, one block per (b, c, g) walking the group's heads in order, does all elementwise work: the
+// row dot products, the masked L x L pass (E dt in place of DS, FS summed over the heads in registers,
+// row and column sums of M), the per-time scalars and the reverse scan of the decay gradient (the
+// same steps as ssd_chunk_backward_group_kernel). Deterministic: no atomics, fixed summation orders.
+//
+// Shape legend: B batch, T time, H heads, P head dim, N state size, G groups (H % G == 0),
+//               L chunk length (here every chunk is full), BC = B * T / L chunks of the batch,
+//               HC = BC * H head-chunks, GC = BC * G group-chunks, Q = H / G heads per group.
+#include <cublas_v2.h>
+
+#include "ssd_common.cuh"
+
+namespace strata {
+namespace {
+
+// ---- pointer arrays -------------------------------------------------------------------------------
+
+// One pointer array of a batched product: entry i = base + i0 * s0 + i1 * s1 + i2 * s2 with
+// i = (i0 * n1 + i1) * n2 + i2 (three nested batch indices, e.g. (chunk, group, head in group)).
+struct PointerSpec {
+  const float* base;
+  int64_t offset;  // where the array starts in the pointer buffer (entries)
+  int64_t count, n1, n2, s0, s1, s2;
+};
+constexpr int kMaxPointerSpecs = 28;
+struct PointerSpecs {
+  PointerSpec spec[kMaxPointerSpecs];
+  int used;
+};
+
+__global__ void ssd_fill_pointers_kernel(PointerSpecs specs, float** out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const PointerSpec& sp = specs.spec[blockIdx.y];
+  if (static_cast<int>(blockIdx.y) >= specs.used || i >= sp.count) return;
+  const int64_t i2 = i % sp.n2, i1 = (i / sp.n2) % sp.n1, i0 = i / (sp.n2 * sp.n1);
+  out[sp.offset + i] = const_cast<float*>(sp.base) + i0 * sp.s0 + i1 * sp.s1 + i2 * sp.s2;  // inputs are read only
+}
+
+// ---- the glue kernel -------------------------------------------------------------------------------
+
+// One block (kThreads) per group-chunk gc = (b * chunks + c) * G + g, walking the group's heads.
+// Thread (warp w, lane) owns rows i = w + 8 r and columns s = lane + 32 u of the L x L tiles, so FS
+// summed over the heads stays in its registers. Shared: 8 L floats of per-time values + 8 L column
+// partials (one row per warp).
+template <int kL>
+__global__ void __launch_bounds__(kThreads, 2)
+    ssd_backward_glue_kernel(SsdDev l, SsdGrads gr,
+                             const float* dy,            // (B, T, H, P)
+                             const float* x,             // (B, T, H, P)
+                             const float* dt_raw,        // (B, T, H)
+                             const float* dt_bias,       // (H)
+                             const float* a_log,         // (H)
+                             const float* d,             // (H) or null
+                             const float* dt,            // (B, T, H) softplus values of the forward
+                             const float* chunk_states,  // (B, chunks, H, P, N) state entering each chunk
+                             const float* state_grads,   // ((b * H + h) * chunks + c, P, N) leaving each chunk
+                             const float* cbraw,         // (GC, L, L) C B^T
+                             float* ds,                  // (HC, L, L) in: dy x^T; out: E dt[s] (masked)
+                             const float* u_all,         // (HC, L, P) B dh^T
+                             const float* v_all,         // (HC, L, P) C h0^T
+                             float* fs_sum,              // (GC, L, L) out: sum over heads of FS (masked)
+                             float* dys,                 // (GC, L, Q * P) out: exp(cum) dy
+                             float* xs,                  // (GC, L, Q * P) out: exp(last - cum) dt x
+                             float* dhg,                 // (GC, Q * P, N) out: the group's dh stacked
+                             double* partials) {         // ((b * H + h) * chunks + c, 3) out
+  constexpr int kWarps = kThreads / 32, kRows = kL / kWarps, kCols = kL / 32;
+  extern __shared__ float shared[];
+  __shared__ double reduce[32];
+  __shared__ double dA_total;
+  float* cum = shared;
+  float* dts = shared + kL;
+  float* ecum = shared + 2 * kL;   // exp(cum[i])
+  float* wdt = shared + 3 * kL;    // exp(last - cum[s]) dt[s]
+  float* vv = shared + 4 * kL;     // x[s] . U[s]
+  float* inter = shared + 5 * kL;  // dy[i] . V[i]
+  float* rsum = shared + 6 * kL;   // sum_s M[i, s] dt[s]
+  float* dcum = shared + 7 * kL;
+  float* colpart = shared + 8 * kL;  // [warp][s]
+  float* ddt = rsum;                 // ddt[i] replaces rsum[i] once dcum[i] is formed
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t gc = blockIdx.x, bc = gc / l.groups, g = gc % l.groups;
+  const int64_t b = bc / l.chunks, c = bc % l.chunks, t0 = c * kL, q = l.hpg();
+  const int64_t pn = l.p * l.n, xy_stride = l.heads * l.p, qp = q * l.p;
+  const float* cb_tile = cbraw + gc * kL * kL;
+  float* fs_tile = fs_sum + gc * kL * kL;
+  float fs_acc[kRows][kCols];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int u = 0; u < kCols; ++u) fs_acc[r][u] = 0.0f;
+  for (int64_t hh = 0; hh < q; ++hh) {
+    const int64_t h = g * q + hh, hc = bc * l.heads + h, bhc = (b * l.heads + h) * l.chunks + c;
+    const SsdChunk v{b, h, g, c, t0, kL};
+    const float A = -expf(a_log[h]);
+    const float D = d ? d[h] : 0.0f;
+    const float* x_chunk = x + l.xi(b, t0, h);
+    const float* dy_chunk = dy + l.xi(b, t0, h);
+    float* dx_chunk = gr.dx + l.xi(b, t0, h);
+    const float* U = u_all + hc * kL * l.p;
+    const float* V = v_all + hc * kL * l.p;
+    float* ds_tile = ds + hc * kL * kL;
+    float* dys_rows = dys + gc * kL * qp + hh * l.p;
+    float* xs_rows = xs + gc * kL * qp + hh * l.p;
+    __syncthreads();  // the previous head's shared values are no longer read
+    ssd_load_chunk_decay(l, v, dt, A, dts, cum);
+    const float last = cum[kL - 1];
+    for (int i = threadIdx.x; i < kL; i += kThreads) {
+      ecum[i] = expf(cum[i]);
+      wdt[i] = expf(last - cum[i]) * dts[i];
+    }
+    __syncthreads();
+    // Rows over P (a warp per row, lanes along p): the row dot products, dx's first two terms, and
+    // the scaled copies the head-summed dC / dB products read.
+    double dD_local = 0.0;
+    for (int r = warp; r < kL; r += kWarps) {
+      float xu = 0.0f, dyv = 0.0f, dyx = 0.0f;
+      const float e_r = ecum[r], w_r = wdt[r];
+      for (int64_t p = lane; p < l.p; p += 32) {
+        const float xv = x_chunk[r * xy_stride + p], dv = dy_chunk[r * xy_stride + p];
+        const float uv = U[r * l.p + p], vq = V[r * l.p + p];
+        xu += xv * uv;
+        dyv += dv * vq;
+        dyx += dv * xv;
+        dx_chunk[r * xy_stride + p] = D * dv + w_r * uv;
+        dys_rows[r * qp + p] = e_r * dv;
+        xs_rows[r * qp + p] = w_r * xv;
+      }
+      xu = warp_sum(xu);
+      dyv = warp_sum(dyv);
+      dyx = warp_sum(dyx);
+      if (lane == 0) {
+        vv[r] = xu;
+        inter[r] = dyv;
+        dD_local += dyx;
+      }
+    }
+    // The masked L x L pass: E dt[s] replaces DS, FS adds to the head sum, M's row and column sums.
+    float col[kCols];
+#pragma unroll
+    for (int u = 0; u < kCols; ++u) col[u] = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = warp + kWarps * r;
+      const float ci = cum[i];
+      float row = 0.0f;
+      float dsv[kCols], cbv[kCols];
+#pragma unroll
+      for (int u = 0; u < kCols; ++u) {
+        const int s = lane + 32 * u;
+        dsv[u] = s <= i ? ds_tile[i * kL + s] : 0.0f;
+        cbv[u] = s <= i ? cb_tile[i * kL + s] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kCols; ++u) {
+        const int s = lane + 32 * u;
+        float e_dt = 0.0f;
+        if (s <= i) {
+          const float decay = expf(ci - cum[s]), dt_s = dts[s];
+          const float e = cbv[u] * decay, m = dsv[u] * e;
+          e_dt = e * dt_s;
+          fs_acc[r][u] += dsv[u] * decay * dt_s;
+          row += m * dt_s;
+          col[u] += m;
+        }
+        ds_tile[i * kL + s] = e_dt;
+      }
+      row = warp_sum(row);
+      if (lane == 0) rsum[i] = row;
+    }
+#pragma unroll
+    for (int u = 0; u < kCols; ++u) colpart[warp * kL + lane + 32 * u] = col[u];
+    __syncthreads();
+    // Per-time scalars: the gradients of the cumulative decay and of dt.
+    for (int i = threadIdx.x; i < kL; i += kThreads) {
+      float colsum = 0.0f;
+      for (int w = 0; w < kWarps; ++w) colsum += colpart[w * kL + i];
+      const float w_i = expf(last - cum[i]);
+      dcum[i] = ecum[i] * inter[i] + rsum[i] - colsum * dts[i] - wdt[i] * vv[i];
+      ddt[i] = colsum + w_i * vv[i];
+    }
+    // dh . h0 (the decay gradient of the state the chunk passes on) and dh into the group's stack.
+    const float* dh = state_grads + bhc * pn;
+    const float* h0 = chunk_states + l.si(b, c, h);
+    float* dh_stack = dhg + gc * q * pn + hh * pn;
+    double hh_dot = 0.0;
+    for (int64_t idx = threadIdx.x; idx < pn; idx += kThreads) {
+      const float gv = dh[idx];
+      hh_dot += static_cast<double>(gv) * h0[idx];
+      dh_stack[idx] = gv;
+    }
+    hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum and ddt are complete after this
+    const double dD_total = block_sum(dD_local, reduce);
+    // da[r] = dcum[r] + ... + dcum[L - 1] (plus the leaving state's terms at L - 1), a warp scan by
+    // 32-step segments from the end.
+    if (warp == 0) {
+      float extra = 0.0f;
+      for (int s = lane; s < kL; s += 32) extra += wdt[s] * vv[s];
+      extra = warp_sum(extra) + expf(last) * static_cast<float>(hh_dot);
+      float carry = 0.0f;
+      double dA_acc = 0.0;
+      for (int end = kL; end > 0; end -= 32) {
+        const int r = end - 1 - lane;
+        float da = dcum[r] + (r == kL - 1 ? extra : 0.0f);
+        for (int o = 1; o < 32; o <<= 1) {
+          const float up = __shfl_up_sync(0xffffffffu, da, o);
+          if (lane >= o) da += up;
+        }
+        da += carry;
+        ddt[r] += da * A;
+        dA_acc += static_cast<double>(da) * dts[r];
+        carry = __shfl_sync(0xffffffffu, da, 31);
+      }
+      dA_acc = warp_sum(dA_acc);
+      if (lane == 0) dA_total = dA_acc;
+    }
+    __syncthreads();
+    double ddt_bias_local = 0.0;
+    for (int r = threadIdx.x; r < kL; r += kThreads) {
+      const int64_t idx = l.ti(b, t0 + r, h);
+      bool passes = true;
+      l.dt_value(dt_raw[idx], dt_bias[h], &passes);
+      const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
+      gr.ddt_raw[idx] = g_raw;
+      ddt_bias_local += g_raw;
+    }
+    const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
+    if (threadIdx.x == 0) {
+      partials[bhc * 3 + 0] = dA_total * A;
+      partials[bhc * 3 + 1] = ddt_bias_total;
+      partials[bhc * 3 + 2] = dD_total;
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int u = 0; u < kCols; ++u) fs_tile[(warp + kWarps * r) * kL + lane + 32 * u] = fs_acc[r][u];
+}
+
+// ---- batched products -------------------------------------------------------------------------------
+
+cublasHandle_t blas_handle(CudaBackendState& s, const char* op) {
+  if (!s.blas) {
+    STRATA_CUBLAS_CHECK(cublasCreate(&s.blas), op);
+    STRATA_CUBLAS_CHECK(cublasSetWorkspace(s.blas, s.lt_workspace, s.lt_workspace_bytes), op);
+  }
+  STRATA_CUBLAS_CHECK(cublasSetStream(s.blas, s.stream), op);
+  return s.blas;
+}
+
+// Row-major C (m x n) = op(A) (m x k) op(B) (k x n) + beta C for `count` pointer triples, A stored
+// (m x k) or, with ta, (k x m) (lda its row length); B likewise. cuBLAS is column-major, so it
+// computes C^T = op(B)^T op(A)^T.
+void batched_product(cublasHandle_t handle, cublasComputeType_t compute, bool ta, bool tb, int64_t m, int64_t n,
+                     int64_t k, const float* const* a, int64_t lda, const float* const* b, int64_t ldb, float beta,
+                     float* const* c, int64_t ldc, int64_t count, const char* op) {
+  const float alpha = 1.0f;
+  STRATA_CUBLAS_CHECK(
+      cublasGemmBatchedEx(handle, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha,
+                          reinterpret_cast<const void* const*>(b), CUDA_R_32F, static_cast<int>(ldb),
+                          reinterpret_cast<const void* const*>(a), CUDA_R_32F, static_cast<int>(lda), &beta,
+                          reinterpret_cast<void* const*>(c), CUDA_R_32F, static_cast<int>(ldc),
+                          static_cast<int>(count), compute, CUBLAS_GEMM_DEFAULT),
+      op);
+}
+
+int64_t round_up_64(int64_t v) { return (v + 63) / 64 * 64; }
+
+}  // namespace
+
+bool ssd_backward_batched_fits(const SsdDev& l) {
+  return (l.chunk == 64 || l.chunk == 128) && l.t_len % l.chunk == 0;
+}
+
+// After ssd_chunk_state_grad_kernel and ssd_state_grad_pass_kernel (state_grads holds the gradient
+// of the state leaving every chunk): dx, dB, dC, ddt_raw and the per-head partials.
+void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, const SsdGrads& gr,
+                          const float* state_grads, double* partials, bool exact_fp32, const char* op) {
+  const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
+  const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n;
+  const int64_t qp = q * l.p, bc_row = l.groups * l.n, xy_row = l.heads * l.p;
+  // scratch: slot 0 DS (HC L L); slot 1 U and V (HC L P each); slot 2 C B^T, FS sums (GC L L each);
+  // slot 3 dys, xs (GC L Q P each), dhg (GC Q P N), then the pointer arrays
+  float* ds = s.scratch_as<float>(0, hc_count * ll, op);
+  float* u_all = s.scratch_as<float>(1, 2 * hc_count * L * l.p, op);
+  float* v_all = u_all + hc_count * L * l.p;
+  float* cbraw = s.scratch_as<float>(2, 2 * gc_count * ll, op);
+  float* fs_sum = cbraw + gc_count * ll;
+  const int64_t copies = round_up_64(gc_count * L * qp), stack = round_up_64(gc_count * q * pn);
+  const int64_t pointer_count = 3 * (5 * hc_count + 5 * gc_count);
+  float* base3 = s.scratch_as<float>(3, 2 * copies + stack + 2 * pointer_count, op);  // a pointer: 2 floats
+  float* dys = base3;
+  float* xs = base3 + copies;
+  float* dhg = base3 + 2 * copies;
+  float** ptrs = reinterpret_cast<float**>(base3 + 2 * copies + stack);
+
+  // The pointer arrays, in the order the products use them.
+  PointerSpecs specs{};
+  int64_t next = 0;
+  auto add = [&](const float* base, int64_t count, int64_t n1, int64_t n2, int64_t s0, int64_t s1, int64_t s2) {
+    STRATA_CHECK(specs.used < kMaxPointerSpecs, op, ": too many pointer arrays");
+    specs.spec[specs.used++] = {base, next, count, n1, n2, s0, s1, s2};
+    float* const* array = ptrs + next;
+    next += count;
+    return array;
+  };
+  // by group-chunk gc = (bc, g): C and B of the chunk, C B^T, FS sums, dC, dB, dys, xs, stacked h0 and dh
+  float* const* gc_c = add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_b = add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_cb = add(cbraw, gc_count, 1, 1, ll, 0, 0);
+  float* const* gc_fs = add(fs_sum, gc_count, 1, 1, ll, 0, 0);
+  float* const* gc_dc = add(a.dc.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_db = add(a.db.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_dys = add(dys, gc_count, 1, 1, L * qp, 0, 0);
+  float* const* gc_xs = add(xs, gc_count, 1, 1, L * qp, 0, 0);
+  float* const* gc_h0 = add(a.chunk_states.data, gc_count, 1, 1, q * pn, 0, 0);
+  float* const* gc_dh = add(dhg, gc_count, 1, 1, q * pn, 0, 0);
+  // by head-chunk hc = (bc, h) = (bc, g, head in group)
+  float* const* hc_dy = add(a.dy.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_x = add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_dx = add(a.dx.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_ds = add(ds, hc_count, 1, 1, ll, 0, 0);
+  float* const* hc_u = add(u_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_v = add(v_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_b = add(a.b.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_c = add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_h0 = add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
+  // dh of (b, h, c) lies at ((b * H + h) * chunks + c) * P N: hc = (b, c, h) in (B, chunks, H)
+  float* const* hc_dh = add(state_grads, hc_count, l.chunks, l.heads, l.heads * l.chunks * pn, pn, l.chunks * pn);
+  STRATA_CHECK(next * 2 <= 2 * pointer_count, op, ": pointer arrays overflow their scratch");
+  cudaStream_t stream = s.stream;
+  ssd_fill_pointers_kernel<<<dim3(static_cast<unsigned>((std::max(hc_count, gc_count) + kThreads - 1) / kThreads),
+                                  static_cast<unsigned>(specs.used)),
+                             kThreads, 0, stream>>>(specs, ptrs);
+  check_launch(op);
+
+  cublasHandle_t handle = blas_handle(s, op);
+  const cublasComputeType_t compute = exact_fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+  // before the glue kernel: C B^T (per group), dy x^T, B dh^T, C h0^T (per head)
+  batched_product(handle, compute, false, true, L, L, l.n, gc_c, bc_row, gc_b, bc_row, 0.0f, gc_cb, L, gc_count, op);
+  batched_product(handle, compute, false, true, L, L, l.p, hc_dy, xy_row, hc_x, xy_row, 0.0f, hc_ds, L, hc_count,
+                  op);
+  batched_product(handle, compute, false, true, L, l.p, l.n, hc_b, bc_row, hc_dh, l.n, 0.0f, hc_u, l.p, hc_count,
+                  op);
+  batched_product(handle, compute, false, true, L, l.p, l.n, hc_c, bc_row, hc_h0, l.n, 0.0f, hc_v, l.p, hc_count,
+                  op);
+  op_phase(s, op, "batched products 1");
+
+  const std::size_t shared = static_cast<std::size_t>(16 * L) * sizeof(float);
+  auto* const glue = L == 128 ? ssd_backward_glue_kernel<128> : ssd_backward_glue_kernel<64>;
+  glue<<<static_cast<unsigned>(gc_count), kThreads, shared, stream>>>(
+      l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.d.defined() ? a.d.data : nullptr,
+      a.dt.data, a.chunk_states.data, state_grads, cbraw, ds, u_all, v_all, fs_sum, dys, xs, dhg, partials);
+  check_launch(op);
+  op_phase(s, op, "glue");
+
+  // dx += (E dt)^T dy; dC = dys h0-stack + FS C-side; dB = xs dh-stack + FS^T C
+  batched_product(handle, compute, true, false, L, l.p, L, hc_ds, L, hc_dy, xy_row, 1.0f, hc_dx, xy_row, hc_count,
+                  op);
+  batched_product(handle, compute, false, false, L, l.n, qp, gc_dys, qp, gc_h0, l.n, 0.0f, gc_dc, bc_row, gc_count,
+                  op);
+  batched_product(handle, compute, false, false, L, l.n, L, gc_fs, L, gc_b, bc_row, 1.0f, gc_dc, bc_row, gc_count,
+                  op);
+  batched_product(handle, compute, false, false, L, l.n, qp, gc_xs, qp, gc_dh, l.n, 0.0f, gc_db, bc_row, gc_count,
+                  op);
+  batched_product(handle, compute, true, false, L, l.n, L, gc_fs, L, gc_c, bc_row, 1.0f, gc_db, bc_row, gc_count,
+                  op);
+  op_phase(s, op, "batched products 2");
+}
+
+}  // namespace strata
