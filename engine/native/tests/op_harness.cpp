@@ -176,6 +176,13 @@ Vec concat(Vec a, const Vec& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
+// atol as a fraction of the largest |want| (the bf16 tolerances)
+Tolerance relative_to_max(const Vec& want, Tolerance tol) {
+  double largest = 0.0;
+  for (double x : want) largest = std::max(largest, std::fabs(x));
+  return {tol.atol * largest, tol.rtol};
+}
+
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double softplus(double x) { return std::log1p(std::exp(x)); }
 
@@ -307,6 +314,105 @@ void test_linear(Ctx& ctx) {
   Tensor dw = ctx.zeros("dw", {out_dim, in_dim}), db = ctx.zeros("db", {out_dim});
   linear_backward(ctx.backend, dx, dw, db, tdy, x, w, "mlp.fc1", 0);
   ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(db)}});
+}
+
+// Consecutive GEMMs that read the same operand: the CUDA backend in bf16 mode takes a pack the
+// previous GEMM left in scratch instead of packing again (gemm_cuda.cu). Every case must match the
+// float64 product, and the backend must not reuse a pack across a write of its source: an op in
+// between, an upload, the GEMM's own output, a recording that replays after the source changed.
+void test_gemm_pack_reuse(Ctx& ctx) {
+#ifdef STRATA_HAVE_CUDA
+  auto* cuda = dynamic_cast<CudaBackend*>(&ctx.backend);
+  struct ModeGuard {  // bf16 GEMMs for this test only, also when a check throws
+    CudaBackend* cuda;
+    CudaGemmMode saved;
+    ~ModeGuard() {
+      if (cuda) cuda->set_gemm_mode(saved);
+    }
+  } guard{cuda, cuda ? cuda->gemm_mode() : CudaGemmMode::Fp32};
+  if (cuda) cuda->set_gemm_mode(CudaGemmMode::Bf16);
+  auto reuses = [&]() -> int64_t { return cuda ? static_cast<int64_t>(cuda->gemm_pack_reuses()) : 0; };
+  const bool packs = cuda != nullptr;
+#else
+  auto reuses = []() -> int64_t { return 0; };
+  const bool packs = false;
+#endif
+  // bf16 operands: atol 1e-2 of the largest |want| (a wrong or stale pack is off by O(1) of it)
+  auto close = [&](const std::string& what, const Tensor& got, const Vec& want) {
+    ctx.expect_close(what, ctx.down(got), want, packs ? relative_to_max(want, kForwardBf16) : kForwardF32);
+  };
+  auto product = [](int64_t m, int64_t n, int64_t k, const Vec& a, bool ta, const Vec& b, bool tb) {
+    return ref_gemm(m, n, k, a, ta, ta ? m : k, b, tb, tb ? k : n, Vec(m * n, 0.0), n, 1.0, 0.0);
+  };
+  // linear_backward: dgrad (dX = dY W) then wgrad (dW += dY^T X) both read dY stored (M, O)
+  const int64_t m = 64, in = 32, out = 48;
+  Vec x = f32(ctx.random(m * in)), w = f32(ctx.random(out * in)), dy = f32(ctx.random(m * out));
+  Tensor tx = ctx.up("x", {m, in}, x), tw = ctx.up("w", {out, in}, w), tdy = ctx.up("dy", {m, out}, dy);
+  Tensor dx = ctx.zeros("dx", {m, in}), dw = ctx.zeros("dw", {out, in});
+  int64_t before = reuses();
+  linear_backward(ctx.backend, dx, dw, Tensor(), tdy, tx, tw, "mlp.fc1", 0);
+  ctx.expect_true("wgrad takes dgrad's pack of dY", reuses() == before + (packs ? 1 : 0));
+  close("linear dgrad", dx, product(m, in, out, dy, false, w, false));
+  close("linear wgrad", dw, product(out, in, m, dy, true, x, false));
+  // the same pointer written in between (an op, then an upload): packed again
+  const int64_t r = 32, k = 48, n = 16;
+  Vec a = f32(ctx.random(r * k)), b1 = f32(ctx.random(k * n)), b2 = f32(ctx.random(k * n));
+  Tensor ta = ctx.up("a", {r, k}, a), tb1 = ctx.up("b1", {k, n}, b1), tb2 = ctx.up("b2", {k, n}, b2);
+  Tensor c1 = ctx.zeros("c1", {r, n}), c2 = ctx.zeros("c2", {r, n}), c3 = ctx.zeros("c3", {r, n});
+  before = reuses();
+  gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb1.data, false, c1.data, 0.0f, GemmTag{}));
+  scale(ctx.backend, ScaleArgs{Tensor(ta.data, {r * k}, "a"), -2.0f});
+  gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb2.data, false, c2.data, 0.0f, GemmTag{}));
+  Vec a2 = f32(ctx.random(r * k));
+  std::vector<float> host(a2.begin(), a2.end());
+  ctx.backend.upload(ta.data, host.data(), host.size() * sizeof(float));
+  gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb1.data, false, c3.data, 0.0f, GemmTag{}));
+  ctx.expect_true("no reuse across a write of the source", reuses() == before);
+  Vec scaled = a;
+  for (double& v : scaled) v *= -2.0;
+  close("gemm before the write", c1, product(r, n, k, a, false, b1, false));
+  close("gemm after an op wrote the source", c2, product(r, n, k, scaled, false, b2, false));
+  close("gemm after an upload wrote the source", c3, product(r, n, k, a2, false, b1, false));
+  // the operand packed as A, then read as a transposed B: the fresh A pack must not go to its slot
+  Vec q = f32(ctx.random(n * k));
+  Tensor tq = ctx.up("q", {n, k}, q), cq = ctx.zeros("cq", {n, r});
+  before = reuses();
+  gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb2.data, false, c2.data, 0.0f, GemmTag{}));
+  gemm(ctx.backend, gemm_call(n, r, k, tq.data, false, ta.data, true, cq.data, 0.0f, GemmTag{}));
+  gemm(ctx.backend, gemm_call(n, r, k, tq.data, false, ta.data, true, c1.data, 0.0f, GemmTag{}));
+  ctx.expect_true("B takes A's pack, then both are taken", reuses() == before + (packs ? 3 : 0));
+  close("gemm reading the previous A as B", cq, product(n, r, k, q, false, a2, true));
+  close("gemm repeated", Tensor(c1.data, {n, r}, "c1"), product(n, r, k, q, false, a2, true));
+  if (!packs) return;
+#ifdef STRATA_HAVE_CUDA
+  // a GEMM writing its own operand (well defined only where operands are packed first): packed again
+  const int64_t s = 32;
+  Vec sq = f32(ctx.random(s * s)), sb = f32(ctx.random(s * s)), sb2 = f32(ctx.random(s * s));
+  Tensor tsq = ctx.up("sq", {s, s}, sq), tsb = ctx.up("sb", {s, s}, sb), tsb2 = ctx.up("sb2", {s, s}, sb2);
+  Tensor cs = ctx.zeros("cs", {s, s});
+  before = reuses();
+  gemm(ctx.backend, gemm_call(s, s, s, tsq.data, false, tsb.data, false, tsq.data, 0.0f, GemmTag{}));
+  gemm(ctx.backend, gemm_call(s, s, s, tsq.data, false, tsb2.data, false, cs.data, 0.0f, GemmTag{}));
+  ctx.expect_true("no reuse of a pack the GEMM wrote over", reuses() == before);
+  const Vec sq_new = product(s, s, s, sq, false, sb, false);
+  close("gemm over its own operand", tsq, sq_new);
+  close("gemm after a GEMM wrote the source", cs, product(s, s, s, sq_new, false, sb2, false));
+  // recording: a pack made before the capture is not in the graph; a replay after the source changed
+  // packs the new values (graph GEMMs reuse only packs made inside the graph)
+  gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb1.data, false, c1.data, 0.0f, GemmTag{}));
+  std::string why;
+  if (cuda->begin_recording(&why)) {
+    gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb2.data, false, c2.data, 0.0f, GemmTag{}));
+    gemm(ctx.backend, gemm_call(r, n, k, ta.data, false, tb1.data, false, c3.data, 0.0f, GemmTag{}));
+    std::unique_ptr<OpRecording> recording = cuda->end_recording(&why);
+    ctx.expect_true("recording: " + why, recording != nullptr);
+    host.assign(a.begin(), a.end());
+    ctx.backend.upload(ta.data, host.data(), host.size() * sizeof(float));
+    if (recording) recording->replay();
+    close("recorded gemm replayed after the source changed", c2, product(r, n, k, a, false, b2, false));
+    close("recorded gemm reusing the recorded pack", c3, product(r, n, k, a, false, b1, false));
+  }
+#endif
 }
 
 void test_elementwise(Ctx& ctx) {
@@ -809,13 +915,6 @@ std::map<std::string, Vec> ref_attention_grads(const Inputs& v, const Vec& dout,
   return g;
 }
 
-// atol as a fraction of the largest |want| (the bf16 tolerances)
-Tolerance relative_to_max(const Vec& want, Tolerance tol) {
-  double largest = 0.0;
-  for (double x : want) largest = std::max(largest, std::fabs(x));
-  return {tol.atol * largest, tol.rtol};
-}
-
 // Decode check shared by the attention tests: feeding the tokens of `in` (q, k, v) one by one through
 // the KV cache (attention_decode) reproduces the forward output `want` (B,T,H,P).
 void check_decode_matches_forward(Ctx& ctx, const AttnShape& s, Inputs& in, const Vec& want) {
@@ -1224,6 +1323,62 @@ void test_adamw(Ctx& ctx) {
   for (double x : ctx.down(tm)) want_listed += x * x;
   for (double x : ctx.down(tp)) want_listed += x * x;
   ctx.expect_close("sum of squares over a list", {listed}, {want_listed}, kForwardF32);
+  // adamw_steps over a model-like list (more tensors than one launch list takes, chunk edges, an
+  // unaligned view, a change of learning rate inside the list) is bit-identical to adamw_step per tensor
+  const int64_t sizes[] = {300, 5, 8195, 1, 17000, 64, 3};
+  std::vector<AdamWStep> listed_steps, single_steps;
+  Vec ss_want;
+  std::vector<Tensor> grads;
+  for (int i = 0; i < 45; ++i) {
+    const int64_t count = sizes[i % 7] + (i == 9 ? 1 : 0);
+    const Vec pi = f32(ctx.random(count)), gi = f32(ctx.random(count)), mi = f32(ctx.random(count, -0.1, 0.1));
+    const Vec vi = f32(ctx.random(count, 0.0, 0.01));
+    AdamWStep pair[2];
+    for (AdamWStep& st : pair) {
+      Tensor tpi = ctx.up("p", {count}, pi), tgi = ctx.up("g", {count}, gi), tmi = ctx.up("m", {count}, mi);
+      Tensor tvi = ctx.up("v", {count}, vi);
+      if (i == 9) {  // a view one float in: no 16-byte alignment
+        for (Tensor* t : {&tpi, &tgi, &tmi, &tvi}) *t = Tensor(t->data + 1, {count - 1}, t->name);
+      }
+      st = AdamWStep{tpi, tgi, tmi, tvi, i < 30 ? 3e-3f : 1e-3f, 0.9f, 0.95f, 1e-8f, i % 2 ? 0.1f : 0.0f, 0.7f, 3};
+    }
+    listed_steps.push_back(pair[0]);
+    single_steps.push_back(pair[1]);
+    grads.push_back(pair[0].grad);
+    for (double x : ctx.down(pair[0].grad)) ss_want.push_back(x * x);
+  }
+  adamw_steps(ctx.backend, listed_steps);
+  for (const AdamWStep& st : single_steps) adamw_step(ctx.backend, st);
+  bool identical = true;
+  for (size_t i = 0; i < listed_steps.size(); ++i) {
+    for (auto field : {&AdamWStep::param, &AdamWStep::m, &AdamWStep::v}) {
+      const Vec got = ctx.down(listed_steps[i].*field), want_one = ctx.down(single_steps[i].*field);
+      identical = identical && std::memcmp(got.data(), want_one.data(), got.size() * sizeof(double)) == 0;
+    }
+  }
+  ctx.expect_true("adamw_steps bit-identical to adamw_step per tensor", identical);
+  double list_total = 0.0, list_want = 0.0;
+  for (double x : ss_want) list_want += x;
+  sum_squares(ctx.backend, {grads, &list_total});
+  ctx.expect_close("sum of squares over 45 tensors", {list_total}, {list_want}, kForwardF32);
+  // fill_zero_ranges clears exactly the listed ranges (word ranges, and an odd byte range)
+  const Vec ones(40, 1.0);
+  Tensor z1 = ctx.up("z1", {40}, ones), z2 = ctx.up("z2", {40}, ones), z3 = ctx.up("z3", {40}, ones);
+  ctx.backend.fill_zero_ranges({{z1.data, 40 * sizeof(float)}, {z2.data + 3, 9 * sizeof(float)},
+                                {reinterpret_cast<char*>(z3.data) + 1, 6}, {z3.data + 20, 0}});
+  Vec want_z2 = ones, want_z3 = ones;
+  for (int i = 3; i < 12; ++i) want_z2[i] = 0.0;
+  std::vector<unsigned char> z3_bytes(40 * sizeof(float));
+  ctx.backend.download(z3_bytes.data(), z3.data, z3_bytes.size());
+  bool z3_ok = true;
+  const float one = 1.0f;
+  for (size_t byte = 0; byte < z3_bytes.size(); ++byte) {
+    const unsigned char expected = byte >= 1 && byte < 7 ? 0 : reinterpret_cast<const unsigned char*>(&one)[byte % 4];
+    z3_ok = z3_ok && z3_bytes[byte] == expected;
+  }
+  ctx.expect_close("fill_zero_ranges whole tensor", ctx.down(z1), Vec(40, 0.0), kForwardF32);
+  ctx.expect_close("fill_zero_ranges word range", ctx.down(z2), want_z2, kForwardF32);
+  ctx.expect_true("fill_zero_ranges odd byte range", z3_ok);
 }
 
 // Bad arguments raise strata::Error naming the op and the field (checked before any backend runs).
@@ -1259,6 +1414,7 @@ struct TestCase {
 const TestCase kTests[] = {
     {"gemm", OpKind::Gemm, test_gemm},
     {"linear", OpKind::Gemm, test_linear},
+    {"gemm_pack_reuse", OpKind::Gemm, test_gemm_pack_reuse},
     {"elementwise", OpKind::Elementwise, test_elementwise},
     {"embedding", OpKind::Embedding, test_embedding},
     {"rmsnorm", OpKind::RmsNorm, test_rmsnorm},

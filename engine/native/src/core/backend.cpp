@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "../ops/adamw.h"
 #include "error.h"
 
 namespace strata {
@@ -38,6 +39,10 @@ void Backend::fill_bytes(void* pointer, std::size_t bytes, unsigned char value) 
   const std::vector<unsigned char> pattern(std::min(bytes, kChunk), value);
   for (std::size_t done = 0; done < bytes; done += kChunk)
     upload(static_cast<unsigned char*>(pointer) + done, pattern.data(), std::min(kChunk, bytes - done));
+}
+
+void Backend::fill_zero_ranges(const std::vector<std::pair<void*, std::size_t>>& ranges) {
+  for (const auto& [pointer, bytes] : ranges) fill_zero(pointer, bytes);
 }
 
 bool Backend::begin_recording(std::string* why_not) {
@@ -87,6 +92,9 @@ void Backend::cross_entropy_backward(const CrossEntropyBwd&) { unsupported(OpKin
 void Backend::argmax_rows(const ArgmaxRows&) { unsupported(OpKind::CrossEntropy); }
 void Backend::adamw_step(const AdamWStep&) { unsupported(OpKind::AdamW); }
 void Backend::sum_squares(const SumSquaresArgs&) { unsupported(OpKind::AdamW); }
+void Backend::adamw_steps(const std::vector<AdamWStep>& steps) {
+  for (const AdamWStep& a : steps) adamw_step(a);
+}
 
 namespace {
 std::mutex registry_mutex;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace strata {
@@ -102,6 +103,8 @@ class Backend {
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void release(void* pointer) = 0;
   virtual void fill_zero(void* pointer, std::size_t bytes) = 0;
+  // fill_zero of every (pointer, bytes) range (a model's gradients). Default: one fill_zero each.
+  virtual void fill_zero_ranges(const std::vector<std::pair<void*, std::size_t>>& ranges);
   // Every byte set to `value` (the arena's NaN poison: 0xFF). The default uploads a host pattern.
   virtual void fill_bytes(void* pointer, std::size_t bytes, unsigned char value);
   // The allocation at `pointer` holds parameter values (ParamStore calls it): a backend that caches
@@ -161,6 +164,8 @@ class Backend {
   virtual void cross_entropy_backward(const CrossEntropyBwd& args);
   virtual void argmax_rows(const ArgmaxRows& args);
   virtual void adamw_step(const AdamWStep& args);
+  // Default: adamw_step of each (see ops/adamw.h).
+  virtual void adamw_steps(const std::vector<AdamWStep>& steps);
   virtual void sum_squares(const SumSquaresArgs& args);
 
  protected:

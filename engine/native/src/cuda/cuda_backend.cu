@@ -194,6 +194,7 @@ DeviceErrorFlag* CudaBackendState::error_record(DeviceErrorReporter report, cons
 
 void CudaBackendState::synchronize_and_report(const char* op) {
   STRATA_CHECK(!recording, op, ": cannot wait for the GPU while ops are being recorded");
+  note_op();  // also ends helpers that queue work without finish_op (fake quantization, sum_squares)
   STRATA_CUDA_CHECK(cudaStreamSynchronize(stream), op);
   if (op_times) op_times->collect();
   std::vector<DeviceErrorReporter> reports;
@@ -287,6 +288,7 @@ void CudaBackend::fill_bytes(void* pointer, std::size_t bytes, unsigned char val
 void CudaBackend::upload(void* device_destination, const void* host_source, std::size_t bytes) {
   if (bytes == 0) return;
   state_->parameters.note_write(device_destination, bytes);
+  state_->note_op();
   STRATA_CUDA_CHECK(cudaMemcpyAsync(device_destination, host_source, bytes, cudaMemcpyDefault, state_->stream),
                     "cuda upload");
   if (state_->op_times) state_->op_times->mark("upload", nullptr);
@@ -333,6 +335,7 @@ class CudaRecording final : public OpRecording {
                    "cuda graph replay: a parameter the recording reads was freed; record the step again");
     }
     STRATA_CUDA_CHECK(cudaGraphLaunch(exec_, state_.stream), "cuda graph replay");
+    state_.note_op();
   }
 
  private:
@@ -357,6 +360,7 @@ bool CudaBackend::begin_recording(std::string* why_not) {
   }
   s.recording = true;
   s.recorded_packs.clear();
+  s.note_op();  // scratch packs made before the capture are not part of the graph
   return true;
 }
 
@@ -372,6 +376,7 @@ std::unique_ptr<OpRecording> CudaBackend::end_recording(std::string* why_not) {
     return nullptr;
   }
   s.recording = false;
+  s.note_op();  // the captured packs never ran
   cudaGraph_t graph = nullptr;
   cudaError_t status = cudaStreamEndCapture(s.stream, &graph);
   if (status != cudaSuccess || !graph) return refuse("cudaStreamEndCapture", status);
@@ -385,6 +390,7 @@ std::unique_ptr<OpRecording> CudaBackend::end_recording(std::string* why_not) {
 }
 
 void CudaBackend::finish_op(const char* op, const char* detail) {
+  state_->note_op();
   check_launch(op);
   if (state_->op_times) state_->op_times->mark(op, detail);
   if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report(op);

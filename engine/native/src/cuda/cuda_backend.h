@@ -70,6 +70,7 @@ class CudaBackend final : public Backend {
   void* allocate(std::size_t bytes) override;
   void release(void* pointer) override;
   void fill_zero(void* pointer, std::size_t bytes) override;
+  void fill_zero_ranges(const std::vector<std::pair<void*, std::size_t>>& ranges) override;
   void fill_bytes(void* pointer, std::size_t bytes, unsigned char value) override;
   void note_parameter_memory(const void* pointer, std::size_t bytes) override;
   void upload(void* device_destination, const void* host_source, std::size_t bytes) override;
@@ -117,6 +118,7 @@ class CudaBackend final : public Backend {
   void cross_entropy_backward(const CrossEntropyBwd& args) override;
   void argmax_rows(const ArgmaxRows& args) override;
   void adamw_step(const AdamWStep& args) override;
+  void adamw_steps(const std::vector<AdamWStep>& steps) override;
   void sum_squares(const SumSquaresArgs& args) override;
 
   CudaGemmMode gemm_mode() const { return gemm_mode_; }
@@ -124,6 +126,8 @@ class CudaBackend final : public Backend {
   // The mode a GEMM really runs in on this GPU (Fp8E4m3 -> Bf16 before sm_89).
   CudaGemmMode effective_gemm_mode() const;
   CudaAllocatorStats allocator_stats() const;
+  // bf16 GEMM operands taken from the previous GEMM's scratch pack instead of packed again.
+  uint64_t gemm_pack_reuses() const;
   // Frees every cached (released) block back to the driver.
   void empty_cache();
   // "NVIDIA H200 (sm_90, 139 GiB)"

@@ -9,6 +9,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <chrono>
@@ -57,6 +58,13 @@ using WeightPackKey = std::tuple<const float*, int64_t, int64_t, int64_t, int64_
 struct WeightPack {
   void* data = nullptr;     // device, padded_rows * kp bf16
   uint64_t generation = 0;  // ParameterMemory generation the pack was made at
+};
+// A bf16 operand pack the last GEMM left in a scratch slot (gemm_cuda.cu): the key has the layout of
+// WeightPackKey (the last field 0), data is scratch[slot].data when it was packed.
+struct ScratchPack {
+  WeightPackKey key{};
+  int slot = -1;
+  const void* data = nullptr;
 };
 
 // Per-op device error report: kernels that validate indices write the first bad position here.
@@ -140,6 +148,15 @@ struct CudaBackendState {
   ParameterMemory parameters;          // parameter allocations and their write generation
   std::map<WeightPackKey, WeightPack> weight_packs;  // guarded by gemm_plan_mutex
   std::vector<WeightPackKey> recorded_packs;         // packs read by the open recording
+  // Bumped by everything that may write device memory or make queued work stale (every op's
+  // finish_op, uploads, waits, recordings and replays): equal values mean no op ran in between.
+  std::atomic<uint64_t> op_serial{0};
+  std::mutex scratch_packs_mutex;
+  ScratchPack scratch_packs[2];  // the last bf16 GEMM's operand packs still in scratch (guarded)
+  uint64_t scratch_packs_serial = 0;  // op_serial right after that GEMM; no other op ran while equal
+  uint64_t scratch_pack_reuses = 0;   // operands a GEMM took from the previous GEMM's packs
+
+  void note_op() { op_serial.fetch_add(1, std::memory_order_relaxed); }
 
   explicit CudaBackendState(CudaMemoryMode mode) : allocator(mode) {}
 

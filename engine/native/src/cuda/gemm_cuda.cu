@@ -26,6 +26,13 @@
 // ParameterMemory generation is unchanged (optimizer steps, uploads and elementwise writes into
 // parameters change it); STRATA_CUDA_WEIGHT_PACKS=0 packs every call into scratch instead. A
 // recording reuses only packs that are current, and a replay refreshes stale ones first.
+// bf16 packs of other operands go to scratch slots, and the next GEMM takes an operand from there
+// instead of packing it again when it is the same memory in the same layout (source, rows, cols,
+// ld, padded shape), no other op ran in between (CudaBackendState::op_serial: every op, upload,
+// wait, recording and replay bumps it) and the GEMM that packed it did not write over its source:
+// linear_backward's dgrad and wgrad both read dY stored (M, O). The operand packed afresh then goes
+// to a slot the reused pack is not in. Device memory mode only (host code writes managed memory
+// between ops); STRATA_CUDA_PACK_REUSE=0 packs every operand every call.
 // This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -226,6 +233,31 @@ bool weight_packs_enabled() {
   return enabled;
 }
 
+bool pack_reuse_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_PACK_REUSE");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return enabled;
+}
+
+// The previous GEMM's scratch packs when no op ran since it ended (else none). The record is
+// cleared, so a GEMM that packs into scratch and then fails leaves no entry that names a slot it
+// overwrote; a bf16 GEMM that completes records its own packs (remember_scratch_packs).
+void take_scratch_packs(CudaBackendState& s, ScratchPack (&out)[2]) {
+  std::lock_guard<std::mutex> lock(s.scratch_packs_mutex);
+  const bool current = s.scratch_packs_serial == s.op_serial.load(std::memory_order_relaxed);
+  for (int i = 0; i < 2; ++i) {
+    out[i] = current ? s.scratch_packs[i] : ScratchPack{};
+    s.scratch_packs[i] = ScratchPack{};
+  }
+}
+
+// [begin, end) byte addresses of a row-major (rows x cols, ld) float matrix.
+std::pair<uintptr_t, uintptr_t> matrix_span(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+  return {reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p + (rows - 1) * ld + cols)};
+}
+
 enum class GemmTune { Off, On, Log };
 GemmTune gemm_tune_setting() {
   static const GemmTune setting = [] {
@@ -419,6 +451,9 @@ void CudaBackend::gemm(const GemmCall& call) {
   const char* op = "cuda gemm";
   CudaBackendState& s = *state_;
   if (call.m == 0 || call.n == 0) return;
+  ScratchPack previous_packs[2], next_packs[2];
+  take_scratch_packs(s, previous_packs);
+  const auto [c_begin, c_end] = matrix_span(call.c, call.m, call.n, call.ldc);
   // The op timing's row: "gemm <role> <pass>" (built only while op timing is on).
   const std::string timing_label =
       s.op_times ? detail::concat(call.tag.role ? call.tag.role : "", " ", gemm_pass_name(call.tag.pass)) : "";
@@ -497,34 +532,65 @@ void CudaBackend::gemm(const GemmCall& call) {
     // bf16: each operand is converted row by row in the layout it is stored in (rows x cols, the K
     // side zero-padded to Kp, the other side's row length rounded up to 8), and its transpose goes to
     // cuBLASLt as an operation flag. An operand inside one parameter allocation is packed once per
-    // parameter generation.
-    auto pack = [&](int slot, const float* source, int64_t rows, int64_t cols, int64_t padded_rows,
-                    int64_t padded_cols, int64_t ld) -> void* {
+    // parameter generation; one the previous GEMM left in scratch is taken from there (header).
+    struct Operand {
+      WeightPackKey key;  // source, rows, padded rows, cols, padded cols, ld, 0
+      const void* packed = nullptr;
+      int slot = -1;  // the scratch slot holding the pack; -1 for a weight pack
+    };
+    const int64_t m8 = round_up(call.m, 8), n8 = round_up(call.n, 8);
+    Operand ops[2] = {  // A: stored (K, M) -> packed (Kp, M8), or (M, K) -> (M, Kp); B: (N, K) -> (N, Kp), or (K, N) -> (Kp, N8)
+        {call.trans_a ? WeightPackKey{call.a, call.k, kp, call.m, m8, call.lda, 0}
+                      : WeightPackKey{call.a, call.m, call.m, call.k, kp, call.lda, 0}},
+        {call.trans_b ? WeightPackKey{call.b, call.n, call.n, call.k, kp, call.ldb, 0}
+                      : WeightPackKey{call.b, call.k, kp, call.n, n8, call.ldb, 0}}};
+    const bool device_memory = memory_ != CudaMemoryMode::Managed;
+    bool taken[3] = {false, false, false};
+    for (Operand& o : ops) {
+      const auto& [source, rows, padded_rows, cols, padded_cols, ld, unused] = o.key;
       const std::size_t extent = sizeof(float) * static_cast<std::size_t>((rows - 1) * ld + cols);
-      if (weight_packs_enabled() && memory_ != CudaMemoryMode::Managed && s.parameters.covers(source, extent)) {
-        const WeightPackKey key{source, rows, padded_rows, cols, padded_cols, ld, 0};
-        if (void* cached = s.weight_pack(key, true, op)) return cached;
+      if (weight_packs_enabled() && device_memory && s.parameters.covers(source, extent)) {
+        if ((o.packed = s.weight_pack(o.key, true, op))) continue;
       }
-      void* scratch = s.scratch_bytes(slot, static_cast<std::size_t>(padded_rows * padded_cols) * 2, op);
+      for (const ScratchPack& previous : previous_packs) {
+        if (!device_memory || !pack_reuse_enabled() || previous.slot < 0 || previous.key != o.key ||
+            s.scratch[previous.slot].data != previous.data) {
+          continue;
+        }
+        o.packed = previous.data, o.slot = previous.slot;
+        taken[o.slot] = true;
+        std::lock_guard<std::mutex> lock(s.scratch_packs_mutex);
+        ++s.scratch_pack_reuses;
+        break;
+      }
+    }
+    for (int i = 0; i < 2; ++i) {  // fresh packs: A to slot 0, B to slot 1, else the first slot not taken
+      Operand& o = ops[i];
+      if (o.packed) continue;
+      o.slot = taken[i] ? (taken[0] ? (taken[1] ? 2 : 1) : 0) : i;
+      taken[o.slot] = true;
+      const auto& [source, rows, padded_rows, cols, padded_cols, ld, unused] = o.key;
+      void* scratch = s.scratch_bytes(o.slot, static_cast<std::size_t>(padded_rows * padded_cols) * 2, op);
       launch_pack(static_cast<__nv_bfloat16*>(scratch), source, rows, padded_rows, cols, padded_cols, ld, false,
                   nullptr, s.stream);
-      return scratch;
-    };
-    if (call.trans_a) {  // A stored (K, M): packed (Kp, M8) = column-major M8 x Kp, op T
-      const int64_t m8 = round_up(call.m, 8);
-      p.b = pack(0, call.a, call.k, call.m, kp, m8, call.lda);
-      p.b_rows = call.m, p.b_cols = kp, p.ldb = m8, p.op_b = CUBLAS_OP_T;
-    } else {  // A stored (M, K): packed (M, Kp) = column-major Kp x M, op N
-      p.b = pack(0, call.a, call.m, call.k, call.m, kp, call.lda);
-      p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
+      o.packed = scratch;
     }
-    if (call.trans_b) {  // B stored (N, K): packed (N, Kp) = column-major Kp x N, op T
-      p.a = pack(1, call.b, call.n, call.k, call.n, kp, call.ldb);
-      p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
-    } else {  // B stored (K, N): packed (Kp, N8) = column-major N8 x Kp, op N
-      const int64_t n8 = round_up(call.n, 8);
-      p.a = pack(1, call.b, call.k, call.n, kp, n8, call.ldb);
-      p.a_rows = call.n, p.a_cols = kp, p.lda = n8, p.op_a = CUBLAS_OP_N;
+    if (call.trans_a) {  // packed (Kp, M8) = column-major M8 x Kp, op T
+      p.b = ops[0].packed, p.b_rows = call.m, p.b_cols = kp, p.ldb = m8, p.op_b = CUBLAS_OP_T;
+    } else {  // packed (M, Kp) = column-major Kp x M, op N
+      p.b = ops[0].packed, p.b_rows = kp, p.b_cols = call.m, p.ldb = kp, p.op_b = CUBLAS_OP_N;
+    }
+    if (call.trans_b) {  // packed (N, Kp) = column-major Kp x N, op T
+      p.a = ops[1].packed, p.a_rows = kp, p.a_cols = call.n, p.lda = kp, p.op_a = CUBLAS_OP_T;
+    } else {  // packed (Kp, N8) = column-major N8 x Kp, op N
+      p.a = ops[1].packed, p.a_rows = call.n, p.a_cols = kp, p.lda = n8, p.op_a = CUBLAS_OP_N;
+    }
+    for (int i = 0; i < 2; ++i) {  // what the next GEMM may take: scratch packs this GEMM does not overwrite
+      const auto& [source, rows, padded_rows, cols, padded_cols, ld, unused] = ops[i].key;
+      const auto [begin, end] = matrix_span(source, rows, cols, ld);
+      if (ops[i].slot >= 0 && (end <= c_begin || c_end <= begin)) {
+        next_packs[i] = ScratchPack{ops[i].key, ops[i].slot, ops[i].packed};
+      }
     }
   }
   check_launch(op);
@@ -535,6 +601,11 @@ void CudaBackend::gemm(const GemmCall& call) {
   // Writing C directly needs the unpadded shape.
   if (mp == call.m && np == call.n && run_lt(s, p, key, op)) {
     finish_op(op, timing_label.c_str());
+    if (!fp8) {
+      std::lock_guard<std::mutex> lock(s.scratch_packs_mutex);
+      for (int i = 0; i < 2; ++i) s.scratch_packs[i] = next_packs[i];
+      s.scratch_packs_serial = s.op_serial.load(std::memory_order_relaxed);
+    }
     return;
   }
   STRATA_CHECK(fp8, op, ": cuBLASLt has no bf16 algorithm for m=", call.m, " n=", call.n, " k=", call.k, " (",
@@ -557,6 +628,11 @@ void CudaBackend::gemm(const GemmCall& call) {
   add_staged_bf16<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc,
                                                                        np, call.beta);
   finish_op(op, timing_label.c_str());
+}
+
+uint64_t CudaBackend::gemm_pack_reuses() const {
+  std::lock_guard<std::mutex> lock(state_->scratch_packs_mutex);
+  return state_->scratch_pack_reuses;
 }
 
 }  // namespace strata

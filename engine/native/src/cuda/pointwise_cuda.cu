@@ -1,12 +1,15 @@
 // CUDA kernels of the row- and element-wise op families: elementwise helpers (add, axpy, scale,
 // strided copy, bias add and bias gradient),
 // activations and their derivatives, token embedding (gather / atomic scatter-add), the fused
-// log-softmax cross-entropy, the fused AdamW step and the sum of squares. Formulas match the CPU
-// kernels (cpu/*_cpu.cpp); index validation happens on the GPU and raises the same messages.
+// log-softmax cross-entropy, the fused AdamW step and the sum of squares, and the list launches
+// (many tensors per kernel: a model's AdamW step, gradient norm and gradient zeroing). Formulas match
+// the CPU kernels (cpu/*_cpu.cpp); index validation happens on the GPU and raises the same messages.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
+#include <vector>
 
 #include "../ops/activation.h"
 #include "../ops/adamw.h"
@@ -295,12 +298,122 @@ struct AdamWOp {
   }
 };
 
-__global__ void sum_squares_kernel(const float* x, int64_t n, double* out) {
+// List launches: up to kListTensors tensors per kernel, each cut into chunks of `chunk` elements
+// (a multiple of 4), one block per chunk; first_block[i] is tensor i's first block (a prefix sum),
+// so a block finds its tensor by a binary search. The list is passed by value as the kernel
+// argument (under the 4 KB parameter limit): nothing is uploaded, and a recording captures it.
+constexpr int kListTensors = 32;
+template <typename Entry>
+struct TensorList {
+  Entry entries[kListTensors];
+  int64_t first_block[kListTensors + 1];
+  int64_t chunk;
+  int count;
+};
+// The tensor of block b and the [begin, end) element range of its chunk.
+template <typename Entry>
+__device__ Entry list_chunk(const TensorList<Entry>& list, int64_t b, int64_t& begin, int64_t& end) {
+  int lo = 0, hi = list.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (list.first_block[mid] <= b) lo = mid; else hi = mid - 1;
+  }
+  const Entry e = list.entries[lo];
+  begin = (b - list.first_block[lo]) * list.chunk;
+  end = min(e.n, begin + list.chunk);
+  return e;
+}
+// f.four(i) over the float4 groups of [begin, end) when vec (begin is a multiple of 4), f.one(i)
+// over the rest: the same split as elementwise_kernel, so each element gets the same arithmetic.
+template <typename F>
+__device__ void chunk_apply(const F& f, int64_t begin, int64_t end, bool vec) {
+  const int64_t vec_end = vec ? begin + (end - begin) / 4 * 4 : begin;
+  for (int64_t i4 = begin / 4 + threadIdx.x; i4 < vec_end / 4; i4 += blockDim.x) f.four(i4);
+  for (int64_t i = vec_end + threadIdx.x; i < end; i += blockDim.x) f.one(i);
+}
+// Calls launch(list, blocks) for every kListTensors entries with n > 0 (in order).
+template <typename Entry, typename Launch>
+void launch_lists(const std::vector<Entry>& entries, int64_t chunk, Launch&& launch) {
+  TensorList<Entry> list{};
+  list.chunk = chunk;
+  int64_t blocks = 0;
+  auto flush = [&] {
+    if (list.count == 0) return;
+    list.first_block[list.count] = blocks;
+    launch(list, blocks);
+    list.count = 0;
+    blocks = 0;
+  };
+  for (const Entry& e : entries) {
+    if (e.n == 0) continue;
+    list.entries[list.count] = e;
+    list.first_block[list.count] = blocks;
+    blocks += (e.n + chunk - 1) / chunk;
+    if (++list.count == kListTensors) flush();
+  }
+  flush();
+}
+
+struct AdamWEntry {
+  float* param;
+  const float* grad;
+  float *m, *v;
+  int64_t n;
+  float weight_decay;
+  bool vec;  // every pointer 16-byte aligned
+};
+// AdamW's shared hyperparameters of one list (AdamWOp without the pointers and weight decay).
+struct AdamWShared {
+  float lr, beta1, beta2, eps, grad_scale, bias1, bias2;
+};
+__global__ void adamw_list_kernel(const TensorList<AdamWEntry> list, AdamWShared h) {
+  int64_t begin, end;
+  const AdamWEntry e = list_chunk(list, blockIdx.x, begin, end);
+  const AdamWOp op{e.param, e.grad, e.m, e.v, h.lr, h.beta1, h.beta2, h.eps, e.weight_decay, h.grad_scale,
+                   h.bias1, h.bias2};
+  chunk_apply(op, begin, end, e.vec);
+}
+
+struct SquaresEntry {
+  const float* x;
+  int64_t n;
+  bool vec;
+};
+struct SquaresOp {
+  const float* x;
+  double* local;  // the thread's running sum
+  __device__ void one(int64_t i) const { *local += static_cast<double>(x[i]) * x[i]; }
+  __device__ void four(int64_t i) const {
+    const float4 v = load4(x, i);
+    *local += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
+              static_cast<double>(v.w) * v.w;
+  }
+};
+// *out += sum of x^2 over every listed tensor (double; one atomic add per block).
+__global__ void sum_squares_list_kernel(const TensorList<SquaresEntry> list, double* out) {
   __shared__ double shared[32];
+  int64_t begin, end;
+  const SquaresEntry e = list_chunk(list, blockIdx.x, begin, end);
   double local = 0.0;
-  STRATA_GRID_STRIDE(i, n) local += static_cast<double>(x[i]) * x[i];
+  chunk_apply(SquaresOp{e.x, &local}, begin, end, e.vec);
   local = block_sum(local, shared);
   if (threadIdx.x == 0) atomicAdd(out, local);
+}
+
+struct ZeroEntry {
+  uint32_t* words;
+  int64_t n;  // 4-byte words
+  bool vec;   // 16-byte aligned
+};
+struct ZeroOp {
+  uint32_t* words;
+  __device__ void one(int64_t i) const { words[i] = 0u; }
+  __device__ void four(int64_t i) const { reinterpret_cast<uint4*>(words)[i] = make_uint4(0u, 0u, 0u, 0u); }
+};
+__global__ void zero_list_kernel(const TensorList<ZeroEntry> list) {
+  int64_t begin, end;
+  const ZeroEntry e = list_chunk(list, blockIdx.x, begin, end);
+  chunk_apply(ZeroOp{e.words}, begin, end, e.vec);
 }
 
 }  // namespace
@@ -444,20 +557,73 @@ void CudaBackend::adamw_step(const AdamWStep& a) {
   finish_op("cuda adamw_step");
 }
 
+// Steps with the same shared hyperparameters (all of them in a training step) go into list
+// launches of kListTensors tensors; AdamWOp does the arithmetic in both paths.
+void CudaBackend::adamw_steps(const std::vector<AdamWStep>& steps) {
+  const char* op = "cuda adamw_steps";
+  if (steps.empty()) return;
+  state_->parameters.note_update();
+  auto shared_of = [](const AdamWStep& a) {
+    const double step = static_cast<double>(a.step);
+    return AdamWShared{a.lr, a.beta1, a.beta2, a.eps, a.grad_scale,
+                       1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta1), step)),
+                       1.0f - static_cast<float>(std::pow(static_cast<double>(a.beta2), step))};
+  };
+  std::vector<AdamWEntry> group;
+  AdamWShared shared = shared_of(steps.front());
+  auto launch_group = [&] {
+    launch_lists(group, 8192, [&](const TensorList<AdamWEntry>& list, int64_t blocks) {
+      adamw_list_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, state_->stream>>>(list, shared);
+      check_launch(op);
+    });
+    group.clear();
+  };
+  for (const AdamWStep& a : steps) {
+    const AdamWShared h = shared_of(a);
+    if (std::memcmp(&h, &shared, sizeof h) != 0) {
+      launch_group();
+      shared = h;
+    }
+    group.push_back(AdamWEntry{a.param.data, a.grad.data, a.m.data, a.v.data, a.param.numel(), a.weight_decay,
+                               aligned16({a.param.data, a.grad.data, a.m.data, a.v.data})});
+  }
+  launch_group();
+  finish_op(op);
+}
+
 void CudaBackend::sum_squares(const SumSquaresArgs& a) {
   const char* op = "cuda sum_squares";
   STRATA_CUDA_CHECK(cudaMemsetAsync(state_->reduce_slot, 0, sizeof(double), state_->stream), op);
-  for (const Tensor& x : a.xs) {  // every tensor adds into the one slot: one download and wait for the list
-    const int64_t n = x.numel();
-    if (n == 0) continue;
-    sum_squares_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, state_->stream>>>(x.data, n,
-                                                                                              state_->reduce_slot);
+  std::vector<SquaresEntry> entries;  // every tensor adds into the one slot: one download and wait for the list
+  for (const Tensor& x : a.xs) entries.push_back(SquaresEntry{x.data, x.numel(), aligned16({x.data})});
+  launch_lists(entries, 65536, [&](const TensorList<SquaresEntry>& list, int64_t blocks) {
+    sum_squares_list_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, state_->stream>>>(list, state_->reduce_slot);
     check_launch(op);
-  }
+  });
   op_phase(*state_, op, nullptr);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(a.result, state_->reduce_slot, sizeof(double), cudaMemcpyDeviceToHost,
                                     state_->stream), op);
   state_->synchronize_and_report(op);
+}
+
+// Ranges of whole 4-byte words go into list launches; any other range is one cudaMemsetAsync.
+void CudaBackend::fill_zero_ranges(const std::vector<std::pair<void*, std::size_t>>& ranges) {
+  const char* op = "cuda fill_zero_ranges";
+  std::vector<ZeroEntry> entries;
+  for (const auto& [pointer, bytes] : ranges) {
+    if (bytes == 0) continue;
+    state_->parameters.note_write(pointer, bytes);
+    if (reinterpret_cast<uintptr_t>(pointer) % 4 != 0 || bytes % 4 != 0) {
+      STRATA_CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, state_->stream), op);
+      continue;
+    }
+    entries.push_back(ZeroEntry{static_cast<uint32_t*>(pointer), static_cast<int64_t>(bytes / 4), aligned16({pointer})});
+  }
+  launch_lists(entries, 16384, [&](const TensorList<ZeroEntry>& list, int64_t blocks) {
+    zero_list_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, state_->stream>>>(list);
+    check_launch(op);
+  });
+  finish_op(op);
 }
 
 }  // namespace strata

@@ -97,7 +97,9 @@ int64_t ParamStore::trainable_count() const {
 }
 
 void ParamStore::zero_grads() {
-  for (auto& p : params_) arena_.backend().fill_zero(p.grad.data, sizeof(float) * static_cast<size_t>(p.numel()));
+  std::vector<std::pair<void*, std::size_t>> ranges;
+  for (auto& p : params_) ranges.emplace_back(p.grad.data, sizeof(float) * static_cast<size_t>(p.numel()));
+  arena_.backend().fill_zero_ranges(ranges);  // one op for the whole list where the backend can
 }
 
 io::SafetensorsFile ParamStore::to_safetensors(bool gradients, io::DType dtype) const {

@@ -1,5 +1,6 @@
 // AdamW with decoupled weight decay (Loshchilov & Hutter), one fused step over a flat parameter
-// array, plus the sum of squares used for global gradient-norm clipping.
+// array (or a list of them: a whole model's step, which a backend may run in a few launches), plus
+// the sum of squares used for global gradient-norm clipping.
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 //   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + weight_decay * p )
 // This file is not the schedule, the clipping policy or the parameter grouping (train code).
@@ -36,6 +37,9 @@ struct SumSquaresArgs {
 };
 
 void adamw_step(Backend& backend, const AdamWStep& args);
+// Every step of the list, each exactly as adamw_step would do it (the same arithmetic per element,
+// so the results are bit-identical); the tensors must not overlap.
+void adamw_steps(Backend& backend, const std::vector<AdamWStep>& steps);
 void sum_squares(Backend& backend, const SumSquaresArgs& args);
 
 }  // namespace strata

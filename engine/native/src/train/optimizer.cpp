@@ -65,6 +65,7 @@ AdamW::AdamW(model::ParamStore& params, Backend& backend) : params_(params), bac
 
 void AdamW::step(const model::TrainConfig& t, double lr, double grad_scale) {
   step_++;
+  std::vector<AdamWStep> steps;
   for (Slot& s : slots_) {
     AdamWStep a;
     a.param = model::view(s.param->value, {s.param->numel()});
@@ -78,8 +79,9 @@ void AdamW::step(const model::TrainConfig& t, double lr, double grad_scale) {
     a.weight_decay = s.param->decay ? static_cast<float>(t.weight_decay) : 0.0f;
     a.grad_scale = static_cast<float>(grad_scale);
     a.step = step_;
-    adamw_step(backend_, a);
+    steps.push_back(a);
   }
+  adamw_steps(backend_, steps);  // one op: a backend may update many tensors per launch
   quant::note_weights_changed();  // quantized weight copies of the precision hook are stale
 }
 
