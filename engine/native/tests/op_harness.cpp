@@ -183,6 +183,24 @@ Tolerance relative_to_max(const Vec& want, Tolerance tol) {
   return {tol.atol * largest, tol.rtol};
 }
 
+// Row-pitched operands: a (rows, cols) block at column col0 of a (rows, ld) row-major buffer.
+Vec embed_columns(Vec buffer, const Vec& block, int64_t rows, int64_t cols, int64_t ld, int64_t col0) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) buffer[r * ld + col0 + c] = block[r * cols + c];
+  return buffer;
+}
+Vec extract_columns(const Vec& buffer, int64_t rows, int64_t cols, int64_t ld, int64_t col0) {
+  Vec block(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) block[r * cols + c] = buffer[r * ld + col0 + c];
+  return block;
+}
+// A pitched block's buffer must come back unchanged outside the block (the op touches only its columns).
+void expect_outside_unchanged(Ctx& ctx, const std::string& what, const Vec& after, const Vec& before, int64_t rows,
+                              int64_t cols, int64_t ld, int64_t col0) {
+  const Vec restored = embed_columns(after, extract_columns(before, rows, cols, ld, col0), rows, cols, ld, col0);
+  ctx.expect_close(what + " outside its columns", restored, before, {0.0, 0.0});
+}
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double softplus(double x) { return std::log1p(std::exp(x)); }
 
@@ -590,11 +608,14 @@ void test_activation(Ctx& ctx) {
   }
 }
 
-void gated_rmsnorm_case(Ctx& ctx, int64_t m, int64_t di, int64_t groups, bool norm_before_gate) {
+// ld > 0: z and dz are the Di columns at col0 of (M, ld) buffers (Mamba-2 reads z straight out of
+// its in_proj output); the rest of the dz buffer must come back untouched.
+void gated_rmsnorm_case(Ctx& ctx, int64_t m, int64_t di, int64_t groups, bool norm_before_gate, int64_t ld = 0,
+                        int64_t col0 = 0) {
   const int64_t gs = di / groups;
   const double eps = 1e-5;
   ctx.test = std::string(norm_before_gate ? "gated_rmsnorm/norm-then-gate" : "gated_rmsnorm/gate-then-norm") +
-             " group " + std::to_string(gs);
+             " group " + std::to_string(gs) + (ld ? " z pitch " + std::to_string(ld) : "");
   Inputs in{{"y", f32(ctx.random(m * di))}, {"z", f32(ctx.random(m * di, -2, 2))}, {"w", f32(ctx.random(di, 0.5, 1.5))}};
   auto ref = [&](const Inputs& v) {
     const Vec &y = v.at("y"), &z = v.at("z"), &w = v.at("w");
@@ -616,28 +637,49 @@ void gated_rmsnorm_case(Ctx& ctx, int64_t m, int64_t di, int64_t groups, bool no
       }
     return out;
   };
-  Tensor y = ctx.up("y", {m, di}, in["y"]), z = ctx.up("z", {m, di}, in["z"]), w = ctx.up("w", {di}, in["w"]);
+  Tensor y = ctx.up("y", {m, di}, in["y"]), w = ctx.up("w", {di}, in["w"]);
+  Tensor z = ld ? Tensor(ctx.up("z", {m, ld}, embed_columns(f32(ctx.random(m * ld)), in["z"], m, di, ld, col0)).data +
+                             col0,
+                         {m, di}, "z")
+                : ctx.up("z", {m, di}, in["z"]);
   Tensor out = ctx.zeros("out", {m, di}), rstd = ctx.zeros("rstd", {m, groups});
-  gated_rmsnorm_forward(ctx.backend, {out, rstd, y, z, w, groups, norm_before_gate, static_cast<float>(eps)});
+  gated_rmsnorm_forward(ctx.backend, {out, rstd, y, z, w, groups, norm_before_gate, static_cast<float>(eps), ld});
   ctx.expect_close("out", ctx.down(out), ref(in), kForwardF32);
   Vec dout = f32(ctx.random(m * di));
-  Tensor dy = ctx.zeros("dy", {m, di}), dz = ctx.zeros("dz", {m, di}), dw = ctx.zeros("dw", {di});
-  gated_rmsnorm_backward(ctx.backend, {dy, dz, dw, ctx.up("dout", {m, di}, dout), y, z, w, rstd, groups, norm_before_gate});
-  ctx.check_gradients(in, ref, dout, {{"y", ctx.down(dy)}, {"z", ctx.down(dz)}, {"w", ctx.down(dw)}});
+  const Vec dz_before = f32(ctx.random(m * (ld ? ld : di)));
+  Tensor dz_buffer = ctx.up("dz", {m, ld ? ld : di}, dz_before);
+  Tensor dz(dz_buffer.data + col0, {m, di}, "dz");
+  Tensor dy = ctx.zeros("dy", {m, di}), dw = ctx.zeros("dw", {di});
+  gated_rmsnorm_backward(ctx.backend, {dy, dz, dw, ctx.up("dout", {m, di}, dout), y, z, w, rstd, groups,
+                                       norm_before_gate, ld, ld});
+  const Vec dz_after = ctx.down(dz_buffer);
+  if (ld) expect_outside_unchanged(ctx, "dz buffer", dz_after, dz_before, m, di, ld, col0);
+  ctx.check_gradients(in, ref, dout,
+                      {{"y", ctx.down(dy)}, {"z", extract_columns(dz_after, m, di, ld ? ld : di, col0)},
+                       {"w", ctx.down(dw)}});
 }
 
 void test_gated_rmsnorm(Ctx& ctx) {
   // group size 4: the CUDA kernels holding the group in float4 registers; 5: the strided ones
   for (const int64_t di : {12, 15})
     for (bool norm_before_gate : {false, true}) gated_rmsnorm_case(ctx, 4, di, 3, norm_before_gate);
+  // z / dz with a row pitch: float4-aligned columns (pitch 24, column 8), then unaligned ones
+  for (bool norm_before_gate : {false, true}) {
+    gated_rmsnorm_case(ctx, 4, 12, 3, norm_before_gate, 24, 8);
+    gated_rmsnorm_case(ctx, 4, 15, 3, norm_before_gate, 19, 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Causal conv1d
 // ---------------------------------------------------------------------------------------------
 
-void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu) {
-  ctx.test = std::string(silu ? "conv1d/silu" : "conv1d/linear") + " C" + std::to_string(c);
+// ld > 0: x and dx are the C columns at col0 of (B*T, ld) buffers (Mamba-2 reads xBC straight out of
+// its in_proj output and writes dxBC into its gradient); the rest of the dx buffer must come back untouched.
+void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu, int64_t ld = 0, int64_t col0 = 0) {
+  ctx.test = std::string(silu ? "conv1d/silu" : "conv1d/linear") + " C" + std::to_string(c) +
+             (ld ? " pitch " + std::to_string(ld) : "");
+  const int64_t rows = b * t, pitch = ld ? ld : c;
   Inputs in{{"x", f32(ctx.random(b * t * c))}, {"w", f32(ctx.random(c * k))}, {"bias", f32(ctx.random(c))}};
   auto ref = [&](const Inputs& v) {
     const Vec &x = v.at("x"), &w = v.at("w"), &bias = v.at("bias");
@@ -654,15 +696,25 @@ void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu
         }
     return y;
   };
-  Tensor x = ctx.up("x", {b, t, c}, in["x"]), w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
+  Tensor x_buffer = ctx.up("x", {rows, pitch}, embed_columns(f32(ctx.random(rows * pitch)), in["x"], rows, c, pitch, col0));
+  Tensor x(x_buffer.data + col0, {b, t, c}, "x");
+  Tensor w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
   Tensor y = ctx.zeros("y", {b, t, c});
-  conv1d_forward(ctx.backend, {y, x, w, bias, silu});
+  conv1d_forward(ctx.backend, {y, x, w, bias, silu, ld});
   Vec want = ref(in);
   ctx.expect_close("y", ctx.down(y), want, kForwardF32);
   Vec dy = f32(ctx.random(b * t * c));
-  Tensor dx = ctx.zeros("dx", {b, t, c}), dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
-  conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu});
-  ctx.check_gradients(in, ref, dy, {{"x", ctx.down(dx)}, {"w", ctx.down(dw)}, {"bias", ctx.down(dbias)}});
+  const Vec dx_before = f32(ctx.random(rows * pitch));
+  Tensor dx_buffer = ctx.up("dx", {rows, pitch}, dx_before);
+  Tensor dx(dx_buffer.data + col0, {b, t, c}, "dx");
+  Tensor dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
+  conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu, ld, ld});
+  const Vec dx_after = ctx.down(dx_buffer);
+  if (ld) expect_outside_unchanged(ctx, "dx buffer", dx_after, dx_before, rows, c, pitch, col0);
+  ctx.check_gradients(in, ref, dy,
+                      {{"x", extract_columns(dx_after, rows, c, pitch, col0)}, {"w", ctx.down(dw)},
+                       {"bias", ctx.down(dbias)}});
+  if (ld) return;  // the decode step reads a contiguous token
   // decode: stepping token by token reproduces the forward
   Tensor state = ctx.zeros("state", {b, k - 1, c}), ystep = ctx.zeros("ystep", {b, c});
   Vec stepped(b * t * c);
@@ -682,6 +734,9 @@ void test_conv1d(Ctx& ctx) {
   // c = 70: scalar channel lanes; c = 72: float4 lanes on CUDA; t = 20 spans two CUDA time tiles
   for (const auto& [t, c] : {std::pair<int64_t, int64_t>{9, 70}, {20, 72}})
     for (bool silu : {true, false}) conv1d_case(ctx, 2, t, c, 4, silu);
+  // x / dx with a row pitch: float4-aligned columns (pitch 84, column 8), then unaligned ones
+  conv1d_case(ctx, 2, 20, 72, 4, true, 84, 8);
+  conv1d_case(ctx, 2, 9, 70, 4, true, 75, 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1404,6 +1459,18 @@ void test_argument_checks(Ctx& ctx) {
                   msg.find("multiple of kv heads") != std::string::npos);
   msg = message_of([&] { linear_forward(ctx.backend, y, x, ctx.zeros("w", {8, 5}), Tensor(), "mlp.fc1", 2); });
   ctx.expect_true("linear names the role: " + msg, msg.find("linear_forward[mlp.fc1]") != std::string::npos);
+  // a row pitch below the width is refused, naming the op, the field and the tensor
+  Tensor xbc = ctx.zeros("layer0.xbc", {1, 4, 8}), conv_y = ctx.zeros("conv_y", {1, 4, 8});
+  msg = message_of([&] { conv1d_forward(ctx.backend, {conv_y, xbc, ctx.zeros("conv_w", {8, 4}), {}, true, 6}); });
+  ctx.expect_true("conv1d rejects a short pitch: " + msg,
+                  msg.find("conv1d_forward: x row pitch 6") != std::string::npos && msg.find("layer0.xbc") != std::string::npos);
+  Tensor gate = ctx.zeros("layer0.z", {4, 8}), grstd = ctx.zeros("grstd", {4, 2});
+  msg = message_of([&] {
+    gated_rmsnorm_forward(ctx.backend, {y, grstd, x, gate, ctx.zeros("gw", {8}), 2, false, 1e-5f, 7});
+  });
+  ctx.expect_true("gated_rmsnorm rejects a short pitch: " + msg,
+                  msg.find("gated_rmsnorm_forward: z row pitch 7") != std::string::npos &&
+                      msg.find("layer0.z") != std::string::npos);
 }
 
 struct TestCase {

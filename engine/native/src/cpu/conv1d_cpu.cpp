@@ -19,14 +19,14 @@ namespace {
 constexpr int64_t kChannelBlock = 64;
 
 
-// Pre-activation at (b, t) for channels [c0, c1) into pre[0..c1-c0).
-inline void conv_pre(const float* x, const float* w, const float* bias, int64_t t_len, int64_t c_len, int64_t k,
+// Pre-activation at (b, t) for channels [c0, c1) into pre[0..c1-c0); x rows are x_ld apart.
+inline void conv_pre(const float* x, const float* w, const float* bias, int64_t t_len, int64_t x_ld, int64_t k,
                      int64_t b, int64_t t, int64_t c0, int64_t c1, float* pre) {
   for (int64_t c = c0; c < c1; ++c) pre[c - c0] = bias ? bias[c] : 0.0f;
   for (int64_t j = 0; j < k; ++j) {
     int64_t src_t = t - k + 1 + j;
     if (src_t < 0) continue;
-    const float* xs = x + (b * t_len + src_t) * c_len;
+    const float* xs = x + (b * t_len + src_t) * x_ld;
     for (int64_t c = c0; c < c1; ++c) pre[c - c0] += w[c * k + j] * xs[c];
   }
 }
@@ -42,14 +42,15 @@ std::vector<float> taps_by_channel(const Tensor& w) {
 }
 
 #if STRATA_SIMD_X86
-// Pre-activation of 8 channels [c, c+lanes) at (b, t), from the transposed taps wt (K, C).
+// Pre-activation of 8 channels [c, c+lanes) at (b, t), from the transposed taps wt (K, C); x rows
+// are x_ld apart.
 STRATA_AVX2_INLINE __m256 conv_pre_avx2(const float* x, const float* wt, const float* bias, int64_t t_len, int64_t c_len,
-                                        int64_t k, int64_t b, int64_t t, int64_t c, int64_t lanes) {
+                                        int64_t x_ld, int64_t k, int64_t b, int64_t t, int64_t c, int64_t lanes) {
   __m256 pre = bias ? avx2::load_n(bias + c, lanes) : _mm256_setzero_ps();
   for (int64_t j = 0; j < k; ++j) {
     const int64_t src_t = t - k + 1 + j;
     if (src_t < 0) continue;
-    pre = _mm256_fmadd_ps(avx2::load_n(wt + j * c_len + c, lanes), avx2::load_n(x + (b * t_len + src_t) * c_len + c, lanes), pre);
+    pre = _mm256_fmadd_ps(avx2::load_n(wt + j * c_len + c, lanes), avx2::load_n(x + (b * t_len + src_t) * x_ld + c, lanes), pre);
   }
   return pre;
 }
@@ -61,7 +62,7 @@ STRATA_AVX2 void conv1d_forward_avx2(const Conv1dFwd& a, const float* wt, int64_
     float* y = a.y.data + (b * t_len + t) * c_len;
     for (int64_t c = c0; c < c1; c += 8) {
       const int64_t lanes = std::min<int64_t>(8, c1 - c);
-      __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, k, b, t, c, lanes);
+      __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, a.x_ld, k, b, t, c, lanes);
       if (a.silu) v = _mm256_mul_ps(v, avx2::sigmoid(v));
       avx2::store_n(y + c, v, lanes);
     }
@@ -85,7 +86,7 @@ STRATA_AVX2 void conv1d_backward_avx2(const Conv1dBwd& a, const float* wt, float
     for (int64_t t = 0; t < t_len; ++t) {
       __m256 gt = avx2::load_n(a.dy.data + (b * t_len + t) * c_len + c, lanes);
       if (a.silu) {
-        const __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, k, b, t, c, lanes);
+        const __m256 v = conv_pre_avx2(a.x.data, wt, bias, t_len, c_len, a.x_ld, k, b, t, c, lanes);
         const __m256 s = avx2::sigmoid(v);
         gt = _mm256_mul_ps(gt, _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one)));
       }
@@ -94,7 +95,7 @@ STRATA_AVX2 void conv1d_backward_avx2(const Conv1dBwd& a, const float* wt, float
       for (int64_t j = 0; j < k; ++j) {
         const int64_t src_t = t - k + 1 + j;
         if (src_t < 0) continue;
-        const __m256 xs = avx2::load_n(a.x.data + (b * t_len + src_t) * c_len + c, lanes);
+        const __m256 xs = avx2::load_n(a.x.data + (b * t_len + src_t) * a.x_ld + c, lanes);
         if (j < 8) {
           dw[j] = _mm256_fmadd_ps(gt, xs, dw[j]);
         } else {
@@ -104,7 +105,7 @@ STRATA_AVX2 void conv1d_backward_avx2(const Conv1dBwd& a, const float* wt, float
       }
     }
     for (int64_t s = 0; s < t_len; ++s) {
-      float* dx = a.dx.data + (b * t_len + s) * c_len + c;
+      float* dx = a.dx.data + (b * t_len + s) * a.dx_ld + c;
       __m256 acc = avx2::load_n(dx, lanes);
       for (int64_t i = 0; i < k && s + i < t_len; ++i) {  // step t = s + i reaches x_s through tap k - 1 - i
         acc = _mm256_fmadd_ps(_mm256_loadu_ps(g + (s + i) * 8), avx2::load_n(wt + (k - 1 - i) * c_len + c, lanes), acc);
@@ -147,7 +148,7 @@ void CpuBackend::conv1d_forward(const Conv1dFwd& a) {
       int64_t c0 = blk * kChannelBlock, c1 = std::min(c_len, c0 + kChannelBlock);
       float pre[kChannelBlock];
       for (int64_t t = 0; t < t_len; ++t) {
-        conv_pre(a.x.data, a.w.data, bias, t_len, c_len, k, b, t, c0, c1, pre);
+        conv_pre(a.x.data, a.w.data, bias, t_len, a.x_ld, k, b, t, c0, c1, pre);
         float* y = a.y.data + (b * t_len + t) * c_len;
         for (int64_t c = c0; c < c1; ++c) {
           float v = pre[c - c0];
@@ -162,7 +163,7 @@ void CpuBackend::conv1d_backward(const Conv1dBwd& a) {
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   const float* bias = a.bias.defined() ? a.bias.data : nullptr;
   const int64_t blocks = (c_len + kChannelBlock - 1) / kChannelBlock;
-  for (int64_t i = 0; i < a.dx.numel(); ++i) a.dx.data[i] = 0.0f;
+  for (int64_t r = 0; r < bsz * t_len; ++r) std::fill_n(a.dx.data + r * a.dx_ld, c_len, 0.0f);
 #if STRATA_SIMD_X86
   if (cpu_simd_avx2()) {
     const std::vector<float> wt = taps_by_channel(a.w);
@@ -193,7 +194,7 @@ void CpuBackend::conv1d_backward(const Conv1dBwd& a) {
       for (int64_t t = 0; t < t_len; ++t) {
         const float* dy = a.dy.data + (b * t_len + t) * c_len;
         if (a.silu) {
-          conv_pre(a.x.data, a.w.data, bias, t_len, c_len, k, b, t, c0, c1, pre);
+          conv_pre(a.x.data, a.w.data, bias, t_len, a.x_ld, k, b, t, c0, c1, pre);
           for (int64_t c = c0; c < c1; ++c) {
             float v = pre[c - c0], s = sigmoid(v);
             g[c - c0] = dy[c] * s * (1.0f + v * (1.0f - s));
@@ -207,8 +208,8 @@ void CpuBackend::conv1d_backward(const Conv1dBwd& a) {
         for (int64_t j = 0; j < k; ++j) {
           int64_t src_t = t - k + 1 + j;
           if (src_t < 0) continue;
-          const float* xs = a.x.data + (b * t_len + src_t) * c_len;
-          float* dxs = a.dx.data + (b * t_len + src_t) * c_len;
+          const float* xs = a.x.data + (b * t_len + src_t) * a.x_ld;
+          float* dxs = a.dx.data + (b * t_len + src_t) * a.dx_ld;
           for (int64_t c = c0; c < c1; ++c) {
             dxs[c] += g[c - c0] * a.w.data[c * k + j];
             if (a.dw.defined()) a.dw.data[c * k + j] += g[c - c0] * xs[c];

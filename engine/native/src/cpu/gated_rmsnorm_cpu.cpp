@@ -3,7 +3,7 @@
 //   dg = rstd (dout w - n mean_group(dout w n)), dw += dout n, dy = dg silu(z), dz = dg y silu'(z)
 // norm-then-gate: n = y rstd, out = n w silu(z); with e = dout silu(z):
 //   dy = rstd (e w - n mean_group(e w n)), dw += e n, dz = dout n w silu'(z)
-// dw is accumulated per thread and reduced in a fixed order.
+// dw is accumulated per thread and reduced in a fixed order. z / dz rows are z_ld / dz_ld apart.
 // Forward and backward have AVX2+FMA paths (simd.h); the scalar loops are the reference.
 #include <algorithm>
 #include <cmath>
@@ -30,7 +30,7 @@ STRATA_AVX2 void gated_rmsnorm_forward_row_avx2(const GatedRmsNormFwd& a, int64_
   for (int64_t g = 0; g < a.groups; ++g) {
     const int64_t off = i * di + g * gs;
     const float* y = a.y.data + off;
-    const float* z = a.z.data + off;
+    const float* z = a.z.data + i * a.z_ld + g * gs;
     const float* w = a.w.data + g * gs;
     float* out = a.out.data + off;
     __m256 sum = _mm256_setzero_ps();
@@ -66,11 +66,11 @@ STRATA_AVX2 void gated_rmsnorm_backward_row_avx2(const GatedRmsNormBwd& a, int64
   for (int64_t g = 0; g < a.groups; ++g) {
     const int64_t off = i * di + g * gs;
     const float* y = a.y.data + off;
-    const float* z = a.z.data + off;
+    const float* z = a.z.data + i * a.z_ld + g * gs;
     const float* w = a.w.data + g * gs;
     const float* dout = a.dout.data + off;
     float* dy = a.dy.data + off;
-    float* dz = a.dz.data + off;
+    float* dz = a.dz.data + i * a.dz_ld + g * gs;
     const __m256 rstd = _mm256_set1_ps(a.rstd.data[i * a.groups + g]);
     __m256 dot = _mm256_setzero_ps();
     for (int64_t j = 0; j < gs; j += 8) {
@@ -121,7 +121,7 @@ void CpuBackend::gated_rmsnorm_forward(const GatedRmsNormFwd& a) {
     for (int64_t g = 0; g < a.groups; ++g) {
       const int64_t off = i * di + g * gs;
       const float* y = a.y.data + off;
-      const float* z = a.z.data + off;
+      const float* z = a.z.data + i * a.z_ld + g * gs;
       float* out = a.out.data + off;
       double sum = 0.0;
       for (int64_t j = 0; j < gs; ++j) {
@@ -182,11 +182,11 @@ void CpuBackend::gated_rmsnorm_backward(const GatedRmsNormBwd& a) {
       for (int64_t g = 0; g < a.groups; ++g) {
         const int64_t off = i * di + g * gs;
         const float* y = a.y.data + off;
-        const float* z = a.z.data + off;
+        const float* z = a.z.data + i * a.z_ld + g * gs;
         const float* w = a.w.data + g * gs;
         const float* dout = a.dout.data + off;
         float* dy = a.dy.data + off;
-        float* dz = a.dz.data + off;
+        float* dz = a.dz.data + i * a.dz_ld + g * gs;
         const float rstd = a.rstd.data[i * a.groups + g];
         double dot = 0.0;
         for (int64_t j = 0; j < gs; ++j) {

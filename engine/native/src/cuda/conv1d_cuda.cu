@@ -1,6 +1,7 @@
 // CUDA kernels of Mamba-2's depthwise causal conv1d (+ fused SiLU) over whole sequences, forward
 // and backward (dx, and dw / dbias summed per block in double and added column-wise in order:
-// deterministic). Formulas follow cpu/conv1d_cpu.cpp. Not here: the conv's single-token decode step
+// deterministic). x and dx rows may lie x_ld / dx_ld elements apart (columns of a wider matrix).
+// Formulas follow cpu/conv1d_cpu.cpp. Not here: the conv's single-token decode step
 // (ssm_step_cuda.cu) or the SSD scan (ssd_cuda.cu).
 //
 // Shape legend: B batch, T time, C channels, K conv width (taps).
@@ -17,22 +18,24 @@ namespace {
 // ---- conv1d ------------------------------------------------------------------------------------
 
 // The forward and backward kernels run on tiles: thread (x, y) of a (32, 8) block owns 4 adjacent
-// channels (float4 loads and stores when `vec`: C a multiple of 4 and 16-byte aligned tensors, else
-// scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
+// channels (float4 loads and stores when `vec`: C and every row pitch a multiple of 4 and 16-byte
+// aligned tensors, else scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
 // last K inputs (and in backward the next K pre-activation gradients) in registers, so every input is
 // read about once. K is a template parameter (1..kConvMaxTaps).
 constexpr int64_t kConvTile = 16;
 constexpr int kConvMaxTaps = 8;
 constexpr int kConvAhead = 2;  // rows loaded ahead of use (memory-level parallelism per thread)
+// x_ld / dx_ld: row pitches (elements) of x and dx; y and dy rows are c_len apart.
 struct ConvTiles {
-  int64_t t_len, c_len, tiles_per_seq, tiles;
+  int64_t t_len, c_len, x_ld, dx_ld, tiles_per_seq, tiles;
   bool vec;
 };
-ConvTiles conv_tiles(int64_t bsz, int64_t t_len, int64_t c_len, std::initializer_list<const float*> tensors) {
-  bool vec = c_len % 4 == 0;
+ConvTiles conv_tiles(int64_t bsz, int64_t t_len, int64_t c_len, int64_t x_ld, int64_t dx_ld,
+                     std::initializer_list<const float*> tensors) {
+  bool vec = c_len % 4 == 0 && x_ld % 4 == 0 && dx_ld % 4 == 0;
   for (const float* t : tensors) vec = vec && reinterpret_cast<uintptr_t>(t) % 16 == 0;
   const int64_t tiles_per_seq = (t_len + kConvTile - 1) / kConvTile;
-  return {t_len, c_len, tiles_per_seq, bsz * tiles_per_seq, vec};
+  return {t_len, c_len, x_ld, dx_ld, tiles_per_seq, bsz * tiles_per_seq, vec};
 }
 dim3 conv_tile_grid(const ConvTiles& d) {
   return dim3(static_cast<unsigned>((d.c_len + 127) / 128), static_cast<unsigned>((d.tiles + 7) / 8));
@@ -81,24 +84,24 @@ __global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __rest
   if (c0 >= d.c_len || tile >= d.tiles) return;
   const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
   const int64_t t1 = min(d.t_len, t0 + kConvTile);
-  const float* xs = x + seq * d.t_len * d.c_len;
+  const float* xs = x + seq * d.t_len * d.x_ld;
   float* ys = y + seq * d.t_len * d.c_len;
   float4 wv[K], xw[K];
   conv_taps<K>(wv, w, c0, d.c_len);
   const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   for (int j = 0; j + 1 < K; ++j) {
     const int64_t t = t0 - (K - 1) + j;
-    xw[j] = t >= 0 ? conv_load4(xs + t * d.c_len, c0, d.c_len, d.vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, d.vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   float4 ahead[kConvAhead];  // x rows t .. t + kConvAhead - 1, loaded ahead of use
   for (int i = 0; i < kConvAhead; ++i) {
-    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.c_len, c0, d.c_len, d.vec) : make_float4(0.f, 0.f, 0.f, 0.f);
+    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.x_ld, c0, d.c_len, d.vec) : make_float4(0.f, 0.f, 0.f, 0.f);
   }
   for (int64_t t = t0; t < t1; ++t) {
     xw[K - 1] = ahead[0];
     for (int i = 0; i + 1 < kConvAhead; ++i) ahead[i] = ahead[i + 1];
     const int64_t later = t + kConvAhead;
-    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.c_len, c0, d.c_len, d.vec);
+    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.x_ld, c0, d.c_len, d.vec);
     float4 v = conv_pre4<K>(wv, xw, b4);
     if (silu) v = make_float4(dev_silu(v.x), dev_silu(v.y), dev_silu(v.z), dev_silu(v.w));
     conv_store4(ys + t * d.c_len, c0, d.c_len, d.vec, v);
@@ -125,30 +128,31 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
   if (c0 < d.c_len && tile < d.tiles) {
     const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
     const int64_t t1 = min(d.t_len, t0 + kConvTile), top = min(d.t_len, t1 + K - 1) - 1;
-    const int64_t offset = seq * d.t_len * d.c_len;
+    const float* xs = x + seq * d.t_len * d.x_ld;
+    const float* dys = dy + seq * d.t_len * d.c_len;
+    float* dxs = dx + seq * d.t_len * d.dx_ld;
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     float4 wv[K], xw[K], gw[K];  // xw[j] = x[s-K+1+j], gw[i] = g[s+i] (zeros outside the sequence)
     conv_taps<K>(wv, w, c0, d.c_len);
     const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : zero;
     for (int j = 0; j < K; ++j) {
       const int64_t t = top - (K - 1) + j;
-      xw[j] = t >= 0 ? conv_load4(x + offset + t * d.c_len, c0, d.c_len, d.vec) : zero;
+      xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, d.vec) : zero;
       gw[j] = zero;
     }
     // dy rows s, s-1, ... and the x rows entering the window, s-K, s-K-1, ..., loaded ahead of use
     float4 dy_ahead[kConvAhead], x_ahead[kConvAhead];
     for (int i = 0; i < kConvAhead; ++i) {
-      dy_ahead[i] = top - i >= t0 ? conv_load4(dy + offset + (top - i) * d.c_len, c0, d.c_len, d.vec) : zero;
-      x_ahead[i] = top - K - i >= 0 ? conv_load4(x + offset + (top - K - i) * d.c_len, c0, d.c_len, d.vec) : zero;
+      dy_ahead[i] = top - i >= t0 ? conv_load4(dys + (top - i) * d.c_len, c0, d.c_len, d.vec) : zero;
+      x_ahead[i] = top - K - i >= 0 ? conv_load4(xs + (top - K - i) * d.x_ld, c0, d.c_len, d.vec) : zero;
     }
     for (int64_t s = top; s >= t0; --s) {
       float4 g = dy_ahead[0];
       const float4 x_enter = x_ahead[0];
       for (int i = 0; i + 1 < kConvAhead; ++i) dy_ahead[i] = dy_ahead[i + 1], x_ahead[i] = x_ahead[i + 1];
       const int64_t later = s - kConvAhead;
-      if (later >= t0) dy_ahead[kConvAhead - 1] = conv_load4(dy + offset + later * d.c_len, c0, d.c_len, d.vec);
-      x_ahead[kConvAhead - 1] =
-          later - K >= 0 ? conv_load4(x + offset + (later - K) * d.c_len, c0, d.c_len, d.vec) : zero;
+      if (later >= t0) dy_ahead[kConvAhead - 1] = conv_load4(dys + later * d.c_len, c0, d.c_len, d.vec);
+      x_ahead[kConvAhead - 1] = later - K >= 0 ? conv_load4(xs + (later - K) * d.x_ld, c0, d.c_len, d.vec) : zero;
       if (silu) {
         const float4 pre = conv_pre4<K>(wv, xw, b4);
         g = make_float4(g.x * dev_silu_grad(pre.x), g.y * dev_silu_grad(pre.y), g.z * dev_silu_grad(pre.z),
@@ -165,7 +169,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
         for (int l = 0; l < 4; ++l) acc[K][l] += ge[l];
         float4 v = zero;
         for (int j = 0; j < K; ++j) v = fma4(gw[K - 1 - j], wv[j], v);
-        conv_store4(dx + offset + s * d.c_len, c0, d.c_len, d.vec, v);
+        conv_store4(dxs + s * d.dx_ld, c0, d.c_len, d.vec, v);
       }
       for (int j = K - 1; j > 0; --j) xw[j] = xw[j - 1];
       xw[0] = x_enter;
@@ -225,7 +229,7 @@ void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
   const char* op = "cuda conv1d_forward";
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, {a.y.data, a.x.data});
+  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, c_len, {a.y.data, a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   with_taps(k, op, [&](auto taps) {
     conv1d_forward_kernel<decltype(taps)::value><<<conv_tile_grid(d), dim3(32, 8), 0, state_->stream>>>(
@@ -239,7 +243,7 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
   STRATA_CHECK(a.dx.data != a.dy.data && a.dx.data != a.x.data, op, ": dx must not share memory with dy or x");
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, {a.dx.data, a.dy.data, a.x.data});
+  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, a.dx_ld, {a.dx.data, a.dy.data, a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   const dim3 grid = conv_tile_grid(d);
   const int64_t slices = grid.y, cols = c_len * (k + 1);

@@ -120,23 +120,24 @@ struct RmsNormDwTerm {
   }
 };
 
-// Gated grouped RMSNorm: block per (row, group).
+// Gated grouped RMSNorm: block per (row, group). z (and dz) rows are z_ld (dz_ld) elements apart.
 __global__ void gated_rmsnorm_forward_kernel(float* out, float* rstd_out, const float* y, const float* z,
-                                             const float* w, int64_t di, int64_t groups, bool norm_before_gate,
-                                             float eps) {
+                                             const float* w, int64_t di, int64_t z_ld, int64_t groups,
+                                             bool norm_before_gate, float eps) {
   __shared__ double shared[32];
   const int64_t row = blockIdx.x / groups, g = blockIdx.x % groups, gs = di / groups;
   const int64_t off = row * di + g * gs;
+  const int64_t zoff = row * z_ld + g * gs;
   double sum = 0.0;
   for (int64_t j = threadIdx.x; j < gs; j += blockDim.x) {
-    const float v = norm_before_gate ? y[off + j] : y[off + j] * dev_silu(z[off + j]);
+    const float v = norm_before_gate ? y[off + j] : y[off + j] * dev_silu(z[zoff + j]);
     sum += static_cast<double>(v) * v;
   }
   sum = block_sum(sum, shared);
   const float rstd = static_cast<float>(1.0 / sqrt(sum / gs + eps));
   if (threadIdx.x == 0) rstd_out[row * groups + g] = rstd;
   for (int64_t j = threadIdx.x; j < gs; j += blockDim.x) {
-    const float zz = z[off + j];
+    const float zz = z[zoff + j];
     float v = norm_before_gate ? y[off + j] : y[off + j] * dev_silu(zz);
     v *= rstd * w[g * gs + j];
     if (norm_before_gate) v *= dev_silu(zz);
@@ -153,47 +154,48 @@ __device__ __forceinline__ void gated_terms(float yv, float zv, float rstd, floa
 }
 
 __global__ void gated_rmsnorm_backward_kernel(float* dy, float* dz, const float* dout, const float* y, const float* z,
-                                              const float* w, const float* rstd_in, int64_t di, int64_t groups,
-                                              bool norm_before_gate) {
+                                              const float* w, const float* rstd_in, int64_t di, int64_t z_ld,
+                                              int64_t dz_ld, int64_t groups, bool norm_before_gate) {
   __shared__ double shared[32];
   const int64_t row = blockIdx.x / groups, g = blockIdx.x % groups, gs = di / groups;
   const int64_t off = row * di + g * gs;
+  const int64_t zoff = row * z_ld + g * gs, dzoff = row * dz_ld + g * gs;
   const float rstd = rstd_in[row * groups + g];
   double dot = 0.0;
   for (int64_t j = threadIdx.x; j < gs; j += blockDim.x) {
     float normed, upstream;
-    gated_terms(y[off + j], z[off + j], rstd, dout[off + j], norm_before_gate, &normed, &upstream);
+    gated_terms(y[off + j], z[zoff + j], rstd, dout[off + j], norm_before_gate, &normed, &upstream);
     dot += static_cast<double>(upstream) * w[g * gs + j] * normed;
   }
   dot = block_sum(dot, shared);
   const float mean_dot = static_cast<float>(dot / gs);
   for (int64_t j = threadIdx.x; j < gs; j += blockDim.x) {
-    const float yv = y[off + j], zv = z[off + j], wv = w[g * gs + j];
+    const float yv = y[off + j], zv = z[zoff + j], wv = w[g * gs + j];
     float normed, upstream;
     gated_terms(yv, zv, rstd, dout[off + j], norm_before_gate, &normed, &upstream);
     const float dpre = rstd * (upstream * wv - normed * mean_dot);
     if (norm_before_gate) {
       dy[off + j] = dpre;
-      dz[off + j] = dout[off + j] * normed * wv * dev_silu_grad(zv);
+      dz[dzoff + j] = dout[off + j] * normed * wv * dev_silu_grad(zv);
     } else {
       dy[off + j] = dpre * zv * dev_sigmoid(zv);
-      dz[off + j] = dpre * yv * dev_silu_grad(zv);
+      dz[dzoff + j] = dpre * yv * dev_silu_grad(zv);
     }
   }
 }
 
 // The same two kernels with the group held in registers: thread j of the block owns elements 4j..4j+3
 // of the (row, group) slice (float4 loads and stores), so y, z and dout are read once. Used when the
-// group size is a multiple of 4 and at most 4096 and every tensor is 16-byte aligned; block =
-// group size / 4 rounded up to a warp.
+// group size and the z / dz row pitches are multiples of 4, the group size is at most 4096 and
+// every tensor is 16-byte aligned; block = group size / 4 rounded up to a warp.
 __global__ void gated_rmsnorm_forward_vec_kernel(float* out, float* rstd_out, const float* y, const float* z,
-                                                 const float* w, int64_t di, int64_t groups, bool norm_before_gate,
-                                                 float eps) {
+                                                 const float* w, int64_t di, int64_t z_ld, int64_t groups,
+                                                 bool norm_before_gate, float eps) {
   __shared__ double shared[32];
   const int64_t row = blockIdx.x / groups, g = blockIdx.x % groups, gs = di / groups;
   const int64_t off = row * di + g * gs, j = 4 * static_cast<int64_t>(threadIdx.x);
   const bool inside = j < gs;
-  const float4 y4 = row4(y + off + j, inside), z4 = row4(z + off + j, inside);
+  const float4 y4 = row4(y + off + j, inside), z4 = row4(z + row * z_ld + g * gs + j, inside);
   const float yv[4] = {y4.x, y4.y, y4.z, y4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
   float pre[4];
   double sum = 0.0;
@@ -217,13 +219,13 @@ __global__ void gated_rmsnorm_forward_vec_kernel(float* out, float* rstd_out, co
 
 __global__ void gated_rmsnorm_backward_vec_kernel(float* dy, float* dz, const float* dout, const float* y,
                                                   const float* z, const float* w, const float* rstd_in, int64_t di,
-                                                  int64_t groups, bool norm_before_gate) {
+                                                  int64_t z_ld, int64_t dz_ld, int64_t groups, bool norm_before_gate) {
   __shared__ double shared[32];
   const int64_t row = blockIdx.x / groups, g = blockIdx.x % groups, gs = di / groups;
   const int64_t off = row * di + g * gs, j = 4 * static_cast<int64_t>(threadIdx.x);
   const bool inside = j < gs;
   const float rstd = rstd_in[row * groups + g];
-  const float4 y4 = row4(y + off + j, inside), z4 = row4(z + off + j, inside);
+  const float4 y4 = row4(y + off + j, inside), z4 = row4(z + row * z_ld + g * gs + j, inside);
   const float4 d4 = row4(dout + off + j, inside), w4 = row4(w + g * gs + j, inside);
   const float yv[4] = {y4.x, y4.y, y4.z, y4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
   const float dv[4] = {d4.x, d4.y, d4.z, d4.w}, wv[4] = {w4.x, w4.y, w4.z, w4.w};
@@ -248,16 +250,16 @@ __global__ void gated_rmsnorm_backward_vec_kernel(float* dy, float* dz, const fl
     }
   }
   *reinterpret_cast<float4*>(dy + off + j) = make_float4(a[0], a[1], a[2], a[3]);
-  *reinterpret_cast<float4*>(dz + off + j) = make_float4(b[0], b[1], b[2], b[3]);
+  *reinterpret_cast<float4*>(dz + row * dz_ld + g * gs + j) = make_float4(b[0], b[1], b[2], b[3]);
 }
 
 struct GatedRmsNormDwTerm {
   const float *dout, *y, *z, *rstd;
-  int64_t di, groups, group_size;
+  int64_t di, z_ld, groups, group_size;
   bool norm_before_gate;
   __device__ double operator()(int64_t i, int64_t j) const {
     float normed, upstream;
-    gated_terms(y[i * di + j], z[i * di + j], rstd[i * groups + j / group_size], dout[i * di + j], norm_before_gate,
+    gated_terms(y[i * di + j], z[i * z_ld + j], rstd[i * groups + j / group_size], dout[i * di + j], norm_before_gate,
                 &normed, &upstream);
     return static_cast<double>(upstream) * normed;
   }
@@ -315,12 +317,14 @@ void CudaBackend::gated_rmsnorm_forward(const GatedRmsNormFwd& a) {
   const int64_t m = a.y.rows(), di = a.y.cols();
   if (m == 0) return;
   const unsigned blocks = static_cast<unsigned>(m * a.groups);
-  if (const unsigned threads = vec_threads(di / a.groups, {a.out.data, a.y.data, a.z.data, a.w.data})) {
+  const unsigned threads =
+      a.z_ld % 4 == 0 ? vec_threads(di / a.groups, {a.out.data, a.y.data, a.z.data, a.w.data}) : 0;
+  if (threads) {
     gated_rmsnorm_forward_vec_kernel<<<blocks, threads, 0, state_->stream>>>(
-        a.out.data, a.rstd.data, a.y.data, a.z.data, a.w.data, di, a.groups, a.norm_before_gate, a.eps);
+        a.out.data, a.rstd.data, a.y.data, a.z.data, a.w.data, di, a.z_ld, a.groups, a.norm_before_gate, a.eps);
   } else {
     gated_rmsnorm_forward_kernel<<<blocks, row_threads(di / a.groups), 0, state_->stream>>>(
-        a.out.data, a.rstd.data, a.y.data, a.z.data, a.w.data, di, a.groups, a.norm_before_gate, a.eps);
+        a.out.data, a.rstd.data, a.y.data, a.z.data, a.w.data, di, a.z_ld, a.groups, a.norm_before_gate, a.eps);
   }
   finish_op("cuda gated_rmsnorm_forward", a.out.name.c_str());
 }
@@ -330,20 +334,23 @@ void CudaBackend::gated_rmsnorm_backward(const GatedRmsNormBwd& a) {
   if (m == 0) return;
   if (a.dw.defined()) {
     accumulate_columns(*state_, m, di,
-                       GatedRmsNormDwTerm{a.dout.data, a.y.data, a.z.data, a.rstd.data, di, a.groups, di / a.groups,
-                                          a.norm_before_gate},
+                       GatedRmsNormDwTerm{a.dout.data, a.y.data, a.z.data, a.rstd.data, di, a.z_ld, a.groups,
+                                          di / a.groups, a.norm_before_gate},
                        AddToVector{a.dw.data}, "cuda gated_rmsnorm_backward");
     op_phase(*state_, "cuda gated_rmsnorm_backward dw", a.dy.name.c_str());
   }
   const unsigned blocks = static_cast<unsigned>(m * a.groups);
-  if (const unsigned threads =
-          vec_threads(di / a.groups, {a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data})) {
+  const unsigned threads =
+      a.z_ld % 4 == 0 && a.dz_ld % 4 == 0
+          ? vec_threads(di / a.groups, {a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data})
+          : 0;
+  if (threads) {
     gated_rmsnorm_backward_vec_kernel<<<blocks, threads, 0, state_->stream>>>(
-        a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data, a.rstd.data, di, a.groups,
+        a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data, a.rstd.data, di, a.z_ld, a.dz_ld, a.groups,
         a.norm_before_gate);
   } else {
     gated_rmsnorm_backward_kernel<<<blocks, row_threads(di / a.groups), 0, state_->stream>>>(
-        a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data, a.rstd.data, di, a.groups,
+        a.dy.data, a.dz.data, a.dout.data, a.y.data, a.z.data, a.w.data, a.rstd.data, di, a.z_ld, a.dz_ld, a.groups,
         a.norm_before_gate);
   }
   finish_op("cuda gated_rmsnorm_backward", a.dy.name.c_str());

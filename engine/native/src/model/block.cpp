@@ -51,8 +51,10 @@ Tensor Block::backward(StepContext& ctx, const Tensor& dh, Profiler* profiler) {
   {
     ScopedTimer timer(row ? &row->bwd_ms : nullptr, ctx.backend);
     Tensor dxn = mixer_->backward(ctx, dh);
-    din = alloc_out(*ctx.acts, place_.label + ".residual.grad", {dh.rows(), dh.cols()});
-    copy_tensor(*ctx.backend, din, dh);
+    // The input gradient is dh (the residual path) plus the norm's; it is summed in place in dh,
+    // which nothing reads after this block (see block.h).
+    din = dh;
+    din.name = place_.label + ".residual.grad";
     RmsNormBwd nb;
     nb.dx = din;
     nb.dw = norm_->grad;

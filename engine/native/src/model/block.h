@@ -15,7 +15,8 @@ class Block {
 
   /** h (B*T, D) -> h + mixer(norm(h)); fills `cache` when given (prefill). */
   Tensor forward(StepContext& ctx, const Tensor& h, MixerCache* cache, Profiler* profiler);
-  /** dh (B*T, D) of the block output -> gradient of the block input. */
+  /** dh (B*T, D) of the block output -> gradient of the block input, summed in place in dh's memory
+   *  (the returned tensor is dh renamed): dh must not be read by the caller afterwards. */
   Tensor backward(StepContext& ctx, const Tensor& dh, Profiler* profiler);
   /** One decode token per sequence: h (B, D). */
   Tensor step(StepContext& ctx, const Tensor& h, MixerCache& cache);

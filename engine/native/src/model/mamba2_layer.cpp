@@ -6,6 +6,8 @@
 // Parameters (prefix backbone.layers.{i}.mixer.): in_proj.weight [2Di+2GN+H, D], conv1d.weight
 // [Di+2GN, 1, K], conv1d.bias, dt_bias [H], A_log [H], D [H], norm.weight [Di], out_proj.weight
 // [D, Di] (+ in_proj.bias / out_proj.bias when `bias`). Not the residual block or its norm (block.h).
+// z and xBC are read in place from the in_proj output (row pitch 2Di+2GN+H) and their gradients
+// written in place into in_proj's output gradient; x, B, C and dt_raw are copied out for the SSD.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -69,13 +71,12 @@ class Mamba2Mixer final : public Mixer {
     const int64_t Di = c_.d_inner(), C = c_.conv_dim(), H = c_.heads, P = c_.head_dim, G = c_.groups, N = c_.d_state;
     const std::string& n = place_.label;
     x_ = x;
-    zxbcdt_ = alloc_out(A, n + ".in_proj", {M, c_.in_proj_dim()});
+    const int64_t W = c_.in_proj_dim();
+    zxbcdt_ = alloc_out(A, n + ".in_proj", {M, W});
     linear_forward(be, zxbcdt_, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
-    z_ = alloc_out(A, n + ".z", {M, Di});
-    copy_columns(be, z_, zxbcdt_, 0);
-    xbc_raw_ = alloc_out(A, n + ".xbc_raw", {B, T, C});
-    copy_columns(be, view(xbc_raw_, {M, C}), zxbcdt_, Di);
-    dt_raw_ = alloc_out(A, n + ".dt_raw", {B, T, H});
+    z_ = Tensor(zxbcdt_.data, {M, Di}, n + ".z");                // rows W apart
+    xbc_raw_ = Tensor(zxbcdt_.data + Di, {B, T, C}, n + ".xbc_raw");  // rows W apart
+    dt_raw_ = alloc_out(A, n + ".dt_raw", {B, T, H});  // the SSD reads dt_raw contiguous
     copy_columns(be, view(dt_raw_, {M, H}), zxbcdt_, Di + C);
 
     xbc_ = alloc_out(A, n + ".conv", {B, T, C});
@@ -85,6 +86,7 @@ class Mamba2Mixer final : public Mixer {
     conv.w = conv_weight();
     conv.bias = bias_of(conv_b_);
     conv.silu = true;
+    conv.x_ld = W;
     conv1d_forward(be, conv);
 
     xs_ = alloc_out(A, n + ".x", {B, T, H, P});
@@ -116,7 +118,7 @@ class Mamba2Mixer final : public Mixer {
 
     gated_ = alloc_out(A, n + ".gated_norm", {M, Di});
     rstd_ = alloc_out(A, n + ".gated_norm.rstd", {M, G});
-    Tensor out = gate_and_project(be, A, n, view(y_, {M, Di}), z_, gated_, rstd_);
+    Tensor out = gate_and_project(be, A, n, view(y_, {M, Di}), z_, W, gated_, rstd_);
 
     if (cache) save_conv_state(be, *cache, B, T, C);
     return out;
@@ -133,11 +135,13 @@ class Mamba2Mixer final : public Mixer {
     linear_backward(be, dgated, out_proj_->grad, bias_grad_of(out_proj_b_), dout, gated_, out_proj_->value,
                     place_.role("mamba.out_proj"), place_.layer);
 
+    // in_proj's output gradient [dz | dxBC | ddt_raw]: dz and dxBC are written in place (rows W apart)
+    const int64_t W = c_.in_proj_dim();
+    Tensor dzxbcdt = alloc_out(A, n + ".in_proj.grad", {M, W});
     Tensor dy = alloc_out(A, n + ".ssd.grad", {B, T, H, P});
-    Tensor dz = alloc_out(A, n + ".z.grad", {M, Di});
     GatedRmsNormBwd gb;
     gb.dy = view(dy, {M, Di});
-    gb.dz = dz;
+    gb.dz = Tensor(dzxbcdt.data, {M, Di}, n + ".z.grad");
     gb.dw = norm_->grad;
     gb.dout = dgated;
     gb.y = view(y_, {M, Di});
@@ -146,6 +150,8 @@ class Mamba2Mixer final : public Mixer {
     gb.rstd = rstd_;
     gb.groups = G;
     gb.norm_before_gate = c_.norm_before_gate;
+    gb.z_ld = W;
+    gb.dz_ld = W;
     gated_rmsnorm_backward(be, gb);
 
     Tensor dxs = alloc_out(A, n + ".x.grad", {B, T, H, P});
@@ -179,9 +185,8 @@ class Mamba2Mixer final : public Mixer {
     scatter_columns(be, dxbc2, view(dbs, {M, G * N}), Di);
     scatter_columns(be, dxbc2, view(dcs, {M, G * N}), Di + G * N);
 
-    Tensor dxbc_raw = alloc_out(A, n + ".xbc_raw.grad", {B, T, C});
     Conv1dBwd cb;
-    cb.dx = dxbc_raw;
+    cb.dx = Tensor(dzxbcdt.data + Di, {B, T, C}, n + ".xbc_raw.grad");
     cb.dw = view(conv_w_->grad, {C, c_.conv_kernel});
     cb.dbias = bias_grad_of(conv_b_);
     cb.dy = dxbc;
@@ -189,11 +194,9 @@ class Mamba2Mixer final : public Mixer {
     cb.w = conv_weight();
     cb.bias = bias_of(conv_b_);
     cb.silu = true;
+    cb.x_ld = W;
+    cb.dx_ld = W;
     conv1d_backward(be, cb);
-
-    Tensor dzxbcdt = alloc_out(A, n + ".in_proj.grad", {M, c_.in_proj_dim()});
-    scatter_columns(be, dzxbcdt, dz, 0);
-    scatter_columns(be, dzxbcdt, view(dxbc_raw, {M, C}), Di);
     scatter_columns(be, dzxbcdt, view(ddt_raw, {M, H}), Di + C);
 
     Tensor dx = alloc_out(A, n + ".input.grad", {M, d_model_});
@@ -224,10 +227,10 @@ class Mamba2Mixer final : public Mixer {
     const bool record = ctx.record_history;
     STRATA_CHECK(!record || n <= cache.history_tokens, place_.label, ": a recorded step of ", n,
                  " tokens exceeds the decode history of ", cache.history_tokens);
-    Tensor zxbcdt = alloc_out(A, tag + ".in_proj", {M, c_.in_proj_dim()});
+    const int64_t W = c_.in_proj_dim();
+    Tensor zxbcdt = alloc_out(A, tag + ".in_proj", {M, W});
     linear_forward(be, zxbcdt, x, in_proj_->value, bias_of(in_proj_b_), place_.role("mamba.in_proj"), place_.layer);
-    Tensor z = alloc_out(A, tag + ".z", {M, Di});
-    copy_columns(be, z, zxbcdt, 0);
+    Tensor z(zxbcdt.data, {M, Di}, tag + ".z");  // rows W apart
     Tensor xbc_raw = alloc_out(A, tag + ".xbc_raw", {M, C});
     copy_columns(be, xbc_raw, zxbcdt, Di);
     Tensor dt_raw = alloc_out(A, tag + ".dt_raw", {M, H});
@@ -275,7 +278,7 @@ class Mamba2Mixer final : public Mixer {
 
     Tensor gated = alloc_out(A, tag + ".gated_norm", {M, Di});
     Tensor rstd = alloc_out(A, tag + ".gated_norm.rstd", {M, G});
-    return gate_and_project(be, A, tag, y, z, gated, rstd);
+    return gate_and_project(be, A, tag, y, z, W, gated, rstd);
   }
 
   void rewind(Backend& be, MixerCache& cache, int64_t keep) override {
@@ -291,10 +294,10 @@ class Mamba2Mixer final : public Mixer {
   static Tensor bias_grad_of(const Param* p) { return p ? p->grad : Tensor(); }
   Tensor conv_weight() const { return view(conv_w_->value, {c_.conv_dim(), c_.conv_kernel}); }
 
-  // y (M, Di) gated by z (M, Di) and normalized per group into gated (M, Di) (rstd (M, G) kept for
-  // backward), then out_proj: the (M, d_model) output named `<tag>.out_proj`.
+  // y (M, Di) gated by z (M, Di, rows z_ld apart) and normalized per group into gated (M, Di) (rstd
+  // (M, G) kept for backward), then out_proj: the (M, d_model) output named `<tag>.out_proj`.
   Tensor gate_and_project(Backend& be, Arena& A, const std::string& tag, const Tensor& y, const Tensor& z,
-                          const Tensor& gated, const Tensor& rstd) {
+                          int64_t z_ld, const Tensor& gated, const Tensor& rstd) {
     GatedRmsNormFwd g;
     g.out = gated;
     g.rstd = rstd;
@@ -304,6 +307,7 @@ class Mamba2Mixer final : public Mixer {
     g.groups = c_.groups;
     g.norm_before_gate = c_.norm_before_gate;
     g.eps = eps_;
+    g.z_ld = z_ld;
     gated_rmsnorm_forward(be, g);
     Tensor out = alloc_out(A, tag + ".out_proj", {y.shape[0], d_model_});
     linear_forward(be, out, gated, out_proj_->value, bias_of(out_proj_b_), place_.role("mamba.out_proj"), place_.layer);
@@ -324,24 +328,26 @@ class Mamba2Mixer final : public Mixer {
     copy_tensor(be, slot(cache.ssm_history, index, cache.ssm_state), cache.ssm_state);
   }
 
-  // The conv state holds the last K-1 conv inputs (oldest first), zeros before the sequence start.
+  // The conv state holds the last K-1 conv inputs (oldest first), zeros before the sequence start;
+  // the inputs are xBC, columns [Di, Di + C) of the in_proj output.
   void save_conv_state(Backend& be, MixerCache& cache, int64_t B, int64_t T, int64_t C) {
+    const int64_t W = c_.in_proj_dim();
     const int64_t K1 = c_.conv_kernel - 1;
     if (K1 <= 0) return;
     const int64_t zero_rows = std::max<int64_t>(0, K1 - T), kept = K1 - zero_rows;
     if (zero_rows > 0) be.fill_zero(cache.conv_state.data, sizeof(float) * static_cast<size_t>(cache.conv_state.numel()));
     StridedCopyArgs a;
     a.dst = cache.conv_state;
-    a.src = xbc_raw_;
+    a.src = zxbcdt_;
     a.batches = B;
     a.rows = kept;
     a.cols = C;
     a.dst_offset = zero_rows * C;
     a.dst_batch_stride = K1 * C;
     a.dst_row_stride = C;
-    a.src_offset = (T - kept) * C;
-    a.src_batch_stride = T * C;
-    a.src_row_stride = C;
+    a.src_offset = (T - kept) * W + c_.d_inner();
+    a.src_batch_stride = T * W;
+    a.src_row_stride = W;
     copy_strided(be, a);
   }
 

@@ -9,6 +9,12 @@ void check_weights(const char* op, const Tensor& w, const Tensor& bias, int64_t 
                " must be (C=", c, ",K)");
   if (bias.defined()) check_shape(op, "bias", bias, {c});
 }
+// The row pitch of a (B,T,C) sequence tensor: 0 means C; otherwise at least C.
+int64_t resolve_pitch(const char* op, const char* field, const Tensor& t, int64_t ld, int64_t c) {
+  STRATA_CHECK(ld == 0 || ld >= c, op, ": ", field, " row pitch ", ld, " of '", t.name, "' is below its C=", c,
+               " columns");
+  return ld == 0 ? c : ld;
+}
 }  // namespace
 
 void conv1d_forward(Backend& backend, const Conv1dFwd& a) {
@@ -18,7 +24,9 @@ void conv1d_forward(Backend& backend, const Conv1dFwd& a) {
   const int64_t b = a.x.size(0), t = a.x.size(1), c = a.x.size(2);
   check_weights(op, a.w, a.bias, c);
   check_shape(op, "y", a.y, {b, t, c});
-  backend.conv1d_forward(a);
+  Conv1dFwd r = a;
+  r.x_ld = resolve_pitch(op, "x", a.x, a.x_ld, c);
+  backend.conv1d_forward(r);
 }
 
 void conv1d_backward(Backend& backend, const Conv1dBwd& a) {
@@ -31,7 +39,10 @@ void conv1d_backward(Backend& backend, const Conv1dBwd& a) {
   check_shape(op, "dx", a.dx, {b, t, c});
   if (a.dw.defined()) check_shape(op, "dw", a.dw, {c, a.w.size(1)});
   if (a.dbias.defined()) check_shape(op, "dbias", a.dbias, {c});
-  backend.conv1d_backward(a);
+  Conv1dBwd r = a;
+  r.x_ld = resolve_pitch(op, "x", a.x, a.x_ld, c);
+  r.dx_ld = resolve_pitch(op, "dx", a.dx, a.dx_ld, c);
+  backend.conv1d_backward(r);
 }
 
 void conv1d_step(Backend& backend, const Conv1dStep& a) {

@@ -2,6 +2,9 @@
 // fused SiLU, forward / backward, plus a single-token step against a rolling conv state for decode.
 //   pre[b,t,c] = bias[c] + sum_{j<K} w[c,j] * x[b, t-K+1+j, c]     (x at negative t is 0)
 //   y = silu(pre) if silu else pre
+// The sequence input x and its gradient dx may be C columns of a wider row-major matrix (x_ld /
+// dx_ld: elements between consecutive (b, t) rows), so Mamba-2 reads xBC straight out of the
+// in_proj output and writes dxBC straight into its gradient; the other tensors are contiguous.
 // This file is not a general (dense or strided) convolution.
 //
 // Shape legend: B batch, T time, C channels, K kernel width.
@@ -14,20 +17,22 @@ namespace strata {
 
 struct Conv1dFwd {
   Tensor y;     // (B,T,C)
-  Tensor x;     // (B,T,C)
+  Tensor x;     // (B,T,C) rows x_ld apart
   Tensor w;     // (C,K)
   Tensor bias;  // (C) optional
   bool silu = true;
+  int64_t x_ld = 0;  // row pitch of x in elements, >= C; 0: C (contiguous). The entry point resolves 0.
 };
 struct Conv1dBwd {
-  Tensor dx;     // (B,T,C) written
+  Tensor dx;     // (B,T,C) written (only its C columns), rows dx_ld apart
   Tensor dw;     // (C,K)   accumulated
   Tensor dbias;  // (C)     accumulated, optional
   Tensor dy;     // (B,T,C)
-  Tensor x;      // (B,T,C)
+  Tensor x;      // (B,T,C) rows x_ld apart
   Tensor w;      // (C,K)
   Tensor bias;   // (C) optional (needed to recompute the SiLU input)
   bool silu = true;
+  int64_t x_ld = 0, dx_ld = 0;  // row pitches in elements, >= C; 0: C. The entry point resolves 0.
 };
 // Decode: state holds the last K-1 inputs (oldest first); shifts in x, writes y.
 struct Conv1dStep {

@@ -14,6 +14,12 @@ void check_common(const char* op, const Tensor& y, const Tensor& z, const Tensor
   check_shape(op, "w", w, {di});
   check_shape(op, "rstd", rstd, {m, groups});
 }
+// The row pitch of an (M,Di) gate tensor: 0 means Di; otherwise at least Di.
+int64_t resolve_pitch(const char* op, const char* field, const Tensor& t, int64_t ld, int64_t di) {
+  STRATA_CHECK(ld == 0 || ld >= di, op, ": ", field, " row pitch ", ld, " of '", t.name, "' is below its Di=", di,
+               " columns");
+  return ld == 0 ? di : ld;
+}
 }  // namespace
 
 void gated_rmsnorm_forward(Backend& backend, const GatedRmsNormFwd& a) {
@@ -22,19 +28,26 @@ void gated_rmsnorm_forward(Backend& backend, const GatedRmsNormFwd& a) {
   check_common(op, a.y, a.z, a.w, a.rstd, a.groups);
   STRATA_CHECK(a.out.defined() && a.out.numel() == a.y.numel(), op, ": out must match y ", a.y.shape_string());
   STRATA_CHECK(a.eps > 0.0f, op, ": eps must be positive");
-  backend.gated_rmsnorm_forward(a);
+  GatedRmsNormFwd r = a;
+  r.z_ld = resolve_pitch(op, "z", a.z, a.z_ld, a.y.cols());
+  backend.gated_rmsnorm_forward(r);
 }
 
 void gated_rmsnorm_backward(Backend& backend, const GatedRmsNormBwd& a) {
   require_support(backend, OpKind::GatedRmsNorm, "gated_rmsnorm_backward");
   const char* op = "gated_rmsnorm_backward";
   check_common(op, a.y, a.z, a.w, a.rstd, a.groups);
-  for (const Tensor* t : {&a.dout, &a.dy, &a.dz}) {
+  STRATA_CHECK(a.dz.defined() && a.dz.rows() == a.y.rows() && a.dz.cols() == a.y.cols(), op, ": dz '", a.dz.name,
+               "' ", a.dz.shape_string(), " must match y ", a.y.shape_string());
+  for (const Tensor* t : {&a.dout, &a.dy}) {
     STRATA_CHECK(t->defined() && t->numel() == a.y.numel(), op, ": '", t->name, "' must match y ",
                  a.y.shape_string());
   }
   if (a.dw.defined()) check_shape(op, "dw", a.dw, {a.y.cols()});
-  backend.gated_rmsnorm_backward(a);
+  GatedRmsNormBwd r = a;
+  r.z_ld = resolve_pitch(op, "z", a.z, a.z_ld, a.y.cols());
+  r.dz_ld = resolve_pitch(op, "dz", a.dz, a.dz_ld, a.y.cols());
+  backend.gated_rmsnorm_backward(r);
 }
 
 }  // namespace strata
