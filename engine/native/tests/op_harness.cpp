@@ -675,10 +675,17 @@ void test_gated_rmsnorm(Ctx& ctx) {
 // ---------------------------------------------------------------------------------------------
 
 // ld > 0: x and dx are the C columns at col0 of (B*T, ld) buffers (Mamba-2 reads xBC straight out of
-// its in_proj output and writes dxBC into its gradient); the rest of the dx buffer must come back untouched.
-void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu, int64_t ld = 0, int64_t col0 = 0) {
+// its in_proj output and writes dxBC into its gradient); the rest of the dx buffer must come back
+// untouched. split = {C0, C1} (C2 = C - C0 - C1): y and dy as 3 column parts (Mamba-2's x, B, C).
+void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu, int64_t ld = 0, int64_t col0 = 0,
+                 std::pair<int64_t, int64_t> split = {0, 0}) {
   ctx.test = std::string(silu ? "conv1d/silu" : "conv1d/linear") + " C" + std::to_string(c) +
-             (ld ? " pitch " + std::to_string(ld) : "");
+             (ld ? " pitch " + std::to_string(ld) : "") +
+             (split.first ? " split " + std::to_string(split.first) + "/" + std::to_string(split.second) : "");
+  // y / dy parts: columns [begin[i], begin[i + 1])
+  const int64_t begin[4] = {0, split.first, split.first + split.second, c};
+  const int part_count = split.first ? 3 : 1;
+  auto part_end = [&](int i) { return part_count == 1 ? c : begin[i + 1]; };
   const int64_t rows = b * t, pitch = ld ? ld : c;
   Inputs in{{"x", f32(ctx.random(b * t * c))}, {"w", f32(ctx.random(c * k))}, {"bias", f32(ctx.random(c))}};
   auto ref = [&](const Inputs& v) {
@@ -699,22 +706,44 @@ void conv1d_case(Ctx& ctx, int64_t b, int64_t t, int64_t c, int64_t k, bool silu
   Tensor x_buffer = ctx.up("x", {rows, pitch}, embed_columns(f32(ctx.random(rows * pitch)), in["x"], rows, c, pitch, col0));
   Tensor x(x_buffer.data + col0, {b, t, c}, "x");
   Tensor w = ctx.up("w", {c, k}, in["w"]), bias = ctx.up("bias", {c}, in["bias"]);
-  Tensor y = ctx.zeros("y", {b, t, c});
-  conv1d_forward(ctx.backend, {y, x, w, bias, silu, ld});
+  Tensor parts[3];
+  for (int i = 0; i < part_count; ++i) parts[i] = ctx.zeros("y" + std::to_string(i), {b, t, part_end(i) - begin[i]});
+  Conv1dFwd fwd{{}, x, w, bias, silu, ld};
+  for (int i = 0; i < 3; ++i) fwd.y_parts[i] = parts[i];
+  if (part_count == 1) std::swap(fwd.y, fwd.y_parts[0]);
+  conv1d_forward(ctx.backend, fwd);
+  Vec got(b * t * c);
+  for (int i = 0; i < part_count; ++i) {
+    got = embed_columns(got, ctx.down(parts[i]), b * t, part_end(i) - begin[i], c, begin[i]);
+  }
   Vec want = ref(in);
-  ctx.expect_close("y", ctx.down(y), want, kForwardF32);
+  ctx.expect_close("y", got, want, kForwardF32);
   Vec dy = f32(ctx.random(b * t * c));
+  Conv1dBwd bwd;
+  for (int i = 0; i < part_count; ++i) {
+    const int64_t width = part_end(i) - begin[i];
+    bwd.dy_parts[i] = ctx.up("dy" + std::to_string(i), {b, t, width}, extract_columns(dy, b * t, width, c, begin[i]));
+  }
+  if (part_count == 1) std::swap(bwd.dy, bwd.dy_parts[0]);
   const Vec dx_before = f32(ctx.random(rows * pitch));
   Tensor dx_buffer = ctx.up("dx", {rows, pitch}, dx_before);
   Tensor dx(dx_buffer.data + col0, {b, t, c}, "dx");
   Tensor dw = ctx.zeros("dw", {c, k}), dbias = ctx.zeros("dbias", {c});
-  conv1d_backward(ctx.backend, {dx, dw, dbias, ctx.up("dy", {b, t, c}, dy), x, w, bias, silu, ld, ld});
+  bwd.dx = dx;
+  bwd.dw = dw;
+  bwd.dbias = dbias;
+  bwd.x = x;
+  bwd.w = w;
+  bwd.bias = bias;
+  bwd.silu = silu;
+  bwd.x_ld = bwd.dx_ld = ld;
+  conv1d_backward(ctx.backend, bwd);
   const Vec dx_after = ctx.down(dx_buffer);
   if (ld) expect_outside_unchanged(ctx, "dx buffer", dx_after, dx_before, rows, c, pitch, col0);
   ctx.check_gradients(in, ref, dy,
                       {{"x", extract_columns(dx_after, rows, c, pitch, col0)}, {"w", ctx.down(dw)},
                        {"bias", ctx.down(dbias)}});
-  if (ld) return;  // the decode step reads a contiguous token
+  if (ld || split.first) return;  // the decode step reads a contiguous token
   // decode: stepping token by token reproduces the forward
   Tensor state = ctx.zeros("state", {b, k - 1, c}), ystep = ctx.zeros("ystep", {b, c});
   Vec stepped(b * t * c);
@@ -737,6 +766,10 @@ void test_conv1d(Ctx& ctx) {
   // x / dx with a row pitch: float4-aligned columns (pitch 84, column 8), then unaligned ones
   conv1d_case(ctx, 2, 20, 72, 4, true, 84, 8);
   conv1d_case(ctx, 2, 9, 70, 4, true, 75, 3);
+  // y / dy in 3 column parts, alone and with pitched x / dx (Mamba-2's layout); aligned, then not
+  conv1d_case(ctx, 2, 20, 72, 4, true, 0, 0, {40, 16});
+  conv1d_case(ctx, 2, 20, 72, 4, false, 84, 8, {40, 16});
+  conv1d_case(ctx, 2, 9, 70, 4, true, 75, 3, {37, 17});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // CUDA kernels of Mamba-2's depthwise causal conv1d (+ fused SiLU) over whole sequences, forward
 // and backward (dx, and dw / dbias summed per block in double and added column-wise in order:
-// deterministic). x and dx rows may lie x_ld / dx_ld elements apart (columns of a wider matrix).
+// deterministic). x and dx rows may lie x_ld / dx_ld elements apart (columns of a wider matrix);
+// y (dy) is stored as up to 3 contiguous column parts (ConvParts).
 // Formulas follow cpu/conv1d_cpu.cpp. Not here: the conv's single-token decode step
 // (ssm_step_cuda.cu) or the SSD scan (ssd_cuda.cu).
 //
@@ -18,21 +19,40 @@ namespace {
 // ---- conv1d ------------------------------------------------------------------------------------
 
 // The forward and backward kernels run on tiles: thread (x, y) of a (32, 8) block owns 4 adjacent
-// channels (float4 loads and stores when `vec`: C and every row pitch a multiple of 4 and 16-byte
-// aligned tensors, else scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
+// channels (float4 loads and stores when `vec`: C, every row pitch and part width a multiple of 4 and
+// 16-byte aligned tensors, else scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
 // last K inputs (and in backward the next K pre-activation gradients) in registers, so every input is
 // read about once. K is a template parameter (1..kConvMaxTaps).
 constexpr int64_t kConvTile = 16;
 constexpr int kConvMaxTaps = 8;
 constexpr int kConvAhead = 2;  // rows loaded ahead of use (memory-level parallelism per thread)
-// x_ld / dx_ld: row pitches (elements) of x and dx; y and dy rows are c_len apart.
+// The output y (dy in backward) as column parts: channels [end[i-1], end[i]) (end[-1] = 0) live in
+// data[i], rows end[i] - end[i-1] wide; an absent part is empty (end[i] = end[i-1]).
+struct ConvParts {
+  float* data[3];
+  int64_t end[3];
+};
+ConvParts conv_parts(const std::array<Tensor, 3>& parts) {
+  ConvParts p{};
+  int64_t end = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (parts[i].defined()) end += parts[i].size(2);
+    p.data[i] = parts[i].defined() ? parts[i].data : nullptr;
+    p.end[i] = end;
+  }
+  return p;
+}
+// x_ld / dx_ld: row pitches (elements) of x and dx.
 struct ConvTiles {
   int64_t t_len, c_len, x_ld, dx_ld, tiles_per_seq, tiles;
   bool vec;
 };
-ConvTiles conv_tiles(int64_t bsz, int64_t t_len, int64_t c_len, int64_t x_ld, int64_t dx_ld,
+ConvTiles conv_tiles(int64_t bsz, int64_t t_len, int64_t c_len, int64_t x_ld, int64_t dx_ld, const ConvParts& parts,
                      std::initializer_list<const float*> tensors) {
   bool vec = c_len % 4 == 0 && x_ld % 4 == 0 && dx_ld % 4 == 0;
+  for (int i = 0; i < 3; ++i) {
+    vec = vec && parts.end[i] % 4 == 0 && reinterpret_cast<uintptr_t>(parts.data[i]) % 16 == 0;
+  }
   for (const float* t : tensors) vec = vec && reinterpret_cast<uintptr_t>(t) % 16 == 0;
   const int64_t tiles_per_seq = (t_len + kConvTile - 1) / kConvTile;
   return {t_len, c_len, x_ld, dx_ld, tiles_per_seq, bsz * tiles_per_seq, vec};
@@ -56,6 +76,31 @@ __device__ __forceinline__ void conv_store4(float* p, int64_t c0, int64_t c_len,
   for (int l = 0; l < 4; ++l)
     if (c0 + l < c_len) p[c0 + l] = e[l];
 }
+// Channel c of row r (= b*T + t) of a column-split tensor (c < C).
+__device__ __forceinline__ float* part_at(const ConvParts& p, int64_t r, int64_t c) {
+  const int i = c < p.end[0] ? 0 : c < p.end[1] ? 1 : 2;
+  const int64_t begin = i == 0 ? 0 : i == 1 ? p.end[0] : p.end[1];
+  const int64_t end = i == 0 ? p.end[0] : i == 1 ? p.end[1] : p.end[2];
+  float* base = i == 0 ? p.data[0] : i == 1 ? p.data[1] : p.data[2];
+  return base + r * (end - begin) + (c - begin);
+}
+// Channels c0..c0+3 of row r (zeros / nothing past C); with vec the 4 channels share a part.
+__device__ __forceinline__ float4 part_load4(const ConvParts& p, int64_t r, int64_t c0, int64_t c_len, bool vec) {
+  if (vec) return *reinterpret_cast<const float4*>(part_at(p, r, c0));
+  float v[4];
+  for (int l = 0; l < 4; ++l) v[l] = c0 + l < c_len ? *part_at(p, r, c0 + l) : 0.0f;
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void part_store4(const ConvParts& p, int64_t r, int64_t c0, int64_t c_len, bool vec,
+                                            float4 v) {
+  if (vec) {
+    *reinterpret_cast<float4*>(part_at(p, r, c0)) = v;
+    return;
+  }
+  const float e[4] = {v.x, v.y, v.z, v.w};
+  for (int l = 0; l < 4; ++l)
+    if (c0 + l < c_len) *part_at(p, r, c0 + l) = e[l];
+}
 __device__ __forceinline__ float4 fma4(float4 w, float4 x, float4 acc) {
   return make_float4(fmaf(w.x, x.x, acc.x), fmaf(w.y, x.y, acc.y), fmaf(w.z, x.z, acc.z), fmaf(w.w, x.w, acc.w));
 }
@@ -77,15 +122,14 @@ __device__ __forceinline__ float4 conv_pre4(const float4 (&wv)[K], const float4 
 }
 
 template <int K>
-__global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __restrict__ x, const float* w,
-                                      const float* bias, ConvTiles d, bool silu) {
+__global__ void conv1d_forward_kernel(ConvParts y, const float* __restrict__ x, const float* w, const float* bias,
+                                      ConvTiles d, bool silu) {
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
   const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
   if (c0 >= d.c_len || tile >= d.tiles) return;
   const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
   const int64_t t1 = min(d.t_len, t0 + kConvTile);
   const float* xs = x + seq * d.t_len * d.x_ld;
-  float* ys = y + seq * d.t_len * d.c_len;
   float4 wv[K], xw[K];
   conv_taps<K>(wv, w, c0, d.c_len);
   const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -104,7 +148,7 @@ __global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __rest
     if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.x_ld, c0, d.c_len, d.vec);
     float4 v = conv_pre4<K>(wv, xw, b4);
     if (silu) v = make_float4(dev_silu(v.x), dev_silu(v.y), dev_silu(v.z), dev_silu(v.w));
-    conv_store4(ys + t * d.c_len, c0, d.c_len, d.vec, v);
+    part_store4(y, seq * d.t_len + t, c0, d.c_len, d.vec, v);
     for (int j = 0; j + 1 < K; ++j) xw[j] = xw[j + 1];
   }
 }
@@ -116,9 +160,9 @@ __global__ void conv1d_forward_kernel(float* __restrict__ y, const float* __rest
 // partials[blockIdx.y * (K+1) * C + j * C + c] (j == K: the bias), the column layout ConvDwSink
 // reads after add_column_partials.
 template <int K>
-__global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restrict__ partials,
-                                       const float* __restrict__ dy, const float* __restrict__ x, const float* w,
-                                       const float* bias, ConvTiles d, bool silu) {
+__global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restrict__ partials, ConvParts dy,
+                                       const float* __restrict__ x, const float* w, const float* bias, ConvTiles d,
+                                       bool silu) {
   __shared__ double shared[8][128];
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
   const int64_t tile = static_cast<int64_t>(blockIdx.y) * 8 + threadIdx.y;
@@ -129,7 +173,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
     const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
     const int64_t t1 = min(d.t_len, t0 + kConvTile), top = min(d.t_len, t1 + K - 1) - 1;
     const float* xs = x + seq * d.t_len * d.x_ld;
-    const float* dys = dy + seq * d.t_len * d.c_len;
+    const int64_t row0 = seq * d.t_len;  // dy row of t = 0
     float* dxs = dx + seq * d.t_len * d.dx_ld;
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     float4 wv[K], xw[K], gw[K];  // xw[j] = x[s-K+1+j], gw[i] = g[s+i] (zeros outside the sequence)
@@ -143,7 +187,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
     // dy rows s, s-1, ... and the x rows entering the window, s-K, s-K-1, ..., loaded ahead of use
     float4 dy_ahead[kConvAhead], x_ahead[kConvAhead];
     for (int i = 0; i < kConvAhead; ++i) {
-      dy_ahead[i] = top - i >= t0 ? conv_load4(dys + (top - i) * d.c_len, c0, d.c_len, d.vec) : zero;
+      dy_ahead[i] = top - i >= t0 ? part_load4(dy, row0 + top - i, c0, d.c_len, d.vec) : zero;
       x_ahead[i] = top - K - i >= 0 ? conv_load4(xs + (top - K - i) * d.x_ld, c0, d.c_len, d.vec) : zero;
     }
     for (int64_t s = top; s >= t0; --s) {
@@ -151,7 +195,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
       const float4 x_enter = x_ahead[0];
       for (int i = 0; i + 1 < kConvAhead; ++i) dy_ahead[i] = dy_ahead[i + 1], x_ahead[i] = x_ahead[i + 1];
       const int64_t later = s - kConvAhead;
-      if (later >= t0) dy_ahead[kConvAhead - 1] = conv_load4(dys + later * d.c_len, c0, d.c_len, d.vec);
+      if (later >= t0) dy_ahead[kConvAhead - 1] = part_load4(dy, row0 + later, c0, d.c_len, d.vec);
       x_ahead[kConvAhead - 1] = later - K >= 0 ? conv_load4(xs + (later - K) * d.x_ld, c0, d.c_len, d.vec) : zero;
       if (silu) {
         const float4 pre = conv_pre4<K>(wv, xw, b4);
@@ -229,21 +273,26 @@ void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
   const char* op = "cuda conv1d_forward";
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, c_len, {a.y.data, a.x.data});
+  const ConvParts y = conv_parts(a.y_parts);
+  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, c_len, y, {a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   with_taps(k, op, [&](auto taps) {
     conv1d_forward_kernel<decltype(taps)::value><<<conv_tile_grid(d), dim3(32, 8), 0, state_->stream>>>(
-        a.y.data, a.x.data, a.w.data, opt(a.bias), d, a.silu);
+        y, a.x.data, a.w.data, opt(a.bias), d, a.silu);
   });
-  finish_op(op, a.y.name.c_str());
+  finish_op(op, a.y_parts[0].name.c_str());
 }
 
 void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   const char* op = "cuda conv1d_backward";
   const int64_t bsz = a.x.size(0), t_len = a.x.size(1), c_len = a.x.size(2), k = a.w.size(1);
   if (a.x.numel() == 0) return;
-  STRATA_CHECK(a.dx.data != a.dy.data && a.dx.data != a.x.data, op, ": dx must not share memory with dy or x");
-  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, a.dx_ld, {a.dx.data, a.dy.data, a.x.data});
+  const ConvParts dy = conv_parts(a.dy_parts);
+  for (const Tensor& part : a.dy_parts) {
+    STRATA_CHECK(a.dx.data != part.data, op, ": dx must not share memory with dy");
+  }
+  STRATA_CHECK(a.dx.data != a.x.data, op, ": dx must not share memory with x");
+  const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, a.dx_ld, dy, {a.dx.data, a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   const dim3 grid = conv_tile_grid(d);
   const int64_t slices = grid.y, cols = c_len * (k + 1);
@@ -251,7 +300,7 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   double* partials = sums ? state_->scratch_as<double>(3, slices * cols, op) : nullptr;
   with_taps(k, op, [&](auto taps) {
     conv1d_backward_kernel<decltype(taps)::value><<<grid, dim3(32, 8), 0, state_->stream>>>(
-        a.dx.data, partials, a.dy.data, a.x.data, a.w.data, opt(a.bias), d, a.silu);
+        a.dx.data, partials, dy, a.x.data, a.w.data, opt(a.bias), d, a.silu);
   });
   op_phase(*state_, op, "dx");
   if (sums) {

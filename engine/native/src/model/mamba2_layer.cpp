@@ -7,7 +7,8 @@
 // [Di+2GN, 1, K], conv1d.bias, dt_bias [H], A_log [H], D [H], norm.weight [Di], out_proj.weight
 // [D, Di] (+ in_proj.bias / out_proj.bias when `bias`). Not the residual block or its norm (block.h).
 // z and xBC are read in place from the in_proj output (row pitch 2Di+2GN+H) and their gradients
-// written in place into in_proj's output gradient; x, B, C and dt_raw are copied out for the SSD.
+// written in place into in_proj's output gradient; the conv writes the SSD's x, B, C as separate
+// tensors (and reads their gradients from there); dt_raw is copied out for the SSD.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -79,23 +80,20 @@ class Mamba2Mixer final : public Mixer {
     dt_raw_ = alloc_out(A, n + ".dt_raw", {B, T, H});  // the SSD reads dt_raw contiguous
     copy_columns(be, view(dt_raw_, {M, H}), zxbcdt_, Di + C);
 
-    xbc_ = alloc_out(A, n + ".conv", {B, T, C});
-    Conv1dFwd conv;
-    conv.y = xbc_;
+    xs_ = alloc_out(A, n + ".x", {B, T, H, P});
+    bs_ = alloc_out(A, n + ".B", {B, T, G, N});
+    cs_ = alloc_out(A, n + ".C", {B, T, G, N});
+    Conv1dFwd conv;  // xBC = SiLU(conv1d(xBC)) split into [x | B | C]
+    conv.y_parts[0] = view(xs_, {B, T, Di});
+    conv.y_parts[0].name = n + ".conv";  // the op's profile label
+    conv.y_parts[1] = view(bs_, {B, T, G * N});
+    conv.y_parts[2] = view(cs_, {B, T, G * N});
     conv.x = xbc_raw_;
     conv.w = conv_weight();
     conv.bias = bias_of(conv_b_);
     conv.silu = true;
     conv.x_ld = W;
     conv1d_forward(be, conv);
-
-    xs_ = alloc_out(A, n + ".x", {B, T, H, P});
-    bs_ = alloc_out(A, n + ".B", {B, T, G, N});
-    cs_ = alloc_out(A, n + ".C", {B, T, G, N});
-    Tensor xbc2 = view(xbc_, {M, C});
-    copy_columns(be, view(xs_, {M, Di}), xbc2, 0);
-    copy_columns(be, view(bs_, {M, G * N}), xbc2, Di);
-    copy_columns(be, view(cs_, {M, G * N}), xbc2, Di + G * N);
 
     const int64_t chunks = ssd_num_chunks(T, c_.chunk);
     y_ = alloc_out(A, n + ".ssd", {B, T, H, P});
@@ -179,17 +177,13 @@ class Mamba2Mixer final : public Mixer {
     s.params = ssd_params();
     ssd_backward(be, s);
 
-    Tensor dxbc = alloc_out(A, n + ".conv.grad", {B, T, C});
-    Tensor dxbc2 = view(dxbc, {M, C});
-    scatter_columns(be, dxbc2, view(dxs, {M, Di}), 0);
-    scatter_columns(be, dxbc2, view(dbs, {M, G * N}), Di);
-    scatter_columns(be, dxbc2, view(dcs, {M, G * N}), Di + G * N);
-
     Conv1dBwd cb;
     cb.dx = Tensor(dzxbcdt.data + Di, {B, T, C}, n + ".xbc_raw.grad");
     cb.dw = view(conv_w_->grad, {C, c_.conv_kernel});
     cb.dbias = bias_grad_of(conv_b_);
-    cb.dy = dxbc;
+    cb.dy_parts[0] = view(dxs, {B, T, Di});
+    cb.dy_parts[1] = view(dbs, {B, T, G * N});
+    cb.dy_parts[2] = view(dcs, {B, T, G * N});
     cb.x = xbc_raw_;
     cb.w = conv_weight();
     cb.bias = bias_of(conv_b_);
@@ -358,7 +352,7 @@ class Mamba2Mixer final : public Mixer {
   Param *in_proj_ = nullptr, *in_proj_b_ = nullptr, *conv_w_ = nullptr, *conv_b_ = nullptr, *dt_bias_ = nullptr,
         *a_log_ = nullptr, *d_ = nullptr, *norm_ = nullptr, *out_proj_ = nullptr, *out_proj_b_ = nullptr;
   // saved by forward for backward
-  Tensor x_, zxbcdt_, z_, xbc_raw_, dt_raw_, xbc_, xs_, bs_, cs_, y_, dt_, chunk_states_, gated_, rstd_;
+  Tensor x_, zxbcdt_, z_, xbc_raw_, dt_raw_, xs_, bs_, cs_, y_, dt_, chunk_states_, gated_, rstd_;
 };
 
 }  // namespace
