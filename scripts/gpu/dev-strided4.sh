@@ -3,7 +3,7 @@
 # CPU-vs-CUDA compare, poisoned-arena training compare and the ~1B op table.
 set -uo pipefail
 O="${OUT:?}"
-B=/tmp/b
+B=/tmp/b-strided4
 nvcc_bin="$(command -v nvcc || true)"
 [ -z "$nvcc_bin" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc_bin=/usr/local/cuda/bin/nvcc
 export OMP_NUM_THREADS=16
