@@ -210,7 +210,7 @@ run_step engine_1b_previous 90 "$OUT/ab.log" env STRATA_CUDA_SSD=tiled STRATA_AR
   4 2048 6 bf16
 
 # The ~1B step with the SSD backward's chunk gradients on the grouped block kernels (the default before
-# the batched products of ssd_backward_batched_cuda.cu): A/B in ab.log
+# the batched products of ssd_batched_cuda.cu): A/B in ab.log
 run_step engine_1b_ssd_blocks 60 "$OUT/ab.log" env STRATA_CUDA_SSD=blocks "$build/strata_cuda_model_bench" train \
   "$models/hybrid-1b.json" 4 2048 6 bf16
 

@@ -468,7 +468,7 @@ int main() {
       {"ssd L128 P64 N128 8 heads per group bf16",
        [&] { ssd_large(*cuda, 300, 128, 16, 64, 128, 2, CudaGemmMode::Bf16); }},
       {"ssd L64 P37 N40 3 heads per group bf16", [&] { ssd_large(*cuda, 203, 64, 6, 37, 40, 2, CudaGemmMode::Bf16); }},
-      // full chunks (T % L == 0): the batched backward (ssd_backward_batched_cuda.cu), exact fp32 / TF32
+      // full chunks (T % L == 0): the batched backward (ssd_batched_cuda.cu), exact fp32 / TF32
       {"ssd L128 P64 N128 full chunks", [&] { ssd_large(*cuda, 256, 128, 4, 64, 128, 1); }},
       {"ssd L128 P64 N128 8 heads per group full chunks bf16",
        [&] { ssd_large(*cuda, 384, 128, 16, 64, 128, 2, CudaGemmMode::Bf16); }},

@@ -1,5 +1,5 @@
 // Shared pieces of the CUDA SSD kernels (ssd_cuda.cu: the chunked scan and its block-kernel
-// backward; ssd_backward_batched_cuda.cu: the backward's chunk gradients as batched products): the
+// backward; ssd_batched_cuda.cu: the backward's chunk gradients as batched products): the
 // layer dimensions with their index helpers, the chunk a per-head block works on, the chunk's decay
 // loader and the gradient outputs. Device code and small host helpers only; no kernels.
 //
@@ -80,10 +80,11 @@ struct SsdGrads {
 };
 
 struct CudaBackendState;
-// ssd_backward_batched_cuda.cu: whether the batched chunk-gradient path takes this shape (every chunk
-// full, L 64 or 128), and that path (after the state-gradient pass; partials as ssd_param_grads_kernel
-// reads them).
-bool ssd_backward_batched_fits(const SsdDev& l);
+// ssd_batched_cuda.cu: whether the batched paths take this shape (every chunk full, L 64 or 128); the
+// forward's chunk outputs after the state pass; the backward's chunk gradients after the
+// state-gradient pass (partials as ssd_param_grads_kernel reads them).
+bool ssd_batched_fits(const SsdDev& l);
+void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, bool exact_fp32, const char* op);
 void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, const SsdGrads& gr,
                           const float* state_grads, double* partials, bool exact_fp32, const char* op);
 

@@ -994,13 +994,14 @@ __global__ void ssd_param_grads_kernel(SsdDev l, SsdGrads gr, const double* part
   if (has_d && gr.dd) gr.dd[h] += static_cast<float>(sums[2]);
 }
 
-// STRATA_CUDA_SSD, read once (debugging and A/B): "blocks" runs the backward's chunk gradients on the
-// grouped block kernels (the default before the batched path of ssd_backward_batched_cuda.cu),
+// STRATA_CUDA_SSD, read once (debugging and A/B): "blocks" runs the chunk outputs and the backward's
+// chunk gradients on the grouped block kernels (the default before the batched paths of
+// ssd_batched_cuda.cu),
 // "tiled" the per-head kernels with fp32 products (the fallback for shapes the grouped kernels do not
 // fill the GPU with), "fp32" the grouped kernels / batched products with fp32 products in every GEMM
 // mode, "grouped_v1" the grouped kernels as they were before the head-summed FS terms (every head runs
 // its own, see ssd_chunk_backward_group_kernel) and with fp32 chunk-state products, "fp32_states" the
-// default with fp32 chunk-state products; unset: the batched backward where it fits (TF32 products
+// default with fp32 chunk-state products; unset: the batched paths where they fit (TF32 products
 // unless the GEMM mode is fp32), else grouped with head-summed FS terms, bf16 tensor-core chunk
 // products (chunk states and their gradients included) unless the GEMM mode is fp32.
 enum class SsdEnv { Default, Blocks, Tiled, Fp32, GroupedV1, Fp32States };
@@ -1062,8 +1063,10 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   const int64_t heads_total = l.bsz * l.heads, blocks = heads_total * l.chunks;
   const int64_t group_blocks = l.bsz * l.groups * l.chunks, ll = l.chunk * l.chunk;
   // grouped: coef of every (b, g, c) block, then C B^T of every block
+  const SsdEnv env = ssd_env();
+  const bool batched = (env == SsdEnv::Default || env == SsdEnv::Fp32 || env == SsdEnv::Fp32States) && ssd_batched_fits(l);
   const bool grouped = ssd_grouped(l);
-  float* coef = state_->scratch_as<float>(2, grouped ? 2 * group_blocks * ll : blocks * ll, op);
+  float* coef = batched ? nullptr : state_->scratch_as<float>(2, grouped ? 2 * group_blocks * ll : blocks * ll, op);
   float* decays = state_->scratch_as<float>(4, blocks, op);
   const std::size_t shared2 = static_cast<std::size_t>(2 * l.chunk) * sizeof(float);
   const std::size_t shared3 = static_cast<std::size_t>(3 * l.chunk) * sizeof(float);
@@ -1080,7 +1083,9 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
-  if (grouped) {
+  if (batched) {
+    ssd_forward_batched(*state_, l, a, effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32, op);
+  } else if (grouped) {
     auto* const output_kernel = mma ? ssd_chunk_output_group_kernel<true> : ssd_chunk_output_group_kernel<false>;
     output_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
         l, a.y.data, a.chunk_states.data, a.x.data, a.dt.data, a.a_log.data, a.b.data, a.c.data, opt(a.d),
@@ -1100,7 +1105,7 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const int64_t group_blocks = l.bsz * l.groups * l.chunks, ll = l.chunk * l.chunk;
   const SsdEnv env = ssd_env();
   const bool batched =
-      (env == SsdEnv::Default || env == SsdEnv::Fp32 || env == SsdEnv::Fp32States) && ssd_backward_batched_fits(l);
+      (env == SsdEnv::Default || env == SsdEnv::Fp32 || env == SsdEnv::Fp32States) && ssd_batched_fits(l);
   const bool grouped = !batched && ssd_use_grouped_backward(l);
   const int64_t chunk_blocks = grouped ? group_blocks : blocks;  // blocks of the chunk grads kernel
   float* state_grads = state_->scratch_as<float>(4, blocks * l.p * l.n, op);

@@ -1,24 +1,27 @@
-// The SSD backward's chunk gradients (everything after the state-gradient pass) as batched matrix
-// products on cuBLAS plus one glue kernel: the default backward when every chunk is full (T % L == 0)
-// and L is 64 or 128. ssd_cuda.cu runs the chunk state gradients and their reverse pass first, then
-// calls ssd_backward_batched(); other shapes (and STRATA_CUDA_SSD=blocks|grouped_v1|tiled|...) take
-// the block kernels there. Not here: the forward, the state passes, the per-head parameter sums
-// (ssd_param_grads_kernel in ssd_cuda.cu sums the partials this writes).
+// The SSD's chunk outputs (forward) and chunk gradients (backward, everything after the
+// state-gradient pass) as batched matrix products on cuBLAS around one glue kernel each: the default
+// when every chunk is full (T % L == 0) and L is 64 or 128. ssd_cuda.cu runs the chunk states and the
+// state passes first, then calls ssd_forward_batched() / ssd_backward_batched(); other shapes (and
+// STRATA_CUDA_SSD=blocks|grouped_v1|tiled) take the block kernels there. Not here: the chunk-state
+// kernels, the state passes, the per-head parameter sums (ssd_param_grads_kernel in ssd_cuda.cu sums
+// the partials the backward writes).
 //
-// Per (batch b, chunk c) the chunk's gradients are, for every head h of group g (formulas of
-// cpu/ssd_cpu.cpp; cum = A * cumsum(dt) inside the chunk, decay(i, s) = exp(cum[i] - cum[s]) for s <= i):
-//   CBraw = C B^T (per group)          DS = dy x^T          U = B dh^T          V = C h0^T
-//   E = CBraw * decay (masked)         M = DS * E           FS = DS * decay * dt[s] (masked)
-//   dx = D dy + exp(last - cum) dt U + (E dt[s])^T dy
-//   dC = sum_h exp(cum) dy h0 + (sum_h FS) B        dB = sum_h exp(last - cum) dt x dh + (sum_h FS)^T C
-// The products run as nine pointer-array batched GEMMs (fp32 operands in place; TF32 tensor cores
-// in the bf16 / fp8 GEMM modes, exact fp32 in fp32 mode). The head sums of dC and dB are one product
-// each with K = (heads per group) x P over per-head scaled copies (dys, xs) and the group's stacked
-// states (h0 of a group's heads are adjacent in chunk_states; dh are copied adjacent, dhg). The glue
-// kernel, one block per (b, c, g) walking the group's heads in order, does all elementwise work: the
-// row dot products, the masked L x L pass (E dt in place of DS, FS summed over the heads in registers,
-// row and column sums of M), the per-time scalars and the reverse scan of the decay gradient (the
-// same steps as ssd_chunk_backward_group_kernel). Deterministic: no atomics, fixed summation orders.
+// Per (batch b, chunk c), for every head h of group g (formulas of cpu/ssd_cpu.cpp; cum = A *
+// cumsum(dt) inside the chunk, decay(i, s) = exp(cum[i] - cum[s]) for s <= i, h0 the state entering
+// the chunk, dh the gradient of the state leaving it):
+//   forward:  y = D x + exp(cum) (C h0^T) + (CBraw * decay * dt[s]) x,     CBraw = C B^T (per group)
+//   backward: DS = dy x^T, U = B dh^T, V = C h0^T, E = CBraw * decay (masked), M = DS * E,
+//             FS = DS * decay * dt[s] (masked)
+//             dx = D dy + exp(last - cum) dt U + (E dt[s])^T dy
+//             dC = sum_h exp(cum) dy h0 + (sum_h FS) B     dB = sum_h exp(last - cum) dt x dh + (sum_h FS)^T C
+// The products are pointer-array batched GEMMs on fp32 operands in place (TF32 tensor cores in the
+// bf16 / fp8 GEMM modes, exact fp32 in fp32 mode). The head sums of dC and dB are one product each
+// with K = (heads per group) x P over per-head scaled copies (dys, xs) and the group's stacked states
+// (h0 of a group's heads are adjacent in chunk_states; dh are copied adjacent, dhg). The backward's
+// glue kernel (blocks over (b, c, g) and a part of the group's heads, walking them in order) does all
+// elementwise work: the row dot products, the masked L x L pass (E dt in place of DS, FS summed over
+// the part's heads, row and column sums of M), the per-time scalars and the reverse scan of the decay
+// gradient (the steps of ssd_chunk_backward_group_kernel). Deterministic: no atomics, fixed orders.
 //
 // Shape legend: B batch, T time, H heads, P head dim, N state size, G groups (H % G == 0),
 //               L chunk length (here every chunk is full), BC = B * T / L chunks of the batch,
@@ -55,12 +58,13 @@ __global__ void ssd_fill_pointers_kernel(PointerSpecs specs, float** out) {
 
 // ---- the glue kernel -------------------------------------------------------------------------------
 
-// One block (kThreads) per group-chunk gc = (b * chunks + c) * G + g, walking the group's heads.
-// Thread (warp w, lane) owns rows i = w + 8 r and columns s = lane + 32 u of the L x L tiles, so FS
-// summed over the heads stays in its registers. Shared: 8 L floats of per-time values + 8 L column
-// partials (one row per warp).
+// One block (kThreads) per (group-chunk gc = (b * chunks + c) * G + g, part of the group's heads):
+// block gc * parts + part walks heads part * Q / parts .. (part + 1) * Q / parts - 1 in order. Thread
+// (warp w, lane) owns rows i = w + 8 r and columns s = lane + 32 u of the L x L tiles, so FS summed
+// over its heads accumulates in the thread's own elements of a shared L x L tile. Shared: 8 L floats of
+// per-time values, 8 L column partials (one row per warp), the L x L FS sum: ssd_glue_shared_bytes.
 template <int kL>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, 3)
     ssd_backward_glue_kernel(SsdDev l, SsdGrads gr,
                              const float* dy,            // (B, T, H, P)
                              const float* x,             // (B, T, H, P)
@@ -75,11 +79,12 @@ __global__ void __launch_bounds__(kThreads, 2)
                              float* ds,                  // (HC, L, L) in: dy x^T; out: E dt[s] (masked)
                              const float* u_all,         // (HC, L, P) B dh^T
                              const float* v_all,         // (HC, L, P) C h0^T
-                             float* fs_sum,              // (GC, L, L) out: sum over heads of FS (masked)
+                             float* fs_sum,              // (parts, GC, L, L) out: FS summed over the part's heads
                              float* dys,                 // (GC, L, Q * P) out: exp(cum) dy
                              float* xs,                  // (GC, L, Q * P) out: exp(last - cum) dt x
                              float* dhg,                 // (GC, Q * P, N) out: the group's dh stacked
-                             double* partials) {         // ((b * H + h) * chunks + c, 3) out
+                             double* partials,           // ((b * H + h) * chunks + c, 3) out
+                             int parts) {
   constexpr int kWarps = kThreads / 32, kRows = kL / kWarps, kCols = kL / 32;
   extern __shared__ float shared[];
   __shared__ double reduce[32];
@@ -93,19 +98,19 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* rsum = shared + 6 * kL;   // sum_s M[i, s] dt[s]
   float* dcum = shared + 7 * kL;
   float* colpart = shared + 8 * kL;  // [warp][s]
+  float* fs_acc = shared + 16 * kL;  // [i][s], each element owned by one thread
   float* ddt = rsum;                 // ddt[i] replaces rsum[i] once dcum[i] is formed
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t gc = blockIdx.x, bc = gc / l.groups, g = gc % l.groups;
-  const int64_t b = bc / l.chunks, c = bc % l.chunks, t0 = c * kL, q = l.hpg();
+  const int64_t gc = blockIdx.x / parts, part = blockIdx.x % parts, bc = gc / l.groups, g = gc % l.groups;
+  const int64_t b = bc / l.chunks, c = bc % l.chunks, t0 = c * kL, q = l.hpg(), gc_count = gridDim.x / parts;
   const int64_t pn = l.p * l.n, xy_stride = l.heads * l.p, qp = q * l.p;
   const float* cb_tile = cbraw + gc * kL * kL;
-  float* fs_tile = fs_sum + gc * kL * kL;
-  float fs_acc[kRows][kCols];
+  float* fs_tile = fs_sum + (part * gc_count + gc) * kL * kL;
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int u = 0; u < kCols; ++u) fs_acc[r][u] = 0.0f;
-  for (int64_t hh = 0; hh < q; ++hh) {
+    for (int u = 0; u < kCols; ++u) fs_acc[(warp + kWarps * r) * kL + lane + 32 * u] = 0.0f;
+  for (int64_t hh = part * (q / parts); hh < (part + 1) * (q / parts); ++hh) {
     const int64_t h = g * q + hh, hc = bc * l.heads + h, bhc = (b * l.heads + h) * l.chunks + c;
     const SsdChunk v{b, h, g, c, t0, kL};
     const float A = -expf(a_log[h]);
@@ -175,7 +180,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           const float decay = expf(ci - cum[s]), dt_s = dts[s];
           const float e = cbv[u] * decay, m = dsv[u] * e;
           e_dt = e * dt_s;
-          fs_acc[r][u] += dsv[u] * decay * dt_s;
+          fs_acc[i * kL + s] += dsv[u] * decay * dt_s;
           row += m * dt_s;
           col[u] += m;
         }
@@ -250,7 +255,45 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int u = 0; u < kCols; ++u) fs_tile[(warp + kWarps * r) * kL + lane + 32 * u] = fs_acc[r][u];
+    for (int u = 0; u < kCols; ++u) {
+      const int idx = (warp + kWarps * r) * kL + lane + 32 * u;
+      fs_tile[idx] = fs_acc[idx];
+    }
+}
+
+// The forward's glue: one block (kThreads) per head-chunk hc = (b * chunks + c) * H + h: coef (the
+// masked CBraw * decay * dt[s], which the last product multiplies by x) and y's first two terms.
+__global__ void ssd_forward_glue_kernel(SsdDev l,
+                                        float* y,             // (B, T, H, P) out: D x + exp(cum) V
+                                        const float* x,       // (B, T, H, P)
+                                        const float* dt,      // (B, T, H)
+                                        const float* a_log,   // (H)
+                                        const float* d,       // (H) or null
+                                        const float* cbraw,   // (GC, L, L) C B^T
+                                        const float* v_all,   // (HC, L, P) C h0^T
+                                        float* coef) {        // (HC, L, L) out
+  extern __shared__ float shared[];
+  const int64_t L = l.chunk;
+  float* cum = shared;
+  float* dts = shared + L;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = kThreads / 32;
+  const int64_t hc = blockIdx.x, bc = hc / l.heads, h = hc % l.heads, g = h / l.hpg();
+  const int64_t b = bc / l.chunks, c = bc % l.chunks, t0 = c * L, xy_stride = l.heads * l.p;
+  const SsdChunk v{b, h, g, c, t0, L};
+  ssd_load_chunk_decay(l, v, dt, -expf(a_log[h]), dts, cum);
+  const float* cb_tile = cbraw + (bc * l.groups + g) * L * L;
+  float* coef_tile = coef + hc * L * L;
+  const float* V = v_all + hc * L * l.p;
+  const float* x_chunk = x + l.xi(b, t0, h);
+  float* y_chunk = y + l.xi(b, t0, h);
+  const float D = d ? d[h] : 0.0f;
+  for (int64_t i = warp; i < L; i += warps) {
+    const float ci = cum[i], e_i = expf(ci);
+    for (int64_t s = lane; s < L; s += 32) {
+      coef_tile[i * L + s] = s <= i ? cb_tile[i * L + s] * expf(ci - cum[s]) * dts[s] : 0.0f;
+    }
+    for (int64_t p = lane; p < l.p; p += 32) y_chunk[i * xy_stride + p] = D * x_chunk[i * xy_stride + p] + e_i * V[i * l.p + p];
+  }
 }
 
 // ---- batched products -------------------------------------------------------------------------------
@@ -283,9 +326,11 @@ void batched_product(cublasHandle_t handle, cublasComputeType_t compute, bool ta
 
 int64_t round_up_64(int64_t v) { return (v + 63) / 64 * 64; }
 
+std::size_t ssd_glue_shared_bytes(int64_t chunk) { return static_cast<std::size_t>((16 + chunk) * chunk) * sizeof(float); }
+
 }  // namespace
 
-bool ssd_backward_batched_fits(const SsdDev& l) {
+bool ssd_batched_fits(const SsdDev& l) {
   return (l.chunk == 64 || l.chunk == 128) && l.t_len % l.chunk == 0;
 }
 
@@ -301,10 +346,13 @@ void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a,
   float* ds = s.scratch_as<float>(0, hc_count * ll, op);
   float* u_all = s.scratch_as<float>(1, 2 * hc_count * L * l.p, op);
   float* v_all = u_all + hc_count * L * l.p;
-  float* cbraw = s.scratch_as<float>(2, 2 * gc_count * ll, op);
+  // the glue kernel splits a group's heads over `parts` blocks (more blocks in flight), each part with
+  // its own FS sum: the FS products run once per part
+  const int parts = q % 2 == 0 ? 2 : 1;
+  float* cbraw = s.scratch_as<float>(2, (1 + parts) * gc_count * ll, op);
   float* fs_sum = cbraw + gc_count * ll;
   const int64_t copies = round_up_64(gc_count * L * qp), stack = round_up_64(gc_count * q * pn);
-  const int64_t pointer_count = 3 * (5 * hc_count + 5 * gc_count);
+  const int64_t pointer_count = 3 * (5 * hc_count + 5 * gc_count) + 2 * gc_count;
   float* base3 = s.scratch_as<float>(3, 2 * copies + stack + 2 * pointer_count, op);  // a pointer: 2 floats
   float* dys = base3;
   float* xs = base3 + copies;
@@ -325,7 +373,7 @@ void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a,
   float* const* gc_c = add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
   float* const* gc_b = add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
   float* const* gc_cb = add(cbraw, gc_count, 1, 1, ll, 0, 0);
-  float* const* gc_fs = add(fs_sum, gc_count, 1, 1, ll, 0, 0);
+  float* const* gc_fs = add(fs_sum, parts * gc_count, 1, 1, ll, 0, 0);  // part by part
   float* const* gc_dc = add(a.dc.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
   float* const* gc_db = add(a.db.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
   float* const* gc_dys = add(dys, gc_count, 1, 1, L * qp, 0, 0);
@@ -363,11 +411,13 @@ void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a,
                   op);
   op_phase(s, op, "batched products 1");
 
-  const std::size_t shared = static_cast<std::size_t>(16 * L) * sizeof(float);
+  const std::size_t shared = ssd_glue_shared_bytes(L);
   auto* const glue = L == 128 ? ssd_backward_glue_kernel<128> : ssd_backward_glue_kernel<64>;
-  glue<<<static_cast<unsigned>(gc_count), kThreads, shared, stream>>>(
+  STRATA_CUDA_CHECK(cudaFuncSetAttribute(glue, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                    op);
+  glue<<<static_cast<unsigned>(gc_count * parts), kThreads, shared, stream>>>(
       l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.d.defined() ? a.d.data : nullptr,
-      a.dt.data, a.chunk_states.data, state_grads, cbraw, ds, u_all, v_all, fs_sum, dys, xs, dhg, partials);
+      a.dt.data, a.chunk_states.data, state_grads, cbraw, ds, u_all, v_all, fs_sum, dys, xs, dhg, partials, parts);
   check_launch(op);
   op_phase(s, op, "glue");
 
@@ -376,13 +426,64 @@ void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a,
                   op);
   batched_product(handle, compute, false, false, L, l.n, qp, gc_dys, qp, gc_h0, l.n, 0.0f, gc_dc, bc_row, gc_count,
                   op);
-  batched_product(handle, compute, false, false, L, l.n, L, gc_fs, L, gc_b, bc_row, 1.0f, gc_dc, bc_row, gc_count,
-                  op);
+  for (int part = 0; part < parts; ++part) {
+    batched_product(handle, compute, false, false, L, l.n, L, gc_fs + part * gc_count, L, gc_b, bc_row, 1.0f, gc_dc,
+                    bc_row, gc_count, op);
+  }
   batched_product(handle, compute, false, false, L, l.n, qp, gc_xs, qp, gc_dh, l.n, 0.0f, gc_db, bc_row, gc_count,
                   op);
-  batched_product(handle, compute, true, false, L, l.n, L, gc_fs, L, gc_c, bc_row, 1.0f, gc_db, bc_row, gc_count,
-                  op);
+  for (int part = 0; part < parts; ++part) {
+    batched_product(handle, compute, true, false, L, l.n, L, gc_fs + part * gc_count, L, gc_c, bc_row, 1.0f, gc_db,
+                    bc_row, gc_count, op);
+  }
   op_phase(s, op, "batched products 2");
+}
+
+// After ssd_chunk_state_kernel and ssd_state_pass_kernel (chunk_states holds the state entering every
+// chunk): y.
+void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, bool exact_fp32, const char* op) {
+  const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
+  const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n;
+  const int64_t bc_row = l.groups * l.n, xy_row = l.heads * l.p;
+  // scratch: slot 0 V (HC L P); slot 2 C B^T (GC L L) then coef (HC L L); slot 3 the pointer arrays
+  float* v_all = s.scratch_as<float>(0, hc_count * L * l.p, op);
+  float* cbraw = s.scratch_as<float>(2, gc_count * ll + hc_count * ll, op);
+  float* coef = cbraw + gc_count * ll;
+  const int64_t pointer_count = 3 * gc_count + 6 * hc_count;
+  float** ptrs = s.scratch_as<float*>(3, pointer_count, op);
+  PointerSpecs specs{};
+  int64_t next = 0;
+  auto add = [&](const float* base, int64_t count, int64_t n1, int64_t n2, int64_t s0, int64_t s1, int64_t s2) {
+    specs.spec[specs.used++] = {base, next, count, n1, n2, s0, s1, s2};
+    float* const* array = ptrs + next;
+    next += count;
+    return array;
+  };
+  float* const* gc_c = add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_b = add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* hc_c = add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_h0 = add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
+  float* const* hc_v = add(v_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_coef = add(coef, hc_count, 1, 1, ll, 0, 0);
+  float* const* hc_x = add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_y = add(a.y.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* gc_cb = add(cbraw, gc_count, 1, 1, ll, 0, 0);
+  STRATA_CHECK(next <= pointer_count, op, ": pointer arrays overflow their scratch");
+  cudaStream_t stream = s.stream;
+  ssd_fill_pointers_kernel<<<dim3(static_cast<unsigned>((hc_count + kThreads - 1) / kThreads),
+                                  static_cast<unsigned>(specs.used)),
+                             kThreads, 0, stream>>>(specs, ptrs);
+  check_launch(op);
+  cublasHandle_t handle = blas_handle(s, op);
+  const cublasComputeType_t compute = exact_fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+  batched_product(handle, compute, false, true, L, L, l.n, gc_c, bc_row, gc_b, bc_row, 0.0f, gc_cb, L, gc_count, op);
+  batched_product(handle, compute, false, true, L, l.p, l.n, hc_c, bc_row, hc_h0, l.n, 0.0f, hc_v, l.p, hc_count, op);
+  op_phase(s, op, "batched products 1");
+  ssd_forward_glue_kernel<<<static_cast<unsigned>(hc_count), kThreads, 2 * L * sizeof(float), stream>>>(
+      l, a.y.data, a.x.data, a.dt.data, a.a_log.data, a.d.defined() ? a.d.data : nullptr, cbraw, v_all, coef);
+  check_launch(op);
+  op_phase(s, op, "glue");
+  batched_product(handle, compute, false, false, L, l.p, L, hc_coef, L, hc_x, xy_row, 1.0f, hc_y, xy_row, hc_count, op);
 }
 
 }  // namespace strata
