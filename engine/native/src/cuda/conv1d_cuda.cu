@@ -19,8 +19,9 @@ namespace {
 // ---- conv1d ------------------------------------------------------------------------------------
 
 // The forward and backward kernels run on tiles: thread (x, y) of a (32, 8) block owns 4 adjacent
-// channels (float4 loads and stores when `vec`: C, every row pitch and part width a multiple of 4 and
-// 16-byte aligned tensors, else scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
+// channels (float4 loads and stores when `vec` (a template parameter, so the float4 kernels carry no
+// scalar-path registers): C, every row pitch and part width a multiple of 4 and 16-byte aligned
+// tensors, else scalar) over one run of kConvTile time steps of one sequence (tile = blockIdx.y * 8 + y), keeping the
 // last K inputs (and in backward the next K pre-activation gradients) in registers, so every input is
 // read about once. K is a template parameter (1..kConvMaxTaps).
 constexpr int64_t kConvTile = 16;
@@ -61,8 +62,9 @@ dim3 conv_tile_grid(const ConvTiles& d) {
   return dim3(static_cast<unsigned>((d.c_len + 127) / 128), static_cast<unsigned>((d.tiles + 7) / 8));
 }
 
+// Read-only inputs (x, dy) go through the non-coherent load path.
 __device__ __forceinline__ float4 conv_load4(const float* p, int64_t c0, int64_t c_len, bool vec) {
-  if (vec) return *reinterpret_cast<const float4*>(p + c0);
+  if (vec) return __ldg(reinterpret_cast<const float4*>(p + c0));
   float v[4];
   for (int l = 0; l < 4; ++l) v[l] = c0 + l < c_len ? p[c0 + l] : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
@@ -84,17 +86,29 @@ __device__ __forceinline__ float* part_at(const ConvParts& p, int64_t r, int64_t
   float* base = i == 0 ? p.data[0] : i == 1 ? p.data[1] : p.data[2];
   return base + r * (end - begin) + (c - begin);
 }
-// Channels c0..c0+3 of row r (zeros / nothing past C); with vec the 4 channels share a part.
-__device__ __forceinline__ float4 part_load4(const ConvParts& p, int64_t r, int64_t c0, int64_t c_len, bool vec) {
-  if (vec) return *reinterpret_cast<const float4*>(part_at(p, r, c0));
+// With vec the 4 channels c0..c0+3 of a thread share a part: row r of them starts at base + r * pitch
+// (found once per thread; empty without vec).
+struct PartColumn {
+  float* base;
+  int64_t pitch;
+};
+__device__ __forceinline__ PartColumn part_column(const ConvParts& p, int64_t c0, bool vec) {
+  if (!vec) return {nullptr, 0};
+  float* row0 = part_at(p, 0, c0);
+  return {row0, part_at(p, 1, c0) - row0};
+}
+// Channels c0..c0+3 of row r (zeros / nothing past C).
+__device__ __forceinline__ float4 part_load4(const ConvParts& p, const PartColumn& col, int64_t r, int64_t c0,
+                                             int64_t c_len, bool vec) {
+  if (vec) return __ldg(reinterpret_cast<const float4*>(col.base + r * col.pitch));
   float v[4];
   for (int l = 0; l < 4; ++l) v[l] = c0 + l < c_len ? *part_at(p, r, c0 + l) : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
-__device__ __forceinline__ void part_store4(const ConvParts& p, int64_t r, int64_t c0, int64_t c_len, bool vec,
-                                            float4 v) {
+__device__ __forceinline__ void part_store4(const ConvParts& p, const PartColumn& col, int64_t r, int64_t c0,
+                                            int64_t c_len, bool vec, float4 v) {
   if (vec) {
-    *reinterpret_cast<float4*>(part_at(p, r, c0)) = v;
+    *reinterpret_cast<float4*>(col.base + r * col.pitch) = v;
     return;
   }
   const float e[4] = {v.x, v.y, v.z, v.w};
@@ -121,7 +135,7 @@ __device__ __forceinline__ float4 conv_pre4(const float4 (&wv)[K], const float4 
   return v;
 }
 
-template <int K>
+template <int K, bool Vec>
 __global__ void conv1d_forward_kernel(ConvParts y, const float* __restrict__ x, const float* w, const float* bias,
                                       ConvTiles d, bool silu) {
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x) * 4;
@@ -130,25 +144,26 @@ __global__ void conv1d_forward_kernel(ConvParts y, const float* __restrict__ x, 
   const int64_t seq = tile / d.tiles_per_seq, t0 = (tile % d.tiles_per_seq) * kConvTile;
   const int64_t t1 = min(d.t_len, t0 + kConvTile);
   const float* xs = x + seq * d.t_len * d.x_ld;
+  const PartColumn ycol = part_column(y, c0, Vec);
   float4 wv[K], xw[K];
   conv_taps<K>(wv, w, c0, d.c_len);
   const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   for (int j = 0; j + 1 < K; ++j) {
     const int64_t t = t0 - (K - 1) + j;
-    xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, d.vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, Vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   float4 ahead[kConvAhead];  // x rows t .. t + kConvAhead - 1, loaded ahead of use
   for (int i = 0; i < kConvAhead; ++i) {
-    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.x_ld, c0, d.c_len, d.vec) : make_float4(0.f, 0.f, 0.f, 0.f);
+    ahead[i] = t0 + i < t1 ? conv_load4(xs + (t0 + i) * d.x_ld, c0, d.c_len, Vec) : make_float4(0.f, 0.f, 0.f, 0.f);
   }
   for (int64_t t = t0; t < t1; ++t) {
     xw[K - 1] = ahead[0];
     for (int i = 0; i + 1 < kConvAhead; ++i) ahead[i] = ahead[i + 1];
     const int64_t later = t + kConvAhead;
-    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.x_ld, c0, d.c_len, d.vec);
+    if (later < t1) ahead[kConvAhead - 1] = conv_load4(xs + later * d.x_ld, c0, d.c_len, Vec);
     float4 v = conv_pre4<K>(wv, xw, b4);
     if (silu) v = make_float4(dev_silu(v.x), dev_silu(v.y), dev_silu(v.z), dev_silu(v.w));
-    part_store4(y, seq * d.t_len + t, c0, d.c_len, d.vec, v);
+    part_store4(y, ycol, seq * d.t_len + t, c0, d.c_len, Vec, v);
     for (int j = 0; j + 1 < K; ++j) xw[j] = xw[j + 1];
   }
 }
@@ -159,7 +174,7 @@ __global__ void conv1d_forward_kernel(ConvParts y, const float* __restrict__ x, 
 // the 8 tiles of a block are added in order in shared memory (double) and written as
 // partials[blockIdx.y * (K+1) * C + j * C + c] (j == K: the bias), the column layout ConvDwSink
 // reads after add_column_partials.
-template <int K>
+template <int K, bool Vec>
 __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restrict__ partials, ConvParts dy,
                                        const float* __restrict__ x, const float* w, const float* bias, ConvTiles d,
                                        bool silu) {
@@ -174,6 +189,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
     const int64_t t1 = min(d.t_len, t0 + kConvTile), top = min(d.t_len, t1 + K - 1) - 1;
     const float* xs = x + seq * d.t_len * d.x_ld;
     const int64_t row0 = seq * d.t_len;  // dy row of t = 0
+    const PartColumn dycol = part_column(dy, c0, Vec);
     float* dxs = dx + seq * d.t_len * d.dx_ld;
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     float4 wv[K], xw[K], gw[K];  // xw[j] = x[s-K+1+j], gw[i] = g[s+i] (zeros outside the sequence)
@@ -181,22 +197,22 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
     const float4 b4 = bias ? conv_load4(bias, c0, d.c_len, false) : zero;
     for (int j = 0; j < K; ++j) {
       const int64_t t = top - (K - 1) + j;
-      xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, d.vec) : zero;
+      xw[j] = t >= 0 ? conv_load4(xs + t * d.x_ld, c0, d.c_len, Vec) : zero;
       gw[j] = zero;
     }
     // dy rows s, s-1, ... and the x rows entering the window, s-K, s-K-1, ..., loaded ahead of use
     float4 dy_ahead[kConvAhead], x_ahead[kConvAhead];
     for (int i = 0; i < kConvAhead; ++i) {
-      dy_ahead[i] = top - i >= t0 ? part_load4(dy, row0 + top - i, c0, d.c_len, d.vec) : zero;
-      x_ahead[i] = top - K - i >= 0 ? conv_load4(xs + (top - K - i) * d.x_ld, c0, d.c_len, d.vec) : zero;
+      dy_ahead[i] = top - i >= t0 ? part_load4(dy, dycol, row0 + top - i, c0, d.c_len, Vec) : zero;
+      x_ahead[i] = top - K - i >= 0 ? conv_load4(xs + (top - K - i) * d.x_ld, c0, d.c_len, Vec) : zero;
     }
     for (int64_t s = top; s >= t0; --s) {
       float4 g = dy_ahead[0];
       const float4 x_enter = x_ahead[0];
       for (int i = 0; i + 1 < kConvAhead; ++i) dy_ahead[i] = dy_ahead[i + 1], x_ahead[i] = x_ahead[i + 1];
       const int64_t later = s - kConvAhead;
-      if (later >= t0) dy_ahead[kConvAhead - 1] = part_load4(dy, row0 + later, c0, d.c_len, d.vec);
-      x_ahead[kConvAhead - 1] = later - K >= 0 ? conv_load4(xs + (later - K) * d.x_ld, c0, d.c_len, d.vec) : zero;
+      if (later >= t0) dy_ahead[kConvAhead - 1] = part_load4(dy, dycol, row0 + later, c0, d.c_len, Vec);
+      x_ahead[kConvAhead - 1] = later - K >= 0 ? conv_load4(xs + (later - K) * d.x_ld, c0, d.c_len, Vec) : zero;
       if (silu) {
         const float4 pre = conv_pre4<K>(wv, xw, b4);
         g = make_float4(g.x * dev_silu_grad(pre.x), g.y * dev_silu_grad(pre.y), g.z * dev_silu_grad(pre.z),
@@ -213,7 +229,7 @@ __global__ void conv1d_backward_kernel(float* __restrict__ dx, double* __restric
         for (int l = 0; l < 4; ++l) acc[K][l] += ge[l];
         float4 v = zero;
         for (int j = 0; j < K; ++j) v = fma4(gw[K - 1 - j], wv[j], v);
-        conv_store4(dxs + s * d.dx_ld, c0, d.c_len, d.vec, v);
+        conv_store4(dxs + s * d.dx_ld, c0, d.c_len, Vec, v);
       }
       for (int j = K - 1; j > 0; --j) xw[j] = xw[j - 1];
       xw[0] = x_enter;
@@ -277,8 +293,9 @@ void CudaBackend::conv1d_forward(const Conv1dFwd& a) {
   const ConvTiles d = conv_tiles(bsz, t_len, c_len, a.x_ld, c_len, y, {a.x.data});
   STRATA_CHECK((d.tiles + 7) / 8 <= 65535, op, ": ", bsz, " x ", t_len, " rows are more than this backend tiles");
   with_taps(k, op, [&](auto taps) {
-    conv1d_forward_kernel<decltype(taps)::value><<<conv_tile_grid(d), dim3(32, 8), 0, state_->stream>>>(
-        y, a.x.data, a.w.data, opt(a.bias), d, a.silu);
+    constexpr int K = decltype(taps)::value;
+    auto kernel = d.vec ? conv1d_forward_kernel<K, true> : conv1d_forward_kernel<K, false>;
+    kernel<<<conv_tile_grid(d), dim3(32, 8), 0, state_->stream>>>(y, a.x.data, a.w.data, opt(a.bias), d, a.silu);
   });
   finish_op(op, a.y_parts[0].name.c_str());
 }
@@ -299,8 +316,10 @@ void CudaBackend::conv1d_backward(const Conv1dBwd& a) {
   const bool sums = a.dw.defined() || a.dbias.defined();
   double* partials = sums ? state_->scratch_as<double>(3, slices * cols, op) : nullptr;
   with_taps(k, op, [&](auto taps) {
-    conv1d_backward_kernel<decltype(taps)::value><<<grid, dim3(32, 8), 0, state_->stream>>>(
-        a.dx.data, partials, dy, a.x.data, a.w.data, opt(a.bias), d, a.silu);
+    constexpr int K = decltype(taps)::value;
+    auto kernel = d.vec ? conv1d_backward_kernel<K, true> : conv1d_backward_kernel<K, false>;
+    kernel<<<grid, dim3(32, 8), 0, state_->stream>>>(a.dx.data, partials, dy, a.x.data, a.w.data, opt(a.bias), d,
+                                                      a.silu);
   });
   op_phase(*state_, op, "dx");
   if (sums) {
