@@ -28,6 +28,8 @@
 //               HC = BC * H head-chunks, GC = BC * G group-chunks, Q = H / G heads per group.
 #include <cublas_v2.h>
 
+#include <algorithm>
+
 #include "ssd_common.cuh"
 
 namespace strata {
@@ -35,14 +37,14 @@ namespace {
 
 // ---- pointer arrays -------------------------------------------------------------------------------
 
-// One pointer array of a batched product: entry i = base + i0 * s0 + i1 * s1 + i2 * s2 with
-// i = (i0 * n1 + i1) * n2 + i2 (three nested batch indices, e.g. (chunk, group, head in group)).
+// One pointer array of a batched product: entry i = base + i0 s0 + i1 s1 + i2 s2 + i3 s3 with
+// i = ((i0 n1 + i1) n2 + i2) n3 + i3 (nested batch indices, e.g. (batch, chunk, group, head in group)).
 struct PointerSpec {
   const float* base;
   int64_t offset;  // where the array starts in the pointer buffer (entries)
-  int64_t count, n1, n2, s0, s1, s2;
+  int64_t count, n1, n2, n3, s0, s1, s2, s3;
 };
-constexpr int kMaxPointerSpecs = 28;
+constexpr int kMaxPointerSpecs = 24;
 struct PointerSpecs {
   PointerSpec spec[kMaxPointerSpecs];
   int used;
@@ -50,10 +52,86 @@ struct PointerSpecs {
 
 __global__ void ssd_fill_pointers_kernel(PointerSpecs specs, float** out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (static_cast<int>(blockIdx.y) >= specs.used) return;
   const PointerSpec& sp = specs.spec[blockIdx.y];
-  if (static_cast<int>(blockIdx.y) >= specs.used || i >= sp.count) return;
-  const int64_t i2 = i % sp.n2, i1 = (i / sp.n2) % sp.n1, i0 = i / (sp.n2 * sp.n1);
-  out[sp.offset + i] = const_cast<float*>(sp.base) + i0 * sp.s0 + i1 * sp.s1 + i2 * sp.s2;  // inputs are read only
+  if (i >= sp.count) return;
+  const int64_t i3 = i % sp.n3, i2 = (i / sp.n3) % sp.n2, i1 = (i / (sp.n3 * sp.n2)) % sp.n1;
+  const int64_t i0 = i / (sp.n3 * sp.n2 * sp.n1);
+  // (inputs are only read through their arrays)
+  out[sp.offset + i] = const_cast<float*>(sp.base) + i0 * sp.s0 + i1 * sp.s1 + i2 * sp.s2 + i3 * sp.s3;
+}
+
+// The pointer arrays of one op's batched products, laid out one after another in `ptrs` (capacity
+// entries), filled on the device by one launch.
+class PointerArrays {
+ public:
+  PointerArrays(float** ptrs, int64_t capacity, const char* op) : ptrs_(ptrs), capacity_(capacity), op_(op) {}
+  // entry i of `count`: base + i0 s0 + i1 s1 + i2 s2 + i3 s3, i = ((i0 n1 + i1) n2 + i2) n3 + i3
+  float* const* add(const float* base, int64_t count, int64_t n1, int64_t n2, int64_t n3, int64_t s0, int64_t s1,
+                    int64_t s2, int64_t s3) {
+    STRATA_CHECK(specs_.used < kMaxPointerSpecs && next_ + count <= capacity_, op_,
+                 ": the batched products' pointer arrays overflow their scratch");
+    specs_.spec[specs_.used++] = {base, next_, count, n1, n2, n3, s0, s1, s2, s3};
+    float* const* array = ptrs_ + next_;
+    next_ += count;
+    largest_ = std::max(largest_, count);
+    return array;
+  }
+  // three nested indices (i0 n1 + i1) n2 + i2
+  float* const* add(const float* base, int64_t count, int64_t n1, int64_t n2, int64_t s0, int64_t s1, int64_t s2) {
+    return add(base, count, n1, n2, 1, s0, s1, s2, 0);
+  }
+  void fill(cudaStream_t stream) {
+    if (specs_.used == 0 || largest_ == 0) return;
+    ssd_fill_pointers_kernel<<<dim3(static_cast<unsigned>((largest_ + kThreads - 1) / kThreads),
+                                    static_cast<unsigned>(specs_.used)),
+                               kThreads, 0, stream>>>(specs_, ptrs_);
+    check_launch(op_);
+  }
+
+ private:
+  PointerSpecs specs_{};
+  float** ptrs_;
+  int64_t capacity_, next_ = 0, largest_ = 0;
+  const char* op_;
+};
+
+// ---- the chunk-state pre-pass ------------------------------------------------------------------------
+
+// One block (kThreads) per head-chunk, numbered like the per-head kernels ((b * H + h) * chunks + c):
+// the chunk's total decay exp(cum[last]) and the scaled copies the chunk-state products read,
+//   xs[s] = exp(last - cum[s]) dt[s] x[s]   (forward: (B, chunks, H, L, P); backward: (GC, L, Q P))
+//   dys[i] = exp(cum[i]) dy[i]              (backward only: (GC, L, Q P))
+template <bool kBackward>
+__global__ void ssd_chunk_scale_kernel(SsdDev l,
+                                       float* decays,       // ((b * H + h) * chunks + c)
+                                       const float* x,      // (B, T, H, P)
+                                       const float* dy,     // (B, T, H, P) backward, else null
+                                       const float* dt,     // (B, T, H)
+                                       const float* a_log,  // (H)
+                                       float* xs, float* dys) {
+  extern __shared__ float shared[];
+  const int64_t L = l.chunk;
+  float* cum = shared;
+  float* dts = shared + L;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = kThreads / 32;
+  const SsdChunk v = ssd_chunk_of_block(l);
+  ssd_load_chunk_decay(l, v, dt, -expf(a_log[v.h]), dts, cum);
+  const float last = cum[L - 1];
+  if (threadIdx.x == 0) decays[blockIdx.x] = expf(last);
+  const int64_t bc = v.b * l.chunks + v.c, q = l.hpg(), xy_stride = l.heads * l.p;
+  const int64_t row = kBackward ? q * l.p : l.p;
+  const int64_t at = kBackward ? (bc * l.groups + v.g) * L * row + (v.h % q) * l.p : (bc * l.heads + v.h) * L * l.p;
+  const float* x_chunk = x + l.xi(v.b, v.t0, v.h);
+  for (int64_t r = warp; r < L; r += warps) {
+    const float w_r = expf(last - cum[r]) * dts[r];
+    for (int64_t p = lane; p < l.p; p += 32) xs[at + r * row + p] = w_r * x_chunk[r * xy_stride + p];
+    if (kBackward) {
+      const float e_r = expf(cum[r]);
+      const float* dy_chunk = dy + l.xi(v.b, v.t0, v.h);
+      for (int64_t p = lane; p < l.p; p += 32) dys[at + r * row + p] = e_r * dy_chunk[r * xy_stride + p];
+    }
+  }
 }
 
 // ---- the glue kernel -------------------------------------------------------------------------------
@@ -80,8 +158,6 @@ __global__ void __launch_bounds__(kThreads, 3)
                              const float* u_all,         // (HC, L, P) B dh^T
                              const float* v_all,         // (HC, L, P) C h0^T
                              float* fs_sum,              // (parts, GC, L, L) out: FS summed over the part's heads
-                             float* dys,                 // (GC, L, Q * P) out: exp(cum) dy
-                             float* xs,                  // (GC, L, Q * P) out: exp(last - cum) dt x
                              float* dhg,                 // (GC, Q * P, N) out: the group's dh stacked
                              double* partials,           // ((b * H + h) * chunks + c, 3) out
                              int parts) {
@@ -103,7 +179,7 @@ __global__ void __launch_bounds__(kThreads, 3)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t gc = blockIdx.x / parts, part = blockIdx.x % parts, bc = gc / l.groups, g = gc % l.groups;
   const int64_t b = bc / l.chunks, c = bc % l.chunks, t0 = c * kL, q = l.hpg(), gc_count = gridDim.x / parts;
-  const int64_t pn = l.p * l.n, xy_stride = l.heads * l.p, qp = q * l.p;
+  const int64_t pn = l.p * l.n, xy_stride = l.heads * l.p;
   const float* cb_tile = cbraw + gc * kL * kL;
   float* fs_tile = fs_sum + (part * gc_count + gc) * kL * kL;
 #pragma unroll
@@ -121,8 +197,6 @@ __global__ void __launch_bounds__(kThreads, 3)
     const float* U = u_all + hc * kL * l.p;
     const float* V = v_all + hc * kL * l.p;
     float* ds_tile = ds + hc * kL * kL;
-    float* dys_rows = dys + gc * kL * qp + hh * l.p;
-    float* xs_rows = xs + gc * kL * qp + hh * l.p;
     __syncthreads();  // the previous head's shared values are no longer read
     ssd_load_chunk_decay(l, v, dt, A, dts, cum);
     const float last = cum[kL - 1];
@@ -131,12 +205,11 @@ __global__ void __launch_bounds__(kThreads, 3)
       wdt[i] = expf(last - cum[i]) * dts[i];
     }
     __syncthreads();
-    // Rows over P (a warp per row, lanes along p): the row dot products, dx's first two terms, and
-    // the scaled copies the head-summed dC / dB products read.
+    // Rows over P (a warp per row, lanes along p): the row dot products and dx's first two terms.
     double dD_local = 0.0;
     for (int r = warp; r < kL; r += kWarps) {
       float xu = 0.0f, dyv = 0.0f, dyx = 0.0f;
-      const float e_r = ecum[r], w_r = wdt[r];
+      const float w_r = wdt[r];
       for (int64_t p = lane; p < l.p; p += 32) {
         const float xv = x_chunk[r * xy_stride + p], dv = dy_chunk[r * xy_stride + p];
         const float uv = U[r * l.p + p], vq = V[r * l.p + p];
@@ -144,8 +217,6 @@ __global__ void __launch_bounds__(kThreads, 3)
         dyv += dv * vq;
         dyx += dv * xv;
         dx_chunk[r * xy_stride + p] = D * dv + w_r * uv;
-        dys_rows[r * qp + p] = e_r * dv;
-        xs_rows[r * qp + p] = w_r * xv;
       }
       xu = warp_sum(xu);
       dyv = warp_sum(dyv);
@@ -328,119 +399,78 @@ int64_t round_up_64(int64_t v) { return (v + 63) / 64 * 64; }
 
 std::size_t ssd_glue_shared_bytes(int64_t chunk) { return static_cast<std::size_t>((16 + chunk) * chunk) * sizeof(float); }
 
+cublasComputeType_t product_type(bool exact_fp32) {
+  return exact_fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+}
+
+// The backward's scratch, the same buffers for both of its calls: slot 0 DS (HC L L); slot 1 U and V
+// (HC L P each); slot 2 C B^T and the parts' FS sums (GC L L each); slot 3 dys, xs (GC L Q P each),
+// dhg (GC Q P N), then the pointer arrays.
+struct BackwardScratch {
+  int parts;  // the glue kernel splits a group's heads over `parts` blocks, each with its own FS sum
+  float *ds, *u_all, *v_all, *cbraw, *fs_sum, *dys, *xs, *dhg;
+  float** ptrs;
+  int64_t pointer_capacity;
+};
+BackwardScratch backward_scratch(CudaBackendState& s, const SsdDev& l, const char* op) {
+  const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
+  const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n, qp = q * l.p;
+  BackwardScratch r{};
+  r.parts = q % 2 == 0 ? 2 : 1;
+  r.ds = s.scratch_as<float>(0, hc_count * ll, op);
+  r.u_all = s.scratch_as<float>(1, 2 * hc_count * L * l.p, op);
+  r.v_all = r.u_all + hc_count * L * l.p;
+  r.cbraw = s.scratch_as<float>(2, (1 + r.parts) * gc_count * ll, op);
+  r.fs_sum = r.cbraw + gc_count * ll;
+  const int64_t copies = round_up_64(gc_count * L * qp), stack = round_up_64(gc_count * q * pn);
+  r.pointer_capacity = 10 * hc_count + (9 + r.parts) * gc_count;
+  float* base3 = s.scratch_as<float>(3, 2 * copies + stack + 2 * r.pointer_capacity, op);  // a pointer: 2 floats
+  r.dys = base3;
+  r.xs = base3 + copies;
+  r.dhg = base3 + 2 * copies;
+  r.ptrs = reinterpret_cast<float**>(base3 + 2 * copies + stack);
+  return r;
+}
+
 }  // namespace
 
 bool ssd_batched_fits(const SsdDev& l) {
   return (l.chunk == 64 || l.chunk == 128) && l.t_len % l.chunk == 0;
 }
 
-// After ssd_chunk_state_grad_kernel and ssd_state_grad_pass_kernel (state_grads holds the gradient
-// of the state leaving every chunk): dx, dB, dC, ddt_raw and the per-head partials.
-void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, const SsdGrads& gr,
-                          const float* state_grads, double* partials, bool exact_fp32, const char* op) {
-  const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
-  const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n;
-  const int64_t qp = q * l.p, bc_row = l.groups * l.n, xy_row = l.heads * l.p;
-  // scratch: slot 0 DS (HC L L); slot 1 U and V (HC L P each); slot 2 C B^T, FS sums (GC L L each);
-  // slot 3 dys, xs (GC L Q P each), dhg (GC Q P N), then the pointer arrays
-  float* ds = s.scratch_as<float>(0, hc_count * ll, op);
-  float* u_all = s.scratch_as<float>(1, 2 * hc_count * L * l.p, op);
-  float* v_all = u_all + hc_count * L * l.p;
-  // the glue kernel splits a group's heads over `parts` blocks (more blocks in flight), each part with
-  // its own FS sum: the FS products run once per part
-  const int parts = q % 2 == 0 ? 2 : 1;
-  float* cbraw = s.scratch_as<float>(2, (1 + parts) * gc_count * ll, op);
-  float* fs_sum = cbraw + gc_count * ll;
-  const int64_t copies = round_up_64(gc_count * L * qp), stack = round_up_64(gc_count * q * pn);
-  const int64_t pointer_count = 3 * (5 * hc_count + 5 * gc_count) + 2 * gc_count;
-  float* base3 = s.scratch_as<float>(3, 2 * copies + stack + 2 * pointer_count, op);  // a pointer: 2 floats
-  float* dys = base3;
-  float* xs = base3 + copies;
-  float* dhg = base3 + 2 * copies;
-  float** ptrs = reinterpret_cast<float**>(base3 + 2 * copies + stack);
-
-  // The pointer arrays, in the order the products use them.
-  PointerSpecs specs{};
-  int64_t next = 0;
-  auto add = [&](const float* base, int64_t count, int64_t n1, int64_t n2, int64_t s0, int64_t s1, int64_t s2) {
-    STRATA_CHECK(specs.used < kMaxPointerSpecs, op, ": too many pointer arrays");
-    specs.spec[specs.used++] = {base, next, count, n1, n2, s0, s1, s2};
-    float* const* array = ptrs + next;
-    next += count;
-    return array;
-  };
-  // by group-chunk gc = (bc, g): C and B of the chunk, C B^T, FS sums, dC, dB, dys, xs, stacked h0 and dh
-  float* const* gc_c = add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* gc_b = add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* gc_cb = add(cbraw, gc_count, 1, 1, ll, 0, 0);
-  float* const* gc_fs = add(fs_sum, parts * gc_count, 1, 1, ll, 0, 0);  // part by part
-  float* const* gc_dc = add(a.dc.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* gc_db = add(a.db.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* gc_dys = add(dys, gc_count, 1, 1, L * qp, 0, 0);
-  float* const* gc_xs = add(xs, gc_count, 1, 1, L * qp, 0, 0);
-  float* const* gc_h0 = add(a.chunk_states.data, gc_count, 1, 1, q * pn, 0, 0);
-  float* const* gc_dh = add(dhg, gc_count, 1, 1, q * pn, 0, 0);
-  // by head-chunk hc = (bc, h) = (bc, g, head in group)
-  float* const* hc_dy = add(a.dy.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
-  float* const* hc_x = add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
-  float* const* hc_dx = add(a.dx.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
-  float* const* hc_ds = add(ds, hc_count, 1, 1, ll, 0, 0);
-  float* const* hc_u = add(u_all, hc_count, 1, 1, L * l.p, 0, 0);
-  float* const* hc_v = add(v_all, hc_count, 1, 1, L * l.p, 0, 0);
-  float* const* hc_b = add(a.b.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
-  float* const* hc_c = add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
-  float* const* hc_h0 = add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
-  // dh of (b, h, c) lies at ((b * H + h) * chunks + c) * P N: hc = (b, c, h) in (B, chunks, H)
-  float* const* hc_dh = add(state_grads, hc_count, l.chunks, l.heads, l.heads * l.chunks * pn, pn, l.chunks * pn);
-  STRATA_CHECK(next * 2 <= 2 * pointer_count, op, ": pointer arrays overflow their scratch");
+// Forward, before ssd_state_pass_kernel: the chunk decays and the state each chunk adds from a zero
+// entering state, S = (exp(last - cum) dt x)^T B, written where the state leaving the chunk goes
+// (chunk_states of the next chunk, or final_state after the last one: skipped without one).
+void ssd_forward_batched_states(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, float* decays, bool exact_fp32,
+                                const char* op) {
+  const int64_t L = l.chunk, nc = l.chunks, hc_count = l.bsz * nc * l.heads, q = l.heads / l.groups;
+  const int64_t pn = l.p * l.n, lp = L * l.p, bc_row = l.groups * l.n, H = l.heads;
+  float* xs = s.scratch_as<float>(1, hc_count * lp, op);  // (B, chunks, H, L, P)
+  PointerArrays arrays(s.scratch_as<float*>(3, 3 * hc_count, op), 3 * hc_count, op);
+  // chunks 0 .. chunks - 2 by (b, c, g, head in group): into chunk_states of chunk c + 1
+  const int64_t inner = l.bsz * (nc - 1) * H;
+  float* const* in_xs = arrays.add(xs, inner, nc - 1, l.groups, q, nc * H * lp, H * lp, q * lp, lp);
+  float* const* in_b = arrays.add(a.b.data, inner, nc - 1, l.groups, q, nc * L * bc_row, L * bc_row, l.n, 0);
+  float* const* in_s = arrays.add(a.chunk_states.data + H * pn, inner, nc - 1, l.groups, q, nc * H * pn, H * pn,
+                                  q * pn, pn);
+  // the last chunk by (b, g, head in group): into final_state
+  const int64_t outer = a.final_state.defined() ? l.bsz * H : 0;
+  float* const* last_xs = arrays.add(xs + (nc - 1) * H * lp, outer, l.groups, q, nc * H * lp, q * lp, lp);
+  float* const* last_b = arrays.add(a.b.data + (nc - 1) * L * bc_row, outer, l.groups, q, nc * L * bc_row, l.n, 0);
+  float* const* last_s = arrays.add(a.final_state.defined() ? a.final_state.data : nullptr, outer, l.groups, q, H * pn,
+                                    q * pn, pn);
   cudaStream_t stream = s.stream;
-  ssd_fill_pointers_kernel<<<dim3(static_cast<unsigned>((std::max(hc_count, gc_count) + kThreads - 1) / kThreads),
-                                  static_cast<unsigned>(specs.used)),
-                             kThreads, 0, stream>>>(specs, ptrs);
+  arrays.fill(stream);
+  ssd_chunk_scale_kernel<false><<<static_cast<unsigned>(hc_count), kThreads, 2 * L * sizeof(float), stream>>>(
+      l, decays, a.x.data, nullptr, a.dt.data, a.a_log.data, xs, nullptr);
   check_launch(op);
-
   cublasHandle_t handle = blas_handle(s, op);
-  const cublasComputeType_t compute = exact_fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
-  // before the glue kernel: C B^T (per group), dy x^T, B dh^T, C h0^T (per head)
-  batched_product(handle, compute, false, true, L, L, l.n, gc_c, bc_row, gc_b, bc_row, 0.0f, gc_cb, L, gc_count, op);
-  batched_product(handle, compute, false, true, L, L, l.p, hc_dy, xy_row, hc_x, xy_row, 0.0f, hc_ds, L, hc_count,
-                  op);
-  batched_product(handle, compute, false, true, L, l.p, l.n, hc_b, bc_row, hc_dh, l.n, 0.0f, hc_u, l.p, hc_count,
-                  op);
-  batched_product(handle, compute, false, true, L, l.p, l.n, hc_c, bc_row, hc_h0, l.n, 0.0f, hc_v, l.p, hc_count,
-                  op);
-  op_phase(s, op, "batched products 1");
-
-  const std::size_t shared = ssd_glue_shared_bytes(L);
-  auto* const glue = L == 128 ? ssd_backward_glue_kernel<128> : ssd_backward_glue_kernel<64>;
-  STRATA_CUDA_CHECK(cudaFuncSetAttribute(glue, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
-                    op);
-  glue<<<static_cast<unsigned>(gc_count * parts), kThreads, shared, stream>>>(
-      l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.d.defined() ? a.d.data : nullptr,
-      a.dt.data, a.chunk_states.data, state_grads, cbraw, ds, u_all, v_all, fs_sum, dys, xs, dhg, partials, parts);
-  check_launch(op);
-  op_phase(s, op, "glue");
-
-  // dx += (E dt)^T dy; dC = dys h0-stack + FS C-side; dB = xs dh-stack + FS^T C
-  batched_product(handle, compute, true, false, L, l.p, L, hc_ds, L, hc_dy, xy_row, 1.0f, hc_dx, xy_row, hc_count,
-                  op);
-  batched_product(handle, compute, false, false, L, l.n, qp, gc_dys, qp, gc_h0, l.n, 0.0f, gc_dc, bc_row, gc_count,
-                  op);
-  for (int part = 0; part < parts; ++part) {
-    batched_product(handle, compute, false, false, L, l.n, L, gc_fs + part * gc_count, L, gc_b, bc_row, 1.0f, gc_dc,
-                    bc_row, gc_count, op);
-  }
-  batched_product(handle, compute, false, false, L, l.n, qp, gc_xs, qp, gc_dh, l.n, 0.0f, gc_db, bc_row, gc_count,
-                  op);
-  for (int part = 0; part < parts; ++part) {
-    batched_product(handle, compute, true, false, L, l.n, L, gc_fs + part * gc_count, L, gc_c, bc_row, 1.0f, gc_db,
-                    bc_row, gc_count, op);
-  }
-  op_phase(s, op, "batched products 2");
+  const cublasComputeType_t compute = product_type(exact_fp32);
+  if (inner > 0) batched_product(handle, compute, true, false, l.p, l.n, L, in_xs, l.p, in_b, bc_row, 0.0f, in_s, l.n, inner, op);
+  if (outer > 0) batched_product(handle, compute, true, false, l.p, l.n, L, last_xs, l.p, last_b, bc_row, 0.0f, last_s, l.n, outer, op);
 }
 
-// After ssd_chunk_state_kernel and ssd_state_pass_kernel (chunk_states holds the state entering every
-// chunk): y.
+// After ssd_state_pass_kernel (chunk_states holds the state entering every chunk): y.
 void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, bool exact_fp32, const char* op) {
   const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
   const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n;
@@ -449,33 +479,21 @@ void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, 
   float* v_all = s.scratch_as<float>(0, hc_count * L * l.p, op);
   float* cbraw = s.scratch_as<float>(2, gc_count * ll + hc_count * ll, op);
   float* coef = cbraw + gc_count * ll;
-  const int64_t pointer_count = 3 * gc_count + 6 * hc_count;
-  float** ptrs = s.scratch_as<float*>(3, pointer_count, op);
-  PointerSpecs specs{};
-  int64_t next = 0;
-  auto add = [&](const float* base, int64_t count, int64_t n1, int64_t n2, int64_t s0, int64_t s1, int64_t s2) {
-    specs.spec[specs.used++] = {base, next, count, n1, n2, s0, s1, s2};
-    float* const* array = ptrs + next;
-    next += count;
-    return array;
-  };
-  float* const* gc_c = add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* gc_b = add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
-  float* const* hc_c = add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
-  float* const* hc_h0 = add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
-  float* const* hc_v = add(v_all, hc_count, 1, 1, L * l.p, 0, 0);
-  float* const* hc_coef = add(coef, hc_count, 1, 1, ll, 0, 0);
-  float* const* hc_x = add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
-  float* const* hc_y = add(a.y.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
-  float* const* gc_cb = add(cbraw, gc_count, 1, 1, ll, 0, 0);
-  STRATA_CHECK(next <= pointer_count, op, ": pointer arrays overflow their scratch");
+  const int64_t capacity = 3 * gc_count + 6 * hc_count;
+  PointerArrays arrays(s.scratch_as<float*>(3, capacity, op), capacity, op);
+  float* const* gc_c = arrays.add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_b = arrays.add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_cb = arrays.add(cbraw, gc_count, 1, 1, ll, 0, 0);
+  float* const* hc_c = arrays.add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_h0 = arrays.add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
+  float* const* hc_v = arrays.add(v_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_coef = arrays.add(coef, hc_count, 1, 1, ll, 0, 0);
+  float* const* hc_x = arrays.add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_y = arrays.add(a.y.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
   cudaStream_t stream = s.stream;
-  ssd_fill_pointers_kernel<<<dim3(static_cast<unsigned>((hc_count + kThreads - 1) / kThreads),
-                                  static_cast<unsigned>(specs.used)),
-                             kThreads, 0, stream>>>(specs, ptrs);
-  check_launch(op);
+  arrays.fill(stream);
   cublasHandle_t handle = blas_handle(s, op);
-  const cublasComputeType_t compute = exact_fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+  const cublasComputeType_t compute = product_type(exact_fp32);
   batched_product(handle, compute, false, true, L, L, l.n, gc_c, bc_row, gc_b, bc_row, 0.0f, gc_cb, L, gc_count, op);
   batched_product(handle, compute, false, true, L, l.p, l.n, hc_c, bc_row, hc_h0, l.n, 0.0f, hc_v, l.p, hc_count, op);
   op_phase(s, op, "batched products 1");
@@ -484,6 +502,100 @@ void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, 
   check_launch(op);
   op_phase(s, op, "glue");
   batched_product(handle, compute, false, false, L, l.p, L, hc_coef, L, hc_x, xy_row, 1.0f, hc_y, xy_row, hc_count, op);
+}
+
+// Backward, before ssd_state_grad_pass_kernel: the chunk decays, the scaled copies dys and xs (which
+// the gradient products read later too) and each chunk's own contribution to the gradient of the
+// state entering it, Q = dys^T C, at state_grads ((b * H + h) * chunks + c).
+void ssd_backward_batched_states(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, float* state_grads,
+                                 float* decays, bool exact_fp32, const char* op) {
+  const int64_t L = l.chunk, nc = l.chunks, hc_count = l.bsz * nc * l.heads, q = l.heads / l.groups;
+  const int64_t pn = l.p * l.n, qp = q * l.p, bc_row = l.groups * l.n;
+  const BackwardScratch r = backward_scratch(s, l, op);
+  PointerArrays arrays(r.ptrs, r.pointer_capacity, op);
+  // by (b, c, g, head in group)
+  float* const* q_dys = arrays.add(r.dys, hc_count, nc, l.groups, q, nc * l.groups * L * qp, l.groups * L * qp,
+                                   L * qp, l.p);
+  float* const* q_c = arrays.add(a.c.data, hc_count, nc, l.groups, q, nc * L * bc_row, L * bc_row, l.n, 0);
+  float* const* q_out = arrays.add(state_grads, hc_count, nc, l.groups, q, l.heads * nc * pn, pn, q * nc * pn, nc * pn);
+  cudaStream_t stream = s.stream;
+  arrays.fill(stream);
+  ssd_chunk_scale_kernel<true><<<static_cast<unsigned>(hc_count), kThreads, 2 * L * sizeof(float), stream>>>(
+      l, decays, a.x.data, a.dy.data, a.dt.data, a.a_log.data, r.xs, r.dys);
+  check_launch(op);
+  batched_product(blas_handle(s, op), product_type(exact_fp32), true, false, l.p, l.n, L, q_dys, qp, q_c, bc_row, 0.0f,
+                  q_out, l.n, hc_count, op);
+}
+
+// After ssd_state_grad_pass_kernel (state_grads holds the gradient of the state leaving every chunk):
+// dx, dB, dC, ddt_raw and the per-head partials.
+void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, const SsdGrads& gr,
+                          const float* state_grads, double* partials, bool exact_fp32, const char* op) {
+  const int64_t L = l.chunk, bc_count = l.bsz * l.chunks, hc_count = bc_count * l.heads;
+  const int64_t gc_count = bc_count * l.groups, q = l.heads / l.groups, ll = L * L, pn = l.p * l.n;
+  const int64_t qp = q * l.p, bc_row = l.groups * l.n, xy_row = l.heads * l.p;
+  const BackwardScratch r = backward_scratch(s, l, op);
+  const int parts = r.parts;
+  PointerArrays arrays(r.ptrs, r.pointer_capacity, op);
+  // by group-chunk gc = (bc, g): C and B of the chunk, C B^T, FS sums, dC, dB, dys, xs, stacked h0 and dh
+  float* const* gc_c = arrays.add(a.c.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_b = arrays.add(a.b.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_cb = arrays.add(r.cbraw, gc_count, 1, 1, ll, 0, 0);
+  float* const* gc_fs = arrays.add(r.fs_sum, parts * gc_count, 1, 1, ll, 0, 0);  // part by part
+  float* const* gc_dc = arrays.add(a.dc.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_db = arrays.add(a.db.data, gc_count, l.groups, 1, L * bc_row, l.n, 0);
+  float* const* gc_dys = arrays.add(r.dys, gc_count, 1, 1, L * qp, 0, 0);
+  float* const* gc_xs = arrays.add(r.xs, gc_count, 1, 1, L * qp, 0, 0);
+  float* const* gc_h0 = arrays.add(a.chunk_states.data, gc_count, 1, 1, q * pn, 0, 0);
+  float* const* gc_dh = arrays.add(r.dhg, gc_count, 1, 1, q * pn, 0, 0);
+  // by head-chunk hc = (bc, h) = (bc, g, head in group)
+  float* const* hc_dy = arrays.add(a.dy.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_x = arrays.add(a.x.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_dx = arrays.add(a.dx.data, hc_count, l.heads, 1, L * xy_row, l.p, 0);
+  float* const* hc_ds = arrays.add(r.ds, hc_count, 1, 1, ll, 0, 0);
+  float* const* hc_u = arrays.add(r.u_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_v = arrays.add(r.v_all, hc_count, 1, 1, L * l.p, 0, 0);
+  float* const* hc_b = arrays.add(a.b.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_c = arrays.add(a.c.data, hc_count, l.groups, q, L * bc_row, l.n, 0);
+  float* const* hc_h0 = arrays.add(a.chunk_states.data, hc_count, 1, 1, pn, 0, 0);
+  // dh of (b, h, c) lies at ((b * H + h) * chunks + c) * P N: hc = (b, c, h) in (B, chunks, H)
+  float* const* hc_dh =
+      arrays.add(state_grads, hc_count, l.chunks, l.heads, l.heads * l.chunks * pn, pn, l.chunks * pn);
+  cudaStream_t stream = s.stream;
+  arrays.fill(stream);
+
+  cublasHandle_t handle = blas_handle(s, op);
+  const cublasComputeType_t compute = product_type(exact_fp32);
+  // before the glue kernel: C B^T (per group), dy x^T, B dh^T, C h0^T (per head)
+  batched_product(handle, compute, false, true, L, L, l.n, gc_c, bc_row, gc_b, bc_row, 0.0f, gc_cb, L, gc_count, op);
+  batched_product(handle, compute, false, true, L, L, l.p, hc_dy, xy_row, hc_x, xy_row, 0.0f, hc_ds, L, hc_count, op);
+  batched_product(handle, compute, false, true, L, l.p, l.n, hc_b, bc_row, hc_dh, l.n, 0.0f, hc_u, l.p, hc_count, op);
+  batched_product(handle, compute, false, true, L, l.p, l.n, hc_c, bc_row, hc_h0, l.n, 0.0f, hc_v, l.p, hc_count, op);
+  op_phase(s, op, "batched products 1");
+
+  const std::size_t shared = ssd_glue_shared_bytes(L);
+  auto* const glue = L == 128 ? ssd_backward_glue_kernel<128> : ssd_backward_glue_kernel<64>;
+  STRATA_CUDA_CHECK(cudaFuncSetAttribute(glue, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                    op);
+  glue<<<static_cast<unsigned>(gc_count * parts), kThreads, shared, stream>>>(
+      l, gr, a.dy.data, a.x.data, a.dt_raw.data, a.dt_bias.data, a.a_log.data, a.d.defined() ? a.d.data : nullptr,
+      a.dt.data, a.chunk_states.data, state_grads, r.cbraw, r.ds, r.u_all, r.v_all, r.fs_sum, r.dhg, partials, parts);
+  check_launch(op);
+  op_phase(s, op, "glue");
+
+  // dx += (E dt)^T dy; dC = dys h0-stack + FS B; dB = xs dh-stack + FS^T C
+  batched_product(handle, compute, true, false, L, l.p, L, hc_ds, L, hc_dy, xy_row, 1.0f, hc_dx, xy_row, hc_count, op);
+  batched_product(handle, compute, false, false, L, l.n, qp, gc_dys, qp, gc_h0, l.n, 0.0f, gc_dc, bc_row, gc_count, op);
+  for (int part = 0; part < parts; ++part) {
+    batched_product(handle, compute, false, false, L, l.n, L, gc_fs + part * gc_count, L, gc_b, bc_row, 1.0f, gc_dc,
+                    bc_row, gc_count, op);
+  }
+  batched_product(handle, compute, false, false, L, l.n, qp, gc_xs, qp, gc_dh, l.n, 0.0f, gc_db, bc_row, gc_count, op);
+  for (int part = 0; part < parts; ++part) {
+    batched_product(handle, compute, true, false, L, l.n, L, gc_fs + part * gc_count, L, gc_c, bc_row, 1.0f, gc_db,
+                    bc_row, gc_count, op);
+  }
+  op_phase(s, op, "batched products 2");
 }
 
 }  // namespace strata

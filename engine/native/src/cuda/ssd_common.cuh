@@ -80,11 +80,16 @@ struct SsdGrads {
 };
 
 struct CudaBackendState;
-// ssd_batched_cuda.cu: whether the batched paths take this shape (every chunk full, L 64 or 128); the
-// forward's chunk outputs after the state pass; the backward's chunk gradients after the
-// state-gradient pass (partials as ssd_param_grads_kernel reads them).
+// ssd_batched_cuda.cu: whether the batched paths take this shape (every chunk full, L 64 or 128);
+// the forward's chunk decays and chunk states before the state pass, its chunk outputs after it; the
+// backward's chunk decays and chunk state gradients before the state-gradient pass, its chunk
+// gradients after it (partials as ssd_param_grads_kernel reads them).
 bool ssd_batched_fits(const SsdDev& l);
+void ssd_forward_batched_states(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, float* decays, bool exact_fp32,
+                                const char* op);
 void ssd_forward_batched(CudaBackendState& s, const SsdDev& l, const SsdFwd& a, bool exact_fp32, const char* op);
+void ssd_backward_batched_states(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, float* state_grads,
+                                 float* decays, bool exact_fp32, const char* op);
 void ssd_backward_batched(CudaBackendState& s, const SsdDev& l, const SsdBwd& a, const SsdGrads& gr,
                           const float* state_grads, double* partials, bool exact_fp32, const char* op);
 

@@ -1076,15 +1076,20 @@ void CudaBackend::ssd_forward(const SsdFwd& a) {
   ssd_dt_kernel<<<grid_for(l.bsz * l.t_len * l.heads), kThreads, 0, stream>>>(l, a.dt.data, a.dt_raw.data,
                                                                               a.dt_bias.data);
   const bool mma_states = ssd_mma(effective_gemm_mode(), true), mma = ssd_mma(effective_gemm_mode(), false);
-  auto* const state_kernel = mma_states ? ssd_chunk_state_kernel<true> : ssd_chunk_state_kernel<false>;
-  state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
-      l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
+  const bool exact = effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32;
+  if (batched) {
+    ssd_forward_batched_states(*state_, l, a, decays, exact || env == SsdEnv::Fp32States, op);
+  } else {
+    auto* const state_kernel = mma_states ? ssd_chunk_state_kernel<true> : ssd_chunk_state_kernel<false>;
+    state_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+        l, a.chunk_states.data, opt_mut(a.final_state), decays, a.x.data, a.dt.data, a.a_log.data, a.b.data);
+  }
   op_phase(*state_, op, "chunk states");
   ssd_state_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, a.chunk_states.data, opt_mut(a.final_state), decays, opt(a.initial_state));
   op_phase(*state_, op, "state pass");
   if (batched) {
-    ssd_forward_batched(*state_, l, a, effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32, op);
+    ssd_forward_batched(*state_, l, a, exact, op);
   } else if (grouped) {
     auto* const output_kernel = mma ? ssd_chunk_output_group_kernel<true> : ssd_chunk_output_group_kernel<false>;
     output_kernel<<<static_cast<unsigned>(group_blocks), kThreads, shared3, stream>>>(
@@ -1129,17 +1134,22 @@ void CudaBackend::ssd_backward(const SsdBwd& a) {
   const dim3 pass_grid(static_cast<unsigned>(heads_total),
                        static_cast<unsigned>((l.p * l.n + kThreads - 1) / kThreads));
   const bool mma_states = ssd_mma(effective_gemm_mode(), true), mma = ssd_mma(effective_gemm_mode(), false);
-  auto* const state_grad_kernel = mma_states ? ssd_chunk_state_grad_kernel<true> : ssd_chunk_state_grad_kernel<false>;
-  state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
-      l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
+  const bool exact = effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32;
+  if (batched) {
+    ssd_backward_batched_states(*state_, l, a, state_grads, decays, exact || env == SsdEnv::Fp32States, op);
+  } else {
+    auto* const state_grad_kernel =
+        mma_states ? ssd_chunk_state_grad_kernel<true> : ssd_chunk_state_grad_kernel<false>;
+    state_grad_kernel<<<static_cast<unsigned>(blocks), kThreads, shared2, stream>>>(
+        l, state_grads, decays, a.dy.data, a.dt.data, a.a_log.data, a.c.data);
+  }
   op_phase(*state_, op, "chunk state grads");
   ssd_state_grad_pass_kernel<<<pass_grid, kThreads, 0, stream>>>(
       l, state_grads, decays, opt(a.dfinal_state), opt_mut(a.dinitial_state));
   op_phase(*state_, op, "state grad pass");
   if (batched) {
     double* partials = reinterpret_cast<double*>(decays + decay_floats);
-    ssd_backward_batched(*state_, l, a, gr, state_grads, partials,
-                         effective_gemm_mode() == CudaGemmMode::Fp32 || env == SsdEnv::Fp32, op);
+    ssd_backward_batched(*state_, l, a, gr, state_grads, partials, exact, op);
     ssd_param_grads_kernel<<<static_cast<unsigned>((l.heads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
         l, gr, partials, a.d.defined());
     finish_op(op, "param grads");
