@@ -17,6 +17,7 @@
 //      run the op through its ops/*.h function on ctx.backend, download with ctx.down(...);
 //   3. compare forward with ctx.expect_close(...), gradients with ctx.check_gradients(...);
 //   4. register it in kTests at the bottom. Nothing else: every backend picks it up.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -1356,10 +1357,19 @@ void test_argmax(Ctx& ctx) {
   ctx.expect_true("argmax picks 17, 999, 3, 0", got == std::vector<int32_t>{17, 999, 3, 0});
 }
 
+void test_cross_entropy_shape(Ctx& ctx, int64_t v, std::vector<int32_t> targets);
+
+// Two shapes: a vocabulary of 13 (element loads) and of 1000 (a multiple of 4: the CUDA kernels' float4
+// loads), each with an ignored row and targets at the row's first and last entries.
 void test_cross_entropy(Ctx& ctx) {
-  const int64_t m = 6, v = 13;
+  test_cross_entropy_shape(ctx, 13, {3, 12, -100, 0, 7, 3});
+  test_cross_entropy_shape(ctx, 1000, {999, -100, 0, 3, 514});
+}
+
+void test_cross_entropy_shape(Ctx& ctx, int64_t v, std::vector<int32_t> targets) {
+  const int64_t m = static_cast<int64_t>(targets.size());
   const int32_t ignore = -100;
-  std::vector<int32_t> targets{3, 12, ignore, 0, 7, 3};
+  const int64_t valid = std::count_if(targets.begin(), targets.end(), [&](int32_t t) { return t != ignore; });
   Inputs in{{"logits", f32(ctx.random(m * v, -4, 4))}};
   auto ref = [&](const Inputs& x) {
     Vec losses(m, 0.0);
@@ -1376,8 +1386,8 @@ void test_cross_entropy(Ctx& ctx) {
   TensorI32 tt = ctx.up_i32("targets", {m}, targets);
   cross_entropy_forward(ctx.backend, {losses, lse, logits, tt, ignore});
   ctx.expect_close("losses", ctx.down(losses), ref(in), kForwardF32);
-  ctx.expect_true("valid target count", count_valid_targets(ctx.backend, tt, ignore) == 5);
-  const double scale = 1.0 / 5.0;
+  ctx.expect_true("valid target count", count_valid_targets(ctx.backend, tt, ignore) == valid);
+  const double scale = 1.0 / static_cast<double>(valid);
   Tensor dlogits = ctx.zeros("dlogits", {m, v});
   cross_entropy_backward(ctx.backend, {dlogits, logits, lse, tt, static_cast<float>(scale), ignore});
   ctx.check_gradients(in, ref, Vec(m, scale), {{"logits", ctx.down(dlogits)}});

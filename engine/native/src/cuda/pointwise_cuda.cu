@@ -222,22 +222,57 @@ __global__ void embedding_backward_kernel(float* dtable, const int32_t* ids, con
   }
 }
 
-// One block per row: max, log-sum-exp (double partial sums), loss.
-__global__ void cross_entropy_forward_kernel(float* losses, float* lse_out, const float* logits,
-                                             const int32_t* targets, int64_t v, int32_t ignore_index,
-                                             DeviceErrorFlag* flag) {
-  __shared__ float shared_f[32];
-  __shared__ double shared_d[32];
+// Log-sum-exp of a set of logits kept as (m, s): the running max and the sum of exp(x - m); an empty
+// set is (-inf, 0). A NaN anywhere makes s NaN (and so the loss), as the CPU kernel does.
+__device__ __forceinline__ void lse_merge(float& m, float& s, float m2, float s2) {
+  if (m2 == -INFINITY) return;
+  if (m == -INFINITY) {
+    m = m2, s = s2;
+  } else if (m2 > m) {
+    s = s * expf(m - m2) + s2, m = m2;
+  } else {
+    s += s2 * expf(m2 - m);  // (m2 NaN: s becomes NaN)
+  }
+}
+__device__ __forceinline__ void lse_add4(float& m, float& s, float4 v) {
+  const float mx = fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w));  // (fmaxf drops NaNs: the sum below keeps them)
+  if (mx == -INFINITY) {
+    if (v.x != v.x || v.y != v.y || v.z != v.z || v.w != v.w) s = NAN;
+    return;
+  }
+  lse_merge(m, s, mx, expf(v.x - mx) + expf(v.y - mx) + expf(v.z - mx) + expf(v.w - mx));
+}
+
+// One block (kThreads) per row, one pass over the logits: each thread keeps the log-sum-exp of its
+// elements (float4 loads when `vec`: v % 4 == 0 and the logits 16-byte aligned), then the block merges
+// them in a fixed order (warp shuffles, then warp 0 over the warps); loss = lse - logits[target].
+__global__ void cross_entropy_forward_kernel(float* losses,          // (M)
+                                             float* lse_out,         // (M)
+                                             const float* logits,    // (M, V)
+                                             const int32_t* targets, // (M)
+                                             int64_t v, int32_t ignore_index, bool vec, DeviceErrorFlag* flag) {
+  __shared__ float shared_m[32], shared_s[32];
   const int64_t row = blockIdx.x;
   const float* x = logits + row * v;
-  float mx = -INFINITY;
-  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) mx = fmaxf(mx, x[j]);
-  mx = block_max(mx, shared_f);
-  double sum = 0.0;
-  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) sum += exp(static_cast<double>(x[j] - mx));
-  sum = block_sum(sum, shared_d);
+  float m = -INFINITY, s = 0.0f;
+  if (vec) {
+    const float4* x4 = reinterpret_cast<const float4*>(x);
+#pragma unroll 4
+    for (int64_t j = threadIdx.x; j < v / 4; j += blockDim.x) lse_add4(m, s, x4[j]);
+  } else {
+    for (int64_t j = threadIdx.x; j < v; j += blockDim.x) lse_merge(m, s, x[j], x[j] != x[j] ? NAN : 1.0f);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_down_sync(0xffffffffu, m, o), s2 = __shfl_down_sync(0xffffffffu, s, o);
+    lse_merge(m, s, m2, s2);
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) shared_m[warp] = m, shared_s[warp] = s;
+  __syncthreads();
   if (threadIdx.x == 0) {
-    const float lse = mx + static_cast<float>(log(sum));
+    float bm = -INFINITY, bs = 0.0f;
+    for (int w = 0; w < warps; ++w) lse_merge(bm, bs, shared_m[w], shared_s[w]);
+    const float lse = bm + logf(bs);
     lse_out[row] = lse;
     const int32_t t = targets[row];
     if (t == ignore_index) {
@@ -250,23 +285,53 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse_out, cons
     }
   }
 }
-__global__ void cross_entropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
-                                              const int32_t* targets, int64_t m, int64_t v, float grad_scale,
-                                              int32_t ignore_index, DeviceErrorFlag* flag) {
-  STRATA_GRID_STRIDE(i, m * v) {
-    const int64_t row = i / v, col = i % v;
-    const int32_t t = targets[row];
-    if (t == ignore_index) {
-      dlogits[i] = 0.0f;
-      continue;
+// One block (kThreads) per row: dlogits = (softmax - onehot(target)) * grad_scale, zeros for an
+// ignored row; dlogits may alias logits. float4 loads and stores when `vec`.
+__global__ void cross_entropy_backward_kernel(float* dlogits,          // (M, V)
+                                              const float* logits,     // (M, V)
+                                              const float* lse,        // (M)
+                                              const int32_t* targets,  // (M)
+                                              int64_t v, float grad_scale, int32_t ignore_index, bool vec,
+                                              DeviceErrorFlag* flag) {
+  const int64_t row = blockIdx.x;
+  const int32_t t = targets[row];
+  const float* x = logits + row * v;
+  float* dx = dlogits + row * v;
+  if (t != ignore_index && (t < 0 || t >= v)) {
+    if (threadIdx.x == 0) report_error(flag, kBadTarget, row, t);
+    return;
+  }
+  const bool ignored = t == ignore_index;
+  const float l = lse[row];
+  if (vec) {
+    const float4* x4 = reinterpret_cast<const float4*>(x);
+    float4* d4 = reinterpret_cast<float4*>(dx);
+#pragma unroll 4
+    for (int64_t j = threadIdx.x; j < v / 4; j += blockDim.x) {
+      float4 g = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (!ignored) {
+        const float4 xv = x4[j];
+        g = make_float4(expf(xv.x - l) * grad_scale, expf(xv.y - l) * grad_scale, expf(xv.z - l) * grad_scale,
+                        expf(xv.w - l) * grad_scale);
+        if (t / 4 == j) {
+          const int k = t % 4;
+          if (k == 0) g.x -= grad_scale;
+          else if (k == 1) g.y -= grad_scale;
+          else if (k == 2) g.z -= grad_scale;
+          else g.w -= grad_scale;
+        }
+      }
+      d4[j] = g;
     }
-    if (t < 0 || t >= v) {
-      if (col == 0) report_error(flag, kBadTarget, row, t);
-      continue;
+  } else {
+    for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+      float g = 0.0f;
+      if (!ignored) {
+        g = expf(x[j] - l) * grad_scale;
+        if (j == t) g -= grad_scale;
+      }
+      dx[j] = g;
     }
-    float g = expf(logits[i] - lse[row]) * grad_scale;
-    if (col == t) g -= grad_scale;
-    dlogits[i] = g;
   }
 }
 
@@ -530,8 +595,9 @@ void CudaBackend::cross_entropy_forward(const CrossEntropyFwd& a) {
   if (m == 0) return;
   DeviceErrorFlag* record = state_->error_record(
       range_report("cross_entropy_forward", std::to_string(a.ignore_index), v), "cross_entropy_forward");
+  const bool vec = v % 4 == 0 && reinterpret_cast<uintptr_t>(a.logits.data) % 16 == 0;
   cross_entropy_forward_kernel<<<static_cast<unsigned>(m), kThreads, 0, state_->stream>>>(
-      a.losses.data, a.lse.data, a.logits.data, a.targets.data, v, a.ignore_index, record);
+      a.losses.data, a.lse.data, a.logits.data, a.targets.data, v, a.ignore_index, vec, record);
   finish_op("cross_entropy_forward");
 }
 void CudaBackend::cross_entropy_backward(const CrossEntropyBwd& a) {
@@ -539,8 +605,10 @@ void CudaBackend::cross_entropy_backward(const CrossEntropyBwd& a) {
   if (m * v == 0) return;
   DeviceErrorFlag* record = state_->error_record(
       range_report("cross_entropy_backward", std::to_string(a.ignore_index), v), "cross_entropy_backward");
-  cross_entropy_backward_kernel<<<grid_for(m * v), kThreads, 0, state_->stream>>>(
-      a.dlogits.data, a.logits.data, a.lse.data, a.targets.data, m, v, a.grad_scale, a.ignore_index, record);
+  const bool vec = v % 4 == 0 && reinterpret_cast<uintptr_t>(a.logits.data) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(a.dlogits.data) % 16 == 0;
+  cross_entropy_backward_kernel<<<static_cast<unsigned>(m), kThreads, 0, state_->stream>>>(
+      a.dlogits.data, a.logits.data, a.lse.data, a.targets.data, v, a.grad_scale, a.ignore_index, vec, record);
   finish_op("cross_entropy_backward");
 }
 
