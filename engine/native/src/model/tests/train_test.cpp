@@ -227,7 +227,7 @@ void test_init_from_checkpoint() {
   auto a = run(hybrid_doc(training), io::join_path(dir, "a"), data, false, first);
   CHECK(!a.last_checkpoint.empty(), "first run wrote no checkpoint");
   const std::string trained = io::read_file(io::join_path(a.last_checkpoint, "model.safetensors"));
-  for (const std::string from : {a.last_checkpoint, io::join_path(a.last_checkpoint, "model.safetensors")}) {
+  for (const std::string& from : {a.last_checkpoint, io::join_path(a.last_checkpoint, "model.safetensors")}) {
     Captured cap;
     auto b = run(hybrid_doc(training), io::join_path(dir, "b"), data, false, cap, 0, from);
     CHECK(b.cancelled && b.steps_done == 0, "fine-tune run: cancelled=%d steps=%lld", b.cancelled,
