@@ -1,5 +1,5 @@
-// Shared pieces of the CUDA SSD kernels (ssd_cuda.cu: the chunked scan and its block-kernel
-// backward; ssd_batched_cuda.cu: the backward's chunk gradients as batched products): the
+// Shared pieces of the CUDA SSD kernels (ssd_cuda.cu: the entry points, state passes and block
+// kernels; ssd_batched_cuda.cu: the chunk products as batched cuBLAS products): the
 // layer dimensions with their index helpers, the chunk a per-head block works on, the chunk's decay
 // loader and the gradient outputs. Device code and small host helpers only; no kernels.
 //

@@ -1,5 +1,8 @@
 // CUDA kernels of Mamba-2's SSD chunked scan, forward and exact backward (the single-token decode
-// step is in ssm_step_cuda.cu, the depthwise conv1d before it in conv1d_cuda.cu).
+// step is in ssm_step_cuda.cu, the depthwise conv1d before it in conv1d_cuda.cu), and the op entry
+// points. When every chunk is full (T % L == 0, L 64 or 128) the chunk products run as batched cuBLAS
+// products (ssd_batched_cuda.cu) and only the dt kernel, the state passes and the parameter-gradient
+// sum here run; the block kernels below serve every other shape and STRATA_CUDA_SSD=blocks.
 // SSD is chunk-parallel: one thread block per (batch, head, chunk) computes what the chunk adds to
 // the state from a zero entering state; a short sequential pass per (batch, head) turns those into
 // the entering state of every chunk (kept in chunk_states, as the op contract saves it); then one
@@ -13,12 +16,12 @@
 // STRATA_CUDA_SSD=grouped_v1 selects the grouped kernels with per-head FS terms and fp32 chunk
 // states, STRATA_CUDA_SSD=tiled the per-head blocks (dB, dC, A_log, dt_bias and D gradients
 // atomically accumulated), both kept for A/B visits and as fallbacks. Formulas follow
-// cpu/ssd_cpu.cpp (the derivation is in its comments). Every matrix product of a chunk (states,
-// outputs and all their gradients) goes through shared-memory tiles (block_gemm, 64 x 64 outputs
-// per pass, the next k step's loads in flight during this one's products): fp32 on CUDA cores, or in
-// a non-fp32 GEMM mode bf16 mma.sync with fp32 accumulation (the grouped kernels and, by default,
-// the chunk-state kernels); not here: cuBLAS forms of them, cp.async or TMA tile loads (the operands
-// are fp32 in memory and rounded to bf16 on the way into shared memory).
+// cpu/ssd_cpu.cpp (the derivation is in its comments). Every matrix product of a chunk in these
+// block kernels (states, outputs and all their gradients) goes through shared-memory tiles
+// (block_gemm, 64 x 64 outputs per pass, the next k step's loads in flight during this one's
+// products): fp32 on CUDA cores, or in a non-fp32 GEMM mode bf16 mma.sync with fp32 accumulation
+// (the grouped kernels and, by default, the chunk-state kernels); not here: cp.async or TMA tile
+// loads (the operands are fp32 in memory and rounded to bf16 on the way into shared memory).
 //
 // Shape legend: B batch, T time, H heads, P head dim, N state size, G groups (H % G == 0),
 //               L chunk length (the last chunk of a sequence may be shorter).
