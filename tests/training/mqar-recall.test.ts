@@ -12,7 +12,7 @@
 //    10%). Measured with one OpenMP thread (`scripts/experiments/mqar_run.mjs`), seeds 7 / 8 / 9 /
 //    10 / 11: hybrid 8.1 / 6.1 / 5.1 / 7.8 / 7.2%, equal-size Mamba-2 4.8 / 0.8 / 1.5 / 1.3 / 1.9%
 //    (smallest gap 3.3 points, seed 7, where the Mamba-2 model has the lower held-out loss, 4.25
-//    against 4.59 nats; on seeds 8, 10, 11 the hybrid's loss is lower too). This test (two
+//    against 4.59 nats; on seeds 8-11 the hybrid's loss is lower too). This test (two
 //    threads, seed 7): hybrid 9.4%, equal-size Mamba-2 1.3%. MARGIN (2.5 points) is below every
 //    gap measured (3.3-8.1 points). The hybrid recalls at every query
 //    position (binding, not the elimination shortcut). It is a learning-speed lead on a small
