@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "ops/cross_entropy.h"
+#include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/linear.h"
 #include "ops/rmsnorm.h"
@@ -131,6 +132,54 @@ Tensor Model::head_logits(StepContext& ctx, const Tensor& hf, const std::string&
   return logits;
 }
 
+int64_t Model::head_chunk_rows(int64_t M) const {
+  const int64_t V = config_.vocab_size;
+  if (head_chunk_rows_ > 0) return std::min(head_chunk_rows_, M);
+  if (M * V * static_cast<int64_t>(sizeof(float)) <= kHeadChunkBytes) return 0;
+  return std::max<int64_t>(1, kHeadChunkBytes / 4 / (V * static_cast<int64_t>(sizeof(float))));  // a quarter of it
+}
+
+double Model::chunked_head(StepContext& ctx, const std::string& label, const Tensor& hf, const TensorI32& targets,
+                           const std::vector<int32_t>& host_targets, float weight, int64_t rows, Tensor& losses,
+                           Tensor& lse, int64_t& valid, Tensor& dhf) {
+  Backend& be = *ctx.backend;
+  Arena& A = *ctx.acts;
+  const int64_t M = hf.rows(), D = hf.cols(), V = config_.vocab_size;
+  losses = alloc_out(A, label + ".ce.losses", {M});
+  lse = alloc_out(A, label + ".ce.lse", {M});
+  dhf = alloc_out(A, label + ".hf.grad", {M, D});
+  valid = 0;
+  for (int32_t t : host_targets) valid += t != kIgnoreIndex;
+  const float grad_scale = valid > 0 ? weight / static_cast<float>(valid) : 0.0f;
+  const Tensor logits = alloc_out(A, label + ".logits.chunk", {rows, V});  // reused by every chunk
+  for (int64_t r0 = 0; r0 < M; r0 += rows) {
+    const int64_t n = std::min(rows, M - r0);
+    const Tensor hf_rows(hf.data + r0 * D, {n, D}, hf.name);
+    const Tensor chunk(logits.data, {n, V}, logits.name);
+    linear_forward(be, chunk, hf_rows, head_weight().value, Tensor(), "head", -1);
+    CrossEntropyFwd f;
+    f.losses = Tensor(losses.data + r0, {n}, losses.name);
+    f.lse = Tensor(lse.data + r0, {n}, lse.name);
+    f.logits = chunk;
+    f.targets = TensorI32(targets.data + r0, {n}, targets.name);
+    f.ignore_index = kIgnoreIndex;
+    cross_entropy_forward(be, f);
+    CrossEntropyBwd b;
+    b.dlogits = chunk;  // in place: the chunk's logits become their gradient
+    b.logits = chunk;
+    b.lse = f.lse;
+    b.targets = f.targets;
+    b.grad_scale = grad_scale;
+    b.ignore_index = kIgnoreIndex;
+    cross_entropy_backward(be, b);
+    linear_backward(be, Tensor(dhf.data + r0 * D, {n, D}, dhf.name), head_dw_, Tensor(), chunk, hf_rows,
+                    head_weight().value, "head", -1);
+  }
+  double sum = 0;
+  for (float l : download_values(be, losses)) sum += l;
+  return sum;
+}
+
 Tensor Model::run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile) {
   Tensor h = x;
   for (auto& b : module.blocks) h = b->forward(ctx, h, nullptr, profile ? profiler_ : nullptr);
@@ -165,7 +214,8 @@ void Model::mtp_input(StepContext& ctx, int k, const Tensor& hprev, const Tensor
   linear_forward(be, s.x, s.cat, mod.eh_proj->value, Tensor(), "mtp", -1);
 }
 
-void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s) {
+void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s,
+                              bool with_logits) {
   Backend& be = *ctx.backend;
   Arena& A = *ctx.acts;
   MtpModule& mod = module_for_depth(k);
@@ -177,7 +227,7 @@ void Model::mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, cons
   s.hf = alloc_out(A, n + ".final_layernorm", {M, D});
   s.hf_rstd = alloc_out(A, n + ".final_layernorm.rstd", {M});
   rmsnorm_fwd(be, s.hf, s.hf_rstd, s.h_out, *mod.final_norm, eps);
-  s.logits = head_logits(ctx, s.hf, n);
+  if (with_logits) s.logits = head_logits(ctx, s.hf, n);
 }
 
 ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, bool for_backward) {
@@ -195,6 +245,8 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
   ctx.count_expert_load = for_backward;
   last_ctx_ = ctx;
   main_ = MainSaved();
+  head_dw_ = Tensor();
+  const int64_t chunk_rows = for_backward ? head_chunk_rows(M) : 0;  // training heads in row chunks
   main_.batch = B;
   main_.time = T;
   main_.ids = alloc_i32(acts, "tokens.input", {M});
@@ -236,9 +288,16 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
     main_.hf = alloc_out(acts, "norm_f", {M, D});
     main_.hf_rstd = alloc_out(acts, "norm_f.rstd", {M});
     rmsnorm_fwd(be, main_.hf, main_.hf_rstd, h, *norm_f_, eps);
-    main_.logits = head_logits(ctx, main_.hf, "head");
-    double sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, host_targets, losses, main_.lse,
-                               main_.valid);
+    double sum = 0;
+    if (chunk_rows > 0) {
+      head_dw_ = alloc(acts, "head.weight.grad.chunks", {V, D});
+      sum = chunked_head(ctx, "head", main_.hf, main_.targets, host_targets, 1.0f, chunk_rows, losses, main_.lse,
+                         main_.valid, main_.dhf);
+    } else {
+      main_.logits = head_logits(ctx, main_.hf, "head");
+      sum = cross_entropy(be, acts, "head.ce", main_.logits, main_.targets, host_targets, losses, main_.lse,
+                          main_.valid);
+    }
     r.main_loss = main_.valid > 0 ? sum / static_cast<double>(main_.valid) : 0.0;
     if (profiler_) profiler_->set_active(nullptr, false);
   }
@@ -272,9 +331,13 @@ ForwardResult Model::forward(Arena& acts, const Batch& batch, bool with_mtp, boo
       }
       upload_values(be, ids, depth_ids);
       upload_values(be, s.targets, depth_targets);
-      mtp_forward_depth(ctx, k, hprev, ids, s);
+      mtp_forward_depth(ctx, k, hprev, ids, s, chunk_rows == 0);
       Tensor mtp_losses;
-      double sum = cross_entropy(be, acts, n + ".ce", s.logits, s.targets, depth_targets, mtp_losses, s.lse, s.valid);
+      const double sum =
+          chunk_rows > 0
+              ? chunked_head(ctx, n, s.hf, s.targets, depth_targets, static_cast<float>(config_.mtp.loss_weight / depth),
+                             chunk_rows, mtp_losses, s.lse, s.valid, s.dhf)
+              : cross_entropy(be, acts, n + ".ce", s.logits, s.targets, depth_targets, mtp_losses, s.lse, s.valid);
       double loss = s.valid > 0 ? sum / static_cast<double>(s.valid) : 0.0;
       r.mtp_losses.push_back(loss);
       mtp_total += config_.mtp.loss_weight / depth * loss;
@@ -300,12 +363,19 @@ void Model::backward(Arena& acts, float loss_scale) {
     if (profiler_) profiler_->set_active(row, true);
     ScopedTimer timer(row ? &row->bwd_ms : nullptr, &be);
     if (main_.valid > 0) {
-      Tensor dlogits = cross_entropy_grad(be, acts, "head.logits", main_.logits, main_.lse, main_.targets,
-                                          loss_scale / static_cast<float>(main_.valid));
-      Tensor dhf = alloc_out(acts, "norm_f.grad", {M, D});
-      linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, main_.hf, head_weight().value, "head", -1);
+      Tensor dhf = main_.dhf;  // a chunked head's, done in forward at loss_scale 1
+      if (dhf.defined()) {
+        scale(be, ScaleArgs{dhf, loss_scale});
+      } else {
+        Tensor dlogits = cross_entropy_grad(be, acts, "head.logits", main_.logits, main_.lse, main_.targets,
+                                            loss_scale / static_cast<float>(main_.valid));
+        dhf = alloc_out(acts, "norm_f.grad", {M, D});
+        linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, main_.hf, head_weight().value, "head", -1);
+      }
       rmsnorm_bwd(be, dh_final, dhf, main_.h_final, *norm_f_, main_.hf_rstd, true);
     }
+    // a chunked head's weight gradient (main and MTP heads) from forward, at loss_scale 1
+    if (head_dw_.defined()) axpy(be, AxpyArgs{head_weight().grad, head_dw_, loss_scale});
     if (profiler_) profiler_->set_active(nullptr, false);
   }
 
@@ -321,10 +391,15 @@ void Model::backward(Arena& acts, float loss_scale) {
       if (config_.mtp.shared_weights && k != depth) run_mtp_blocks(ctx, mod, s.x, false);
       Tensor dh_out = alloc(acts, n + ".output.grad", {M, D});
       if (s.valid > 0 && weight > 0) {
-        Tensor dlogits = cross_entropy_grad(be, acts, n + ".logits", s.logits, s.lse, s.targets,
-                                            loss_scale * weight / static_cast<float>(s.valid));
-        Tensor dhf = alloc_out(acts, n + ".final_layernorm.grad", {M, D});
-        linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, s.hf, head_weight().value, "head", -1);
+        Tensor dhf = s.dhf;  // a chunked head's, done in forward at loss_scale 1 (weight included)
+        if (dhf.defined()) {
+          scale(be, ScaleArgs{dhf, loss_scale});
+        } else {
+          Tensor dlogits = cross_entropy_grad(be, acts, n + ".logits", s.logits, s.lse, s.targets,
+                                              loss_scale * weight / static_cast<float>(s.valid));
+          dhf = alloc_out(acts, n + ".final_layernorm.grad", {M, D});
+          linear_backward(be, dhf, head_weight().grad, Tensor(), dlogits, s.hf, head_weight().value, "head", -1);
+        }
         rmsnorm_bwd(be, dh_out, dhf, s.h_out, *mod.final_norm, s.hf_rstd, true);
       }
       if (dh_next.defined()) add_into(be, dh_out, dh_next);

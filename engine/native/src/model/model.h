@@ -102,6 +102,14 @@ class Model {
   void backward(Arena& acts, float loss_scale);
   /** MoE aux-loss-free bias updates (call once per optimizer step). */
   void update_expert_biases();
+  /**
+   * Rows per chunk of the LM head in a training forward: 0 (the default) chunks only when one
+   * head's logits (B*T x V floats) would pass kHeadChunkBytes; a positive count always chunks (tests).
+   * A chunked head never holds all logits: each chunk's logits, CE and gradient are done in forward
+   * (ForwardResult::logits is then undefined), and backward() scales them by its loss_scale.
+   */
+  void set_head_chunk_rows(int64_t rows) { head_chunk_rows_ = rows; }
+  static constexpr int64_t kHeadChunkBytes = int64_t{1} << 30;
 
   // ---- decoding ----
   /** Empty caches for `batch` sequences of `capacity` positions; chunks of up to `history_tokens` can be rewound. */
@@ -157,11 +165,13 @@ class Model {
   struct MtpSaved {
     TensorI32 ids, targets;
     Tensor e, en, e_rstd, hprev, hn, h_rstd, cat, x, h_out, hf, hf_rstd, logits, lse;
+    Tensor dhf;  // chunked head: d(loss)/d(hf) with loss_scale 1 (logits undefined)
     int64_t valid = 0;
   };
   struct MainSaved {
     TensorI32 ids, targets;
     Tensor h_final, hf, hf_rstd, logits, lse;
+    Tensor dhf;  // chunked head: d(loss)/d(hf) with loss_scale 1 (logits undefined)
     int64_t valid = 0;
     int64_t batch = 0, time = 0;
   };
@@ -171,10 +181,22 @@ class Model {
   Tensor run_mtp_blocks(StepContext& ctx, MtpModule& module, const Tensor& x, bool profile);
   /** eh_proj([enorm(emb(ids)); hnorm(hprev)]) of MTP depth k into s.x (and what backward needs). */
   void mtp_input(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
-  void mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s);
+  /** MTP depth k up to its final norm (s.hf), then its logits unless a chunked head makes them. */
+  void mtp_forward_depth(StepContext& ctx, int k, const Tensor& hprev, const TensorI32& ids, MtpSaved& s,
+                         bool with_logits);
   void decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n, bool record,
                      std::vector<float>& logits, std::vector<float>* hidden);
   Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
+  /** Rows per head chunk for a training forward of M rows (0: the whole head at once). */
+  int64_t head_chunk_rows(int64_t M) const;
+  /**
+   * A training head in row chunks (see set_head_chunk_rows): per chunk the logits (rows x V), their CE
+   * into losses / lse, and at once their gradient at `weight` / valid into dhf (M, D) and into
+   * head_dw_; returns the sum of the losses. `valid` counts host_targets that are not ignored.
+   */
+  double chunked_head(StepContext& ctx, const std::string& label, const Tensor& hf, const TensorI32& targets,
+                      const std::vector<int32_t>& host_targets, float weight, int64_t rows, Tensor& losses,
+                      Tensor& lse, int64_t& valid, Tensor& dhf);
   /** Checks the ids against the vocabulary, uploads them and embeds them: (M, D) named `<prefix>.embedding`. */
   Tensor embed_tokens(Arena& scratch, const std::vector<int32_t>& tokens, const std::string& prefix);
   /** Embeds ids already on the backend (checked by the caller): (M, D). */
@@ -195,7 +217,9 @@ class Model {
   std::vector<MtpModule> mtp_modules_;
   Profiler* profiler_ = nullptr;
   bool decode_graphs_ = true;
+  int64_t head_chunk_rows_ = 0;
   // saved by forward for backward
+  Tensor head_dw_;  // chunked head: the LM head weight's gradient of this forward, loss_scale 1
   MainSaved main_;
   std::vector<MtpSaved> mtp_saved_;
   bool mtp_in_last_forward_ = false;

@@ -184,6 +184,45 @@ void gradient_check(const std::string& doc_text, const char* name, double h = 3e
   CHECK(bad == 0, "%s: %d of %d gradient entries disagree with finite differences", name, bad, checked);
 }
 
+// A training head in row chunks (Model::set_head_chunk_rows; chunks of 5 rows, the last one short)
+// gives the same losses and gradients as the whole head: main and MTP heads, loss scale 0.5, every
+// parameter's gradient within 1e-5 relative to the largest entry of that parameter (the head's
+// weight gradient is summed over chunks in a different order).
+void chunked_head_matches_whole(const std::string& doc_text, const char* name) {
+  DocumentConfig doc = read_document_text(doc_text, name);
+  Batch batch = random_batch(2, 9, doc.model.vocab_size, 99);
+  auto run = [&](int64_t chunk_rows, std::vector<std::vector<float>>& grads) {
+    Model m(doc.model, cpu_backend(), 7);
+    m.set_head_chunk_rows(chunk_rows);
+    m.params().zero_grads();
+    Arena acts(m.backend());
+    const ForwardResult r = m.forward(acts, batch, true, true);
+    m.backward(acts, 0.5f);
+    CHECK(chunk_rows == 0 ? r.logits.defined() : !r.logits.defined(), "%s: logits kept only by the whole head", name);
+    for (Param* p : m.params().all()) grads.emplace_back(p->grad.data, p->grad.data + p->numel());
+    return r;
+  };
+  std::vector<std::vector<float>> whole_grads, chunk_grads;
+  const ForwardResult whole = run(0, whole_grads), chunked = run(5, chunk_grads);
+  CHECK(std::fabs(whole.objective - chunked.objective) <= 1e-6 * std::fabs(whole.objective), "%s: objective %.9g vs %.9g",
+        name, whole.objective, chunked.objective);
+  CHECK(whole.mtp_losses.size() == chunked.mtp_losses.size(), "%s: MTP depths differ", name);
+  for (size_t k = 0; k < whole.mtp_losses.size(); k++) {
+    CHECK(std::fabs(whole.mtp_losses[k] - chunked.mtp_losses[k]) <= 1e-6, "%s: MTP loss %zu %.9g vs %.9g", name, k,
+          whole.mtp_losses[k], chunked.mtp_losses[k]);
+  }
+  int bad = 0;
+  for (size_t i = 0; i < whole_grads.size(); i++) {
+    float largest = 0;
+    for (float g : whole_grads[i]) largest = std::max(largest, std::fabs(g));
+    for (size_t j = 0; j < whole_grads[i].size(); j++) {
+      const float diff = std::fabs(whole_grads[i][j] - chunk_grads[i][j]);
+      if (!(diff <= 1e-5f * largest + 1e-9f)) bad++;  // NaN never passes
+    }
+  }
+  CHECK(bad == 0, "%s: %d gradient entries of the chunked head differ from the whole head's", name, bad);
+}
+
 void decode_matches_forward(const std::string& doc_text, const char* name) {
   DocumentConfig doc = read_document_text(doc_text, name);
   Model m(doc.model, cpu_backend(), 11);
@@ -370,6 +409,19 @@ int main() {
          std::string mtp = std::string(R"(,"init_std":0.2,"mtp":{"kind":"mtp","depth":2,"shared_weights":false,"blocks":[)") +
                            t::kMambaBlock + "]}";
          gradient_check(tiny_document(stack({t::kMlpBlock}), 48, 16, mtp), "mtp_unshared");
+       }},
+      {"chunked_head_matches_whole_mtp",
+       [&] {
+         std::string mtp = std::string(R"(,"init_std":0.2,"mtp":{"kind":"mtp","depth":2,"blocks":[)") +
+                           t::kMlpBlock + "]}";
+         chunked_head_matches_whole(tiny_document(stack({t::kMambaBlock, t::kAttentionBlock}), 48, 16, mtp),
+                                    "chunked_head_mtp");
+       }},
+      {"chunked_head_matches_whole_tied",
+       [&] {
+         chunked_head_matches_whole(
+             tiny_document(stack({t::kMambaBlock, t::kMoeBlock}), 48, 16, R"(,"init_std":0.2,"tie_embeddings":true)"),
+             "chunked_head_tied");
        }},
       {"precision_resolution_matches_spec", precision_resolution_matches_spec},
       {"arena_fill_modes", arena_fill_modes},
