@@ -109,7 +109,7 @@ class Model {
    * (ForwardResult::logits is then undefined), and backward() scales them by its loss_scale.
    */
   void set_head_chunk_rows(int64_t rows) { head_chunk_rows_ = rows; }
-  static constexpr int64_t kHeadChunkBytes = int64_t{1} << 30;
+  static constexpr int64_t kHeadChunkBytes = int64_t{4} << 30;  // 4 GiB: e.g. 8k tokens of a 131k vocabulary
 
   // ---- decoding ----
   /** Empty caches for `batch` sequences of `capacity` positions; chunks of up to `history_tokens` can be rewound. */
