@@ -94,4 +94,14 @@ void check_shape(const char* op, const char* field, const TensorOf<Element>& t,
   }
 }
 
+// The row pitch (elements between consecutive rows) of an argument whose rows hold `width` elements,
+// e.g. columns of a wider matrix: 0 means `width` (contiguous); a given pitch must be at least `width`.
+template <typename Element>
+int64_t resolve_row_pitch(const char* op, const char* field, const TensorOf<Element>& t, int64_t ld, int64_t width,
+                          const char* width_name) {
+  STRATA_CHECK(ld == 0 || ld >= width, op, ": ", field, " row pitch ", ld, " of '", t.name, "' is below its ",
+               width_name, "=", width, " columns");
+  return ld == 0 ? width : ld;
+}
+
 }  // namespace strata

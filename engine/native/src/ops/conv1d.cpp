@@ -9,12 +9,6 @@ void check_weights(const char* op, const Tensor& w, const Tensor& bias, int64_t 
                " must be (C=", c, ",K)");
   if (bias.defined()) check_shape(op, "bias", bias, {c});
 }
-// The row pitch of a (B,T,C) sequence tensor: 0 means C; otherwise at least C.
-int64_t resolve_pitch(const char* op, const char* field, const Tensor& t, int64_t ld, int64_t c) {
-  STRATA_CHECK(ld == 0 || ld >= c, op, ": ", field, " row pitch ", ld, " of '", t.name, "' is below its C=", c,
-               " columns");
-  return ld == 0 ? c : ld;
-}
 // A (B,T,C) sequence tensor given whole or as up to 3 column parts (B,T,C_i); the parts, whole
 // tensors becoming parts[0], are returned in `parts` for the backend.
 void resolve_parts(const char* op, const char* field, const Tensor& whole, const std::array<Tensor, 3>& given,
@@ -46,7 +40,7 @@ void conv1d_forward(Backend& backend, const Conv1dFwd& a) {
   const int64_t b = a.x.size(0), t = a.x.size(1), c = a.x.size(2);
   check_weights(op, a.w, a.bias, c);
   Conv1dFwd r = a;
-  r.x_ld = resolve_pitch(op, "x", a.x, a.x_ld, c);
+  r.x_ld = resolve_row_pitch(op, "x", a.x, a.x_ld, c, "C");
   resolve_parts(op, "y", a.y, a.y_parts, r.y_parts, b, t, c);
   r.y = Tensor();
   backend.conv1d_forward(r);
@@ -62,8 +56,8 @@ void conv1d_backward(Backend& backend, const Conv1dBwd& a) {
   if (a.dw.defined()) check_shape(op, "dw", a.dw, {c, a.w.size(1)});
   if (a.dbias.defined()) check_shape(op, "dbias", a.dbias, {c});
   Conv1dBwd r = a;
-  r.x_ld = resolve_pitch(op, "x", a.x, a.x_ld, c);
-  r.dx_ld = resolve_pitch(op, "dx", a.dx, a.dx_ld, c);
+  r.x_ld = resolve_row_pitch(op, "x", a.x, a.x_ld, c, "C");
+  r.dx_ld = resolve_row_pitch(op, "dx", a.dx, a.dx_ld, c, "C");
   resolve_parts(op, "dy", a.dy, a.dy_parts, r.dy_parts, b, t, c);
   r.dy = Tensor();
   backend.conv1d_backward(r);

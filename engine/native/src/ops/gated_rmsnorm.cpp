@@ -14,12 +14,6 @@ void check_common(const char* op, const Tensor& y, const Tensor& z, const Tensor
   check_shape(op, "w", w, {di});
   check_shape(op, "rstd", rstd, {m, groups});
 }
-// The row pitch of an (M,Di) gate tensor: 0 means Di; otherwise at least Di.
-int64_t resolve_pitch(const char* op, const char* field, const Tensor& t, int64_t ld, int64_t di) {
-  STRATA_CHECK(ld == 0 || ld >= di, op, ": ", field, " row pitch ", ld, " of '", t.name, "' is below its Di=", di,
-               " columns");
-  return ld == 0 ? di : ld;
-}
 }  // namespace
 
 void gated_rmsnorm_forward(Backend& backend, const GatedRmsNormFwd& a) {
@@ -29,7 +23,7 @@ void gated_rmsnorm_forward(Backend& backend, const GatedRmsNormFwd& a) {
   STRATA_CHECK(a.out.defined() && a.out.numel() == a.y.numel(), op, ": out must match y ", a.y.shape_string());
   STRATA_CHECK(a.eps > 0.0f, op, ": eps must be positive");
   GatedRmsNormFwd r = a;
-  r.z_ld = resolve_pitch(op, "z", a.z, a.z_ld, a.y.cols());
+  r.z_ld = resolve_row_pitch(op, "z", a.z, a.z_ld, a.y.cols(), "Di");
   backend.gated_rmsnorm_forward(r);
 }
 
@@ -45,8 +39,8 @@ void gated_rmsnorm_backward(Backend& backend, const GatedRmsNormBwd& a) {
   }
   if (a.dw.defined()) check_shape(op, "dw", a.dw, {a.y.cols()});
   GatedRmsNormBwd r = a;
-  r.z_ld = resolve_pitch(op, "z", a.z, a.z_ld, a.y.cols());
-  r.dz_ld = resolve_pitch(op, "dz", a.dz, a.dz_ld, a.y.cols());
+  r.z_ld = resolve_row_pitch(op, "z", a.z, a.z_ld, a.y.cols(), "Di");
+  r.dz_ld = resolve_row_pitch(op, "dz", a.dz, a.dz_ld, a.y.cols(), "Di");
   backend.gated_rmsnorm_backward(r);
 }
 
