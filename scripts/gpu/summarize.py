@@ -62,8 +62,8 @@ def main() -> None:
           "BF16 GEMM peak: not measured.")
     print()
     print("| model | params | B x T | engine GEMM | engine step s | engine tokens/s | model TFLOP/s | MFU "
-          "| roofline tokens/s | measured / roofline | HF NemotronH tokens/s | engine / HF |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| roofline tokens/s | measured / roofline | engine peak GiB | HF NemotronH tokens/s | engine / HF |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     hf = {stem(r["config"]): r for r in bench if r.get("mode") == "hf_train"}
     step_by = {}
     for r in bench:
@@ -77,16 +77,19 @@ def main() -> None:
         predicted = a.get("predicted_train_tokens_per_s")
         h = hf.get(name)
         micro = r.get("microbatches", 1)
-        if micro == 1:  # the FP8 table compares the first plain (no accumulation) run of each mode
+        if micro == 1 and not r.get("head_chunk_rows"):  # FP8 table: the first plain run of each mode
             step_by.setdefault((name, r["gemm"]), r["step_s"])
         shape = f"{r['batch']} x {r['seq_len']}" + (f" (x{micro} accumulated)" if micro > 1 else "")
+        if r.get("head_chunk_rows"):
+            shape += f", head in {r['head_chunk_rows']}-row chunks"
         tps = r["tokens_per_s"]
         mfu_text = f"{100 * mfu:.1f}%" if mfu else "-"
         vs_roofline = f"{tps / predicted:.2f}" if predicted else "-"
         hf_tps = fmt(h["tokens_per_s"]) if h else "-"
         vs_hf = f"{tps / h['tokens_per_s']:.2f}x" if h else "-"
         print(f"| {name} | {fmt(r['params'])} | {shape} | {r['gemm']} | {r['step_s']:.3f} "
-              f"| {fmt(tps)} | {fmt(tflops)} | {mfu_text} | {fmt(predicted)} | {vs_roofline} | {hf_tps} | {vs_hf} |")
+              f"| {fmt(tps)} | {fmt(tflops)} | {mfu_text} | {fmt(predicted)} | {vs_roofline} "
+              f"| {r['peak_bytes'] / 2**30:.1f} | {hf_tps} | {vs_hf} |")
     for name, h in hf.items():
         kernels = "yes" if h["mamba_fast_path"] else "no (PyTorch path)"
         print(f"\nHF {name}: {fmt(h['tokens_per_s'])} tokens/s, step {h['step_s']:.3f} s, peak memory "

@@ -163,6 +163,16 @@ bench_step engine_1b 180 "$build/strata_cuda_model_bench" train "$models/hybrid-
 # step, the trainer's grad_accum): how much of the B4 step is per-step fixed cost (optimizer, packs)
 bench_step engine_1b_b8 120 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 8 2048 5 bf16
 bench_step engine_1b_accum4 120 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" 4 2048 4 bf16 4
+# The training head in row chunks (what a run whose logits pass 4 GiB takes; STRATA_HEAD_CHUNK_ROWS forces
+# it): the ~1B step with 2048-row chunks, then the same model with Nemotron 3's 131k vocabulary (4 GiB of
+# logits at B4 x 2048, still whole by default) whole and in 2048-row chunks: step time and peak memory
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["model"]["vocab_size"] = 131072
+json.dump(d, open(sys.argv[2], "w"))' "$models/hybrid-1b.json" "$work/hybrid-1b-v131k.json" 2>>"$OUT/bench.log"
+bench_step engine_1b_head_chunks 150 bash -c \
+  'STRATA_HEAD_CHUNK_ROWS=2048 "$1" train "$2/hybrid-1b.json" 4 2048 6 bf16 &&
+   "$1" train "$3/hybrid-1b-v131k.json" 4 2048 6 bf16 &&
+   STRATA_HEAD_CHUNK_ROWS=2048 "$1" train "$3/hybrid-1b-v131k.json" 4 2048 6 bf16' \
+  _ "$build/strata_cuda_model_bench" "$models" "$work"
 bench_step hf_1b 120 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-1b.config.json" 4 2048 6
 bench_step engine_125m 120 "$build/strata_cuda_model_bench" train "$models/hybrid-125m.json" 8 2048 8 bf16,fp8
 bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-125m.config.json" 8 2048 8

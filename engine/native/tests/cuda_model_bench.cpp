@@ -8,7 +8,10 @@
 //                                the same model, so one initialization serves every mode. With
 //                                MICROBATCHES > 1 each optimizer step accumulates the gradients of
 //                                that many B x T microbatches, as the trainer's grad_accum does
-//                                (tokens/s counts every microbatch's tokens)
+//                                (tokens/s counts every microbatch's tokens). STRATA_HEAD_CHUNK_ROWS=N
+//                                runs the training head in N-row chunks (Model::set_head_chunk_rows;
+//                                by default only logits above 4 GiB are chunked); "head_chunk_rows"
+//                                says which ran (0: the whole head)
 //   decode DOC.json B STEPS CONTEXT[,CONTEXT...]
 //                                greedy decode steps at each context length: the KV caches (and
 //                                Mamba states) are sized for the context and the position is set to
@@ -88,6 +91,7 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
   train::AdamW optimizer(m.params(), gpu);
   gpu.synchronize();
   const double init_s = seconds_since(t_init);
+  if (const char* rows = std::getenv("STRATA_HEAD_CHUNK_ROWS")) m.set_head_chunk_rows(parse_int(rows, "STRATA_HEAD_CHUNK_ROWS"));
   const int warmup = std::min(2, steps - 1);
   int64_t batch_seed = 1000;
   for (const std::string& mode : modes) {
@@ -122,10 +126,11 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
     std::printf(
         "{\"mode\":\"train\",\"doc\":\"%s\",\"gemm\":\"%s\",\"params\":%lld,\"batch\":%lld,\"seq_len\":%lld,"
         "\"microbatches\":%d,\"steps_timed\":%zu,\"init_s\":%.3f,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"first_loss\":%.5f,"
-        "\"last_loss\":%.5f,\"peak_bytes\":%zu}\n",
+        "\"last_loss\":%.5f,\"peak_bytes\":%zu,\"head_chunk_rows\":%lld}\n",
         path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(m.params().count()),
         static_cast<long long>(B), static_cast<long long>(T), microbatches, step_s.size(), init_s, step,
-        step > 0 ? static_cast<double>(B * T * microbatches) / step : 0.0, first_loss, last_loss, stats.peak_bytes);
+        step > 0 ? static_cast<double>(B * T * microbatches) / step : 0.0, first_loss, last_loss, stats.peak_bytes,
+        static_cast<long long>(m.head_chunk_rows(B * T)));
     std::fflush(stdout);
   }
 }

@@ -9,6 +9,12 @@
 // asserted about time. The batches are a deterministic synthetic corpus (random concatenations of
 // a fixed set of byte phrases), so there is something to learn within a few dozen steps.
 // Writes the curves as CSV to the path given as the first argument (default: stdout only).
+// Then the training head in row chunks on the GPU (Model::set_head_chunk_rows, what a run whose
+// logits would pass 4 GiB takes): one step of the same model with an MTP head, whole head against
+// 200-row chunks (the last one short) on cuda:0, in fp32 and bf16 GEMM modes: the objective and MTP
+// loss within 1e-6 (fp32) / 1e-4 (bf16) relative, every gradient entry within 1e-4 / 1e-2 of the
+// largest entry of its parameter (the head's weight gradient sums chunks in another order; bf16
+// rounds each chunk's operands), NaN never passing.
 // Run by scripts/gpu/visit.sh on the GPU machine; it is not a CTest test (CI has no GPU).
 #include <chrono>
 #include <cmath>
@@ -71,6 +77,72 @@ struct Curve {
   std::vector<double> loss;
   double ms_per_step = 0;
 };
+
+// One training step's losses and every parameter's gradient (downloaded), on `backend`.
+struct StepGrads {
+  model::ForwardResult losses;
+  std::vector<std::vector<float>> grads;
+};
+StepGrads step_grads(Backend& backend, const std::string& document, int64_t head_chunk_rows) {
+  const model::DocumentConfig doc = model::read_document_text(document, "cuda_train_compare (chunked head)");
+  model::Model model(doc.model, backend, doc.pipeline.training.seed);
+  model.set_head_chunk_rows(head_chunk_rows);
+  model.params().zero_grads();
+  StepGrads out;
+  {
+    Arena acts(backend);
+    out.losses = model.forward(acts, make_batch(0), true, true);
+    model.backward(acts, 1.0f);
+    out.losses.logits = Tensor();
+    out.losses.token_losses = Tensor();
+  }
+  for (model::Param* p : model.params().all()) {
+    std::vector<float> host(static_cast<size_t>(p->numel()));
+    backend.download(host.data(), p->grad.data, host.size() * sizeof(float));
+    out.grads.push_back(std::move(host));
+  }
+  return out;
+}
+
+// Whole head against 200-row chunks on the GPU in the current GEMM mode; returns the failures.
+int check_chunked_head(CudaBackend& gpu, const char* mode, double loss_tol, float grad_tol) {
+  std::string document = kDocument;
+  const std::string stack_end = "{\"kind\":\"mlp\",\"ffn\":256}]}";
+  const size_t at = document.find(stack_end);
+  STRATA_CHECK(at != std::string::npos, "cuda_train_compare: the document's stack end moved");
+  document.replace(at, stack_end.size(),
+                   "{\"kind\":\"mlp\",\"ffn\":256}],\"mtp\":{\"kind\":\"mtp\",\"depth\":1,"
+                   "\"blocks\":[{\"kind\":\"mlp\",\"ffn\":256}]}}");
+  const StepGrads whole = step_grads(gpu, document, 0), chunked = step_grads(gpu, document, 200);
+  int failures = 0;
+  auto close = [&](double a, double b) { return std::fabs(a - b) <= loss_tol * std::fabs(a); };
+  double worst_loss = std::fabs(whole.losses.objective - chunked.losses.objective) / std::fabs(whole.losses.objective);
+  if (!close(whole.losses.objective, chunked.losses.objective)) ++failures;
+  if (whole.losses.mtp_losses.size() != 1 || chunked.losses.mtp_losses.size() != 1) {
+    std::printf("FAIL chunked head %s: expected one MTP loss\n", mode);
+    return failures + 1;
+  }
+  worst_loss = std::max(worst_loss, std::fabs(whole.losses.mtp_losses[0] - chunked.losses.mtp_losses[0]) /
+                                        std::fabs(whole.losses.mtp_losses[0]));
+  if (!close(whole.losses.mtp_losses[0], chunked.losses.mtp_losses[0])) ++failures;
+  int bad = 0;
+  float worst_grad = 0;
+  for (size_t i = 0; i < whole.grads.size(); ++i) {
+    float largest = 0;
+    for (float g : whole.grads[i]) largest = std::max(largest, std::fabs(g));
+    for (size_t j = 0; j < whole.grads[i].size(); ++j) {
+      const float diff = std::fabs(whole.grads[i][j] - chunked.grads[i][j]);
+      if (!(diff <= grad_tol * largest + 1e-9f)) ++bad;  // NaN never passes
+      if (largest > 0) worst_grad = std::max(worst_grad, diff / largest);
+    }
+  }
+  failures += bad > 0;
+  std::printf("%-4s chunked head (200-row chunks vs whole, main + MTP) %s: objective %.6f vs %.6f, MTP %.6f vs %.6f, "
+              "worst loss diff %.2e (limit %.0e), worst gradient diff / largest %.2e (limit %.0e), %d entries over\n",
+              failures == 0 ? "ok" : "FAIL", mode, whole.losses.objective, chunked.losses.objective,
+              whole.losses.mtp_losses[0], chunked.losses.mtp_losses[0], worst_loss, loss_tol, worst_grad, grad_tol, bad);
+  return failures;
+}
 
 Curve train_on(Backend& backend, const std::string& label) {
   const model::DocumentConfig doc = model::read_document_text(kDocument, "cuda_train_compare");
@@ -171,5 +243,20 @@ int main(int argc, char** argv) {
   for (size_t i = 1; i < curves.size(); ++i) {
     std::printf("speedup %s vs cpu: %.1fx\n", curves[i].label.c_str(), ref.ms_per_step / curves[i].ms_per_step);
   }
+  const struct {
+    CudaGemmMode mode;
+    double loss_tol;
+    float grad_tol;
+  } head_checks[] = {{CudaGemmMode::Fp32, 1e-6, 1e-4f}, {CudaGemmMode::Bf16, 1e-4, 1e-2f}};
+  for (const auto& check : head_checks) {
+    try {
+      cuda->set_gemm_mode(check.mode);
+      failures += check_chunked_head(*cuda, cuda_gemm_mode_name(check.mode), check.loss_tol, check.grad_tol);
+    } catch (const std::exception& error) {
+      std::printf("FAIL chunked head %s: exception: %s\n", cuda_gemm_mode_name(check.mode), error.what());
+      ++failures;
+    }
+  }
+  cuda->set_gemm_mode(CudaGemmMode::Fp32);
   return failures == 0 ? 0 : 1;
 }

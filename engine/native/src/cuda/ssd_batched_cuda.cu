@@ -164,7 +164,6 @@ __global__ void __launch_bounds__(kThreads, 3)
   constexpr int kWarps = kThreads / 32, kRows = kL / kWarps, kCols = kL / 32;
   extern __shared__ float shared[];
   __shared__ double reduce[32];
-  __shared__ double dA_total;
   float* cum = shared;
   float* dts = shared + kL;
   float* ecum = shared + 2 * kL;   // exp(cum[i])
@@ -283,43 +282,12 @@ __global__ void __launch_bounds__(kThreads, 3)
     }
     hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum and ddt are complete after this
     const double dD_total = block_sum(dD_local, reduce);
-    // da[r] = dcum[r] + ... + dcum[L - 1] (plus the leaving state's terms at L - 1), a warp scan by
-    // 32-step segments from the end.
-    if (warp == 0) {
-      float extra = 0.0f;
-      for (int s = lane; s < kL; s += 32) extra += wdt[s] * vv[s];
-      extra = warp_sum(extra) + expf(last) * static_cast<float>(hh_dot);
-      float carry = 0.0f;
-      double dA_acc = 0.0;
-      for (int end = kL; end > 0; end -= 32) {
-        const int r = end - 1 - lane;
-        float da = dcum[r] + (r == kL - 1 ? extra : 0.0f);
-        for (int o = 1; o < 32; o <<= 1) {
-          const float up = __shfl_up_sync(0xffffffffu, da, o);
-          if (lane >= o) da += up;
-        }
-        da += carry;
-        ddt[r] += da * A;
-        dA_acc += static_cast<double>(da) * dts[r];
-        carry = __shfl_sync(0xffffffffu, da, 31);
-      }
-      dA_acc = warp_sum(dA_acc);
-      if (lane == 0) dA_total = dA_acc;
-    }
-    __syncthreads();
-    double ddt_bias_local = 0.0;
-    for (int r = threadIdx.x; r < kL; r += kThreads) {
-      const int64_t idx = l.ti(b, t0 + r, h);
-      bool passes = true;
-      l.dt_value(dt_raw[idx], dt_bias[h], &passes);
-      const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
-      gr.ddt_raw[idx] = g_raw;
-      ddt_bias_local += g_raw;
-    }
-    const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
+    // The decay's share of the dt gradient, the raw dt's gradient, the a_log and dt_bias parts.
+    const SsdChunkScalarGrads scalars = ssd_chunk_dt_grads(l, v, A, expf(last), hh_dot, wdt, vv, dts, dcum, ddt,
+                                                           dt_raw, dt_bias, gr.ddt_raw, reduce);
     if (threadIdx.x == 0) {
-      partials[bhc * 3 + 0] = dA_total * A;
-      partials[bhc * 3 + 1] = ddt_bias_total;
+      partials[bhc * 3 + 0] = scalars.da_log;
+      partials[bhc * 3 + 1] = scalars.dt_bias;
       partials[bhc * 3 + 2] = dD_total;
     }
   }

@@ -79,6 +79,67 @@ struct SsdGrads {
   float *dx, *ddt_raw, *ddt_bias, *da_log, *db, *dc, *dd, *dinitial_state;
 };
 
+// The end of a chunk's backward, shared by the block kernels (ssd_cuda.cu) and the batched glue
+// (ssd_batched_cuda.cu). With the per-time gradients of the cumulative decay (dcum) and the direct dt
+// terms (ddt) complete in shared memory, it adds the decay's share to ddt through the reverse
+// running sum da[r] = dcum[r] + ... + dcum[len - 1] (+ extra at r = len - 1, the terms of the state
+// leaving the chunk: sum_s wdt[s] vv[s] + exp(last) dh . h0), ddt[r] += A da[r]; writes the raw dt's
+// gradient (through the softplus and the dt limit) and returns to every thread the chunk's parts of
+// the a_log and dt_bias gradients. Warp 0 scans by 32-step segments from the end. Call from all
+// threads of the block; synchronizes. `reduce` holds 32 doubles.
+struct SsdChunkScalarGrads {
+  double da_log, dt_bias;
+};
+__device__ inline SsdChunkScalarGrads ssd_chunk_dt_grads(const SsdDev& l, const SsdChunk& v, float A, float e_last,
+                                                         double hh_dot,
+                                                         const float* wdt,     // (len) exp(last - cum[s]) dt[s]
+                                                         const float* vv,      // (len) x[s] . U[s]
+                                                         const float* dts,     // (len) dt
+                                                         const float* dcum,    // (len)
+                                                         float* ddt,           // (len) in: direct terms; out: total
+                                                         const float* dt_raw,  // (B, T, H)
+                                                         const float* dt_bias,  // (H)
+                                                         float* ddt_raw,        // (B, T, H) out: this chunk's rows
+                                                         double* reduce) {
+  __shared__ double dA_total;
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float extra = 0.0f;
+    for (int64_t s = lane; s < v.len; s += 32) extra += wdt[s] * vv[s];
+    extra = warp_sum(extra) + e_last * static_cast<float>(hh_dot);
+    float carry = 0.0f;
+    double dA_acc = 0.0;
+    for (int64_t end = v.len; end > 0; end -= 32) {
+      const int64_t r = end - 1 - lane;  // lane 0 takes the segment's last step
+      float da = r >= 0 ? dcum[r] + (r == v.len - 1 ? extra : 0.0f) : 0.0f;
+      for (int o = 1; o < 32; o <<= 1) {
+        const float up = __shfl_up_sync(0xffffffffu, da, o);
+        if (lane >= o) da += up;
+      }
+      da += carry;
+      if (r >= 0) {
+        ddt[r] += da * A;
+        dA_acc += static_cast<double>(da) * dts[r];
+      }
+      carry = __shfl_sync(0xffffffffu, da, 31);
+    }
+    dA_acc = warp_sum(dA_acc);
+    if (lane == 0) dA_total = dA_acc;
+  }
+  __syncthreads();
+  double ddt_bias_local = 0.0;
+  for (int64_t r = threadIdx.x; r < v.len; r += blockDim.x) {
+    const int64_t idx = l.ti(v.b, v.t0 + r, v.h);
+    bool passes = true;
+    l.dt_value(dt_raw[idx], dt_bias[v.h], &passes);
+    const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[v.h]) : 0.0f;
+    ddt_raw[idx] = g_raw;
+    ddt_bias_local += g_raw;
+  }
+  const double ddt_bias_total = block_sum(ddt_bias_local, reduce);  // synchronizes: dA_total is visible
+  return {dA_total * A, ddt_bias_total};
+}
+
 struct CudaBackendState;
 // ssd_batched_cuda.cu: whether the batched paths take this shape (every chunk full, L 64 or 128);
 // the forward's chunk decays and chunk states before the state pass, its chunk outputs after it; the

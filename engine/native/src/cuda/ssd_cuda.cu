@@ -672,35 +672,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh += static_cast<double>(dh[idx]) * h0[idx];
   hh = block_sum(hh, reduce);  // synchronizes: dcum / ddt are complete after this
   const double dD_total = block_sum(dD_local, reduce);
-  // The reverse running sum over the chunk is sequential (thread 0); the dt gradients are not.
-  __shared__ double dA_total;
+  const SsdChunkScalarGrads scalars =
+      ssd_chunk_dt_grads(l, v, A, e_last, hh, wdt, vv, dts, dcum, ddt, dt_raw, dt_bias, gr.ddt_raw, reduce);
   if (threadIdx.x == 0) {
-    float extra = e_last * static_cast<float>(hh);
-    for (int64_t s = 0; s < len; ++s) extra += wdt[s] * vv[s];
-    dcum[len - 1] += extra;
-    float da = 0.0f;
-    double dA_acc = 0.0;
-    for (int64_t r = len - 1; r >= 0; --r) {
-      da += dcum[r];
-      ddt[r] += da * A;
-      dA_acc += static_cast<double>(da) * dts[r];
-    }
-    dA_total = dA_acc;
-  }
-  __syncthreads();
-  double ddt_bias_local = 0.0;
-  for (int64_t r = threadIdx.x; r < len; r += blockDim.x) {
-    const int64_t idx = l.ti(b, t0 + r, h);
-    bool passes = true;
-    l.dt_value(dt_raw[idx], dt_bias[h], &passes);
-    const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
-    gr.ddt_raw[idx] = g_raw;
-    ddt_bias_local += g_raw;
-  }
-  const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
-  if (threadIdx.x == 0) {
-    atomicAdd(gr.da_log + h, static_cast<float>(dA_total * A));
-    atomicAdd(gr.ddt_bias + h, static_cast<float>(ddt_bias_total));
+    atomicAdd(gr.da_log + h, static_cast<float>(scalars.da_log));
+    atomicAdd(gr.ddt_bias + h, static_cast<float>(scalars.dt_bias));
     if (d && gr.dd) atomicAdd(gr.dd + h, static_cast<float>(dD_total));
   }
 }
@@ -730,7 +706,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ float shared[];
   __shared__ double reduce[32];
   __shared__ __align__(16) float tiles[kGemmFloats];
-  __shared__ double dA_total;
   const int64_t L = l.chunk;
   float* cum = shared;
   float* dts = shared + L;
@@ -909,45 +884,12 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int64_t idx = threadIdx.x; idx < pn; idx += blockDim.x) hh_dot += static_cast<double>(dh[idx]) * h0[idx];
     hh_dot = block_sum(hh_dot, reduce);  // synchronizes: dcum / ddt are complete after this
     const double dD_total = block_sum(dD_local, reduce);
-    // The reverse running sum over the chunk, da[r] = dcum[r] + ... + dcum[len - 1] (plus the terms of
-    // the state leaving the chunk at len - 1), as a warp scan by 32-step segments from the end.
-    if (warp == 0) {
-      float extra = 0.0f;
-      for (int64_t s = lane; s < len; s += 32) extra += wdt[s] * vv[s];
-      extra = warp_sum(extra) + e_last * static_cast<float>(hh_dot);
-      float carry = 0.0f;
-      double dA_acc = 0.0;
-      for (int64_t end = len; end > 0; end -= 32) {
-        const int64_t r = end - 1 - lane;  // lane 0 takes the segment's last step
-        float da = r >= 0 ? dcum[r] + (r == len - 1 ? extra : 0.0f) : 0.0f;
-        for (int o = 1; o < 32; o <<= 1) {
-          const float up = __shfl_up_sync(0xffffffffu, da, o);
-          if (lane >= o) da += up;
-        }
-        da += carry;
-        if (r >= 0) {
-          ddt[r] += da * A;
-          dA_acc += static_cast<double>(da) * dts[r];
-        }
-        carry = __shfl_sync(0xffffffffu, da, 31);
-      }
-      dA_acc = warp_sum(dA_acc);
-      if (lane == 0) dA_total = dA_acc;
-    }
-    __syncthreads();
-    double ddt_bias_local = 0.0;
-    for (int64_t r = threadIdx.x; r < len; r += blockDim.x) {
-      const int64_t idx = l.ti(b, t0 + r, h);
-      bool passes = true;
-      l.dt_value(dt_raw[idx], dt_bias[h], &passes);
-      const float g_raw = passes ? ddt[r] * dev_sigmoid(dt_raw[idx] + dt_bias[h]) : 0.0f;
-      gr.ddt_raw[idx] = g_raw;
-      ddt_bias_local += g_raw;
-    }
-    const double ddt_bias_total = block_sum(ddt_bias_local, reduce);
+    const SsdChunkScalarGrads scalars =
+        ssd_chunk_dt_grads(l, SsdChunk{b, h, g, c, t0, len}, A, e_last, hh_dot, wdt, vv, dts, dcum, ddt, dt_raw,
+                           dt_bias, gr.ddt_raw, reduce);
     if (threadIdx.x == 0) {
-      partials[bhc * 3 + 0] = dA_total * A;
-      partials[bhc * 3 + 1] = ddt_bias_total;
+      partials[bhc * 3 + 0] = scalars.da_log;
+      partials[bhc * 3 + 1] = scalars.dt_bias;
       partials[bhc * 3 + 2] = dD_total;
     }
   }

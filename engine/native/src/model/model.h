@@ -109,6 +109,8 @@ class Model {
    * (ForwardResult::logits is then undefined), and backward() scales them by its loss_scale.
    */
   void set_head_chunk_rows(int64_t rows) { head_chunk_rows_ = rows; }
+  /** Rows per head chunk for a training forward of M rows (0: the whole head at once). */
+  int64_t head_chunk_rows(int64_t M) const;
   static constexpr int64_t kHeadChunkBytes = int64_t{4} << 30;  // 4 GiB: e.g. 8k tokens of a 131k vocabulary
 
   // ---- decoding ----
@@ -187,8 +189,6 @@ class Model {
   void decode_tokens(DecodeState& state, Arena& scratch, const std::vector<int32_t>& tokens, int64_t n, bool record,
                      std::vector<float>& logits, std::vector<float>* hidden);
   Tensor head_logits(StepContext& ctx, const Tensor& hf, const std::string& label);
-  /** Rows per head chunk for a training forward of M rows (0: the whole head at once). */
-  int64_t head_chunk_rows(int64_t M) const;
   /**
    * A training head in row chunks (see set_head_chunk_rows): per chunk the logits (rows x V), their CE
    * into losses / lse, and at once their gradient at `weight` / valid into dhf (M, D) and into
