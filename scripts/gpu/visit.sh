@@ -10,6 +10,8 @@
 #                      HF NemotronH training steps, the measured BF16 GEMM peak, decode vs context (batch 8 and 64)
 #   profile*.jsonl     per-layer profile rows: training step of the ~125M / ~1B hybrid, decode at 16k
 #   op_times.log       op-by-op GPU time of one ~1B training step (STRATA_CUDA_OP_TIMES=1)
+#   op_times_fp8.log   the same with fp8 GEMMs
+#   fp8_probe.log      cuBLASLt's fp8 GEMMs per scaling mode: scale layouts (exact check) and TFLOP/s
 #   op_times_decode.log  the same for 8 eager decode steps at 16k (hybrid batch 8 / 64, attention+MoE batch 64)
 #   compare.log        CPU-vs-CUDA at training-sized shapes and GPU quantization vs the CPU rules
 #   train_compare.csv  tiny-model loss curves, CPU vs CUDA fp32/bf16/fp8 GEMMs (+ train.log)
@@ -199,6 +201,9 @@ run_step profile_1b 120 "$OUT/cli.log" bash -c \
 # Where the GPU time of one ~1B training step goes, op by op (STRATA_CUDA_OP_TIMES: table on stderr at exit)
 run_step op_times_1b 120 "$OUT/op_times.log" env STRATA_CUDA_OP_TIMES=1 "$build/strata-engine" profile \
   "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
+# The same with fp8 GEMMs (where the fp8 step's extra time goes: amax passes, packs, staged output)
+run_step op_times_1b_fp8 120 "$OUT/op_times_fp8.log" env STRATA_CUDA_OP_TIMES=1 STRATA_CUDA_GEMM=fp8 \
+  "$build/strata-engine" profile "$models/hybrid-1b.json" --backend cuda --mode train --context 2048 --batch 4
 # Where the GPU time of one decode step goes at 16k (hybrid at batch 8 and 64, attention+MoE at 64;
 # the ops of the bench's eager greedy step over 8 timed steps from a zeroed cache, not the graph
 # replay the decode table times; a profile would prefill B x 16k tokens for real)
@@ -231,6 +236,10 @@ run_step engine_1b_ssd_v1 60 "$OUT/ab.log" env STRATA_CUDA_SSD=grouped_v1 "$buil
 # ---- further checks -----------------------------------------------------------------------------------
 run_step train_compare 90 "$OUT/train.log" "$build/strata_cuda_train_compare" "$OUT/train_compare.csv"
 run_step op_bench 60 "$OUT/bench.md" "$build/strata_cuda_bench"
+# What cuBLASLt offers for fp8 GEMMs per scaling mode (per tensor, per row, 1 x 128 blocks): scale
+# layouts checked exactly, TFLOP/s against bf16 at 8192^3 and the ~1B model's shapes
+run_step fp8_probe 60 "$OUT/fp8_probe.log" "$build/strata_cuda_fp8_scaling_probe"
+
 rm -rf "$work"
 
 # ---- summary ----------------------------------------------------------------------------------------

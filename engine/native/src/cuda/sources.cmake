@@ -43,7 +43,7 @@ target_compile_definitions(strata_core INTERFACE STRATA_HAVE_CUDA=1)
 add_dependencies(strata_core strata_cuda)
 
 if(STRATA_BUILD_TESTS)
-  foreach(tool cuda_compare cuda_bench)
+  foreach(tool cuda_compare cuda_bench cuda_fp8_scaling_probe)
     if(EXISTS ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
       add_executable(strata_${tool} ${STRATA_NATIVE_DIR}/tests/${tool}.cpp)
       target_link_libraries(strata_${tool} PRIVATE strata_core)
