@@ -8,7 +8,8 @@
 // scales, so every product and sum is exact in fp32 and a wrong scale layout cannot pass by rounding.
 // For each A/B scale mode (per tensor, per row "outer vector", one fp32 scale per 128 K-elements
 // "vec128" on both sides) and output type (fp32, bf16): whether cuBLASLt has an algorithm, and the
-// largest |D - reference| under each layout the scale tensor might have:
+// largest |D - reference| under each layout the scale tensor might have (and once with beta 1 into
+// an fp32 C):
 //   k_fastest: scale(row r, block j) at r * (K / 128) + j      m_fastest: at j * rows + r
 // Part 2, speed: TFLOP/s at M = N = K = 8192 and at the ~1B benchmark model's largest training shapes
 // for bf16 operands with fp32 output (the bf16 mode's GEMM) and each fp8 mode that has an algorithm
@@ -88,6 +89,7 @@ struct Problem {
   const void *a = nullptr, *b = nullptr;
   void* d = nullptr;
   const float *a_scale = nullptr, *b_scale = nullptr;  // device (fp8 only)
+  float beta = 0.0f;  // C is D
 };
 
 struct Plan {
@@ -138,8 +140,8 @@ void make_plan(Lt& lt, const Problem& p, Plan& plan) {
 }
 
 cublasStatus_t launch(Lt& lt, const Problem& p, const Plan& plan, int candidate) {
-  const float alpha = 1.0f, beta = 0.0f;
-  return cublasLtMatmul(lt.handle, plan.desc, &alpha, p.a, plan.la, p.b, plan.lb, &beta, p.d, plan.ld, p.d, plan.ld,
+  const float alpha = 1.0f;
+  return cublasLtMatmul(lt.handle, plan.desc, &alpha, p.a, plan.la, p.b, plan.lb, &p.beta, p.d, plan.ld, p.d, plan.ld,
                         &plan.candidates[candidate].algo, lt.workspace, lt.workspace_bytes, nullptr);
 }
 
@@ -164,7 +166,7 @@ ScaleSet random_scales(Scale mode, int64_t rows, int64_t k, std::mt19937& rng) {
   return s;
 }
 
-void check_layout(Lt& lt, Scale mode, cudaDataType_t d_type) {
+void check_layout(Lt& lt, Scale mode, cudaDataType_t d_type, float beta) {
   const int64_t m = 256, n = 384, k = 512;
   std::mt19937 rng(static_cast<unsigned>(17 + static_cast<int>(mode)));
   std::vector<int> a_int(m * k), b_int(n * k);
@@ -187,13 +189,18 @@ void check_layout(Lt& lt, Scale mode, cudaDataType_t d_type) {
   PROBE_CUDA(cudaMemcpy(db, b8.data(), b8.size(), cudaMemcpyHostToDevice));
   PROBE_CUDA(cudaMemcpy(dsa, sa.values.data(), sa.values.size() * 4, cudaMemcpyHostToDevice));
   PROBE_CUDA(cudaMemcpy(dsb, sb.values.data(), sb.values.size() * 4, cudaMemcpyHostToDevice));
-  PROBE_CUDA(cudaMemset(dd, 0xff, d_bytes));  // NaN: an element the GEMM skips shows
-  Problem p{m, n, k, CUDA_R_8F_E4M3, d_type, mode, da, db, dd, dsa, dsb};
+  if (beta == 0.0f) {
+    PROBE_CUDA(cudaMemset(dd, 0xff, d_bytes));  // NaN: an element the GEMM skips shows
+  } else {  // C = D = 1 (fp32 output only)
+    const std::vector<float> ones(static_cast<size_t>(m * n), 1.0f);
+    PROBE_CUDA(cudaMemcpy(dd, ones.data(), d_bytes, cudaMemcpyHostToDevice));
+  }
+  Problem p{m, n, k, CUDA_R_8F_E4M3, d_type, mode, da, db, dd, dsa, dsb, beta};
   Plan plan;
   make_plan(lt, p, plan);
-  const char* out_name = d_type == CUDA_R_32F ? "fp32" : "bf16";
+  const std::string out_name = std::string(d_type == CUDA_R_32F ? "fp32" : "bf16") + (beta != 0.0f ? " (beta 1)" : "");
   if (plan.candidates.empty()) {
-    std::printf("none layout fp8 %s scales, %s output: no algorithm (%s)\n", scale_name(mode), out_name,
+    std::printf("none layout fp8 %s scales, %s output: no algorithm (%s)\n", scale_name(mode), out_name.c_str(),
                 plan.why.c_str());
   } else {
     const cublasStatus_t st = launch(lt, p, plan, 0);
@@ -210,7 +217,7 @@ void check_layout(Lt& lt, Scale mode, cudaDataType_t d_type) {
     for (int layout = 0; layout < 2; ++layout) {
       for (int64_t j = 0; j < n; ++j) {
         for (int64_t i = 0; i < m; ++i) {
-          double ref = 0;
+          double ref = beta;
           for (int64_t kk = 0; kk < k; ++kk) {
             ref += static_cast<double>(a_int[i * k + kk]) * sa.at(i, kk, layout == 0) * b_int[j * k + kk] *
                    sb.at(j, kk, layout == 0);
@@ -224,7 +231,7 @@ void check_layout(Lt& lt, Scale mode, cudaDataType_t d_type) {
     const bool exact = worst[0] == 0 || worst[1] == 0;
     std::printf("%s layout fp8 %s scales, %s output: %zu algorithms, launch %s, max |D - ref| k_fastest %.3g, "
                 "m_fastest %.3g\n",
-                exact && st == CUBLAS_STATUS_SUCCESS ? "ok" : "FAIL", scale_name(mode), out_name, plan.candidates.size(),
+                exact && st == CUBLAS_STATUS_SUCCESS ? "ok" : "FAIL", scale_name(mode), out_name.c_str(), plan.candidates.size(),
                 cublasLtGetStatusString(st), worst[0], worst[1]);
   }
   cudaFree(da), cudaFree(db), cudaFree(dsa), cudaFree(dsb), cudaFree(dd);
@@ -245,7 +252,7 @@ void time_case(Lt& lt, int64_t m, int64_t n, int64_t k, cudaDataType_t ab, cudaD
   std::vector<float> ones(static_cast<size_t>(std::max(m, n) * (k / 128 + 1)), 1.0f);
   PROBE_CUDA(cudaMemcpy(dsa, ones.data(), static_cast<size_t>(m * (k / 128 + 1)) * 4, cudaMemcpyHostToDevice));
   PROBE_CUDA(cudaMemcpy(dsb, ones.data(), static_cast<size_t>(n * (k / 128 + 1)) * 4, cudaMemcpyHostToDevice));
-  Problem p{m, n, k, ab, d_type, mode, da, db, dd, dsa, dsb};
+  Problem p{m, n, k, ab, d_type, mode, da, db, dd, dsa, dsb, 0.0f};
   Plan plan;
   make_plan(lt, p, plan);
   const std::string label = std::string(ab == CUDA_R_16BF ? "bf16" : "fp8 ") + " " +
@@ -289,8 +296,9 @@ int main() {
   std::printf("device %s (sm_%d%d), cuBLASLt %zu\n", prop.name, prop.major, prop.minor, cublasLtGetVersion());
   Lt lt;
   for (Scale mode : {Scale::Tensor, Scale::RowVector, Scale::Vec128}) {
-    for (cudaDataType_t d_type : {CUDA_R_32F, CUDA_R_16BF}) check_layout(lt, mode, d_type);
+    for (cudaDataType_t d_type : {CUDA_R_32F, CUDA_R_16BF}) check_layout(lt, mode, d_type, 0.0f);
   }
+  check_layout(lt, Scale::Tensor, CUDA_R_32F, 1.0f);  // accumulating into an fp32 C (weight gradients)
   // 8192^3, then the ~1B model's (d_model 2048) largest products at B4 x 2048 = 8192 tokens: a forward
   // (tokens x 2048 -> 8192 wide) and a weight gradient (K = tokens)
   const int64_t shapes[][3] = {{8192, 8192, 8192}, {8192, 8192, 2048}, {2048, 8192, 8192}};

@@ -134,18 +134,47 @@ void launch_pack(Out* dst, const float* src, int64_t rows, int64_t padded_rows, 
   }
 }
 
-// Largest |value| of a strided matrix (rows x cols, leading dimension ld), as float bits: the
-// values are non-negative, so integer order equals float order.
-__global__ void strided_amax(const float* src, int64_t rows, int64_t cols, int64_t ld, unsigned int* out) {
+// Largest |value| of a row-major matrix (rows x cols, leading dimension ld) into *out as float bits
+// (non-negative floats order like their bits). Thread = 4 consecutive columns of a row (one float4
+// load when `vec`: src 16-byte aligned, ld and cols multiples of 4), rows in a grid-stride loop over
+// blockIdx.y; no element index is divided. One atomicMax per block.
+__global__ void matrix_amax(const float* src, int64_t rows, int64_t cols, int64_t ld, bool vec, unsigned int* out) {
   __shared__ float shared[32];
   float local = 0.0f;
-  const int64_t n = rows * cols;
-  STRATA_GRID_STRIDE(i, n) {
-    const int64_t r = i / cols, c = i % cols;
-    local = fmaxf(local, fabsf(src[r * ld + c]));
+  const int64_t c = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (c < cols) {
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+      const float* at = src + r * ld + c;
+      if (vec) {
+        const float4 v = *reinterpret_cast<const float4*>(at);
+        local = fmaxf(local, fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+      } else {
+        for (int e = 0; e < 4 && c + e < cols; ++e) local = fmaxf(local, fabsf(at[e]));
+      }
+    }
   }
-  const float block = block_max(local, shared);
+  const float block = block_max(local, shared);  // every thread takes part (no early return above)
   if (threadIdx.x == 0) atomicMax(out, __float_as_uint(block));
+}
+
+// A 2D launch over a row-major matrix for kernels whose thread covers `per_thread` consecutive
+// columns and whose blocks stride over rows: about 2048 blocks in all.
+struct RowsLaunch {
+  dim3 grid;
+  unsigned threads;
+};
+RowsLaunch rows_launch(int64_t rows, int64_t cols, int64_t per_thread) {
+  const int64_t lanes = (cols + per_thread - 1) / per_thread;
+  const int64_t threads = std::min<int64_t>(kThreads, std::max<int64_t>(32, (lanes + 31) / 32 * 32));
+  const int64_t blocks_x = (lanes + threads - 1) / threads;
+  const int64_t blocks_y = std::max<int64_t>(1, std::min<int64_t>({rows, 65535, std::max<int64_t>(1, 2048 / blocks_x)}));
+  return {dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)), static_cast<unsigned>(threads)};
+}
+
+void launch_amax(const float* src, int64_t rows, int64_t cols, int64_t ld, unsigned int* out, cudaStream_t stream) {
+  const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && ld % 4 == 0 && cols % 4 == 0;
+  const RowsLaunch l = rows_launch(rows, cols, 4);
+  matrix_amax<<<l.grid, l.threads, 0, stream>>>(src, rows, cols, ld, vec, out);
 }
 
 // Scale slots, each 16-byte aligned (cuBLASLt reads the dequantization scales through pointers):
@@ -161,21 +190,24 @@ __global__ void fp8_scales_from_amax(float* scales) {
   }
 }
 
+// c (rows x cols, ld) = beta * c, or 0 when beta == 0 (k = 0 products). Thread = one column, rows
+// strided over blockIdx.y (rows_launch with 1 column per thread).
 __global__ void scale_matrix(float* c, int64_t rows, int64_t cols, int64_t ld, float beta) {
-  const int64_t n = rows * cols;
-  STRATA_GRID_STRIDE(i, n) {
-    const int64_t r = i / cols, col = i % cols;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (col >= cols) return;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     float& v = c[r * ld + col];
     v = beta == 0.0f ? 0.0f : v * beta;
   }
 }
 
 // c (rows x cols, ld) = staged (rows x cols of a bf16 matrix with leading dimension staged_ld)
-// + beta * c; c was cleared when beta == 0.
+// + beta * c; c is not read when beta == 0. Launched like scale_matrix.
 __global__ void add_staged_bf16(float* c, const __nv_bfloat16* staged, int64_t rows, int64_t cols, int64_t ld,
                                 int64_t staged_ld, float beta) {
-  STRATA_GRID_STRIDE(i, rows * cols) {
-    const int64_t r = i / cols, col = i % cols;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (col >= cols) return;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     float& v = c[r * ld + col];
     v = __bfloat162float(staged[r * staged_ld + col]) + (beta == 0.0f ? 0.0f : beta * v);
   }
@@ -458,7 +490,8 @@ void CudaBackend::gemm(const GemmCall& call) {
   const std::string timing_label =
       s.op_times ? detail::concat(call.tag.role ? call.tag.role : "", " ", gemm_pass_name(call.tag.pass)) : "";
   if (call.k == 0 || call.alpha == 0.0f) {
-    scale_matrix<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, call.m, call.n, call.ldc, call.beta);
+    const RowsLaunch l = rows_launch(call.m, call.n, 1);
+    scale_matrix<<<l.grid, l.threads, 0, s.stream>>>(call.c, call.m, call.n, call.ldc, call.beta);
     finish_op(op, timing_label.c_str());
     return;
   }
@@ -516,8 +549,8 @@ void CudaBackend::gemm(const GemmCall& call) {
     const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
     const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
     auto* amax = reinterpret_cast<unsigned int*>(s.fp8_scales);
-    strided_amax<<<grid_for(a_rows * a_cols), kThreads, 0, s.stream>>>(call.a, a_rows, a_cols, call.lda, amax);
-    strided_amax<<<grid_for(b_rows * b_cols), kThreads, 0, s.stream>>>(call.b, b_rows, b_cols, call.ldb, amax + 1);
+    launch_amax(call.a, a_rows, a_cols, call.lda, amax, s.stream);
+    launch_amax(call.b, b_rows, b_cols, call.ldb, amax + 1, s.stream);
     fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
     const float *scale_a = s.fp8_scales + kScaleSlot, *scale_b = s.fp8_scales + kScaleSlot + 4;
     inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
@@ -613,8 +646,10 @@ void CudaBackend::gemm(const GemmCall& call) {
   // cuBLASLt 13.x has no fp8 kernel with an fp32 C/D on sm_90 (measured), and a padded product cannot
   // be written into C: write D in bf16 (far finer than the e4m3 inputs), then C = D + beta C in fp32.
   if (!s.fp8_bf16_output_logged) {
-    std::fprintf(stderr, "strata: fp8 GEMMs on %s write a bf16 product and accumulate it into C in fp32 "
-                 "(cuBLASLt offers no fp8 kernel with fp32 output here)\n", name());
+    std::fprintf(stderr, "strata: fp8 GEMMs on %s that cuBLASLt cannot write in fp32 (first: m=%lld n=%lld k=%lld "
+                 "beta %g, %s) write a bf16 product and accumulate it into C in fp32\n", name(),
+                 static_cast<long long>(call.m), static_cast<long long>(call.n), static_cast<long long>(call.k),
+                 call.beta, mp == call.m && np == call.n ? s.last_gemm_refusal.c_str() : "M or N padded to 16");
     s.fp8_bf16_output_logged = true;
   }
   auto* staged = static_cast<__nv_bfloat16*>(s.scratch_bytes(5, static_cast<std::size_t>(mp * np) * 2, op));
@@ -625,8 +660,8 @@ void CudaBackend::gemm(const GemmCall& call) {
   std::get<0>(staged_key) += 16;
   STRATA_CHECK(run_lt(s, staged_problem, staged_key, op), op, ": cuBLASLt has no fp8 algorithm for m=", call.m,
                " n=", call.n, " k=", call.k, " (", s.last_gemm_refusal, ")");
-  add_staged_bf16<<<grid_for(call.m * call.n), kThreads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc,
-                                                                       np, call.beta);
+  const RowsLaunch l = rows_launch(call.m, call.n, 1);
+  add_staged_bf16<<<l.grid, l.threads, 0, s.stream>>>(call.c, staged, call.m, call.n, call.ldc, np, call.beta);
   finish_op(op, timing_label.c_str());
 }
 
