@@ -187,7 +187,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   io.stdout(`${measured.source}\n`);
   if (measured.doc.pipeline.training.device === 'cuda')
-    io.stdout('note: the CUDA engine runs one GEMM format for the whole run (STRATA_CUDA_GEMM); per-layer MXFP8/NVFP4 policies are emulated on the CPU engine only\n');
+    io.stdout('note: on CUDA, bf16 and fp8_e4m3 cells multiply natively (fp8 tensor cores, per-tensor scaling); fp8_e5m2, mxfp8 and nvfp4 operands are quantize-dequantized on the GPU (the CPU rules, bit for bit) before a bf16 GEMM\n');
   io.stdout(renderInspection(rows, chosen.step, worst, measured.doc.pipeline.training.device === 'cpu' ? 'cpu' : undefined));
   return 0;
 }

@@ -319,9 +319,10 @@ void quant_formats(CudaBackend& cuda) {
     bool with_specials;
   };
   auto make = [](Format f, BlockLayout layout, Rounding rounding, ElementFormat mx = ElementFormat::E4M3,
-                 MxScaleRule rule = MxScaleRule::RoundUp) {
+                 MxScaleRule rule = MxScaleRule::RoundUp, bool hadamard = false) {
     QuantConfig c;
     c.format = f, c.layout = layout, c.rounding = rounding, c.mx_element = mx, c.mx_scale_rule = rule, c.seed = 77;
+    c.hadamard = hadamard;
     return c;
   };
   const Case cases[] = {
@@ -335,6 +336,10 @@ void quant_formats(CudaBackend& cuda) {
       {"nvfp4 1x16", make(Format::Nvfp4, BlockLayout::AlongRow, Rounding::NearestEven), true},
       {"nvfp4 16x16", make(Format::Nvfp4, BlockLayout::Tile2d, Rounding::NearestEven), true},
       {"nvfp4 16x1 stochastic", make(Format::Nvfp4, BlockLayout::AlongColumn, Rounding::Stochastic), false},
+      {"nvfp4 1x16 hadamard", make(Format::Nvfp4, BlockLayout::AlongRow, Rounding::NearestEven, ElementFormat::E4M3,
+                                   MxScaleRule::RoundUp, true), false},
+      {"nvfp4 16x1 hadamard stochastic", make(Format::Nvfp4, BlockLayout::AlongColumn, Rounding::Stochastic,
+                                              ElementFormat::E4M3, MxScaleRule::RoundUp, true), false},
   };
   for (const Case& cs : cases) {
     std::vector<float> input = values;

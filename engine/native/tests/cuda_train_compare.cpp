@@ -5,6 +5,12 @@
 //   every step |loss_cuda - loss_cpu| <= tol * (loss_cpu + 1), tol = 0.02 for fp32 GEMMs, 0.05 for bf16
 //   and 0.15 for fp8 (relative, with an absolute floor once the loss gets small),
 //   and every run learns (mean loss of the last 5 steps < 75% of the first step's loss).
+// Then the same model under a per-layer precision policy (nvfp4 on the first Mamba-2 layer and the
+// MLP, with the wgrad Hadamard transform and stochastic rounding; mxfp8 experts, one gemm() per
+// expert; fp8_e4m3 attention on fp8 tensor cores; fp8_e5m2 HYBRID on the second Mamba-2 layer; bf16
+// elsewhere) on the CPU (quantize-dequantize around fp32 GEMMs) and on CUDA (ops/quant_gemm.h device
+// path): the CUDA curve tracks the CPU one within 0.10, and differs from the plain cuda_bf16 curve by
+// more than 0.002 somewhere (the policy is applied, not ignored).
 // Also reports milliseconds per optimizer step (after two warm-up steps) of each run; nothing is
 // asserted about time. The batches are a deterministic synthetic corpus (random concatenations of
 // a fixed set of byte phrases), so there is something to learn within a few dozen steps.
@@ -28,6 +34,7 @@
 #include "cuda/cuda_backend.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/precision_hook.h"
 #include "train/optimizer.h"
 
 using namespace strata;
@@ -49,6 +56,23 @@ const char* kDocument = R"({"format":"strata","version":2,"model":{"name":"tiny-
   {"kind":"mlp","ffn":256}]},
  "pipeline":{"training":{"steps":40,"batch_size":8,"seq_len":128,"lr":0.003,"warmup_steps":5,"schedule":"constant",
   "weight_decay":0.01,"grad_clip":1.0,"seed":11}}})";
+
+// kDocument with a replacement for the end of its stack ("...mlp...}]}"), e.g. an MTP head or a policy.
+std::string document_with(const std::string& stack_end_replacement) {
+  std::string document = kDocument;
+  const std::string stack_end = "{\"kind\":\"mlp\",\"ffn\":256}]}";
+  const size_t at = document.find(stack_end);
+  STRATA_CHECK(at != std::string::npos, "cuda_train_compare: the document's stack end moved");
+  return document.replace(at, stack_end.size(), stack_end_replacement);
+}
+
+const std::string kPolicyDocument = document_with(
+    "{\"kind\":\"mlp\",\"ffn\":256}],\"precision\":{\"default\":\"bf16\",\"rules\":["
+    "{\"select\":{\"layers\":{\"from\":0,\"to\":0}},\"format\":\"nvfp4\"},"
+    "{\"select\":{\"roles\":[\"moe.expert_fc1\",\"moe.expert_fc2\"]},\"format\":\"mxfp8\"},"
+    "{\"select\":{\"kinds\":[\"attention\"]},\"format\":\"fp8_e4m3\"},"
+    "{\"select\":{\"layers\":{\"from\":3,\"to\":3}},\"format\":\"fp8_e5m2\"},"
+    "{\"select\":{\"kinds\":[\"mlp\"]},\"format\":\"nvfp4\"}]}}");
 
 model::Batch make_batch(int step) {
   std::mt19937 phrase_rng(99);  // the same phrase book for every batch
@@ -106,13 +130,9 @@ StepGrads step_grads(Backend& backend, const std::string& document, int64_t head
 
 // Whole head against 200-row chunks on the GPU in the current GEMM mode; returns the failures.
 int check_chunked_head(CudaBackend& gpu, const char* mode, double loss_tol, float grad_tol) {
-  std::string document = kDocument;
-  const std::string stack_end = "{\"kind\":\"mlp\",\"ffn\":256}]}";
-  const size_t at = document.find(stack_end);
-  STRATA_CHECK(at != std::string::npos, "cuda_train_compare: the document's stack end moved");
-  document.replace(at, stack_end.size(),
-                   "{\"kind\":\"mlp\",\"ffn\":256}],\"mtp\":{\"kind\":\"mtp\",\"depth\":1,"
-                   "\"blocks\":[{\"kind\":\"mlp\",\"ffn\":256}]}}");
+  const std::string document = document_with(
+      "{\"kind\":\"mlp\",\"ffn\":256}],\"mtp\":{\"kind\":\"mtp\",\"depth\":1,"
+      "\"blocks\":[{\"kind\":\"mlp\",\"ffn\":256}]}}");
   const StepGrads whole = step_grads(gpu, document, 0), chunked = step_grads(gpu, document, 200);
   int failures = 0;
   auto close = [&](double a, double b) { return std::fabs(a - b) <= loss_tol * std::fabs(a); };
@@ -144,15 +164,17 @@ int check_chunked_head(CudaBackend& gpu, const char* mode, double loss_tol, floa
   return failures;
 }
 
-Curve train_on(Backend& backend, const std::string& label) {
-  const model::DocumentConfig doc = model::read_document_text(kDocument, "cuda_train_compare");
+Curve train_on(Backend& backend, const std::string& label, const std::string& document = kDocument) {
+  const model::DocumentConfig doc = model::read_document_text(document, "cuda_train_compare");
   const model::TrainConfig& tc = doc.pipeline.training;
+  model::PrecisionHook precision(doc.model, tc.seed, backend.host_accessible());
   model::Model model(doc.model, backend, tc.seed);
   train::AdamW optimizer(model.params(), backend);
   Curve curve{label, {}, 0};
   double timed = 0;
   for (int step = 0; step < kSteps; ++step) {
     const auto start = std::chrono::steady_clock::now();
+    precision.begin_step(step, false);
     model.params().zero_grads();
     model::Batch batch = make_batch(step);
     double loss = 0;
@@ -256,6 +278,35 @@ int main(int argc, char** argv) {
       std::printf("FAIL chunked head %s: exception: %s\n", cuda_gemm_mode_name(check.mode), error.what());
       ++failures;
     }
+  }
+  // The per-layer precision policy on the CPU and on CUDA (bf16 mode outside the policy's cells).
+  try {
+    cuda->set_gemm_mode(CudaGemmMode::Bf16);
+    const Curve cpu_policy = train_on(cpu_backend(), "cpu_policy", kPolicyDocument);
+    const Curve cuda_policy = train_on(*cuda, "cuda_policy", kPolicyDocument);
+    const Curve* cuda_bf16 = nullptr;
+    for (const Curve& c : curves) cuda_bf16 = c.label == "cuda_bf16" ? &c : cuda_bf16;
+    double worst = 0, from_bf16 = 0;
+    for (int s = 0; s < kSteps; ++s) {
+      worst = std::max(worst, std::fabs(cuda_policy.loss[s] - cpu_policy.loss[s]) / (cpu_policy.loss[s] + 1.0));
+      if (cuda_bf16) from_bf16 = std::max(from_bf16, std::fabs(cuda_policy.loss[s] - cuda_bf16->loss[s]) /
+                                                         (cuda_bf16->loss[s] + 1.0));
+    }
+    double tail = 0;
+    for (int s = kSteps - 5; s < kSteps; ++s) tail += cuda_policy.loss[s] / 5;
+    const bool ok = worst <= 0.10 && cuda_bf16 && from_bf16 > 0.002 && tail < 0.75 * cuda_policy.loss[0];
+    failures += !ok;
+    std::printf("%-4s per-layer policy (nvfp4 / mxfp8 experts / fp8_e4m3 / fp8_e5m2 / bf16): cpu first %.4f last %.4f, "
+                "cuda first %.4f last5 %.4f, max diff cuda vs cpu / (loss+1) %.4f (limit 0.10), vs plain cuda_bf16 "
+                "%.4f (must exceed 0.002); %.1f ms/step cpu, %.1f cuda\n",
+                ok ? "ok" : "FAIL", cpu_policy.loss[0], cpu_policy.loss[kSteps - 1], cuda_policy.loss[0], tail, worst,
+                from_bf16, cpu_policy.ms_per_step, cuda_policy.ms_per_step);
+    std::printf("policy curves (step, cpu, cuda):");
+    for (int s = 0; s < kSteps; s += 5) std::printf(" %d %.4f %.4f;", s + 1, cpu_policy.loss[s], cuda_policy.loss[s]);
+    std::printf("\n");
+  } catch (const std::exception& error) {
+    std::printf("FAIL per-layer policy: exception: %s\n", error.what());
+    ++failures;
   }
   cuda->set_gemm_mode(CudaGemmMode::Fp32);
   return failures == 0 ? 0 : 1;

@@ -117,7 +117,7 @@ void test_gemm(Ctx& ctx) {
   GemmPass seen_pass = GemmPass::Other;
   Vec zeros(12, 0.0);
   Tensor replacement = ctx.up("replacement", {3, 4}, zeros);
-  set_gemm_input_transform([&](GemmCall& call) {
+  set_gemm_input_transform([&](Backend&, GemmCall& call) {
     ++seen;
     seen_pass = call.tag.pass;
     call.a = replacement.data;
@@ -772,6 +772,54 @@ void test_argument_checks(Ctx& ctx) {
                       msg.find("layer0.z") != std::string::npos);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Quantize (fake quantization for the GEMM precision hook)
+// ---------------------------------------------------------------------------------------------
+
+// The reference is quant::fake_quantize itself (the format rules, checked against the spec's
+// vectors in quant_test): every backend must agree with it bit for bit, from a strided input
+// (ld > cols) and in place, in every format, block layout, rounding and with the Hadamard transform.
+void test_quantize(Ctx& ctx) {
+  using namespace quant;
+  const int64_t rows = 48, cols = 72, ld = 80;  // 72 = 4 x 16 + 8: partial nvfp4 / mxfp8 blocks and runs
+  std::uniform_real_distribution<double> exponent(-12.0, 6.0), unit(0.0, 1.0);
+  Vec strided(static_cast<size_t>(rows * ld));
+  for (double& v : strided) v = (unit(ctx.rng) < 0.5 ? -1.0 : 1.0) * std::exp2(exponent(ctx.rng));
+  std::vector<float> contiguous(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) contiguous[r * cols + c] = static_cast<float>(strided[r * ld + c]);
+  auto config = [](Format f, BlockLayout layout, Rounding rounding, bool hadamard) {
+    QuantConfig q;
+    q.format = f, q.layout = layout, q.rounding = rounding, q.hadamard = hadamard, q.seed = 4242;
+    return q;
+  };
+  const struct {
+    const char* label;
+    QuantConfig config;
+  } cases[] = {
+      {"bf16", config(Format::Bf16, BlockLayout::AlongRow, Rounding::NearestEven, false)},
+      {"fp8_e4m3", config(Format::Fp8E4M3, BlockLayout::AlongRow, Rounding::NearestEven, false)},
+      {"fp8_e5m2 stochastic", config(Format::Fp8E5M2, BlockLayout::AlongRow, Rounding::Stochastic, false)},
+      {"mxfp8 1x32", config(Format::Mxfp8, BlockLayout::AlongRow, Rounding::NearestEven, false)},
+      {"mxfp8 32x1", config(Format::Mxfp8, BlockLayout::AlongColumn, Rounding::NearestEven, false)},
+      {"nvfp4 16x16", config(Format::Nvfp4, BlockLayout::Tile2d, Rounding::NearestEven, false)},
+      {"nvfp4 1x16 hadamard", config(Format::Nvfp4, BlockLayout::AlongRow, Rounding::NearestEven, true)},
+      {"nvfp4 16x1 hadamard stochastic", config(Format::Nvfp4, BlockLayout::AlongColumn, Rounding::Stochastic, true)},
+  };
+  constexpr Tolerance kExact{0.0, 0.0};
+  for (const auto& c : cases) {
+    std::vector<float> want(contiguous.size());
+    fake_quantize(contiguous.data(), want.data(), rows, cols, c.config);
+    const Vec want_vec(want.begin(), want.end());
+    Tensor in = ctx.up("in", {rows, ld}, strided), out = ctx.zeros("out", {rows, cols});
+    fake_quantize_tensor(ctx.backend, {in.data, ld, out.data, rows, cols, c.config, "harness"});
+    ctx.expect_close(std::string(c.label) + " strided", ctx.down(out), want_vec, kExact);
+    Tensor inplace = ctx.up("inplace", {rows, cols}, Vec(contiguous.begin(), contiguous.end()));
+    fake_quantize_tensor(ctx.backend, {inplace.data, cols, inplace.data, rows, cols, c.config, "harness"});
+    ctx.expect_close(std::string(c.label) + " in place", ctx.down(inplace), want_vec, kExact);
+  }
+}
+
 struct TestCase {
   const char* name;
   OpKind kind;  // the op family it needs; a backend that declines it reports "declined", not a pass
@@ -798,6 +846,7 @@ const TestCase kTests[] = {
     {"cross_entropy", OpKind::CrossEntropy, test_cross_entropy},
     {"argmax", OpKind::CrossEntropy, test_argmax},
     {"adamw", OpKind::AdamW, test_adamw},
+    {"quantize", OpKind::Quantize, test_quantize},
     {"argument_checks", OpKind::RmsNorm, test_argument_checks},
 };
 

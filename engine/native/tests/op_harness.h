@@ -27,6 +27,7 @@
 #include "ops/gemm.h"
 #include "ops/linear.h"
 #include "ops/moe.h"
+#include "ops/quant.h"
 #include "ops/rmsnorm.h"
 #include "ops/ssd.h"
 #ifdef STRATA_HAVE_CUDA

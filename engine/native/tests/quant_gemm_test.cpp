@@ -172,15 +172,15 @@ void test_hybrid_fp8_and_untouched_passes() {
   GemmPrecision fp32_only([](const GemmTag&) { return Format::Fp32; }, 1);
   fp32_only.begin_step(1, true);
   GemmCall call = gemm_call(m, out, in, x.data(), false, w.data(), true, nullptr, 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
-  fp32_only.transform(call);
+  fp32_only.transform(cpu_backend(), call);
   CHECK(call.a == x.data() && call.b == w.data());
   GemmPrecision nvfp4([](const GemmTag&) { return Format::Nvfp4; }, 1);
   nvfp4.begin_step(1, false);
   call.tag.pass = GemmPass::Other;
-  nvfp4.transform(call);
+  nvfp4.transform(cpu_backend(), call);
   CHECK(call.a == x.data());
   call.tag.pass = GemmPass::Fprop;
-  nvfp4.transform(call);
+  nvfp4.transform(cpu_backend(), call);
   CHECK(call.a != x.data() && call.lda == in);
   CHECK(nvfp4.take_inspections().empty());
 }

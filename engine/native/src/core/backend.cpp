@@ -26,6 +26,7 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::MoePermute: return "moe_permute";
     case OpKind::CrossEntropy: return "cross_entropy";
     case OpKind::AdamW: return "adamw";
+    case OpKind::Quantize: return "quantize";
   }
   return "unknown";
 }
@@ -55,6 +56,7 @@ std::unique_ptr<OpRecording> Backend::end_recording(std::string* why_not) {
 }
 
 void Backend::gemm(const GemmCall&) { unsupported(OpKind::Gemm); }
+void Backend::fake_quantize(const FakeQuantizeArgs&) { unsupported(OpKind::Quantize); }
 void Backend::add(const AddArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::axpy(const AxpyArgs&) { unsupported(OpKind::Elementwise); }
 void Backend::scale(const ScaleArgs&) { unsupported(OpKind::Elementwise); }

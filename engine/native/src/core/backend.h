@@ -33,17 +33,19 @@ enum class OpKind {
   MoePermute,
   CrossEntropy,
   AdamW,
+  Quantize,
 };
 const char* op_kind_name(OpKind kind);
 inline constexpr OpKind kAllOpKinds[] = {
     OpKind::Gemm,      OpKind::Elementwise, OpKind::Embedding,    OpKind::RmsNorm,
     OpKind::Activation, OpKind::Conv1d,     OpKind::Ssd,          OpKind::GatedRmsNorm,
     OpKind::Rope,      OpKind::Attention,   OpKind::MoeRouter,    OpKind::MoePermute,
-    OpKind::CrossEntropy, OpKind::AdamW,
+    OpKind::CrossEntropy, OpKind::AdamW,     OpKind::Quantize,
 };
 
 // Argument structs, defined in the op family headers (ops/<family>.h).
 struct GemmCall;
+struct FakeQuantizeArgs;
 struct AddArgs;
 struct AxpyArgs;
 struct ScaleArgs;
@@ -167,6 +169,7 @@ class Backend {
   // Default: adamw_step of each (see ops/adamw.h).
   virtual void adamw_steps(const std::vector<AdamWStep>& steps);
   virtual void sum_squares(const SumSquaresArgs& args);
+  virtual void fake_quantize(const FakeQuantizeArgs& args);
 
  protected:
   [[noreturn]] void unsupported(OpKind kind) const;

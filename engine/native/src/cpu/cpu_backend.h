@@ -61,6 +61,7 @@ class CpuBackend final : public Backend {
   void argmax_rows(const ArgmaxRows& args) override;
   void adamw_step(const AdamWStep& args) override;
   void sum_squares(const SumSquaresArgs& args) override;
+  void fake_quantize(const FakeQuantizeArgs& args) override;
 };
 
 // GEMM micro-kernels: "avx512", "avx2-fma", "scalar". The best supported one is active unless

@@ -120,6 +120,7 @@ class CudaBackend final : public Backend {
   void adamw_step(const AdamWStep& args) override;
   void adamw_steps(const std::vector<AdamWStep>& steps) override;
   void sum_squares(const SumSquaresArgs& args) override;
+  void fake_quantize(const FakeQuantizeArgs& args) override;  // quant_cuda.cu
 
   CudaGemmMode gemm_mode() const { return gemm_mode_; }
   void set_gemm_mode(CudaGemmMode mode) { gemm_mode_ = mode; }

@@ -33,7 +33,9 @@
 // linear_backward's dgrad and wgrad both read dY stored (M, O). The operand packed afresh then goes
 // to a slot the reused pack is not in. Device memory mode only (host code writes managed memory
 // between ops); STRATA_CUDA_PACK_REUSE=0 packs every operand every call.
-// This file is not the precision policy (ops/quant_gemm.*), which runs before any backend GEMM.
+// GemmCall::arithmetic (set by the precision hook for a per-layer policy) picks the mode of one call;
+// Default uses the backend's mode. This file is not the precision policy (ops/quant_gemm.*), which
+// runs before any backend GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
@@ -502,8 +504,17 @@ void CudaBackend::gemm(const GemmCall& call) {
   if (call.beta == 0.0f && clear_c) {
     STRATA_CUDA_CHECK(cudaMemset2DAsync(call.c, call.ldc * sizeof(float), 0, call.n * sizeof(float), call.m, s.stream), op);
   }
-  CudaGemmMode mode = effective_gemm_mode();
-  if (mode != gemm_mode_ && !s.fp8_fallback_logged) {
+  // The precision hook's per-call arithmetic (a per-layer policy) overrides the backend's mode.
+  CudaGemmMode requested = gemm_mode_;
+  switch (call.arithmetic) {
+    case GemmArithmetic::Default: break;
+    case GemmArithmetic::Fp32: requested = CudaGemmMode::Fp32; break;
+    case GemmArithmetic::Bf16: requested = CudaGemmMode::Bf16; break;
+    case GemmArithmetic::Fp8E4M3: requested = CudaGemmMode::Fp8E4m3; break;
+  }
+  const CudaGemmMode mode =
+      requested == CudaGemmMode::Fp8E4m3 && compute_capability() < 89 ? CudaGemmMode::Bf16 : requested;
+  if (mode != requested && !s.fp8_fallback_logged) {
     std::fprintf(stderr, "strata: %s (sm_%d) has no FP8 tensor cores; FP8 GEMMs run in BF16\n", name(),
                  compute_capability());
     s.fp8_fallback_logged = true;

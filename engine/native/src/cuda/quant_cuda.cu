@@ -1,5 +1,7 @@
-// CUDA kernels of the quantize-dequantize formats (see quant_cuda.h): bf16 rounding, the finite amax
-// reduction, and one thread per scaling block applying the rules of quant_cuda_rules.cuh.
+// CUDA kernels of the quantize op family (CudaBackend::fake_quantize, ops/quant.h FakeQuantizeArgs;
+// see quant_cuda.h): bf16 rounding, the finite amax reduction, one thread per scaling block applying
+// the rules of quant_cuda_rules.cuh, and the 16-point random Hadamard transform around nvfp4.
+#include "../ops/quant_hadamard.h"
 #include "cuda_common.cuh"
 #include "quant_cuda.h"
 #include "quant_cuda_rules.cuh"
@@ -42,17 +44,68 @@ __global__ void nvfp4_kernel(const float* in, float* out, QuantLaunch q, const u
   STRATA_GRID_STRIDE(b, blocks) nvfp4_block(in, out, q, amax, b);
 }
 
+// The 16-point random Hadamard transform of ops/quant_hadamard.cpp, run for run in the same fp32
+// operation order (bit-identical): one thread per run of 16 elements along a row (`along_row`) or down
+// a column; trailing elements that fill no whole run stay as they are.
+struct HadamardSignsDev {
+  float s[quant::kHadamardSize];
+};
+__global__ void hadamard16_kernel(float* data, int64_t rows, int64_t cols, bool along_row, HadamardSignsDev signs,
+                                  bool inverse) {
+  constexpr int kRun = quant::kHadamardSize;
+  const int64_t runs_per_line = along_row ? cols / kRun : cols;
+  const int64_t runs = along_row ? rows * runs_per_line : (rows / kRun) * cols;
+  STRATA_GRID_STRIDE(run, runs) {
+    const int64_t first = along_row ? (run / runs_per_line) * cols + (run % runs_per_line) * kRun
+                                    : (run / cols) * kRun * cols + run % cols;
+    const int64_t stride = along_row ? 1 : cols;
+    float v[kRun];
+#pragma unroll
+    for (int i = 0; i < kRun; ++i) v[i] = data[first + i * stride];
+    if (inverse) {
+#pragma unroll
+      for (int i = 0; i < kRun; ++i) v[i] *= signs.s[i];
+    }
+#pragma unroll
+    for (int half = 1; half < kRun; half *= 2) {
+#pragma unroll
+      for (int start = 0; start < kRun; start += 2 * half) {
+#pragma unroll
+        for (int i = start; i < start + half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = __fadd_rn(a, b);
+          v[i + half] = __fsub_rn(a, b);
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kRun; ++i) v[i] = inverse ? __fmul_rn(v[i], 0.25f) : __fmul_rn(__fmul_rn(v[i], signs.s[i]), 0.25f);
+#pragma unroll
+    for (int i = 0; i < kRun; ++i) data[first + i * stride] = v[i];
+  }
+}
+
+void launch_hadamard(float* data, int64_t rows, int64_t cols, quant::BlockLayout layout, uint64_t seed, bool inverse,
+                     cudaStream_t stream) {
+  const quant::HadamardSigns host = quant::hadamard_signs(seed);
+  HadamardSignsDev signs{};
+  for (int i = 0; i < quant::kHadamardSize; ++i) signs.s[i] = host[static_cast<size_t>(i)];
+  const bool along_row = layout != quant::BlockLayout::AlongColumn;
+  const int64_t runs = along_row ? rows * (cols / quant::kHadamardSize) : (rows / quant::kHadamardSize) * cols;
+  if (runs == 0) return;
+  hadamard16_kernel<<<grid_for(runs), kThreads, 0, stream>>>(data, rows, cols, along_row, signs, inverse);
+}
+
 }  // namespace
 
-bool cuda_fake_quantize_supports(const quant::QuantConfig& config) { return !config.hadamard; }
-
-void cuda_fake_quantize(CudaBackend& backend, const float* in, float* out, int64_t rows, int64_t cols,
-                        const quant::QuantConfig& config) {
+void CudaBackend::fake_quantize(const FakeQuantizeArgs& a) {
   using quant::BlockLayout;
   using quant::Format;
+  const quant::QuantConfig& config = a.config;
   const std::string op = std::string("cuda fake_quantize ") + quant::format_name(config.format);
-  STRATA_CHECK(rows >= 0 && cols >= 0, op, ": negative shape");
-  STRATA_CHECK(!config.hadamard, op, ": the Hadamard transform runs on the CPU reference only");
+  STRATA_CHECK(a.rows >= 0 && a.cols >= 0, op, ": negative shape");
+  STRATA_CHECK(!config.hadamard || (config.format == Format::Nvfp4 && config.layout != BlockLayout::Tile2d), op,
+               ": the Hadamard transform applies only to nvfp4 with 1x16 blocks");
   STRATA_CHECK(config.layout != BlockLayout::Tile2d || config.format == Format::Nvfp4, op,
                ": 16x16 tiles (Tile2d) exist only for nvfp4");
   const bool encoded = config.format != Format::Fp32 && config.format != Format::Bf16;
@@ -60,21 +113,28 @@ void cuda_fake_quantize(CudaBackend& backend, const float* in, float* out, int64
                ": stochastic rounding is defined for fp8, mxfp8 and nvfp4 elements only");
   STRATA_CHECK(config.format != Format::Mxfp8 || config.mx_element != quant::ElementFormat::E2M1, op,
                ": mxfp8 elements are e4m3 or e5m2");
-  const int64_t n = rows * cols;
+  const int64_t rows = a.rows, cols = a.cols, n = rows * cols;
   if (n == 0) return;
-  CudaBackendState& s = backend.state();
+  CudaBackendState& s = *state_;
   cudaStream_t stream = s.stream;
+  state_->parameters.note_write(a.out, sizeof(float) * static_cast<std::size_t>(n));
+  // The contiguous working copy is `out` itself: every kernel below reads and writes it in place.
+  if (a.in != a.out) {
+    STRATA_CUDA_CHECK(cudaMemcpy2DAsync(a.out, sizeof(float) * cols, a.in, sizeof(float) * a.ld, sizeof(float) * cols,
+                                        rows, cudaMemcpyDeviceToDevice, stream),
+                      op.c_str());
+  }
+  float* x = a.out;
   if (config.format == Format::Fp32) {
-    if (in != out) STRATA_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDefault, stream), op.c_str());
-    backend.synchronize();
+    finish_op(op.c_str(), a.label);
     return;
   }
   if (config.format == Format::Bf16) {
-    bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, n);
-    check_launch(op.c_str());
-    backend.synchronize();
+    bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, x, n);
+    finish_op(op.c_str(), a.label);
     return;
   }
+  if (config.hadamard) launch_hadamard(x, rows, cols, config.layout, config.hadamard_seed, false, stream);
   QuantLaunch q{rows, cols, 1, cols, 1, {}, config.rounding == quant::Rounding::Stochastic, config.seed};
   switch (config.format) {
     case Format::Fp8E4M3: q.element = element_spec(quant::ElementFormat::E4M3); break;
@@ -92,20 +152,27 @@ void cuda_fake_quantize(CudaBackend& backend, const float* in, float* out, int64
   unsigned int* amax = reinterpret_cast<unsigned int*>(s.scratch_bytes(3, sizeof(unsigned int), op.c_str()));
   if (config.format != Format::Mxfp8) {
     STRATA_CUDA_CHECK(cudaMemsetAsync(amax, 0, sizeof(unsigned int), stream), op.c_str());
-    finite_amax_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, stream>>>(in, n, amax);
+    finite_amax_kernel<<<std::min<unsigned>(grid_for(n), 1024), kThreads, 0, stream>>>(x, n, amax);
   }
-  // Per-element work must not overwrite inputs other threads still read: in-place fp8 is safe only
-  // because the amax pass has finished before the element pass starts (same stream); block formats
-  // read and write only their own block.
+  // In place: fp8 is safe because the amax pass has finished before the element pass starts (same
+  // stream); block formats read and write only their own block.
   if (config.format == Format::Fp8E4M3 || config.format == Format::Fp8E5M2) {
-    fp8_tensor_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, q, amax);
+    fp8_tensor_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, x, q, amax);
   } else if (config.format == Format::Mxfp8) {
-    mxfp8_kernel<<<grid_for(blocks, 128), 128, 0, stream>>>(in, out, q,
-                                                             config.mx_scale_rule == quant::MxScaleRule::RoundUp);
+    mxfp8_kernel<<<grid_for(blocks, 128), 128, 0, stream>>>(x, x, q, config.mx_scale_rule == quant::MxScaleRule::RoundUp);
   } else {
-    nvfp4_kernel<<<grid_for(blocks, 128), 128, 0, stream>>>(in, out, q, amax);
+    nvfp4_kernel<<<grid_for(blocks, 128), 128, 0, stream>>>(x, x, q, amax);
   }
-  check_launch(op.c_str());
+  if (config.hadamard) launch_hadamard(x, rows, cols, config.layout, config.hadamard_seed, true, stream);
+  finish_op(op.c_str(), a.label);
+}
+
+void cuda_fake_quantize(CudaBackend& backend, const float* in, float* out, int64_t rows, int64_t cols,
+                        const quant::QuantConfig& config) {
+  FakeQuantizeArgs args;
+  args.in = in, args.ld = cols, args.out = out, args.rows = rows, args.cols = cols, args.config = config;
+  args.label = "cuda_fake_quantize";
+  fake_quantize_tensor(backend, args);
   backend.synchronize();
 }
 

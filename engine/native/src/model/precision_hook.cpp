@@ -68,7 +68,7 @@ PrecisionHook::PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_
   }
   formats_.assign(formats.begin(), formats.end());
   active_ = formats.size() > 1 || (formats.size() == 1 && *formats.begin() != "fp32");
-  if (!active_ || !host_tensors) return;
+  if (!active_) return;
   const ModelConfig* cfg = &model_;
   quant::FormatResolver resolver = [cfg](const GemmTag& tag) {
     const std::string role = tag.role ? tag.role : "";
@@ -126,8 +126,9 @@ json::Value PrecisionHook::table_event(json::Value event) const {
   layers.push_back(row_for(-1, BlockKind::Mlp, {"head"}, "head"));
   if (model_.mtp.depth > 0) layers.push_back(row_for(-1, BlockKind::Mlp, {"mtp"}, "mtp"));
   event.set("table", layers);
-  // true: formats are quantize-dequantize around fp32 GEMMs on the host (CPU engine); false: a device
-  // backend multiplies in its own GEMM mode
+  // true: every format is quantize-dequantize around fp32 GEMMs on the host (CPU engine); false: a
+  // device backend, which multiplies bf16 and fp8_e4m3 cells natively and quantize-dequantizes the
+  // others on the device before a bf16 GEMM (ops/quant_gemm.h)
   event.set("emulated", json::Value(host_tensors_));
   return event;
 }

@@ -20,9 +20,9 @@ namespace strata::model {
 class PrecisionHook {
  public:
   /**
-   * Installs the GEMM input transform for `model` when any GEMM resolves to a non-fp32 format.
-   * The transform quantizes operands on the host; with `host_tensors` false (a device backend) it
-   * is not installed and the device's own GEMM mode applies (train/device.h).
+   * Installs the GEMM input transform for `model` when any GEMM resolves to a non-fp32 format. On a
+   * host backend (`host_tensors`) it quantizes operand copies on the host; on a device backend it
+   * picks each GEMM's arithmetic and quantizes on the device (ops/quant_gemm.h).
    */
   PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_tensors = true);
   ~PrecisionHook();

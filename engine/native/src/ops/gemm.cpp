@@ -19,11 +19,25 @@ const char* gemm_pass_name(GemmPass pass) {
   return "other";
 }
 
+const char* gemm_arithmetic_name(GemmArithmetic arithmetic) {
+  switch (arithmetic) {
+    case GemmArithmetic::Default: return "default";
+    case GemmArithmetic::Fp32: return "fp32";
+    case GemmArithmetic::Bf16: return "bf16";
+    case GemmArithmetic::Fp8E4M3: return "fp8_e4m3";
+  }
+  return "default";
+}
+
 namespace {
 std::shared_mutex hook_mutex;
 GemmInputTransform& input_transform() {
   static GemmInputTransform transform;
   return transform;
+}
+GemmTagSelector& transform_selector() {
+  static GemmTagSelector selector;
+  return selector;
 }
 GemmObserver& observer() {
   static GemmObserver instance;
@@ -71,12 +85,15 @@ void gemm(Backend& backend, const GemmCall& original) {
   {
     std::shared_lock<std::shared_mutex> lock(hook_mutex);
     if (input_transform()) {
-      input_transform()(call);
+      input_transform()(backend, call);
       check_call(call);
     }
   }
   STRATA_CHECK(!(call.a_bf16 || call.b_bf16) || backend.host_accessible(), "gemm[", call.tag.role ? call.tag.role : "",
                "]: bf16 rounding of the inputs is done by host backends only (", backend.name(), ")");
+  STRATA_CHECK(call.arithmetic == GemmArithmetic::Default || !backend.host_accessible(), "gemm[",
+               call.tag.role ? call.tag.role : "", "]: ", gemm_arithmetic_name(call.arithmetic),
+               " arithmetic is chosen for device backends only (", backend.name(), " multiplies in float32)");
   backend.gemm(call);
   notify_gemm_observer(original);
 }
@@ -86,9 +103,15 @@ void notify_gemm_observer(const GemmCall& call) {
   if (observer()) observer()(call);
 }
 
-void set_gemm_input_transform(GemmInputTransform transform) {
+void set_gemm_input_transform(GemmInputTransform transform, GemmTagSelector selects) {
   std::unique_lock<std::shared_mutex> lock(hook_mutex);
   input_transform() = std::move(transform);
+  transform_selector() = input_transform() ? std::move(selects) : nullptr;
+}
+
+bool gemm_input_transform_selects(const GemmTag& tag) {
+  std::shared_lock<std::shared_mutex> lock(hook_mutex);
+  return input_transform() && transform_selector() && transform_selector()(tag);
 }
 void clear_gemm_input_transform() { set_gemm_input_transform(nullptr); }
 

@@ -34,6 +34,14 @@ struct GemmTag {
   int mtp_depth = 0;
 };
 
+// The arithmetic a device backend multiplies this call's (already transformed) inputs in, when the
+// precision hook chose it: Default is the backend's own GEMM mode (CUDA: STRATA_CUDA_GEMM); Fp32
+// keeps float32; Bf16 rounds both inputs to bf16 (nearest even); Fp8E4M3 scales each input per
+// tensor by 448 / amax and rounds it to e4m3 (the fp8_e4m3 recipe of ops/quant.h, on fp8 tensor
+// cores). Host backends multiply in float32 (the hook hands them quantized copies or a_bf16 / b_bf16).
+enum class GemmArithmetic : uint8_t { Default, Fp32, Bf16, Fp8E4M3 };
+const char* gemm_arithmetic_name(GemmArithmetic arithmetic);
+
 struct GemmCall {
   int64_t m = 0, n = 0, k = 0;
   const float* a = nullptr;  // (M,K) or (K,M) if trans_a
@@ -52,6 +60,7 @@ struct GemmCall {
   // passes on host backends (the CPU kernel rounds its packed panels); gemm() refuses it elsewhere.
   bool a_bf16 = false;
   bool b_bf16 = false;
+  GemmArithmetic arithmetic = GemmArithmetic::Default;  // device backends only (see above)
 };
 
 // Checks the call, applies the precision hook (if set) and runs it on the backend.
@@ -61,12 +70,19 @@ void gemm(Backend& backend, const GemmCall& call);
 GemmCall gemm_call(int64_t m, int64_t n, int64_t k, const float* a, bool trans_a, const float* b,
                    bool trans_b, float* c, float beta, GemmTag tag);
 
-// Precision hook. Called by gemm() before dispatch with a mutable copy of the call; it may
-// replace call.a / call.b with quantize-dequantized copies it owns (valid until the hook is called
-// again on the same thread) and adjust lda/ldb accordingly. Must be thread-safe. Empty = no hook.
-using GemmInputTransform = std::function<void(GemmCall& call)>;
-void set_gemm_input_transform(GemmInputTransform transform);
+// Precision hook. Called by gemm() before dispatch with the backend and a mutable copy of the call;
+// it may replace call.a / call.b with quantize-dequantized copies it owns in that backend's memory
+// (valid until the hook is called again on the same thread; on a device, stream order keeps them
+// until the GEMM has read them), adjust lda/ldb, and set a_bf16 / b_bf16 (host) or arithmetic
+// (device). Must be thread-safe. Empty = no hook.
+using GemmInputTransform = std::function<void(Backend& backend, GemmCall& call)>;
+// Which tags the hook wants to see one GEMM at a time: device backends run some multiplies as one
+// grouped op (MoE experts, ops/moe.h) and fall back to one gemm() per part for a selected tag.
+using GemmTagSelector = std::function<bool(const GemmTag& tag)>;
+void set_gemm_input_transform(GemmInputTransform transform, GemmTagSelector selects = nullptr);
 void clear_gemm_input_transform();
+// True when a hook is installed and its selector takes this tag (false without a selector).
+bool gemm_input_transform_selects(const GemmTag& tag);
 
 // Observer for profiling: called after every GEMM with the call (for FLOP counting per tag).
 using GemmObserver = std::function<void(const GemmCall& call)>;

@@ -1,6 +1,7 @@
 // Checked entry points of the MoE router, routing plan, permutation and grouped expert GEMM ops,
 // the per-expert linear layers (one grouped GEMM on device backends, one gemm() per expert on
-// host-accessible ones, so the host precision hook still sees every expert), and the expert-bias update.
+// host-accessible ones and wherever the precision hook selects the tag, so it sees every expert),
+// and the expert-bias update.
 #include "moe.h"
 
 #include <cmath>
@@ -131,14 +132,18 @@ void moe_expert_gemm(Backend& backend, const MoeExpertGemm& a) {
 }
 
 namespace {
-// Host-side check of offsets the host can read: non-decreasing from 0 to R.
-void check_host_offsets(const char* op, const char* role, const TensorI32& offsets, int64_t r) {
+// The expert offsets on the host (downloaded from a device: a wait), checked: non-decreasing from 0 to R.
+std::vector<int32_t> host_offsets(Backend& backend, const char* op, const char* role, const TensorI32& offsets,
+                                  int64_t r) {
   const int64_t e = offsets.numel() - 1;
-  STRATA_CHECK(offsets.data[0] == 0 && offsets.data[e] == r, op, "[", role, "]: offsets cover [", offsets.data[0],
-               ", ", offsets.data[e], ") but there are ", r, " routed rows");
+  std::vector<int32_t> host(static_cast<size_t>(e + 1));
+  backend.download(host.data(), offsets.data, host.size() * sizeof(int32_t));
+  STRATA_CHECK(host[0] == 0 && host[e] == r, op, "[", role, "]: offsets cover [", host[0], ", ", host[e],
+               ") but there are ", r, " routed rows");
   for (int64_t i = 0; i < e; ++i) {
-    STRATA_CHECK(offsets.data[i] <= offsets.data[i + 1], op, "[", role, "]: expert offsets decrease at expert ", i);
+    STRATA_CHECK(host[i] <= host[i + 1], op, "[", role, "]: expert offsets decrease at expert ", i);
   }
+  return host;
 }
 // The profiler's FLOP count of one grouped GEMM (one observer call for all experts).
 void observe_grouped(int64_t m, int64_t n, int64_t k, GemmPass pass, const char* role, int layer) {
@@ -157,14 +162,14 @@ void moe_expert_linear_forward(Backend& backend, const Tensor& y, const Tensor& 
   check_shape(op, "expert_offsets", expert_offsets, {e + 1});
   STRATA_CHECK(x.cols() == in && y.rows() == r && y.cols() == o, op, "[", role, "]: x ", x.shape_string(), " and y ",
                y.shape_string(), " do not fit weights ", w.shape_string());
-  if (!backend.host_accessible()) {
+  if (!backend.host_accessible() && !gemm_input_transform_selects(GemmTag{GemmPass::Fprop, role, layer, 0})) {
     moe_expert_gemm(backend, {GemmPass::Fprop, y.reshaped({r, o}), x.reshaped({r, in}), w, expert_offsets});
     observe_grouped(r, o, in, GemmPass::Fprop, role, layer);
     return;
   }
-  check_host_offsets(op, role, expert_offsets, r);
+  const std::vector<int32_t> offsets = host_offsets(backend, op, role, expert_offsets, r);
   for (int64_t ex = 0; ex < e; ++ex) {
-    const int64_t r0 = expert_offsets.data[ex], rows = expert_offsets.data[ex + 1] - r0;
+    const int64_t r0 = offsets[ex], rows = offsets[ex + 1] - r0;
     if (rows == 0) continue;
     gemm(backend, gemm_call(rows, o, in, x.data + r0 * in, false, w.data + ex * o * in, true, y.data + r0 * o, 0.0f,
                             GemmTag{GemmPass::Fprop, role, layer, 0}));
@@ -182,7 +187,10 @@ void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor
                " and dy ", dy.shape_string(), " do not fit weights ", w.shape_string());
   if (dx.defined()) check_shape(op, "dx", dx, {r, in});
   if (dw.defined()) check_shape(op, "dw", dw, {e, o, in});
-  if (!backend.host_accessible()) {
+  const bool grouped = !backend.host_accessible() &&
+                       !gemm_input_transform_selects(GemmTag{GemmPass::Dgrad, role, layer, 0}) &&
+                       !gemm_input_transform_selects(GemmTag{GemmPass::Wgrad, role, layer, 0});
+  if (grouped) {
     if (dx.defined()) {
       moe_expert_gemm(backend, {GemmPass::Dgrad, dx, dy.reshaped({r, o}), w, expert_offsets});
       observe_grouped(r, in, o, GemmPass::Dgrad, role, layer);
@@ -193,9 +201,9 @@ void moe_expert_linear_backward(Backend& backend, const Tensor& dx, const Tensor
     }
     return;
   }
-  check_host_offsets(op, role, expert_offsets, r);
+  const std::vector<int32_t> offsets = host_offsets(backend, op, role, expert_offsets, r);
   for (int64_t ex = 0; ex < e; ++ex) {
-    const int64_t r0 = expert_offsets.data[ex], rows = expert_offsets.data[ex + 1] - r0;
+    const int64_t r0 = offsets[ex], rows = offsets[ex + 1] - r0;
     if (rows == 0) continue;
     if (dx.defined()) {
       gemm(backend, gemm_call(rows, in, o, dy.data + r0 * o, false, w.data + ex * o * in, false, dx.data + r0 * in,

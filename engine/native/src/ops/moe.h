@@ -117,7 +117,9 @@ void moe_expert_gemm(Backend& backend, const MoeExpertGemm& args);
 // Per-expert linear: rows [off[e], off[e+1]) of x go through expert e's weight w[e] (O,I).
 //   y (R,O) = x (R,I) @ w[e]^T
 // On host-accessible backends this is one gemm() per expert (the precision hook and the profiler
-// see each); elsewhere one moe_expert_gemm (the profiler is told its FLOPs).
+// see each), and on device backends too when the precision hook selects the tag (a policy format
+// other than bf16 for that expert role: the offsets are downloaded, a wait); elsewhere one
+// moe_expert_gemm (the profiler is told its FLOPs).
 void moe_expert_linear_forward(Backend& backend, const Tensor& y /* (R,O) */, const Tensor& x /* (R,I) */,
                                const Tensor& w /* (E,O,I) */, const TensorI32& expert_offsets /* (E+1) */,
                                const char* role, int layer);

@@ -9,6 +9,9 @@
 // the results bit for bit.
 #include "quant.h"
 
+#include "../core/backend.h"
+#include "../core/error.h"
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -499,3 +502,24 @@ void fake_quantize(const float* in, float* out, int64_t rows, int64_t cols, cons
 }
 
 }  // namespace strata::quant
+
+namespace strata {
+
+void fake_quantize_tensor(Backend& backend, const FakeQuantizeArgs& a) {
+  const std::string op = std::string("fake_quantize[") + (a.label ? a.label : "") + "]";
+  require_support(backend, OpKind::Quantize, op.c_str());
+  STRATA_CHECK(a.rows >= 0 && a.cols >= 0, op, ": negative shape ", a.rows, " x ", a.cols);
+  if (a.rows * a.cols == 0) return;
+  STRATA_CHECK(a.in && a.out, op, ": null tensor");
+  STRATA_CHECK(a.ld >= a.cols, op, ": leading dimension ", a.ld, " below ", a.cols, " columns");
+  const auto in_begin = reinterpret_cast<uintptr_t>(a.in);
+  const auto in_end = reinterpret_cast<uintptr_t>(a.in + (a.rows - 1) * a.ld + a.cols);
+  const auto out_begin = reinterpret_cast<uintptr_t>(a.out);
+  const auto out_end = reinterpret_cast<uintptr_t>(a.out + a.rows * a.cols);
+  const bool in_place = a.in == a.out && a.ld == a.cols;
+  STRATA_CHECK(in_place || out_end <= in_begin || in_end <= out_begin, op,
+               ": out overlaps in (only an in-place call with ld == cols may)");
+  backend.fake_quantize(a);
+}
+
+}  // namespace strata

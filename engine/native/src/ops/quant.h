@@ -162,3 +162,28 @@ void dequantize(const Encoded& encoded, float* out);
 std::array<int64_t, 2> block_shape(Format format, BlockLayout layout);
 
 }  // namespace strata::quant
+
+namespace strata {
+
+class Backend;
+
+/**
+ * The quantize op family (OpKind::Quantize): out (rows, cols) = Q(in) on a backend, with the rules
+ * of quant::fake_quantize bit for bit (the op harness checks every backend against it). `in` is
+ * (rows, ld) row-major with ld >= cols; `out` is contiguous; both are backend memory. `out` may be
+ * `in` itself when ld == cols, and must not overlap it otherwise. What the GEMM precision hook runs
+ * on device backends (ops/quant_gemm.h); no statistics (those come from the CPU reference).
+ */
+struct FakeQuantizeArgs {
+  const float* in = nullptr;  // (rows, ld)
+  int64_t ld = 0;
+  float* out = nullptr;  // (rows, cols)
+  int64_t rows = 0, cols = 0;
+  quant::QuantConfig config;
+  const char* label = "";  // names the tensor in errors and profiles
+};
+
+/** Checks the shapes, then runs args on the backend (which raises for unsupported configurations). */
+void fake_quantize_tensor(Backend& backend, const FakeQuantizeArgs& args);
+
+}  // namespace strata

@@ -1,6 +1,9 @@
-// GEMM precision hook: per-operand recipe settings, quantized operand copies, inspection records and
-// their event lines. See quant_gemm.h for the recipe; this file is the mechanics.
+// GEMM precision hook: per-operand recipe settings, quantized operand copies (host copies for host
+// backends, device buffers and GEMM arithmetic for device backends), inspection records and their
+// event lines. See quant_gemm.h for the recipe; this file is the mechanics.
 #include "quant_gemm.h"
+
+#include "../core/error.h"
 
 #include <atomic>
 #include <cmath>
@@ -106,10 +109,33 @@ std::string inspection_event_json(const InspectionRecord& r, double t_seconds) {
 
 GemmPrecision::GemmPrecision(FormatResolver resolver, uint64_t seed) : resolver_(std::move(resolver)), seed_(seed) {}
 
-GemmPrecision::~GemmPrecision() { uninstall(); }
+GemmPrecision::~GemmPrecision() {
+  uninstall();
+  release_device_buffers();
+}
+
+void GemmPrecision::release_device_buffers() {
+  std::lock_guard<std::mutex> lock(device_mutex_);
+  if (!device_) return;
+  device_->synchronize();  // queued GEMMs may still read the buffers
+  for (DeviceBuffer& b : device_operands_) {
+    if (b.data) device_->release(b.data);
+    b = DeviceBuffer{};
+  }
+  for (auto& [key, weight] : device_weights_) {
+    if (weight.buffer.data) device_->release(weight.buffer.data);
+  }
+  device_weights_.clear();
+  device_ = nullptr;
+}
 
 void GemmPrecision::install() {
-  set_gemm_input_transform([this](GemmCall& call) { transform(call); });
+  // Device backends run bf16 cells in their grouped expert GEMMs; every other format needs one gemm()
+  // per expert (per-expert scaling, as on the host).
+  set_gemm_input_transform([this](Backend& backend, GemmCall& call) { transform(backend, call); },
+                           [this](const GemmTag& tag) {
+                             return tag.pass != GemmPass::Other && resolver_(tag) != Format::Bf16;
+                           });
   installed_ = true;
 }
 
@@ -197,10 +223,14 @@ const float* GemmPrecision::cached_weight(const float* data, int64_t rows, int64
   return entry.values.data();
 }
 
-void GemmPrecision::transform(GemmCall& call) {
+void GemmPrecision::transform(Backend& backend, GemmCall& call) {
   const GemmPass pass = call.tag.pass;
   if (pass == GemmPass::Other || call.m * call.n * call.k == 0) return;
   const Format format = resolver_(call.tag);
+  if (!backend.host_accessible()) {
+    device_transform(backend, call, format);
+    return;
+  }
   if (format == Format::Fp32) return;
   if (format == Format::Bf16 && !inspect_ && fused_bf16_) {  // no copies: the kernel rounds while packing
     call.a_bf16 = true;
@@ -224,6 +254,84 @@ void GemmPrecision::transform(GemmCall& call) {
   call.b = cache_b ? cached_weight(call.b, b_rows, b_cols, call.ldb, config_b, call.tag)
                    : quantize_operand(call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b, buffer_b);
   call.ldb = b_cols;
+}
+
+// ---- device backends ----------------------------------------------------------------------------------
+
+float* GemmPrecision::device_buffer(Backend& backend, DeviceBuffer& buffer, int64_t floats) {
+  if (buffer.floats >= floats) return buffer.data;
+  // Stream order keeps this safe: GEMMs queued on the old buffer run before anything queued later
+  // writes the memory the allocator hands out again.
+  if (buffer.data) backend.release(buffer.data);
+  buffer.data = static_cast<float*>(backend.allocate(sizeof(float) * static_cast<size_t>(floats)));
+  buffer.floats = floats;
+  return buffer.data;
+}
+
+const float* GemmPrecision::device_quantize(Backend& backend, DeviceBuffer& buffer, const float* data, int64_t rows,
+                                            int64_t cols, int64_t ld, const QuantConfig& config, const GemmTag& tag) {
+  FakeQuantizeArgs args;
+  args.in = data, args.ld = ld, args.out = device_buffer(backend, buffer, rows * cols);
+  args.rows = rows, args.cols = cols, args.config = config, args.label = tag.role ? tag.role : "";
+  fake_quantize_tensor(backend, args);
+  return args.out;
+}
+
+void GemmPrecision::record_device_statistics(Backend& backend, const float* data, int64_t rows, int64_t cols,
+                                             int64_t ld, const QuantConfig& config, const GemmTag& tag,
+                                             Operand operand) {
+  std::vector<float> host(static_cast<size_t>((rows - 1) * ld + cols)), quantized;
+  backend.download(host.data(), data, host.size() * sizeof(float));
+  quantize_operand(host.data(), rows, cols, ld, config, tag, operand, quantized);  // records the statistics
+}
+
+void GemmPrecision::device_transform(Backend& backend, GemmCall& call, Format format) {
+  const GemmPass pass = call.tag.pass;
+  const Operand operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
+  const Operand operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;
+  const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
+  const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+  QuantConfig config_a = operand_config(format, pass, operand_a, /*reduction_is_contiguous=*/!call.trans_a);
+  QuantConfig config_b = operand_config(format, pass, operand_b, /*reduction_is_contiguous=*/call.trans_b);
+  config_a.seed = operand_seed(seed_, step_, call.tag, operand_a);
+  config_b.seed = operand_seed(seed_, step_, call.tag, operand_b);
+  if (inspect_ && format != Format::Fp32) {
+    record_device_statistics(backend, call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a);
+    record_device_statistics(backend, call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b);
+  }
+  switch (format) {
+    case Format::Fp32: call.arithmetic = GemmArithmetic::Fp32; return;
+    case Format::Bf16: call.arithmetic = GemmArithmetic::Bf16; return;
+    case Format::Fp8E4M3: call.arithmetic = GemmArithmetic::Fp8E4M3; return;
+    default: break;  // fp8_e5m2, mxfp8, nvfp4: quantize-dequantize on the device, multiply in bf16
+  }
+  std::lock_guard<std::mutex> lock(device_mutex_);
+  STRATA_CHECK(!device_ || device_ == &backend, "precision hook: GEMMs on two device backends (", device_->name(),
+               ", ", backend.name(), ")");
+  device_ = &backend;
+  call.a = device_quantize(backend, device_operands_[0], call.a, a_rows, a_cols, call.lda, config_a, call.tag);
+  call.lda = a_cols;
+  const bool cache_b = weight_cache_ && operand_b == Operand::Weight && config_b.rounding == Rounding::NearestEven &&
+                       !config_b.hadamard;
+  if (cache_b) {
+    const bool blocks = config_b.format == Format::Mxfp8 || config_b.format == Format::Nvfp4;
+    const WeightKey key{call.b, b_rows, b_cols, call.ldb, static_cast<int>(config_b.format),
+                        blocks ? static_cast<int>(config_b.layout) : 0, static_cast<int>(config_b.mx_element),
+                        static_cast<int>(config_b.mx_scale_rule)};
+    const uint64_t version = weights_version().load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> cache_lock(cache_mutex_);
+    DeviceWeight& entry = device_weights_[key];
+    if (!entry.buffer.data || entry.epoch != cache_epoch_ || entry.weights_version != version) {
+      device_quantize(backend, entry.buffer, call.b, b_rows, b_cols, call.ldb, config_b, call.tag);
+      entry.epoch = cache_epoch_;
+      entry.weights_version = version;
+    }
+    call.b = entry.buffer.data;
+  } else {
+    call.b = device_quantize(backend, device_operands_[1], call.b, b_rows, b_cols, call.ldb, config_b, call.tag);
+  }
+  call.ldb = b_cols;
+  call.arithmetic = GemmArithmetic::Bf16;
 }
 
 }  // namespace strata::quant

@@ -17,10 +17,18 @@
 //   - fp8_e5m2 on dgrad / wgrad is TransformerEngine's HYBRID recipe (precision.ts): the gradient
 //     operand in E5M2, the other operand in E4M3; on fprop both operands are E5M2;
 //   - fp32 leaves the operand untouched; untagged GEMMs (GemmPass::Other) are never quantized.
-// The hook reads and copies operands on the host: it is for host-accessible backends (the CPU);
-// a CUDA backend needs device quantization kernels checked against quant.h. BF16 passes make no
-// copy at all: the hook sets GemmCall::a_bf16 / b_bf16 and the CPU kernel rounds its packed panels
-// (bit-identical to multiplying rounded copies); inspected steps still copy (they need statistics).
+// Host backends (the CPU): the hook copies and quantizes operands on the host and the GEMM runs in
+// fp32. BF16 passes make no copy at all: the hook sets GemmCall::a_bf16 / b_bf16 and the CPU kernel
+// rounds its packed panels (bit-identical to multiplying rounded copies); inspected steps still copy
+// (they need statistics).
+// Device backends (CUDA): fp32, bf16 and fp8_e4m3 cells set GemmCall::arithmetic and the device
+// multiplies in that arithmetic itself (fp8_e4m3: per-tensor scaled e4m3 on fp8 tensor cores, the
+// same quantization as quant.h); fp8_e5m2 (HYBRID), mxfp8 and nvfp4 operands are quantize-dequantized
+// on the device by the quantize op (ops/quant.h FakeQuantizeArgs: bit-identical to the CPU rules,
+// Hadamard and stochastic rounding included) into device buffers this object owns, and multiplied in
+// bf16: exact for mxfp8 (power-of-two scales), one more rounding of at most 2^-9 relative for the
+// per-tensor-scaled formats. On inspected steps the statistics come from a host copy of each operand
+// (downloaded, quantized by the CPU reference): slower, and only on those steps.
 // Weight cache: weights round to nearest even (no seed), so their quantized copy depends only on
 // their values and the quantizer settings. The hook keeps one copy per (pointer, shape, settings)
 // and reuses it (fprop and dgrad, micro-batches, eval) until the weights may have changed: every
@@ -106,7 +114,7 @@ class GemmPrecision {
   std::vector<InspectionRecord> take_inspections();
 
   /** The transform itself (what install() registers); public for tests. */
-  void transform(GemmCall& call);
+  void transform(Backend& backend, GemmCall& call);
 
   /** Turns the weight cache (see the file header) on (the default) or off; for tests. */
   void set_weight_cache(bool enabled);
@@ -126,6 +134,19 @@ class GemmPrecision {
                                 const GemmTag& tag, Operand operand, std::vector<float>& buffer);
   const float* cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
                              const GemmTag& tag);
+  // ---- device backends (see the file header) ----
+  struct DeviceBuffer {
+    float* data = nullptr;
+    int64_t floats = 0;
+  };
+  void device_transform(Backend& backend, GemmCall& call, Format format);
+  float* device_buffer(Backend& backend, DeviceBuffer& buffer, int64_t floats);
+  const float* device_quantize(Backend& backend, DeviceBuffer& buffer, const float* data, int64_t rows, int64_t cols,
+                               int64_t ld, const QuantConfig& config, const GemmTag& tag);
+  /** Inspected steps: the operand's statistics from a downloaded copy quantized by the CPU reference. */
+  void record_device_statistics(Backend& backend, const float* data, int64_t rows, int64_t cols, int64_t ld,
+                                const QuantConfig& config, const GemmTag& tag, Operand operand);
+  void release_device_buffers();
 
   FormatResolver resolver_;
   uint64_t seed_;
@@ -139,6 +160,14 @@ class GemmPrecision {
   uint64_t cache_epoch_ = 0;  // bumped by begin_step
   std::mutex cache_mutex_;
   std::map<WeightKey, CachedWeight> weight_cache_entries_;
+  std::mutex device_mutex_;
+  Backend* device_ = nullptr;  // the device backend the buffers below live on
+  DeviceBuffer device_operands_[2];
+  struct DeviceWeight {
+    uint64_t epoch = 0, weights_version = 0;
+    DeviceBuffer buffer;
+  };
+  std::map<WeightKey, DeviceWeight> device_weights_;
 };
 
 }  // namespace strata::quant

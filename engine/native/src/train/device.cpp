@@ -37,16 +37,19 @@ std::string gemm_mode_name(const Backend& backend) {
 
 void note_device_precision(const Backend& backend, const model::PrecisionHook& precision, EventSink& events) {
   if (backend.host_accessible() || !precision.active()) return;
-  const std::string mode = gemm_mode_name(backend);
-  std::string others;
+  std::string native, emulated;
   for (const std::string& format : precision.formats()) {
-    if (format != mode) others += (others.empty() ? "" : ", ") + format;
+    std::string& list = format == "fp32" || format == "bf16" || format == "fp8_e4m3" ? native : emulated;
+    list += (list.empty() ? "" : ", ") + format;
   }
-  if (others.empty()) return;
-  events.log("precision: " + std::string(backend.name()) + " runs every GEMM in " + mode +
-                 " (STRATA_CUDA_GEMM selects fp32 | bf16 | fp8); the policy's other formats (" + others +
-                 ") are emulated on the cpu device only",
-             "warning");
+  std::string text = "precision: " + std::string(backend.name()) + " applies the policy per GEMM: " + native +
+                     (native.empty() ? "" : " in that arithmetic (fp8_e4m3 on fp8 tensor cores, per-tensor scaling)");
+  if (!emulated.empty()) {
+    text += std::string(native.empty() ? "" : "; ") + emulated +
+            " quantize-dequantized on the device (the CPU rules, bit for bit) before a bf16 GEMM";
+  }
+  text += "; GEMMs outside the policy run in " + gemm_mode_name(backend) + " (STRATA_CUDA_GEMM)";
+  events.log(text, "info");
 }
 
 }  // namespace strata::train

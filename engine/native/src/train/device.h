@@ -21,7 +21,7 @@ Backend& select_backend(const std::string& device, const std::string& where);
 /** "bf16" etc. for a CUDA backend, "fp32" for the CPU (whose GEMMs are fp32 plus the policy's hook). */
 std::string gemm_mode_name(const Backend& backend);
 
-/** Logs a warning when the policy asks for formats the device backend does not apply per layer. */
+/** Logs (info) how a device backend carries out the policy's formats (ops/quant_gemm.h). */
 void note_device_precision(const Backend& backend, const model::PrecisionHook& precision, EventSink& events);
 
 }  // namespace strata::train
