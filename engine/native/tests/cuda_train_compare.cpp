@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -164,17 +165,20 @@ int check_chunked_head(CudaBackend& gpu, const char* mode, double loss_tol, floa
   return failures;
 }
 
+// Without a policy document the CUDA runs multiply in the backend's GEMM mode (set_gemm_mode) and the
+// CPU in fp32: no precision hook (the documents' default policy would make every GEMM bf16).
 Curve train_on(Backend& backend, const std::string& label, const std::string& document = kDocument) {
   const model::DocumentConfig doc = model::read_document_text(document, "cuda_train_compare");
   const model::TrainConfig& tc = doc.pipeline.training;
-  model::PrecisionHook precision(doc.model, tc.seed, backend.host_accessible());
+  std::optional<model::PrecisionHook> precision;
+  if (document != kDocument) precision.emplace(doc.model, tc.seed, backend.host_accessible());
   model::Model model(doc.model, backend, tc.seed);
   train::AdamW optimizer(model.params(), backend);
   Curve curve{label, {}, 0};
   double timed = 0;
   for (int step = 0; step < kSteps; ++step) {
     const auto start = std::chrono::steady_clock::now();
-    precision.begin_step(step, false);
+    if (precision) precision->begin_step(step, false);
     model.params().zero_grads();
     model::Batch batch = make_batch(step);
     double loss = 0;

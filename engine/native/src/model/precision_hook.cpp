@@ -1,6 +1,8 @@
 // GEMM precision hook (see precision_hook.h).
 #include "precision_hook.h"
 
+#include <cstdlib>
+
 #include <set>
 #include <stdexcept>
 
@@ -68,7 +70,10 @@ PrecisionHook::PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_
   }
   formats_.assign(formats.begin(), formats.end());
   active_ = formats.size() > 1 || (formats.size() == 1 && *formats.begin() != "fp32");
-  if (!active_) return;
+  // STRATA_CUDA_GEMM is the device backends' A/B switch: set, the device multiplies every GEMM in
+  // that mode and the policy is not applied there (what train/device.cpp tells the user).
+  device_mode_forced_ = !host_tensors && std::getenv("STRATA_CUDA_GEMM") != nullptr;
+  if (!active_ || device_mode_forced_) return;
   const ModelConfig* cfg = &model_;
   quant::FormatResolver resolver = [cfg](const GemmTag& tag) {
     const std::string role = tag.role ? tag.role : "";

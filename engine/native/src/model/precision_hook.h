@@ -22,7 +22,8 @@ class PrecisionHook {
   /**
    * Installs the GEMM input transform for `model` when any GEMM resolves to a non-fp32 format. On a
    * host backend (`host_tensors`) it quantizes operand copies on the host; on a device backend it
-   * picks each GEMM's arithmetic and quantizes on the device (ops/quant_gemm.h).
+   * picks each GEMM's arithmetic and quantizes on the device (ops/quant_gemm.h), unless
+   * STRATA_CUDA_GEMM forces the device's GEMM mode (device_mode_forced()).
    */
   PrecisionHook(const ModelConfig& model, uint64_t seed, bool host_tensors = true);
   ~PrecisionHook();
@@ -37,6 +38,8 @@ class PrecisionHook {
   std::vector<json::Value> take_inspection_events(double t_seconds);
   /** True when some GEMM resolves to a format other than fp32. */
   bool active() const { return active_; }
+  /** A device backend whose GEMM mode STRATA_CUDA_GEMM forces: the policy is not applied on it. */
+  bool device_mode_forced() const { return device_mode_forced_; }
   /** Every format some GEMM of the model resolves to ("bf16", "nvfp4", ...), sorted. */
   const std::vector<std::string>& formats() const { return formats_; }
 
@@ -44,6 +47,7 @@ class PrecisionHook {
   ModelConfig model_;
   bool host_tensors_ = true;
   bool active_ = false;
+  bool device_mode_forced_ = false;
   std::vector<std::string> formats_;
   std::unique_ptr<quant::GemmPrecision> gemm_;
 };

@@ -5,6 +5,7 @@
 
 #include "../core/error.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -280,9 +281,27 @@ const float* GemmPrecision::device_quantize(Backend& backend, DeviceBuffer& buff
 void GemmPrecision::record_device_statistics(Backend& backend, const float* data, int64_t rows, int64_t cols,
                                              int64_t ld, const QuantConfig& config, const GemmTag& tag,
                                              Operand operand) {
-  std::vector<float> host(static_cast<size_t>((rows - 1) * ld + cols)), quantized;
-  backend.download(host.data(), data, host.size() * sizeof(float));
-  quantize_operand(host.data(), rows, cols, ld, config, tag, operand, quantized);  // records the statistics
+  std::vector<float> host, quantized;
+  if (rows * cols <= kDeviceInspectElements) {
+    host.resize(static_cast<size_t>((rows - 1) * ld + cols));
+    backend.download(host.data(), data, host.size() * sizeof(float));
+    quantize_operand(host.data(), rows, cols, ld, config, tag, operand, quantized);  // records the statistics
+    return;
+  }
+  // Evenly spaced groups of 32 whole rows (1x32 / 32x1 / 16x16 blocks and 16-row Hadamard runs stay
+  // whole), about kDeviceInspectElements values; per-tensor scales come from the sample's amax.
+  constexpr int64_t kGroup = 32;
+  const int64_t groups = std::max<int64_t>(1, rows / kGroup);
+  const int64_t take = std::clamp<int64_t>(kDeviceInspectElements / (kGroup * cols), 1, groups);
+  const int64_t group_rows = std::min(kGroup, rows);
+  host.resize(static_cast<size_t>(take * group_rows * cols));
+  for (int64_t i = 0; i < take; ++i) {
+    const int64_t r0 = (i * groups / take) * kGroup;
+    for (int64_t r = 0; r < group_rows; ++r) {
+      backend.download(host.data() + (i * group_rows + r) * cols, data + (r0 + r) * ld, sizeof(float) * cols);
+    }
+  }
+  quantize_operand(host.data(), take * group_rows, cols, cols, config, tag, operand, quantized);
 }
 
 void GemmPrecision::device_transform(Backend& backend, GemmCall& call, Format format) {

@@ -37,6 +37,12 @@ std::string gemm_mode_name(const Backend& backend) {
 
 void note_device_precision(const Backend& backend, const model::PrecisionHook& precision, EventSink& events) {
   if (backend.host_accessible() || !precision.active()) return;
+  if (precision.device_mode_forced()) {
+    events.log("precision: STRATA_CUDA_GEMM forces " + gemm_mode_name(backend) + " on " + backend.name() +
+                   " for every GEMM; the document's precision policy is not applied on this run",
+               "warning");
+    return;
+  }
   std::string native, emulated;
   for (const std::string& format : precision.formats()) {
     std::string& list = format == "fp32" || format == "bf16" || format == "fp8_e4m3" ? native : emulated;

@@ -13,9 +13,13 @@
 #include "core/arena.h"
 #include "core/backend.h"
 #include "core/parameter_memory.h"
+#include "cpu/cpu_backend.h"
+#include "ops/gemm.h"
+#include "ops/quant.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/params.h"
+#include "model/precision_hook.h"
 #include "model/rng.h"
 #include "test_util.h"
 
@@ -382,6 +386,111 @@ void precision_resolution_matches_spec() {
   CHECK(named.model.precision.resolve(-1, BlockKind::Mlp, "mtp", "wgrad", 1) == "fp32", "fp32 default reaches mtp");
 }
 
+// The GEMM precision hook's device path (ops/quant_gemm.h) without a GPU: the CPU backend presented
+// as a device (host_accessible() false) whose gemm() carries out GemmCall::arithmetic itself (bf16:
+// round both inputs; fp8_e4m3: per-tensor e4m3 quantization of both), the way the CUDA backend does.
+// One training step under a mixed policy must match the host hook (quantized copies around fp32
+// GEMMs) on the CPU: the same objective within 1e-4 relative and every parameter's gradient as close
+// (relative L2) as the host hook is to itself under another stochastic-rounding seed, or within 8%
+// (the device multiplies emulated formats in bf16: one more rounding, which flips a few quantization
+// decisions downstream),
+// with native bf16 and fp8_e4m3 arithmetic used, the quantize op run, and MoE experts one gemm() each.
+class CpuAsDevice final : public CpuBackend {
+ public:
+  const char* name() const override { return "cpu-as-device"; }
+  bool host_accessible() const override { return false; }
+  void fake_quantize(const FakeQuantizeArgs& args) override {
+    ++quantize_calls;
+    CpuBackend::fake_quantize(args);
+  }
+  void gemm(const GemmCall& call) override {
+    ++arithmetic_calls[static_cast<int>(call.arithmetic)];
+    if (call.tag.role && std::string(call.tag.role) == "moe.expert_fc1") ++expert_gemms;
+    GemmCall c = call;
+    std::vector<float> a, b;
+    if (call.arithmetic == GemmArithmetic::Bf16 || call.arithmetic == GemmArithmetic::Fp8E4M3) {
+      strata::quant::QuantConfig q;
+      q.format = call.arithmetic == GemmArithmetic::Bf16 ? strata::quant::Format::Bf16 : strata::quant::Format::Fp8E4M3;
+      auto quantized = [&](const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<float>& out) {
+        out.resize(static_cast<size_t>(rows * cols));
+        for (int64_t r = 0; r < rows; ++r) std::copy(src + r * ld, src + r * ld + cols, out.data() + r * cols);
+        strata::quant::fake_quantize(out.data(), out.data(), rows, cols, q);
+        return out.data();
+      };
+      const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
+      const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+      c.a = quantized(call.a, a_rows, a_cols, call.lda, a), c.lda = a_cols;
+      c.b = quantized(call.b, b_rows, b_cols, call.ldb, b), c.ldb = b_cols;
+    }
+    c.arithmetic = GemmArithmetic::Default;
+    CpuBackend::gemm(c);
+  }
+  int arithmetic_calls[4] = {};
+  int quantize_calls = 0, expert_gemms = 0;
+};
+
+void precision_policy_on_a_device_backend() {
+  namespace t = strata::test;
+  const std::string policy =
+      R"(,"precision":{"default":"bf16","rules":[)"
+      R"({"select":{"layers":{"from":0,"to":0}},"format":"nvfp4"},)"
+      R"({"select":{"roles":["moe.expert_fc1","moe.expert_fc2"]},"format":"mxfp8"},)"
+      R"({"select":{"kinds":["attention"]},"format":"fp8_e4m3"},)"
+      R"({"select":{"kinds":["mlp"]},"format":"fp8_e5m2"}]})";
+  const DocumentConfig doc = read_document_text(
+      t::tiny_document(stack({t::kMambaBlock, t::kMoeBlock, t::kAttentionBlock, t::kMlpBlock}), 48, 32, policy),
+      "device_policy.json");
+  const Batch batch = random_batch(2, 16, doc.model.vocab_size, 5);
+  auto step = [&](Backend& backend, std::vector<std::vector<float>>& grads, uint64_t seed) {
+    PrecisionHook precision(doc.model, seed, backend.host_accessible());
+    CHECK(precision.active(), "the policy is active");
+    precision.begin_step(0, false);
+    Model m(doc.model, backend, 3);
+    m.params().zero_grads();
+    Arena acts(backend);
+    const ForwardResult r = m.forward(acts, batch, true, true);
+    m.backward(acts, 1.0f);
+    for (Param* p : m.params().all()) grads.emplace_back(p->grad.data, p->grad.data + p->numel());
+    return r.objective;
+  };
+  CpuAsDevice device;
+  std::vector<std::vector<float>> host_grads, device_grads, reseeded_grads;
+  const double host = step(cpu_backend(), host_grads, 9), on_device = step(device, device_grads, 9);
+  step(cpu_backend(), reseeded_grads, 10);  // the recipe's own noise: another stochastic-rounding seed
+  CHECK(std::fabs(host - on_device) <= 1e-4 * std::fabs(host), "objective host %.7f vs device %.7f", host, on_device);
+  // Per parameter, relative L2 distances. A few quantization decisions flip between the paths (the
+  // extra bf16 rounding moves values across e2m1 / e5m2 boundaries and stochastic-rounding
+  // thresholds): the device path may differ from the host hook by as much as the host hook differs
+  // from itself under another stochastic-rounding seed, or by 8% (a flipped e5m2 element, two mantissa
+  // bits, moves by a quarter of its magnitude; the MLP's fp8_e5m2 gradients have no seed to vary), not more.
+  auto distance = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double diff2 = 0, norm2 = 0;
+    for (size_t j = 0; j < a.size(); j++) {
+      const double d = static_cast<double>(a[j]) - b[j];
+      diff2 += d * d;
+      norm2 += static_cast<double>(a[j]) * a[j];
+    }
+    return norm2 > 0 ? std::sqrt(diff2 / norm2) : std::sqrt(diff2);
+  };
+  int bad = 0;
+  double worst = 0, worst_reseeded = 0;
+  for (size_t i = 0; i < host_grads.size(); i++) {
+    const double rel = distance(host_grads[i], device_grads[i]), noise = distance(host_grads[i], reseeded_grads[i]);
+    worst = std::max(worst, rel);
+    worst_reseeded = std::max(worst_reseeded, noise);
+    if (!(rel <= std::max(8e-2, noise))) bad++;  // NaN fails
+  }
+  std::printf("  device path vs host hook: objective %.7f vs %.7f, worst per-parameter relative L2 gradient "
+              "distance %.3f (host vs host with another rounding seed: %.3f)\n",
+              host, on_device, worst, worst_reseeded);
+  CHECK(bad == 0, "%d parameters' gradients differ from the host hook's by more than the recipe's own noise", bad);
+  CHECK(device.arithmetic_calls[static_cast<int>(GemmArithmetic::Bf16)] > 0, "bf16 arithmetic used");
+  CHECK(device.arithmetic_calls[static_cast<int>(GemmArithmetic::Fp8E4M3)] > 0, "fp8_e4m3 arithmetic used");
+  CHECK(device.arithmetic_calls[static_cast<int>(GemmArithmetic::Default)] == 0, "every model GEMM is tagged");
+  CHECK(device.quantize_calls > 0, "nvfp4 / mxfp8 / fp8_e5m2 operands quantized by the quantize op");
+  CHECK(device.expert_gemms > 1, "mxfp8 experts: one gemm() per expert (%d)", device.expert_gemms);
+}
+
 }  // namespace
 
 int main() {
@@ -424,6 +533,7 @@ int main() {
              "chunked_head_tied");
        }},
       {"precision_resolution_matches_spec", precision_resolution_matches_spec},
+      {"precision_policy_on_a_device_backend", precision_policy_on_a_device_backend},
       {"arena_fill_modes", arena_fill_modes},
       {"parameter_memory_generations", parameter_memory_generations},
       {"params_register_their_values", params_register_their_values},
