@@ -315,6 +315,43 @@ void test_fused_bf16_equals_copies() {
   }
 }
 
+// Device backends (the CPU presented as one): an inspected step records statistics from a host copy;
+// operands above kDeviceInspectElements are sampled by whole 32-row groups, strided or not, and the
+// record counts the sample. The fp8_e4m3 cell sets the GEMM's arithmetic instead of copying.
+class CpuAsDevice final : public CpuBackend {
+ public:
+  const char* name() const override { return "cpu-as-device"; }
+  bool host_accessible() const override { return false; }
+};
+
+void test_device_inspection_samples_large_operands() {
+  CpuAsDevice device;
+  const int64_t m = 4096, k = 640, n = 64;  // A: 2.6M values (sampled), B: 41k (whole)
+  for (const int64_t lda : {k, k + 8}) {
+    std::vector<float> a = test_data(m * lda, 31, 1.0f), b = test_data(n * k, 32, 0.1f), c(m * n);
+    GemmPrecision precision([](const GemmTag&) { return Format::Mxfp8; }, 4);
+    precision.begin_step(3, true);
+    GemmCall call = gemm_call(m, n, k, a.data(), false, b.data(), true, c.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 2, 0});
+    call.lda = lda;
+    precision.transform(device, call);
+    CHECK(call.arithmetic == GemmArithmetic::Bf16 && call.lda == k);  // quantized into a device buffer
+    const int64_t sample_groups = kDeviceInspectElements / (32 * k);
+    int64_t activation_elements = -1, weight_elements = -1;
+    for (const InspectionRecord& r : precision.take_inspections()) {
+      if (r.operand == Operand::Activation) activation_elements = r.stats.elements;
+      if (r.operand == Operand::Weight) weight_elements = r.stats.elements;
+    }
+    CHECK(activation_elements == sample_groups * 32 * k);
+    CHECK(weight_elements == n * k);
+  }
+  GemmPrecision fp8([](const GemmTag&) { return Format::Fp8E4M3; }, 4);
+  fp8.begin_step(0, false);
+  std::vector<float> a = test_data(64 * 32, 33, 1.0f), b = test_data(16 * 32, 34, 1.0f), c(64 * 16);
+  GemmCall call = gemm_call(64, 16, 32, a.data(), false, b.data(), true, c.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+  fp8.transform(device, call);
+  CHECK(call.arithmetic == GemmArithmetic::Fp8E4M3 && call.a == a.data() && call.b == b.data());
+}
+
 }  // namespace
 
 int main() {
@@ -325,6 +362,7 @@ int main() {
       {"stochastic rounding reproducible", test_stochastic_rounding_reproducible},
       {"weight cache == uncached", test_weight_cache_equals_uncached},
       {"fused bf16 == rounded copies", test_fused_bf16_equals_copies},
+      {"device inspection samples large operands", test_device_inspection_samples_large_operands},
   };
   for (const auto& [name, run] : tests) {
     const int before = g_failures;

@@ -297,9 +297,12 @@ void GemmPrecision::record_device_statistics(Backend& backend, const float* data
   host.resize(static_cast<size_t>(take * group_rows * cols));
   for (int64_t i = 0; i < take; ++i) {
     const int64_t r0 = (i * groups / take) * kGroup;
-    for (int64_t r = 0; r < group_rows; ++r) {
-      backend.download(host.data() + (i * group_rows + r) * cols, data + (r0 + r) * ld, sizeof(float) * cols);
+    float* to = host.data() + i * group_rows * cols;
+    if (ld == cols) {  // the group is one contiguous range: one download
+      backend.download(to, data + r0 * ld, sizeof(float) * static_cast<size_t>(group_rows * cols));
+      continue;
     }
+    for (int64_t r = 0; r < group_rows; ++r) backend.download(to + r * cols, data + (r0 + r) * ld, sizeof(float) * cols);
   }
   quantize_operand(host.data(), take * group_rows, cols, cols, config, tag, operand, quantized);
 }

@@ -29,7 +29,7 @@
 // bf16: exact for mxfp8 (power-of-two scales), one more rounding of at most 2^-9 relative for the
 // per-tensor-scaled formats. On inspected steps the statistics come from a host copy of each operand
 // (downloaded, quantized by the CPU reference): slower, and only on those steps; operands above
-// kDeviceInspectElements values are sampled (evenly spaced groups of 32 whole rows, so blocks stay
+// kDeviceInspectElements (1M) values are sampled (evenly spaced groups of 32 whole rows, so blocks stay
 // whole; per-tensor scales then come from the sample's amax), and their records count the sample.
 // Weight cache: weights round to nearest even (no seed), so their quantized copy depends only on
 // their values and the quantizer settings. The hook keeps one copy per (pointer, shape, settings)
@@ -99,7 +99,7 @@ std::string inspection_event_json(const InspectionRecord& record, double t_secon
 void note_weights_changed();
 
 /** Device backends: operands above this many values are sampled for inspection statistics. */
-inline constexpr int64_t kDeviceInspectElements = int64_t{1} << 22;
+inline constexpr int64_t kDeviceInspectElements = int64_t{1} << 20;
 
 class GemmPrecision {
  public:
