@@ -70,18 +70,22 @@ def main() -> None:
         if r.get("mode") != "train":
             continue
         name = stem(r["doc"])
-        a = analytics.get(name, {})
+        # a policy variant has its base model's FLOPs (the policy changes arithmetic, not the model)
+        a = analytics.get(name) or analytics.get(name.split("-policy")[0].rsplit("-", 1)[0], {}) if r.get("policy") \
+            else analytics.get(name, {})
         flops = a.get("training_flops_per_token")
         tflops = r["tokens_per_s"] * flops / 1e12 if flops else None
         mfu = tflops / peak if tflops and peak else None
         predicted = a.get("predicted_train_tokens_per_s")
         h = hf.get(name)
         micro = r.get("microbatches", 1)
-        if micro == 1 and not r.get("head_chunk_rows"):  # FP8 table: the first plain run of each mode
+        if micro == 1 and not r.get("head_chunk_rows") and not r.get("policy"):  # FP8 table: first plain run
             step_by.setdefault((name, r["gemm"]), r["step_s"])
         shape = f"{r['batch']} x {r['seq_len']}" + (f" (x{micro} accumulated)" if micro > 1 else "")
         if r.get("head_chunk_rows"):
             shape += f", head in {r['head_chunk_rows']}-row chunks"
+        if r.get("policy"):
+            shape += f", policy: {r['policy']}"
         tps = r["tokens_per_s"]
         mfu_text = f"{100 * mfu:.1f}%" if mfu else "-"
         vs_roofline = f"{tps / predicted:.2f}" if predicted else "-"

@@ -147,6 +147,14 @@ doc = {"format": "strata", "version": 2, "model": {"name": "tiny-hybrid", "vocab
   "pipeline": {"tokenizer": {"kind": "byte"}, "training": {"steps": 30, "batch_size": 8, "seq_len": 128, "lr": 0.003,
   "warmup_steps": 2, "schedule": "constant", "eval_every": 15}}}
 json.dump(doc, open(f"{work}/doc.json", "w"))
+# the same design under a Nemotron-3-style per-layer policy: nvfp4 by default, mxfp8 Mamba out_proj,
+# fp8_e4m3 attention, bf16 router and last 15% of the stack
+doc["model"]["precision"] = {"default": "nvfp4", "rules": [
+  {"select": {"roles": ["mamba.out_proj"]}, "format": "mxfp8"},
+  {"select": {"kinds": ["attention"]}, "format": "fp8_e4m3"},
+  {"select": {"roles": ["moe.router"]}, "format": "bf16"},
+  {"select": {"last_percent": 15}, "format": "bf16"}]}
+json.dump(doc, open(f"{work}/doc-policy.json", "w"))
 PY
 run_step cli_train_cuda 90 "$OUT/cli.log" "$build/strata-engine" train "$work/doc.json" --data "$work/corpus.txt" \
   --backend cuda --run-dir "$work/run-cuda"
@@ -157,6 +165,13 @@ run_step cli_generate_cuda 60 "$OUT/cli.log" bash -c '"$1" generate "$2/doc.json
   --speculative' _ "$build/strata-engine" "$work"
 run_step cli_profile_cuda 60 "$OUT/cli.log" "$build/strata-engine" profile "$work/doc.json" --backend cuda \
   --mode train,prefill,decode --context 128,512 --batch 4
+# The per-layer policy through the front door on the GPU: training with inspected steps (precision
+# events from the device path), then speculative decoding (emulated formats inside CUDA graphs)
+run_step cli_policy_cuda 120 "$OUT/cli.log" bash -c '"$1" train "$2/doc-policy.json" --data "$2/corpus.txt" \
+  --backend cuda --run-dir "$2/run-policy" && echo "precision events: $(grep -c "\"type\":\"precision\"" \
+  "$2"/run-policy/events.jsonl)" && "$1" generate "$2/doc-policy.json" --backend cuda --checkpoint \
+  "$(ls -d "$2"/run-policy/checkpoints/step_* | tail -n 1)" --prompt "state space " --max-new 40 --speculative' \
+  _ "$build/strata-engine" "$work"
 
 # ---- benchmarks (priority order) ---------------------------------------------------------------------
 bench_step hf_peak 60 python3 "$gpu_dir/hf_train_bench.py" --peak
@@ -175,6 +190,18 @@ bench_step engine_1b_head_chunks 150 bash -c \
    "$1" train "$3/hybrid-1b-v131k.json" 4 2048 6 bf16 &&
    STRATA_HEAD_CHUNK_ROWS=2048 "$1" train "$3/hybrid-1b-v131k.json" 4 2048 6 bf16' \
   _ "$build/strata_cuda_model_bench" "$models" "$work"
+# The ~1B step under per-layer precision policies, applied as the trainer applies them (bf16 and
+# fp8_e4m3 cells natively, nvfp4 / mxfp8 / fp8_e5m2 quantize-dequantized on the GPU before bf16
+# GEMMs): Nemotron 3 Nano's NVFP4 policy (templates/), fp8_e4m3 everywhere, mxfp8 everywhere
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
+for name, policy in [("nemotron-policy", t["model"]["precision"]), ("fp8-policy", {"default": "fp8_e4m3", "rules": []}),
+                     ("mxfp8-policy", {"default": "mxfp8", "rules": []})]:
+    d["model"]["precision"] = policy
+    json.dump(d, open(f"{sys.argv[3]}/hybrid-1b-{name}.json", "w"))' "$models/hybrid-1b.json" \
+  "$root/templates/nemotron-3-nano-30b-a3b.json" "$work" 2>>"$OUT/bench.log"
+bench_step engine_1b_policy 150 env STRATA_BENCH_POLICY=1 bash -c \
+  'for p in nemotron-policy fp8-policy mxfp8-policy; do "$1" train "$2/hybrid-1b-$p.json" 4 2048 6 bf16 || exit 1; done' \
+  _ "$build/strata_cuda_model_bench" "$work"
 bench_step hf_1b 120 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-1b.config.json" 4 2048 6
 bench_step engine_125m 120 "$build/strata_cuda_model_bench" train "$models/hybrid-125m.json" 8 2048 8 bf16,fp8
 bench_step hf_125m 90 python3 "$gpu_dir/hf_train_bench.py" "$models/hf/hybrid-125m.config.json" 8 2048 8

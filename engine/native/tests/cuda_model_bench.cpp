@@ -11,7 +11,11 @@
 //                                (tokens/s counts every microbatch's tokens). STRATA_HEAD_CHUNK_ROWS=N
 //                                runs the training head in N-row chunks (Model::set_head_chunk_rows;
 //                                by default only logits above 4 GiB are chunked); "head_chunk_rows"
-//                                says which ran (0: the whole head)
+//                                says which ran (0: the whole head). STRATA_BENCH_POLICY=1 applies
+//                                the document's precision policy as the trainer does (model::
+//                                PrecisionHook: per-GEMM arithmetic, nvfp4 / mxfp8 / fp8_e5m2
+//                                quantized on the GPU); "policy" says its default format and rule
+//                                count ("" when off)
 //   decode DOC.json B STEPS CONTEXT[,CONTEXT...]
 //                                greedy decode steps at each context length: the KV caches (and
 //                                Mamba states) are sized for the context and the position is set to
@@ -31,6 +35,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,6 +45,7 @@
 #include "io/json.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/precision_hook.h"
 #include "train/optimizer.h"
 
 using namespace strata;
@@ -92,6 +98,12 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
   gpu.synchronize();
   const double init_s = seconds_since(t_init);
   if (const char* rows = std::getenv("STRATA_HEAD_CHUNK_ROWS")) m.set_head_chunk_rows(parse_int(rows, "STRATA_HEAD_CHUNK_ROWS"));
+  const char* policy_env = std::getenv("STRATA_BENCH_POLICY");
+  std::optional<model::PrecisionHook> policy;
+  if (policy_env && std::string(policy_env) == "1") policy.emplace(doc.model, doc.pipeline.training.seed, false);
+  const std::string policy_name =
+      policy ? doc.model.precision.default_format + " default, " + std::to_string(doc.model.precision.rules.size()) + " rules"
+             : "";
   const int warmup = std::min(2, steps - 1);
   int64_t batch_seed = 1000;
   for (const std::string& mode : modes) {
@@ -106,6 +118,7 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
         batch.tokens = random_tokens(B * (T + 1), doc.model.vocab_size, static_cast<uint64_t>(batch_seed++));
       }
       const auto t0 = Clock::now();
+      if (policy) policy->begin_step(s, false);
       m.params().zero_grads();
       double loss = 0;
       for (const model::Batch& batch : batches) {
@@ -126,11 +139,11 @@ void run_train(CudaBackend& gpu, const std::string& path, int64_t B, int64_t T, 
     std::printf(
         "{\"mode\":\"train\",\"doc\":\"%s\",\"gemm\":\"%s\",\"params\":%lld,\"batch\":%lld,\"seq_len\":%lld,"
         "\"microbatches\":%d,\"steps_timed\":%zu,\"init_s\":%.3f,\"step_s\":%.6f,\"tokens_per_s\":%.1f,\"first_loss\":%.5f,"
-        "\"last_loss\":%.5f,\"peak_bytes\":%zu,\"head_chunk_rows\":%lld}\n",
+        "\"last_loss\":%.5f,\"peak_bytes\":%zu,\"head_chunk_rows\":%lld,\"policy\":\"%s\"}\n",
         path.c_str(), cuda_gemm_mode_name(gpu.effective_gemm_mode()), static_cast<long long>(m.params().count()),
         static_cast<long long>(B), static_cast<long long>(T), microbatches, step_s.size(), init_s, step,
         step > 0 ? static_cast<double>(B * T * microbatches) / step : 0.0, first_loss, last_loss, stats.peak_bytes,
-        static_cast<long long>(m.head_chunk_rows(B * T)));
+        static_cast<long long>(m.head_chunk_rows(B * T)), policy_name.c_str());
     std::fflush(stdout);
   }
 }
