@@ -48,8 +48,10 @@ void note_device_precision(const Backend& backend, const model::PrecisionHook& p
     std::string& list = format == "fp32" || format == "bf16" || format == "fp8_e4m3" ? native : emulated;
     list += (list.empty() ? "" : ", ") + format;
   }
+  const bool fp8 = native.find("fp8_e4m3") != std::string::npos;
   std::string text = "precision: " + std::string(backend.name()) + " applies the policy per GEMM: " + native +
-                     (native.empty() ? "" : " in that arithmetic (fp8_e4m3 on fp8 tensor cores, per-tensor scaling)");
+                     (native.empty() ? "" : " in that arithmetic") +
+                     (fp8 ? " (fp8_e4m3 on fp8 tensor cores, per-tensor scaling)" : "");
   if (!emulated.empty()) {
     text += std::string(native.empty() ? "" : "; ") + emulated +
             " quantize-dequantized on the device (the CPU rules, bit for bit) before a bf16 GEMM";
