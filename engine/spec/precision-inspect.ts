@@ -285,7 +285,8 @@ export function emulationNote(rows: InspectionRow[], target: ComputeTarget): str
   const emulated = PRECISION_FORMATS.filter((f) => used.has(f) && formatSupport(f, target) === 'emulated');
   if (!emulated.length) return null;
   const where = target === 'cpu' ? 'the CPU engine' : `${target} GPUs`;
-  return `${emulated.join(', ')}: emulated on ${where} (quantize-dequantize around fp32 GEMMs; numerics as the format, speed not)`;
+  const gemm = target === 'cpu' ? 'fp32' : 'bf16';
+  return `${emulated.join(', ')}: emulated on ${where} (quantize-dequantize around ${gemm} GEMMs; numerics as the format, speed not)`;
 }
 
 export function renderInspection(rows: InspectionRow[], step: number | null, worst: PrecisionEvent[], target?: ComputeTarget): string {
