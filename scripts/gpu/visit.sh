@@ -93,7 +93,10 @@ nvcc_bin="$(command -v nvcc || true)"
   [ -n "$nvcc_bin" ] && "$nvcc_bin" --version | tail -n 2
   cmake --version | head -n 1
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" 2>&1
-  echo "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (a copied tree may carry stale git metadata)"
+  # what identifies the files that ran: compare with the same command on a commit's checkout
+  echo "source digest: $(cd "$root" && find engine/native scripts/gpu templates -type f | LC_ALL=C sort | \
+    xargs sha256sum | sha256sum | cut -c1-16)"
 } >"$OUT/env.txt" 2>&1
 
 # ---- build ----------------------------------------------------------------------------------------
