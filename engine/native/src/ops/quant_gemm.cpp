@@ -206,13 +206,31 @@ const float* GemmPrecision::quantize_operand(const float* data, int64_t rows, in
   return buffer.data();
 }
 
-const float* GemmPrecision::cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld,
-                                          const QuantConfig& config, const GemmTag& tag) {
+GemmPrecision::WeightKey GemmPrecision::weight_key(const float* data, int64_t rows, int64_t cols, int64_t ld,
+                                                  const QuantConfig& config) {
   // Formats without blocks ignore the layout: fprop (W) and dgrad (W read as (K,N)) share one copy.
   const bool blocks = config.format == Format::Mxfp8 || config.format == Format::Nvfp4;
-  const WeightKey key{data, rows, cols, ld, static_cast<int>(config.format),
-                      blocks ? static_cast<int>(config.layout) : 0, static_cast<int>(config.mx_element),
-                      static_cast<int>(config.mx_scale_rule)};
+  return WeightKey{data, rows, cols, ld, static_cast<int>(config.format), blocks ? static_cast<int>(config.layout) : 0,
+                   static_cast<int>(config.mx_element), static_cast<int>(config.mx_scale_rule)};
+}
+
+GemmPrecision::OperandPlan GemmPrecision::plan_operands(const GemmCall& call, Format format) const {
+  OperandPlan p;
+  const GemmPass pass = call.tag.pass;
+  p.operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
+  p.operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;
+  p.a_rows = call.trans_a ? call.k : call.m, p.a_cols = call.trans_a ? call.m : call.k;
+  p.b_rows = call.trans_b ? call.n : call.k, p.b_cols = call.trans_b ? call.k : call.n;
+  p.config_a = operand_config(format, pass, p.operand_a, /*reduction_is_contiguous=*/!call.trans_a);
+  p.config_b = operand_config(format, pass, p.operand_b, /*reduction_is_contiguous=*/call.trans_b);
+  p.config_a.seed = operand_seed(seed_, step_, call.tag, p.operand_a);
+  p.config_b.seed = operand_seed(seed_, step_, call.tag, p.operand_b);
+  return p;
+}
+
+const float* GemmPrecision::cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld,
+                                          const QuantConfig& config, const GemmTag& tag) {
+  const WeightKey key = weight_key(data, rows, cols, ld, config);
   const uint64_t version = weights_version().load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(cache_mutex_);
   CachedWeight& entry = weight_cache_entries_[key];
@@ -239,15 +257,8 @@ void GemmPrecision::transform(Backend& backend, GemmCall& call) {
     return;
   }
   thread_local std::vector<float> buffer_a, buffer_b;
-  const Operand operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
-  const Operand operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;
-  // Stored shapes: A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K) when trans_b.
-  const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
-  const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
-  QuantConfig config_a = operand_config(format, pass, operand_a, /*reduction_is_contiguous=*/!call.trans_a);
-  QuantConfig config_b = operand_config(format, pass, operand_b, /*reduction_is_contiguous=*/call.trans_b);
-  config_a.seed = operand_seed(seed_, step_, call.tag, operand_a);
-  config_b.seed = operand_seed(seed_, step_, call.tag, operand_b);
+  const OperandPlan plan = plan_operands(call, format);
+  const auto& [operand_a, operand_b, a_rows, a_cols, b_rows, b_cols, config_a, config_b] = plan;
   call.a = quantize_operand(call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a, buffer_a);
   call.lda = a_cols;
   const bool cache_b = weight_cache_ && !inspect_ && operand_b == Operand::Weight &&
@@ -308,15 +319,8 @@ void GemmPrecision::record_device_statistics(Backend& backend, const float* data
 }
 
 void GemmPrecision::device_transform(Backend& backend, GemmCall& call, Format format) {
-  const GemmPass pass = call.tag.pass;
-  const Operand operand_a = pass == GemmPass::Fprop ? Operand::Activation : Operand::Gradient;
-  const Operand operand_b = pass == GemmPass::Wgrad ? Operand::Activation : Operand::Weight;
-  const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
-  const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
-  QuantConfig config_a = operand_config(format, pass, operand_a, /*reduction_is_contiguous=*/!call.trans_a);
-  QuantConfig config_b = operand_config(format, pass, operand_b, /*reduction_is_contiguous=*/call.trans_b);
-  config_a.seed = operand_seed(seed_, step_, call.tag, operand_a);
-  config_b.seed = operand_seed(seed_, step_, call.tag, operand_b);
+  const OperandPlan plan = plan_operands(call, format);
+  const auto& [operand_a, operand_b, a_rows, a_cols, b_rows, b_cols, config_a, config_b] = plan;
   if (inspect_ && format != Format::Fp32) {
     record_device_statistics(backend, call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a);
     record_device_statistics(backend, call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b);
@@ -336,10 +340,7 @@ void GemmPrecision::device_transform(Backend& backend, GemmCall& call, Format fo
   const bool cache_b = weight_cache_ && operand_b == Operand::Weight && config_b.rounding == Rounding::NearestEven &&
                        !config_b.hadamard;
   if (cache_b) {
-    const bool blocks = config_b.format == Format::Mxfp8 || config_b.format == Format::Nvfp4;
-    const WeightKey key{call.b, b_rows, b_cols, call.ldb, static_cast<int>(config_b.format),
-                        blocks ? static_cast<int>(config_b.layout) : 0, static_cast<int>(config_b.mx_element),
-                        static_cast<int>(config_b.mx_scale_rule)};
+    const WeightKey key = weight_key(call.b, b_rows, b_cols, call.ldb, config_b);
     const uint64_t version = weights_version().load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> cache_lock(cache_mutex_);
     DeviceWeight& entry = device_weights_[key];

@@ -135,6 +135,14 @@ class GemmPrecision {
     uint64_t weights_version = 0;  // note_weights_changed() count when filled
     std::vector<float> values;     // (rows, cols), contiguous
   };
+  /** Both operands of a tagged GEMM: which operand each is, their stored shapes, their quantizer settings. */
+  struct OperandPlan {
+    Operand operand_a, operand_b;
+    int64_t a_rows, a_cols, b_rows, b_cols;  // stored: A (M,K) or (K,M) when trans_a; B (K,N) or (N,K) when trans_b
+    QuantConfig config_a, config_b;
+  };
+  OperandPlan plan_operands(const GemmCall& call, Format format) const;
+  static WeightKey weight_key(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config);
   const float* quantize_operand(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
                                 const GemmTag& tag, Operand operand, std::vector<float>& buffer);
   const float* cached_weight(const float* data, int64_t rows, int64_t cols, int64_t ld, const QuantConfig& config,
