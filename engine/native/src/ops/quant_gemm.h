@@ -31,6 +31,8 @@
 // (downloaded, quantized by the CPU reference): slower, and only on those steps; operands above
 // kDeviceInspectElements (1M) values are sampled (evenly spaced groups of 32 whole rows, so blocks stay
 // whole; per-tensor scales then come from the sample's amax), and their records count the sample.
+// The two device operand buffers are reused GEMM after GEMM (stream order keeps each until its GEMM
+// has read it), so device GEMMs must come from one host thread at a time, as the engine issues them.
 // Weight cache: weights round to nearest even (no seed), so their quantized copy depends only on
 // their values and the quantizer settings. The hook keeps one copy per (pointer, shape, settings)
 // and reuses it (fprop and dgrad, micro-batches, eval) until the weights may have changed: every
