@@ -818,6 +818,22 @@ void test_quantize(Ctx& ctx) {
     fake_quantize_tensor(ctx.backend, {inplace.data, cols, inplace.data, rows, cols, c.config, "harness"});
     ctx.expect_close(std::string(c.label) + " in place", ctx.down(inplace), want_vec, kExact);
   }
+  // bad arguments are refused with the op, the tensor's label and the field named
+  auto message_of = [&](const FakeQuantizeArgs& args) -> std::string {
+    try {
+      fake_quantize_tensor(ctx.backend, args);
+    } catch (const Error& error) {
+      return error.what();
+    }
+    return "";
+  };
+  Tensor x = ctx.zeros("x", {rows, ld});
+  const QuantConfig nvfp4 = cases[5].config;
+  std::string msg = message_of({x.data, cols - 1, x.data + rows * cols, rows, cols, nvfp4, "layer3.mlp.fc1"});
+  ctx.expect_true("a short leading dimension is refused: " + msg,
+                  msg.find("fake_quantize[layer3.mlp.fc1]") != std::string::npos && msg.find("leading dimension") != std::string::npos);
+  msg = message_of({x.data, ld, x.data + 8, rows, cols, nvfp4, "layer3.mlp.fc1"});
+  ctx.expect_true("an output overlapping the input is refused: " + msg, msg.find("overlaps") != std::string::npos);
 }
 
 struct TestCase {
