@@ -254,6 +254,11 @@ run_step engine_1b_previous 90 "$OUT/ab.log" env STRATA_CUDA_SSD=tiled STRATA_AR
   STRATA_CUDA_WEIGHT_PACKS=0 STRATA_CUDA_GEMM_CLEAR_C=1 "$build/strata_cuda_model_bench" train "$models/hybrid-1b.json" \
   4 2048 6 bf16
 
+# The ~1B fp8 step with current scaling on every GEMM (an amax pass before each pack) instead of the
+# mode's delayed scaling: A/B in ab.log
+run_step engine_1b_fp8_current 60 "$OUT/ab.log" env STRATA_CUDA_FP8_SCALING=current "$build/strata_cuda_model_bench" \
+  train "$models/hybrid-1b.json" 4 2048 6 fp8
+
 # The ~1B step with the SSD backward's chunk gradients on the grouped block kernels (the default before
 # the batched products of ssd_batched_cuda.cu): A/B in ab.log
 run_step engine_1b_ssd_blocks 60 "$OUT/ab.log" env STRATA_CUDA_SSD=blocks "$build/strata_cuda_model_bench" train \

@@ -227,6 +227,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
                                   cudaHostAllocMapped),
                     op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_scales, 32 * sizeof(float)), op);
+  STRATA_CUDA_CHECK(cudaMalloc(&s.fp8_site_amax, CudaBackendState::kFp8Sites * sizeof(unsigned int)), op);
+  STRATA_CUDA_CHECK(cudaMemset(s.fp8_site_amax, 0, CudaBackendState::kFp8Sites * sizeof(unsigned int)), op);
   STRATA_CUDA_CHECK(cudaMalloc(&s.reduce_slot, sizeof(double)), op);
   if (const char* env = std::getenv("STRATA_CUDA_GEMM")) gemm_mode_ = parse_cuda_gemm_mode(env);
   if (const char* env = std::getenv("STRATA_CUDA_OP_TIMES"); env && std::string(env) == "1") {
@@ -245,6 +247,7 @@ CudaBackend::~CudaBackend() {
   cudaFree(s.lt_workspace);
   cudaFreeHost(s.error_records);
   cudaFree(s.fp8_scales);
+  cudaFree(s.fp8_site_amax);
   cudaFree(s.reduce_slot);
   if (s.blas) cublasDestroy(s.blas);
   if (s.lt) cublasLtDestroy(s.lt);

@@ -28,6 +28,8 @@
 
 namespace strata {
 
+struct GemmTag;  // ops/gemm.h
+
 #define STRATA_CUDA_CHECK(expr, op)                                                                     \
   do {                                                                                                  \
     cudaError_t strata_cuda_status = (expr);                                                            \
@@ -134,6 +136,12 @@ struct CudaBackendState {
   DeviceErrorFlag* error_records = nullptr;  // mapped pinned host memory, kErrorRecords records
   std::vector<DeviceErrorReporter> pending_reports;  // record i belongs to pending_reports[i]
   float* fp8_scales = nullptr;            // device, 32 floats: amax, scale and 1/scale of A and B (gemm_cuda.cu)
+  // Delayed fp8 scaling (gemm_cuda.cu): per GEMM operand site (tag and operand) the largest |value|
+  // its last pack saw, as float bits; sites are numbered on first use (fp8_sites, guarded by
+  // gemm_plan_mutex), kFp8Sites at most (later sites scale by their current amax).
+  static constexpr int kFp8Sites = 8192;
+  unsigned int* fp8_site_amax = nullptr;  // device, kFp8Sites
+  std::map<std::string, int> fp8_sites;
   double* reduce_slot = nullptr;          // device: one double for sum_squares and similar reductions
   bool fp8_fallback_logged = false;
   std::mutex gemm_plan_mutex;
@@ -163,6 +171,9 @@ struct CudaBackendState {
   // The bf16 pack of a parameter operand, made again when its generation is stale (gemm_cuda.cu);
   // nullptr when it does not exist and cannot be made now (no memory, or a recording is open).
   void* weight_pack(const WeightPackKey& key, bool may_create, const char* op);
+  // The delayed-scaling slot of one GEMM operand (0: A, 1: B) of this tag; *seen when an earlier call
+  // used it (its amax slot holds that call's amax). -1 when the slots are used up.
+  int fp8_site(const GemmTag& tag, int operand, bool* seen);
   // Drops the packs whose source lies in [pointer, pointer + bytes) (that memory is being freed).
   void drop_weight_packs(const void* pointer, std::size_t bytes);
 

@@ -5,7 +5,10 @@
 //          (a row-by-row conversion at memory bandwidth; K zero-padded to Kp = K rounded up to 16,
 //          the other side's rows to a multiple of 8), the transposes passed to cuBLASLt as operation
 //          flags; one cuBLASLt matmul with fp32 accumulation and fp32 C/D.
-//   fp8  : both operands are scaled by 448 / amax (per-tensor, computed on the GPU), rounded to e4m3
+//   fp8  : both operands are scaled by 448 / amax (per-tensor, computed on the GPU; delayed for the
+//          mode's own tagged GEMMs: the amax the same operand site's pack recorded at its previous
+//          call, so each operand is read once; current for a policy's fp8_e4m3 cells, a site's first
+//          call and STRATA_CUDA_FP8_SCALING=current), rounded to e4m3
 //          with saturation and packed K-contiguous (A as (M,Kp), B as (N,Kp), transposes folded into
 //          the copy: fp8 tensor-core kernels take only the "TN" layout); cuBLASLt's A/B scale pointers
 //          multiply the product by amax_a/448 * amax_b/448. Needs sm_89+; older GPUs run bf16 (one
@@ -75,14 +78,15 @@ struct alignas(8 * sizeof(Out)) Packed8 {
 // (times *scale when given). Thread = 8 consecutive p of one row (kp is a multiple of 8): two float4
 // loads when `vec` (src 16-byte aligned, ld a multiple of 4) and the 8 lie inside k, else scalar
 // loads; grid (kp / 8 / blockDim.x, rows in a grid-stride loop over blockIdx.y), so no element index
-// is divided.
+// is divided. With `amax_out`, the largest |value| read (before scaling) goes there too (one
+// atomicMax per block, as float bits): what delayed fp8 scaling uses for the next call.
 template <typename Out>
 __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp,
-                             int64_t ld, bool vec, const float* scale) {
+                             int64_t ld, bool vec, const float* scale, unsigned int* amax_out) {
   const int64_t p = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
-  if (p >= kp) return;
   const float factor = scale ? *scale : 1.0f;
-  for (int64_t r = blockIdx.y; r < padded_rows; r += gridDim.y) {
+  float seen = 0.0f;
+  for (int64_t r = blockIdx.y; p < kp && r < padded_rows; r += gridDim.y) {
     float v[8];
     const float* row = src + r * ld;
     if (r < rows && vec && p + 8 <= k) {
@@ -92,8 +96,16 @@ __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t p
       for (int e = 0; e < 8; ++e) v[e] = r < rows && p + e < k ? row[p + e] : 0.0f;
     }
     Packed8<Out> out;
-    for (int e = 0; e < 8; ++e) out.v[e] = convert_element<Out>(v[e] * factor);
+    for (int e = 0; e < 8; ++e) {
+      seen = fmaxf(seen, fabsf(v[e]));
+      out.v[e] = convert_element<Out>(v[e] * factor);
+    }
     *reinterpret_cast<Packed8<Out>*>(dst + r * kp + p) = out;
+  }
+  if (amax_out) {  // uniform over the grid: every thread of the block takes part
+    __shared__ float shared[32];
+    const float block = block_max(seen, shared);
+    if (threadIdx.x == 0) atomicMax(amax_out, __float_as_uint(block));
   }
 }
 
@@ -103,18 +115,25 @@ __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t p
 // their stored layout).
 template <typename Out>
 __global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k,
-                                        int64_t kp, int64_t ld, const float* scale) {
+                                        int64_t kp, int64_t ld, const float* scale, unsigned int* amax_out) {
   __shared__ float tile[32][33];
   const float factor = scale ? *scale : 1.0f;
   const int64_t r0 = static_cast<int64_t>(blockIdx.x) * 32, p0 = static_cast<int64_t>(blockIdx.y) * 32;
+  float seen = 0.0f;
   for (int j = threadIdx.y; j < 32; j += 8) {
     const int64_t r = r0 + threadIdx.x, p = p0 + j;
-    tile[j][threadIdx.x] = r < rows && p < k ? src[p * ld + r] * factor : 0.0f;
+    const float v = r < rows && p < k ? src[p * ld + r] : 0.0f;
+    seen = fmaxf(seen, fabsf(v));
+    tile[j][threadIdx.x] = v * factor;
   }
   __syncthreads();
   for (int j = threadIdx.y; j < 32; j += 8) {
     const int64_t r = r0 + j, p = p0 + threadIdx.x;
     if (r < padded_rows && p < kp) dst[r * kp + p] = convert_element<Out>(tile[threadIdx.x][j]);
+  }
+  if (amax_out) {  // see pack_k_major; block (32, 8): a warp per threadIdx.y
+    seen = warp_max(seen);
+    if (threadIdx.x == 0 && seen > 0.0f) atomicMax(amax_out, __float_as_uint(seen));
   }
 }
 
@@ -122,17 +141,18 @@ __global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows
 // 16-byte aligned (scratch or a weight pack) and kp a multiple of 8.
 template <typename Out>
 void launch_pack(Out* dst, const float* src, int64_t rows, int64_t padded_rows, int64_t k, int64_t kp, int64_t ld,
-                 bool transposed, const float* scale, cudaStream_t stream) {
+                 bool transposed, const float* scale, cudaStream_t stream, unsigned int* amax_out = nullptr) {
   if (transposed) {
     const dim3 grid(static_cast<unsigned>((padded_rows + 31) / 32), static_cast<unsigned>((kp + 31) / 32));
-    pack_k_major_transposed<Out><<<grid, dim3(32, 8), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, scale);
+    pack_k_major_transposed<Out>
+        <<<grid, dim3(32, 8), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, scale, amax_out);
   } else {
     const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && ld % 4 == 0;
-    const int64_t threads = std::min<int64_t>(kThreads, kp / 8);
+    const int64_t threads = std::min<int64_t>(kThreads, round_up(kp / 8, 32));  // whole warps (block_max)
     const dim3 grid(static_cast<unsigned>((kp / 8 + threads - 1) / threads),
                     static_cast<unsigned>(std::min<int64_t>(padded_rows, 65535)));
     pack_k_major<Out><<<grid, static_cast<unsigned>(threads), 0, stream>>>(dst, src, rows, padded_rows, k, kp, ld, vec,
-                                                                          scale);
+                                                                          scale, amax_out);
   }
 }
 
@@ -182,14 +202,28 @@ void launch_amax(const float* src, int64_t rows, int64_t cols, int64_t ld, unsig
 // Scale slots, each 16-byte aligned (cuBLASLt reads the dequantization scales through pointers):
 // amax_a [0], amax_b [1], scale_a [4], scale_b [8], inv_a [12], inv_b [16].
 constexpr int kScaleSlot = 4, kInvSlot = 12;
-// An all-zero operand keeps scale 1.
-__global__ void fp8_scales_from_amax(float* scales) {
+// Per operand i (A, B): the amax is this call's pass (slot i), or with delayed scaling the amax the
+// operand's site recorded at its last call (site_amax[site_i], when use_site_i); then the site's
+// slot is cleared for this call's pack to record into. An all-zero or non-finite amax keeps scale 1.
+__global__ void fp8_scales_kernel(float* scales, unsigned int* site_amax, int site_a, int site_b, bool use_site_a,
+                                  bool use_site_b) {
+  const int site[2] = {site_a, site_b};
+  const bool use_site[2] = {use_site_a, use_site_b};
   for (int i = 0; i < 2; ++i) {
-    const float amax = scales[i];
+    const float amax = use_site[i] ? __uint_as_float(site_amax[site[i]]) : scales[i];
     const float scale = (amax > 0.0f && isfinite(amax)) ? kE4m3Max / amax : 1.0f;
     scales[kScaleSlot + 4 * i] = scale;
     scales[kInvSlot + 4 * i] = 1.0f / scale;
+    if (site[i] >= 0) site_amax[site[i]] = 0u;
   }
+}
+
+bool fp8_delayed_scaling() {
+  static const bool delayed = [] {
+    const char* env = std::getenv("STRATA_CUDA_FP8_SCALING");
+    return !(env && std::strcmp(env, "current") == 0);
+  }();
+  return delayed;
 }
 
 // c (rows x cols, ld) = beta * c, or 0 when beta == 0 (k = 0 products). Thread = one column, rows
@@ -440,6 +474,23 @@ bool run_lt(CudaBackendState& s, const LtProblem& p, GemmPlanKey key, const char
 
 }  // namespace
 
+int CudaBackendState::fp8_site(const GemmTag& tag, int operand, bool* seen) {
+  std::string key = tag.role ? tag.role : "";
+  key += '|' + std::to_string(tag.layer) + '|' + std::to_string(tag.mtp_depth) + '|' +
+         std::to_string(static_cast<int>(tag.pass)) + '|' + std::to_string(operand);
+  std::lock_guard<std::mutex> lock(gemm_plan_mutex);
+  auto it = fp8_sites.find(key);
+  if (it != fp8_sites.end()) {
+    *seen = true;
+    return it->second;
+  }
+  *seen = false;
+  if (static_cast<int>(fp8_sites.size()) >= kFp8Sites) return -1;  // out of slots: current scaling
+  const int site = static_cast<int>(fp8_sites.size());
+  fp8_sites.emplace(std::move(key), site);
+  return site;
+}
+
 void* CudaBackendState::weight_pack(const WeightPackKey& key, bool may_create, const char* op) {
   const auto& [source, rows, padded_rows, k, kp, ld, transposed] = key;
   const uint64_t generation = parameters.generation();
@@ -556,19 +607,30 @@ void CudaBackend::gemm(const GemmCall& call) {
   if (fp8) {
     void* packed_a = s.scratch_bytes(0, static_cast<std::size_t>(mp * kp), op);
     void* packed_b = s.scratch_bytes(1, static_cast<std::size_t>(np * kp), op);
-    STRATA_CUDA_CHECK(cudaMemsetAsync(s.fp8_scales, 0, 2 * sizeof(float), s.stream), op);
     const int64_t a_rows = call.trans_a ? call.k : call.m, a_cols = call.trans_a ? call.m : call.k;
     const int64_t b_rows = call.trans_b ? call.n : call.k, b_cols = call.trans_b ? call.k : call.n;
+    // Delayed scaling (the default for the fp8 mode's own GEMMs; not for a policy's fp8_e4m3 cells,
+    // whose recipe scales by the current amax): each tagged operand site scales by the amax its
+    // previous call's pack recorded, so the operand is read once; a site's first call measures first.
+    int sites[2] = {-1, -1};
+    bool use_site[2] = {false, false};
+    if (fp8_delayed_scaling() && call.arithmetic == GemmArithmetic::Default && call.tag.pass != GemmPass::Other) {
+      for (int i = 0; i < 2; ++i) sites[i] = s.fp8_site(call.tag, i, &use_site[i]);
+    }
     auto* amax = reinterpret_cast<unsigned int*>(s.fp8_scales);
-    launch_amax(call.a, a_rows, a_cols, call.lda, amax, s.stream);
-    launch_amax(call.b, b_rows, b_cols, call.ldb, amax + 1, s.stream);
-    fp8_scales_from_amax<<<1, 1, 0, s.stream>>>(s.fp8_scales);
+    if (!use_site[0] || !use_site[1]) {
+      STRATA_CUDA_CHECK(cudaMemsetAsync(s.fp8_scales, 0, 2 * sizeof(float), s.stream), op);
+    }
+    if (!use_site[0]) launch_amax(call.a, a_rows, a_cols, call.lda, amax, s.stream);
+    if (!use_site[1]) launch_amax(call.b, b_rows, b_cols, call.ldb, amax + 1, s.stream);
+    fp8_scales_kernel<<<1, 1, 0, s.stream>>>(s.fp8_scales, s.fp8_site_amax, sites[0], sites[1], use_site[0],
+                                             use_site[1]);
     const float *scale_a = s.fp8_scales + kScaleSlot, *scale_b = s.fp8_scales + kScaleSlot + 4;
     inv_a = s.fp8_scales + kInvSlot, inv_b = s.fp8_scales + kInvSlot + 4;
     launch_pack(static_cast<__nv_fp8_storage_t*>(packed_a), call.a, call.m, mp, call.k, kp, call.lda, call.trans_a,
-                scale_a, s.stream);
+                scale_a, s.stream, sites[0] >= 0 ? s.fp8_site_amax + sites[0] : nullptr);
     launch_pack(static_cast<__nv_fp8_storage_t*>(packed_b), call.b, call.n, np, call.k, kp, call.ldb, !call.trans_b,
-                scale_b, s.stream);
+                scale_b, s.stream, sites[1] >= 0 ? s.fp8_site_amax + sites[1] : nullptr);
     // packed B is (Np, Kp) row-major = column-major Kp x Np, op T; packed A (Mp, Kp) = column-major Kp x Mp, op N.
     p.a = packed_b, p.a_rows = kp, p.a_cols = np, p.lda = kp, p.op_a = CUBLAS_OP_T;
     p.b = packed_a, p.b_rows = kp, p.b_cols = mp, p.ldb = kp, p.op_b = CUBLAS_OP_N;
