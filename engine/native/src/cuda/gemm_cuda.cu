@@ -68,6 +68,14 @@ __device__ __forceinline__ Out convert_element(float v) {
   }
 }
 
+// *amax = max(*amax, v) for a non-negative v, as float bits. Reads first and skips the atomic when
+// the slot already holds as much: the slot only grows, so a stale read costs at most one extra
+// atomic, and most of a pack's blocks add nothing after the first few (no contention on one address).
+__device__ __forceinline__ void raise_amax(unsigned int* amax, float v) {
+  const unsigned int bits = __float_as_uint(v);
+  if (bits > *reinterpret_cast<volatile unsigned int*>(amax)) atomicMax(amax, bits);
+}
+
 // Eight packed elements, stored with one 16-byte (bf16) or 8-byte (fp8) write.
 template <typename Out>
 struct alignas(8 * sizeof(Out)) Packed8 {
@@ -105,7 +113,7 @@ __global__ void pack_k_major(Out* dst, const float* src, int64_t rows, int64_t p
   if (amax_out) {  // uniform over the grid: every thread of the block takes part
     __shared__ float shared[32];
     const float block = block_max(seen, shared);
-    if (threadIdx.x == 0) atomicMax(amax_out, __float_as_uint(block));
+    if (threadIdx.x == 0) raise_amax(amax_out, block);
   }
 }
 
@@ -131,9 +139,16 @@ __global__ void pack_k_major_transposed(Out* dst, const float* src, int64_t rows
     const int64_t r = r0 + j, p = p0 + threadIdx.x;
     if (r < padded_rows && p < kp) dst[r * kp + p] = convert_element<Out>(tile[threadIdx.x][j]);
   }
-  if (amax_out) {  // see pack_k_major; block (32, 8): a warp per threadIdx.y
+  if (amax_out) {  // see pack_k_major; block (32, 8): a warp per threadIdx.y, then one value per block
+    __shared__ float warps[8];
     seen = warp_max(seen);
-    if (threadIdx.x == 0 && seen > 0.0f) atomicMax(amax_out, __float_as_uint(seen));
+    if (threadIdx.x == 0) warps[threadIdx.y] = seen;
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0) {
+      float block = 0.0f;
+      for (int w = 0; w < 8; ++w) block = fmaxf(block, warps[w]);
+      raise_amax(amax_out, block);
+    }
   }
 }
 
@@ -176,7 +191,7 @@ __global__ void matrix_amax(const float* src, int64_t rows, int64_t cols, int64_
     }
   }
   const float block = block_max(local, shared);  // every thread takes part (no early return above)
-  if (threadIdx.x == 0) atomicMax(out, __float_as_uint(block));
+  if (threadIdx.x == 0) raise_amax(out, block);
 }
 
 // A 2D launch over a row-major matrix for kernels whose thread covers `per_thread` consecutive
