@@ -317,7 +317,8 @@ void test_fused_bf16_equals_copies() {
 
 // Device backends (the CPU presented as one): an inspected step records statistics from a host copy;
 // operands above kDeviceInspectElements are sampled by whole 32-row groups, strided or not, and the
-// record counts the sample. The fp8_e4m3 cell sets the GEMM's arithmetic instead of copying.
+// record counts the sample. The fp8_e4m3 and bf16 cells set the GEMM's arithmetic instead of copying
+// (and on an inspected step still record both operands).
 class CpuAsDevice final : public CpuBackend {
  public:
   const char* name() const override { return "cpu-as-device"; }
@@ -350,6 +351,14 @@ void test_device_inspection_samples_large_operands() {
   GemmCall call = gemm_call(64, 16, 32, a.data(), false, b.data(), true, c.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
   fp8.transform(device, call);
   CHECK(call.arithmetic == GemmArithmetic::Fp8E4M3 && call.a == a.data() && call.b == b.data());
+  // a native cell on an inspected step: statistics of both operands, and still no copies
+  GemmPrecision bf16([](const GemmTag&) { return Format::Bf16; }, 4);
+  bf16.begin_step(1, true);
+  call = gemm_call(64, 16, 32, a.data(), false, b.data(), true, c.data(), 0.0f, GemmTag{GemmPass::Fprop, "mlp.fc1", 0, 0});
+  bf16.transform(device, call);
+  CHECK(call.arithmetic == GemmArithmetic::Bf16 && call.a == a.data() && call.b == b.data());
+  const std::vector<InspectionRecord> records = bf16.take_inspections();
+  CHECK(records.size() == 2 && records[0].stats.elements + records[1].stats.elements == 64 * 32 + 16 * 32);
 }
 
 }  // namespace

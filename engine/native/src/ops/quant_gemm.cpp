@@ -319,17 +319,26 @@ void GemmPrecision::record_device_statistics(Backend& backend, const float* data
 }
 
 void GemmPrecision::device_transform(Backend& backend, GemmCall& call, Format format) {
+  // fp32, bf16 and fp8_e4m3 cells: the device multiplies in that arithmetic itself (the common case,
+  // nothing else to do outside inspected steps); fp8_e5m2, mxfp8, nvfp4: quantize-dequantize on the
+  // device, multiply in bf16.
+  const GemmArithmetic native = format == Format::Fp32      ? GemmArithmetic::Fp32
+                                : format == Format::Bf16    ? GemmArithmetic::Bf16
+                                : format == Format::Fp8E4M3 ? GemmArithmetic::Fp8E4M3
+                                                            : GemmArithmetic::Default;
+  if (native != GemmArithmetic::Default && (!inspect_ || format == Format::Fp32)) {
+    call.arithmetic = native;
+    return;
+  }
   const OperandPlan plan = plan_operands(call, format);
   const auto& [operand_a, operand_b, a_rows, a_cols, b_rows, b_cols, config_a, config_b] = plan;
-  if (inspect_ && format != Format::Fp32) {
+  if (inspect_) {
     record_device_statistics(backend, call.a, a_rows, a_cols, call.lda, config_a, call.tag, operand_a);
     record_device_statistics(backend, call.b, b_rows, b_cols, call.ldb, config_b, call.tag, operand_b);
   }
-  switch (format) {
-    case Format::Fp32: call.arithmetic = GemmArithmetic::Fp32; return;
-    case Format::Bf16: call.arithmetic = GemmArithmetic::Bf16; return;
-    case Format::Fp8E4M3: call.arithmetic = GemmArithmetic::Fp8E4M3; return;
-    default: break;  // fp8_e5m2, mxfp8, nvfp4: quantize-dequantize on the device, multiply in bf16
+  if (native != GemmArithmetic::Default) {
+    call.arithmetic = native;
+    return;
   }
   std::lock_guard<std::mutex> lock(device_mutex_);
   STRATA_CHECK(!device_ || device_ == &backend, "precision hook: GEMMs on two device backends (", device_->name(),
