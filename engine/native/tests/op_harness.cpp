@@ -834,6 +834,11 @@ void test_quantize(Ctx& ctx) {
                   msg.find("fake_quantize[layer3.mlp.fc1]") != std::string::npos && msg.find("leading dimension") != std::string::npos);
   msg = message_of({x.data, ld, x.data + 8, rows, cols, nvfp4, "layer3.mlp.fc1"});
   ctx.expect_true("an output overlapping the input is refused: " + msg, msg.find("overlaps") != std::string::npos);
+  QuantConfig mxfp8_hadamard = cases[3].config;
+  mxfp8_hadamard.hadamard = true;
+  msg = message_of({x.data, ld, ctx.zeros("out", {rows, cols}).data, rows, cols, mxfp8_hadamard, "layer3.mlp.fc1"});
+  ctx.expect_true("an unsupported configuration is refused on every backend: " + msg,
+                  msg.find("fake_quantize[layer3.mlp.fc1]") != std::string::npos && msg.find("Hadamard") != std::string::npos);
 }
 
 struct TestCase {

@@ -399,9 +399,8 @@ void CudaBackend::finish_op(const char* op, const char* detail) {
   if (memory_ == CudaMemoryMode::Managed) state_->synchronize_and_report(op);
 }
 
-CudaGemmMode CudaBackend::effective_gemm_mode() const {
-  if (gemm_mode_ == CudaGemmMode::Fp8E4m3 && compute_capability() < 89) return CudaGemmMode::Bf16;
-  return gemm_mode_;
+CudaGemmMode CudaBackend::supported_gemm_mode(CudaGemmMode requested) const {
+  return requested == CudaGemmMode::Fp8E4m3 && compute_capability() < 89 ? CudaGemmMode::Bf16 : requested;
 }
 
 CudaAllocatorStats CudaBackend::allocator_stats() const { return state_->allocator.stats(); }

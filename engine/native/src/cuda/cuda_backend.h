@@ -124,8 +124,10 @@ class CudaBackend final : public Backend {
 
   CudaGemmMode gemm_mode() const { return gemm_mode_; }
   void set_gemm_mode(CudaGemmMode mode) { gemm_mode_ = mode; }
-  // The mode a GEMM really runs in on this GPU (Fp8E4m3 -> Bf16 before sm_89).
-  CudaGemmMode effective_gemm_mode() const;
+  // The mode a GEMM asking for `requested` really runs in on this GPU (Fp8E4m3 -> Bf16 before sm_89);
+  // effective_gemm_mode() is that of the backend's own mode.
+  CudaGemmMode supported_gemm_mode(CudaGemmMode requested) const;
+  CudaGemmMode effective_gemm_mode() const { return supported_gemm_mode(gemm_mode_); }
   CudaAllocatorStats allocator_stats() const;
   // bf16 GEMM operands taken from the previous GEMM's scratch pack instead of packed again.
   uint64_t gemm_pack_reuses() const;

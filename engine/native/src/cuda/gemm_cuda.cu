@@ -578,8 +578,7 @@ void CudaBackend::gemm(const GemmCall& call) {
     case GemmArithmetic::Bf16: requested = CudaGemmMode::Bf16; break;
     case GemmArithmetic::Fp8E4M3: requested = CudaGemmMode::Fp8E4m3; break;
   }
-  const CudaGemmMode mode =
-      requested == CudaGemmMode::Fp8E4m3 && compute_capability() < 89 ? CudaGemmMode::Bf16 : requested;
+  const CudaGemmMode mode = supported_gemm_mode(requested);
   if (mode != requested && !s.fp8_fallback_logged) {
     std::fprintf(stderr, "strata: %s (sm_%d) has no FP8 tensor cores; FP8 GEMMs run in BF16\n", name(),
                  compute_capability());

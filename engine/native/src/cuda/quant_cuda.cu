@@ -103,21 +103,12 @@ void CudaBackend::fake_quantize(const FakeQuantizeArgs& a) {
   using quant::Format;
   const quant::QuantConfig& config = a.config;
   const std::string op = std::string("cuda fake_quantize ") + quant::format_name(config.format);
-  STRATA_CHECK(a.rows >= 0 && a.cols >= 0, op, ": negative shape");
-  STRATA_CHECK(!config.hadamard || (config.format == Format::Nvfp4 && config.layout != BlockLayout::Tile2d), op,
-               ": the Hadamard transform applies only to nvfp4 with 1x16 blocks");
-  STRATA_CHECK(config.layout != BlockLayout::Tile2d || config.format == Format::Nvfp4, op,
-               ": 16x16 tiles (Tile2d) exist only for nvfp4");
-  const bool encoded = config.format != Format::Fp32 && config.format != Format::Bf16;
-  STRATA_CHECK(config.rounding != quant::Rounding::Stochastic || encoded, op,
-               ": stochastic rounding is defined for fp8, mxfp8 and nvfp4 elements only");
-  STRATA_CHECK(config.format != Format::Mxfp8 || config.mx_element != quant::ElementFormat::E2M1, op,
-               ": mxfp8 elements are e4m3 or e5m2");
+  // shapes and the configuration were checked by fake_quantize_tensor (ops/quant.cpp)
   const int64_t rows = a.rows, cols = a.cols, n = rows * cols;
   if (n == 0) return;
   CudaBackendState& s = *state_;
   cudaStream_t stream = s.stream;
-  state_->parameters.note_write(a.out, sizeof(float) * static_cast<std::size_t>(n));
+  s.parameters.note_write(a.out, sizeof(float) * static_cast<std::size_t>(n));
   // The contiguous working copy is `out` itself: every kernel below reads and writes it in place.
   if (a.in != a.out) {
     STRATA_CUDA_CHECK(cudaMemcpy2DAsync(a.out, sizeof(float) * cols, a.in, sizeof(float) * a.ld, sizeof(float) * cols,

@@ -41,22 +41,6 @@ bool is_block_format(Format format) { return format == Format::Mxfp8 || format =
 
 bool is_encoded_format(Format format) { return format != Format::Fp32 && format != Format::Bf16; }
 
-void check_config(const QuantConfig& config, int64_t rows, int64_t cols) {
-  const std::string where = std::string("quantize ") + format_name(config.format) + ": ";
-  if (rows < 0 || cols < 0) throw std::invalid_argument(where + "negative shape");
-  if (config.layout == BlockLayout::Tile2d && config.format != Format::Nvfp4) {
-    throw std::invalid_argument(where + "16x16 tiles (Tile2d) exist only for nvfp4");
-  }
-  if (config.hadamard && (config.format != Format::Nvfp4 || config.layout == BlockLayout::Tile2d)) {
-    throw std::invalid_argument(where + "the Hadamard transform applies only to nvfp4 with 1x16 blocks");
-  }
-  if (config.rounding == Rounding::Stochastic && !is_encoded_format(config.format)) {
-    throw std::invalid_argument(where + "stochastic rounding is defined for fp8, mxfp8 and nvfp4 elements only");
-  }
-  if (config.format == Format::Mxfp8 && config.mx_element == ElementFormat::E2M1) {
-    throw std::invalid_argument(where + "mxfp8 elements are e4m3 or e5m2");
-  }
-}
 
 /** Tensors from this many elements on are quantized by several threads (blocks are independent). */
 constexpr int64_t kParallelElements = int64_t{1} << 15;
@@ -365,6 +349,23 @@ const float* stored_domain_input(const float* in, int64_t rows, int64_t cols, co
 
 }  // namespace
 
+void check_config(const QuantConfig& config, int64_t rows, int64_t cols) {
+  const std::string where = std::string("quantize ") + format_name(config.format) + ": ";
+  if (rows < 0 || cols < 0) throw std::invalid_argument(where + "negative shape");
+  if (config.layout == BlockLayout::Tile2d && config.format != Format::Nvfp4) {
+    throw std::invalid_argument(where + "16x16 tiles (Tile2d) exist only for nvfp4");
+  }
+  if (config.hadamard && (config.format != Format::Nvfp4 || config.layout == BlockLayout::Tile2d)) {
+    throw std::invalid_argument(where + "the Hadamard transform applies only to nvfp4 with 1x16 blocks");
+  }
+  if (config.rounding == Rounding::Stochastic && !is_encoded_format(config.format)) {
+    throw std::invalid_argument(where + "stochastic rounding is defined for fp8, mxfp8 and nvfp4 elements only");
+  }
+  if (config.format == Format::Mxfp8 && config.mx_element == ElementFormat::E2M1) {
+    throw std::invalid_argument(where + "mxfp8 elements are e4m3 or e5m2");
+  }
+}
+
 const char* format_name(Format format) {
   switch (format) {
     case Format::Fp32: return "fp32";
@@ -519,6 +520,11 @@ void fake_quantize_tensor(Backend& backend, const FakeQuantizeArgs& a) {
   const bool in_place = a.in == a.out && a.ld == a.cols;
   STRATA_CHECK(in_place || out_end <= in_begin || in_end <= out_begin, op,
                ": out overlaps in (only an in-place call with ld == cols may)");
+  try {
+    quant::check_config(a.config, a.rows, a.cols);
+  } catch (const std::invalid_argument& error) {
+    throw Error(op + ": " + error.what());
+  }
   backend.fake_quantize(a);
 }
 

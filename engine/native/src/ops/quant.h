@@ -145,6 +145,12 @@ struct Encoded {
 };
 
 /**
+ * Throws std::invalid_argument for a combination no quantizer supports (negative shape, Tile2d
+ * outside NVFP4, Hadamard outside NVFP4 1-D blocks, stochastic rounding of bf16/fp32, e2m1 MXFP8).
+ */
+void check_config(const QuantConfig& config, int64_t rows, int64_t cols);
+
+/**
  * Quantize-dequantize a row-major [rows, cols] tensor: out = Q(in). `in` and `out` may alias.
  * Fills `stats` when given. Throws std::invalid_argument for an unsupported combination
  * (e.g. Tile2d outside NVFP4, Hadamard outside NVFP4 1-D blocks, stochastic rounding of bf16).
